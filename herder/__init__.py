@@ -1,0 +1,1 @@
+"""herder: a compute control plane for moving virtual machines between hosts."""

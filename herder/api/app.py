@@ -1,0 +1,69 @@
+"""The Compute API WSGI application: middleware, fault rendering and routes."""
+import logging
+
+import falcon
+
+from herder.api import faults
+from herder.api.handlers import flavors, images, server_actions, servers, versions
+from herder.api.handlers.base import ApiServices
+from herder.api.middleware import RequestContextMiddleware
+
+LOG = logging.getLogger(__name__)
+
+
+def _routes(api: ApiServices) -> list[tuple[str, object]]:
+    """(URI template, resource) pairs."""
+    return [
+        ("/", versions.Versions()),
+        ("/v2.1", versions.VersionV21()),
+        ("/v2.1/servers", servers.ServerCollection(api)),
+        ("/v2.1/servers/detail", servers.ServerDetail(api)),
+        ("/v2.1/servers/{server_id}", servers.ServerItem(api)),
+        ("/v2.1/servers/{server_id}/action", server_actions.ServerAction(api)),
+        ("/v2.1/flavors", flavors.FlavorCollection(api)),
+        ("/v2.1/flavors/detail", flavors.FlavorDetail(api)),
+        ("/v2.1/flavors/{flavor_id}", flavors.FlavorItem(api)),
+        ("/v2.1/flavors/{flavor_id}/os-extra_specs", flavors.FlavorExtraSpecs(api)),
+        ("/v2.1/images", images.ComputeImages(api, detail=False)),
+        ("/v2.1/images/detail", images.ComputeImages(api, detail=True)),
+        ("/v2.1/images/{image_id}", images.ComputeImage(api)),
+        ("/image", images.ImageVersions()),
+        ("/image/v2/images", images.ImageV2Collection(api)),
+        ("/image/v2/images/{image_id}", images.ImageV2Item(api)),
+        ("/v2/images", images.ImageV2Collection(api)),
+        ("/v2/images/{image_id}", images.ImageV2Item(api)),
+        ("/identity", versions.IdentityVersion()),
+        ("/identity/v3", versions.IdentityVersion()),
+    ]
+
+
+def make_app(api: ApiServices, public_url: str | None = None) -> falcon.App:
+    app = falcon.App(middleware=[RequestContextMiddleware(api.conf, public_url)])
+    app.req_options.strip_url_path_trailing_slash = True
+    app.resp_options.default_media_type = "application/json"
+    app.add_error_handler(Exception, _unexpected)
+    app.add_error_handler(falcon.HTTPError, _falcon_error)
+    app.add_error_handler(faults.Fault, _fault)
+    for template, resource in _routes(api):
+        app.add_route(template, resource)
+    return app
+
+
+def _fault(req, resp, error: faults.Fault, params) -> None:
+    faults.render(resp, error.code, error.message)
+
+
+def _falcon_error(req, resp, error: falcon.HTTPError, params) -> None:
+    code = int(error.status_code)
+    message = error.description or error.title or "Error"
+    if code == 404:
+        message = "The resource could not be found."
+    elif code == 405:
+        message = "The method specified is not allowed for this resource."
+    faults.render(resp, code, message)
+
+
+def _unexpected(req, resp, error: Exception, params) -> None:
+    LOG.exception("unexpected error serving %s %s", req.method, req.path)
+    faults.render(resp, 500, "Unexpected API Error. Please report it to the cloud operator "
+                  f"with request id {req.context.get('request_id')}.")

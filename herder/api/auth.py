@@ -1,0 +1,21 @@
+"""Embedded-mode authentication (like Nova's noauth2), used when Keystone is not configured.
+
+A token is `user:project[:role,role]`, or the configured admin token. No token, no entry: 401.
+"""
+from herder.context import RequestContext
+
+
+def context_from_token(token: str | None, admin_token: str, request_id: str
+                       ) -> RequestContext | None:
+    if not token:
+        return None
+    if token == admin_token:
+        return RequestContext(user_id="admin", project_id="admin",
+                              roles=["admin", "member", "reader"], request_id=request_id,
+                              is_admin=True)
+    parts = token.split(":")
+    if len(parts) not in (2, 3) or not parts[0] or not parts[1]:
+        return None
+    roles = [r for r in parts[2].split(",") if r] if len(parts) == 3 else ["member", "reader"]
+    return RequestContext(user_id=parts[0], project_id=parts[1], roles=roles,
+                          request_id=request_id, is_admin="admin" in roles)

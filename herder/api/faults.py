@@ -1,0 +1,45 @@
+"""Compute API faults: `{"<faultName>": {"code": N, "message": "..."}}`."""
+import json
+
+import falcon
+
+FAULT_NAMES = {400: "badRequest", 401: "unauthorized", 403: "forbidden", 404: "itemNotFound",
+               405: "badMethod", 406: "notAcceptable", 409: "conflictingRequest",
+               413: "overLimit", 415: "badMediaType", 429: "overLimit", 501: "notImplemented",
+               503: "serviceUnavailable"}
+
+
+class Fault(Exception):
+    """Raised by handlers; rendered in the Compute API's error format."""
+
+    def __init__(self, code: int, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def BadRequest(message: str) -> Fault:  # noqa: N802 - reads like the HTTP name it stands for
+    return Fault(400, message)
+
+
+def NotFound(message: str) -> Fault:  # noqa: N802
+    return Fault(404, message)
+
+
+def Forbidden(message: str) -> Fault:  # noqa: N802
+    return Fault(403, message)
+
+
+def Conflict(message: str) -> Fault:  # noqa: N802
+    return Fault(409, message)
+
+
+def body(code: int, message: str) -> str:
+    return json.dumps({FAULT_NAMES.get(code, "computeFault"): {"code": code, "message": message}})
+
+
+def render(resp: falcon.Response, code: int, message: str) -> None:
+    resp.status = code
+    resp.content_type = "application/json"
+    resp.text = body(code, message)
+    resp.media = None

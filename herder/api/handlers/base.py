@@ -1,0 +1,93 @@
+"""What every handler needs: the caller's context, the microversion, policy and the body."""
+import json
+from dataclasses import dataclass
+
+import falcon
+from oslo_policy import policy
+
+from herder import exception
+from herder.api import faults
+from herder.api.microversion import Version
+from herder.api.validation import validate
+from herder.bus.rpc import Bus
+from herder.context import RequestContext
+from herder.db import instances
+from herder.db.models import Instance
+from herder.db.session import Database
+
+
+@dataclass
+class ApiServices:
+    conf: object
+    db: Database
+    bus: Bus
+    enforcer: policy.Enforcer
+
+
+class Handler:
+    def __init__(self, api: ApiServices):
+        self.api = api
+        self.db = api.db
+        self.conf = api.conf
+
+    # -- request facts -------------------------------------------------------------------
+    @staticmethod
+    def context(req: falcon.Request) -> RequestContext:
+        return req.context.herder
+
+    @staticmethod
+    def version(req: falcon.Request) -> Version:
+        return req.context.version
+
+    @staticmethod
+    def base_url(req: falcon.Request) -> str:
+        return req.context.base_url
+
+    def authorize(self, req: falcon.Request, rule: str, target: dict | None = None) -> None:
+        context = self.context(req)
+        target = target or {"project_id": context.project_id, "user_id": context.user_id}
+        if not self.allowed(req, rule, target):
+            raise faults.Forbidden(f"Policy doesn't allow {rule} to be performed.")
+
+    def allowed(self, req: falcon.Request, rule: str, target: dict | None = None) -> bool:
+        context = self.context(req)
+        target = target or {"project_id": context.project_id, "user_id": context.user_id}
+        return self.api.enforcer.enforce(rule, target, context.policy_creds())
+
+    @staticmethod
+    def body(req: falcon.Request, schema: dict | None = None):
+        raw = req.bounded_stream.read()
+        if not raw:
+            data = None
+        else:
+            try:
+                data = json.loads(raw)
+            except ValueError:
+                raise faults.BadRequest("Malformed request body") from None
+        if schema is not None:
+            validate(schema, data)
+        return data
+
+    # -- shared lookups ------------------------------------------------------------------
+    def server(self, req: falcon.Request, server_id: str) -> Instance:
+        """The server if the caller may see it (admins see all), else 404."""
+        context = self.context(req)
+        try:
+            return instances.get(self.db, server_id,
+                                 None if context.is_admin else context.project_id)
+        except exception.InstanceNotFound as error:
+            raise faults.NotFound(str(error)) from None
+
+    @staticmethod
+    def target(instance: Instance) -> dict:
+        return {"project_id": instance.project_id, "user_id": instance.user_id}
+
+
+def accepted(resp: falcon.Response) -> None:
+    resp.status = 202
+    resp.text = ""
+
+
+def no_content(resp: falcon.Response) -> None:
+    resp.status = 204
+    resp.text = None

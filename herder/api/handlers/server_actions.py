@@ -1,0 +1,257 @@
+"""POST /servers/{id}/action: the move actions and the few others that exercise state checks.
+
+Pre-checks run in SPEC §1.4's order: body schema, visibility (404), policy (403), lock, vm_state,
+task_state, launched, host, source service up, then the action's own checks. The last check is a
+compare-and-swap of the task_state, so a concurrent change is a 409, never a 500.
+"""
+import falcon
+
+from herder import exception, quota, states
+from herder.api import faults
+from herder.api.handlers.base import Handler, accepted, no_content
+from herder.api.schemas import servers as schemas
+from herder.api.validation import validate
+from herder.db import actions, flavors, instances, moves, services
+from herder.db.models import Instance
+
+_MOVABLE = (states.ACTIVE, states.STOPPED)
+
+
+class ServerAction(Handler):
+    def on_post(self, req: falcon.Request, resp: falcon.Response, server_id: str) -> None:
+        body = self.body(req)
+        if not isinstance(body, dict) or len(body) != 1:
+            raise faults.BadRequest("Malformed request body")
+        (name, args), = body.items()
+        method = _ACTIONS.get(name)
+        if method is None:
+            raise faults.BadRequest(f"There is no such action: {name}")
+        method(self, req, resp, server_id, body, args)
+
+    # -- shared checks -----------------------------------------------------------------------
+    def _check_lock(self, req, instance: Instance) -> None:
+        if instance.locked and not self.context(req).is_admin:
+            raise faults.Conflict(f"Instance {instance.uuid} is locked")
+
+    @staticmethod
+    def _check_state(instance: Instance, action: str, vm_states: tuple,
+                     task_states: tuple = (None,), must_have_launched: bool = True) -> None:
+        def invalid(attr: str, value) -> faults.Fault:
+            return faults.Conflict(f"Cannot '{action}' instance {instance.uuid} while it is in "
+                                   f"{attr} {value}")
+        if instance.vm_state not in vm_states:
+            raise invalid("vm_state", instance.vm_state)
+        if instance.task_state not in task_states:
+            raise invalid("task_state", instance.task_state)
+        if must_have_launched and instance.launched_at is None:
+            raise invalid("launched_at", None)
+
+    def _check_host_up(self, instance: Instance) -> None:
+        if not instance.host:
+            raise faults.Conflict(f"Instance {instance.uuid} is not ready")
+        service = services.compute(self.db, instance.host)
+        if service is None or not services.is_up(service, self.conf.service_down_time):
+            raise faults.Conflict("Service is unavailable at this time.")
+
+    def _set_task_state(self, instance: Instance, action: str, expected: dict,
+                        **values) -> None:
+        try:
+            instances.update(self.db, instance.uuid, expected, **values)
+        except exception.UnexpectedTaskState:
+            current = instances.get(self.db, instance.uuid)
+            raise faults.Conflict(f"Cannot '{action}' instance {instance.uuid} while it is in "
+                                  f"task_state {current.task_state}") from None
+
+    # -- migrate / resize --------------------------------------------------------------------
+    def migrate(self, req, resp, server_id, body, args) -> None:
+        version = self.version(req)
+        host = None
+        if version.at_least("2.56"):
+            validate(schemas.MIGRATE_V256, body)
+            host = (args or {}).get("host")
+        instance = self.server(req, server_id)
+        self.authorize(req, "os_compute_api:os-migrate-server:migrate", self.target(instance))
+        if host:
+            self.authorize(req, "os_compute_api:os-migrate-server:migrate:host",
+                           self.target(instance))
+        self._check_move_preconditions(req, instance, "migrate")
+        if host:
+            if host == instance.host:
+                raise faults.BadRequest("Cannot migrate to the host where the server exists.")
+            if services.compute(self.db, host) is None:
+                raise faults.BadRequest(f"Compute host {host} could not be found.")
+        self._start_move(req, resp, instance, "migrate", flavor=None, host=host)
+
+    def resize(self, req, resp, server_id, body, args) -> None:
+        validate(schemas.RESIZE, body)
+        instance = self.server(req, server_id)
+        context = self.context(req)
+        self.authorize(req, "os_compute_api:servers:resize", self.target(instance))
+        self._check_move_preconditions(req, instance, "resize")
+        flavor_ref = str(args["flavorRef"]).rsplit("/", 1)[-1]
+        try:
+            flavor = flavors.get(self.db, flavor_ref,
+                                 None if context.is_admin else context.project_id)
+        except exception.FlavorNotFound:
+            flavor = None
+        if flavor is None or flavor.disabled:
+            raise faults.BadRequest(f"Flavor {flavor_ref} could not be found.")
+        new, old = flavors.as_dict(flavor), instance.flavor
+        if new["id"] == old["id"]:
+            raise faults.BadRequest("When resizing, instances must change flavor!")
+        booted_from_volume = not instance.image_ref
+        if not booted_from_volume:
+            if new["root_gb"] == 0 and old["root_gb"] != 0:
+                raise faults.BadRequest("Resize to zero disk flavor is not allowed.")
+            if new["root_gb"] < old["root_gb"] or \
+                    new.get("ephemeral_gb", 0) < old.get("ephemeral_gb", 0):
+                # Nova finds this late, on the source host; herder refuses it up front
+                raise faults.BadRequest(
+                    f"Resizing to a smaller disk is not supported: flavor {new['flavorid']} has "
+                    f"{new['root_gb']} GB root and {new.get('ephemeral_gb', 0)} GB ephemeral "
+                    f"disk, the server has {old['root_gb']} GB and "
+                    f"{old.get('ephemeral_gb', 0)} GB.")
+        try:
+            quota.check(self.db, self.conf, instance.project_id, quota.resize_delta(old, new))
+        except exception.QuotaExceeded as error:
+            raise faults.Forbidden(str(error)) from None
+        if "OS-DCF:diskConfig" in args:
+            instances.update(self.db, instance.uuid, disk_config=args["OS-DCF:diskConfig"])
+        self._start_move(req, resp, instance, "resize", flavor=new, host=None)
+
+    def _check_move_preconditions(self, req, instance: Instance, action: str) -> None:
+        self._check_lock(req, instance)
+        self._check_state(instance, action, _MOVABLE)
+        self._check_host_up(instance)
+
+    def _start_move(self, req, resp, instance: Instance, action: str, flavor: dict | None,
+                    host: str | None) -> None:
+        context = self.context(req)
+        self._set_task_state(instance, action, {"vm_state": _MOVABLE, "task_state": None},
+                             task_state=states.RESIZE_PREP, progress=0)
+        actions.start(self.db, context, instance.uuid, action)
+        self.api.bus.cast("conductor", "migrate_server", context, instance_uuid=instance.uuid,
+                          flavor=flavor, host=host)
+        accepted(resp)
+
+    # -- confirm / revert -------------------------------------------------------------------
+    def _finished_migration(self, req, instance: Instance, action: str):
+        self._check_lock(req, instance)
+        self._check_state(instance, action, (states.RESIZED,), must_have_launched=False)
+        migration = moves.finished_for(self.db, instance.uuid)
+        if migration is None:
+            raise faults.BadRequest("Instance has not been resized.")
+        return migration
+
+    def confirm_resize(self, req, resp, server_id, body, args) -> None:
+        instance = self.server(req, server_id)
+        self.authorize(req, "os_compute_api:servers:confirm_resize", self.target(instance))
+        migration = self._finished_migration(req, instance, "confirmResize")
+        source = services.compute(self.db, migration.source_compute)
+        if source is None or not services.is_up(source, self.conf.service_down_time):
+            raise faults.Conflict("Service is unavailable at this time.")
+        try:
+            moves.update(self.db, migration.uuid, states.MIGRATION_FINISHED,
+                         status=states.MIGRATION_CONFIRMING)
+        except exception.UnexpectedTaskState:
+            raise faults.Conflict(f"Cannot 'confirmResize' instance {instance.uuid} while its "
+                                  "migration is changing state") from None
+        context = self.context(req)
+        actions.start(self.db, context, instance.uuid, "confirmResize")
+        self.api.bus.cast("conductor", "confirm_resize", context, instance_uuid=instance.uuid,
+                          migration_uuid=migration.uuid)
+        no_content(resp)
+
+    def revert_resize(self, req, resp, server_id, body, args) -> None:
+        instance = self.server(req, server_id)
+        self.authorize(req, "os_compute_api:servers:revert_resize", self.target(instance))
+        migration = self._finished_migration(req, instance, "revertResize")
+        self._set_task_state(instance, "revertResize",
+                             {"vm_state": states.RESIZED, "task_state": None},
+                             task_state=states.RESIZE_REVERTING)
+        try:
+            moves.update(self.db, migration.uuid, states.MIGRATION_FINISHED,
+                         status=states.MIGRATION_REVERTING)
+        except exception.UnexpectedTaskState:
+            instances.update(self.db, instance.uuid, {"task_state": states.RESIZE_REVERTING},
+                             task_state=None)
+            raise faults.Conflict(f"Cannot 'revertResize' instance {instance.uuid} while its "
+                                  "migration is changing state") from None
+        context = self.context(req)
+        actions.start(self.db, context, instance.uuid, "revertResize")
+        self.api.bus.cast("conductor", "revert_resize", context, instance_uuid=instance.uuid,
+                          migration_uuid=migration.uuid)
+        accepted(resp)
+
+    # -- power -------------------------------------------------------------------------------
+    def _power(self, req, resp, server_id, power_on: bool) -> None:
+        action = "start" if power_on else "stop"
+        instance = self.server(req, server_id)
+        self.authorize(req, f"os_compute_api:servers:{action}", self.target(instance))
+        self._check_lock(req, instance)
+        wanted_vm_state = states.STOPPED if power_on else states.ACTIVE
+        self._check_state(instance, action, (wanted_vm_state,) if power_on
+                          else (states.ACTIVE, states.ERROR))
+        self._set_task_state(instance, action,
+                             {"vm_state": instance.vm_state, "task_state": None},
+                             task_state=states.POWERING_ON if power_on else states.POWERING_OFF)
+        context = self.context(req)
+        actions.start(self.db, context, instance.uuid, action)
+        self.api.bus.cast("conductor", f"{action}_instance", context, instance_uuid=instance.uuid)
+        accepted(resp)
+
+    def stop(self, req, resp, server_id, body, args) -> None:
+        self._power(req, resp, server_id, power_on=False)
+
+    def start(self, req, resp, server_id, body, args) -> None:
+        self._power(req, resp, server_id, power_on=True)
+
+    # -- lock / unlock / reset-state ---------------------------------------------------------
+    def lock(self, req, resp, server_id, body, args) -> None:
+        if self.version(req).at_least("2.73"):
+            validate(schemas.LOCK, body)
+        instance = self.server(req, server_id)
+        self.authorize(req, "os_compute_api:os-lock-server:lock", self.target(instance))
+        context = self.context(req)
+        reason = (args or {}).get("locked_reason") if self.version(req).at_least("2.73") else None
+        instances.update(self.db, instance.uuid, locked=True, locked_reason=reason,
+                         locked_by="admin" if context.is_admin else "owner")
+        actions.start(self.db, context, instance.uuid, "lock")
+        actions.finish(self.db, context, instance.uuid, "lock")
+        accepted(resp)
+
+    def unlock(self, req, resp, server_id, body, args) -> None:
+        instance = self.server(req, server_id)
+        self.authorize(req, "os_compute_api:os-lock-server:unlock", self.target(instance))
+        context = self.context(req)
+        if instance.locked_by == "admin" and not context.is_admin:
+            self.authorize(req, "os_compute_api:os-lock-server:unlock:unlock_override",
+                           self.target(instance))
+        instances.update(self.db, instance.uuid, locked=False, locked_reason=None,
+                         locked_by=None)
+        actions.start(self.db, context, instance.uuid, "unlock")
+        actions.finish(self.db, context, instance.uuid, "unlock")
+        accepted(resp)
+
+    def reset_state(self, req, resp, server_id, body, args) -> None:
+        validate(schemas.RESET_STATE, body)
+        instance = self.server(req, server_id)
+        self.authorize(req, "os_compute_api:os-admin-actions:reset_state", self.target(instance))
+        instances.update(self.db, instance.uuid, vm_state=args["state"], task_state=None)
+        context = self.context(req)
+        actions.start(self.db, context, instance.uuid, "resetState")
+        actions.finish(self.db, context, instance.uuid, "resetState")
+        accepted(resp)
+
+
+_ACTIONS = {
+    "migrate": ServerAction.migrate,
+    "resize": ServerAction.resize,
+    "confirmResize": ServerAction.confirm_resize,
+    "revertResize": ServerAction.revert_resize,
+    "os-stop": ServerAction.stop,
+    "os-start": ServerAction.start,
+    "lock": ServerAction.lock,
+    "unlock": ServerAction.unlock,
+    "os-resetState": ServerAction.reset_state,
+}

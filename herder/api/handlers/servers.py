@@ -1,0 +1,280 @@
+"""/servers: create, list, detail, show, update, delete."""
+import itertools
+import uuid
+from datetime import datetime
+
+import falcon
+
+from herder import exception, quota, states
+from herder.api import faults
+from herder.api.handlers.base import Handler, accepted, no_content
+from herder.api.schemas import servers as schemas
+from herder.api.timeutil import parse_isotime
+from herder.api.views import servers as views
+from herder.api.views.common import links
+from herder.db import actions, flavors, images, instances, moves, services
+from herder.db.models import Instance
+
+_ADMIN_ONLY_FILTERS = ("host", "node", "project_id", "tenant_id", "all_tenants", "deleted")
+
+
+class ServerCollection(Handler):
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        context = self.context(req)
+        self.authorize(req, "os_compute_api:servers:create")
+        version = self.version(req)
+        body = self.body(req, schemas.CREATE)
+        server = body["server"]
+        hints = body.get("os:scheduler_hints") or body.get("OS-SCH-HNT:scheduler_hints") or {}
+        try:
+            flavor = flavors.get(self.db, server["flavorRef"],
+                                 None if context.is_admin else context.project_id)
+        except exception.FlavorNotFound as error:
+            raise faults.BadRequest(str(error)) from None
+        image = self._image(server)
+        addresses = self._addresses(server, version)
+        zone = server.get("availability_zone")
+        if zone and zone != self.conf.default_availability_zone:
+            raise faults.BadRequest("The requested availability zone is not available")
+        if int(server.get("min_count", 1)) > 1 or int(server.get("max_count", 1)) > 1:
+            raise faults.BadRequest("herder creates one server per request.")
+        try:
+            quota.check(self.db, self.conf, context.project_id,
+                        {"instances": 1, "cores": flavor.vcpus, "ram": flavor.memory_mb})
+        except exception.QuotaExceeded as error:
+            raise faults.Forbidden(str(error)) from None
+        instance = Instance(
+            uuid=str(uuid.uuid4()), display_name=server["name"],
+            description=server.get("description"), project_id=context.project_id,
+            user_id=context.user_id, image_ref=image.id if image else "",
+            flavor=flavors.as_dict(flavor), vm_state=states.BUILDING, task_state="scheduling",
+            power_state=states.NOSTATE, availability_zone=zone or self.conf.default_availability_zone,
+            metadata_=server.get("metadata", {}), system_metadata={}, addresses=addresses,
+            key_name=server.get("key_name"),
+            disk_config=server.get("OS-DCF:diskConfig", "MANUAL"),
+            created_at=datetime.utcnow().replace(microsecond=0))
+        spec = {"flavor": flavors.as_dict(flavor), "availability_zone": zone,
+                "image_properties": image.properties if image else {},
+                "requested_host": server.get("host") if version.at_least("2.74") else None,
+                "scheduler_hints": hints}
+        instances.create(self.db, instance, spec)
+        actions.start(self.db, context, instance.uuid, "create")
+        self.api.bus.cast("conductor", "build_instance", context, instance_uuid=instance.uuid,
+                          image_path=image.file_path if image else None)
+        resp.status = 202
+        resp.location = f"{self.base_url(req)}/servers/{instance.uuid}"
+        resp.media = {"server": {"id": instance.uuid,
+                                 "links": links(self.base_url(req), "servers", instance.uuid),
+                                 "OS-DCF:diskConfig": instance.disk_config,
+                                 "security_groups": [{"name": "default"}],
+                                 "adminPass": uuid.uuid4().hex[:12]}}
+
+    def _image(self, server: dict):
+        image_ref = server.get("imageRef")
+        for bdm in server.get("block_device_mapping_v2", []):
+            if bdm.get("destination_type") == "volume" or bdm.get("source_type") in (
+                    "volume", "snapshot"):
+                raise faults.BadRequest("Booting from volumes is not supported yet.")
+            if str(bdm.get("boot_index")) == "0" and bdm.get("source_type") == "image":
+                image_ref = image_ref or bdm.get("uuid")
+        if not image_ref:
+            raise faults.BadRequest("Missing imageRef attribute")
+        try:
+            return images.get(self.db, image_ref.rsplit("/", 1)[-1])
+        except exception.ImageNotFound:
+            raise faults.BadRequest(f"Image {image_ref} could not be found.") from None
+
+    @staticmethod
+    def _addresses(server: dict, version) -> dict:
+        networks = server.get("networks")
+        if networks is None and version.at_least("2.37"):
+            raise faults.BadRequest("Invalid input for field/attribute server. Value: "
+                                    f"{server}. 'networks' is a required property")
+        if networks == "none" or networks == []:
+            return {}
+        if isinstance(networks, list):
+            raise faults.BadRequest("herder has one network, 'private': request networks "
+                                    "\"auto\" or \"none\".")
+        return {"private": [{"version": 4, "addr": _fake_address(), "OS-EXT-IPS:type": "fixed",
+                             "OS-EXT-IPS-MAC:mac_addr": _fake_mac()}]}
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        found = self._list(req)
+        base = self.base_url(req)
+        resp.media = {"servers": [views.summary(i, base) for i in found["servers"]],
+                      **found["links"]}
+
+    def _list(self, req: falcon.Request) -> dict:
+        context = self.context(req)
+        self.authorize(req, "os_compute_api:servers:index")
+        params = dict(req.params)
+        if not context.is_admin:
+            for name in _ADMIN_ONLY_FILTERS:
+                params.pop(name, None)
+        if "all_tenants" in params:
+            self.authorize(req, "os_compute_api:servers:index:get_all_tenants")
+        limit = _int_param(params, "limit", self.conf.api.max_limit)
+        limit = min(limit, self.conf.api.max_limit)
+        changes_since = _time_param(params, "changes-since")
+        project = None if "all_tenants" in params else \
+            params.get("project_id") or params.get("tenant_id") or context.project_id
+        rows = instances.list_all(self.db, project, include_deleted=changes_since is not None)
+        rows = [i for i in rows if _matches(i, params, changes_since)]
+        marker = params.get("marker")
+        if marker:
+            ids = [i.uuid for i in rows]
+            if marker not in ids:
+                raise faults.BadRequest(f"marker [{marker}] not found")
+            rows = rows[ids.index(marker) + 1:]
+        page, more = rows[:limit], len(rows) > limit
+        extra = {}
+        if more and page:
+            query = "&".join(f"{k}={v}" for k, v in params.items() if k != "marker")
+            extra["servers_links"] = [{"rel": "next", "href":
+                                       f"{self.base_url(req)}/servers?{query}&marker="
+                                       f"{page[-1].uuid}".replace("?&", "?")}]
+        return {"servers": page, "links": extra}
+
+
+class ServerDetail(ServerCollection):
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        found = self._list(req)
+        context, version, base = self.context(req), self.version(req), self.base_url(req)
+        resp.media = {"servers": [views.show(i, base, version, is_admin=context.is_admin,
+                                             fault=instances.latest_fault(self.db, i.uuid),
+                                             host_status=self._host_status(req, i))
+                                  for i in found["servers"]], **found["links"]}
+
+    def _host_status(self, req, instance: Instance) -> str | None:
+        return host_status(self, req, instance)
+
+
+class ServerItem(Handler):
+    def on_get(self, req: falcon.Request, resp: falcon.Response, server_id: str) -> None:
+        instance = self.server(req, server_id)
+        self.authorize(req, "os_compute_api:servers:show", self.target(instance))
+        context = self.context(req)
+        resp.media = {"server": views.show(
+            instance, self.base_url(req), self.version(req), is_admin=context.is_admin,
+            fault=instances.latest_fault(self.db, instance.uuid),
+            host_status=host_status(self, req, instance), with_server_groups=True)}
+
+    def on_put(self, req: falcon.Request, resp: falcon.Response, server_id: str) -> None:
+        instance = self.server(req, server_id)
+        self.authorize(req, "os_compute_api:servers:update", self.target(instance))
+        version = self.version(req)
+        body = self.body(req, schemas.UPDATE)["server"]
+        if "description" in body and not version.at_least("2.19"):
+            raise faults.BadRequest("Invalid input for field/attribute server. Additional "
+                                    "properties are not allowed ('description' was unexpected)")
+        values = {}
+        if "name" in body:
+            values["display_name"] = body["name"]
+        if "description" in body:
+            values["description"] = body["description"]
+        if "OS-DCF:diskConfig" in body:
+            values["disk_config"] = body["OS-DCF:diskConfig"]
+        if values:
+            instance = instances.update(self.db, instance.uuid, **values)
+        context = self.context(req)
+        resp.media = {"server": views.show(instance, self.base_url(req), version,
+                                           is_admin=context.is_admin, basic=True,
+                                           with_server_groups=True)}
+
+    def on_delete(self, req: falcon.Request, resp: falcon.Response, server_id: str) -> None:
+        instance = self.server(req, server_id)
+        self.authorize(req, "os_compute_api:servers:delete", self.target(instance))
+        context = self.context(req)
+        if instance.locked and not context.is_admin:
+            raise faults.Conflict(f"Instance {instance.uuid} is locked")
+        if instance.task_state in (*states.MOVE_TASK_STATES, states.RESIZE_REVERTING,
+                                   states.DELETING):
+            raise faults.Conflict(f"Cannot 'delete' instance {instance.uuid} while it is in "
+                                  f"task_state {instance.task_state}")
+        confirm_uuid = None
+        if instance.vm_state == states.RESIZED:
+            migration = moves.finished_for(self.db, instance.uuid)
+            if migration is not None:
+                moves.update(self.db, migration.uuid, states.MIGRATION_FINISHED,
+                             status=states.MIGRATION_CONFIRMING)
+                actions.start(self.db, context, instance.uuid, "confirmResize")
+                confirm_uuid = migration.uuid
+        try:
+            instances.update(self.db, instance.uuid, {"task_state": instance.task_state},
+                             task_state=states.DELETING)
+        except exception.UnexpectedTaskState:
+            raise faults.Conflict(f"Cannot 'delete' instance {instance.uuid} while it is "
+                                  "changing state") from None
+        actions.start(self.db, context, instance.uuid, "delete")
+        self.api.bus.cast("conductor", "delete_instance", context, instance_uuid=instance.uuid,
+                          confirm_migration_uuid=confirm_uuid)
+        no_content(resp)
+
+
+def host_status(handler: Handler, req, instance: Instance) -> str | None:
+    """2.16's host_status, for those the policy lets see it."""
+    if not handler.version(req).at_least("2.16") or \
+            not handler.allowed(req, "os_compute_api:servers:show:host_status"):
+        return None
+    if not instance.host:
+        return ""
+    service = services.compute(handler.db, instance.host)
+    if service is None:
+        return "UNKNOWN"
+    if not services.is_up(service, handler.conf.service_down_time):
+        return "DOWN"
+    return "MAINTENANCE" if service.disabled else "UP"
+
+
+def _matches(instance: Instance, params: dict, changes_since: datetime | None) -> bool:
+    if "name" in params and params["name"] not in instance.display_name:
+        return False
+    if "status" in params and states.server_status(
+            instance.vm_state, instance.task_state) != params["status"].upper():
+        return False
+    if "host" in params and instance.host != params["host"]:
+        return False
+    if "image" in params and instance.image_ref != params["image"]:
+        return False
+    if "flavor" in params and instance.flavor["flavorid"] != params["flavor"]:
+        return False
+    if changes_since is not None and (instance.updated_at or instance.created_at) < changes_since:
+        return False
+    return True
+
+
+def _int_param(params: dict, name: str, default: int) -> int:
+    if name not in params:
+        return default
+    try:
+        value = int(params[name])
+    except (TypeError, ValueError):
+        raise faults.BadRequest(f"Invalid input for query parameters {name}. Value: "
+                                f"{params[name]}. '{params[name]}' is not an integer") from None
+    if value < 0:
+        raise faults.BadRequest(f"Invalid input for query parameters {name}. Value: {value}. "
+                                f"{value} is less than the minimum of 0")
+    return value
+
+
+def _time_param(params: dict, name: str) -> datetime | None:
+    if name not in params:
+        return None
+    try:
+        return parse_isotime(params[name])
+    except ValueError:
+        raise faults.BadRequest(f"Invalid input for query parameters {name}. Value: "
+                                f"{params[name]}. '{params[name]}' is not a 'date-time'") from None
+
+
+_address_counter = itertools.count()
+
+
+def _fake_address() -> str:
+    """An address in TEST-NET-2 (198.51.100.0/24, for documentation): shown, never a target."""
+    return f"198.51.100.{next(_address_counter) % 254 + 1}"
+
+
+def _fake_mac() -> str:
+    raw = uuid.uuid4().bytes
+    return "fa:16:3e:" + ":".join(f"{b:02x}" for b in raw[:3])

@@ -1,0 +1,59 @@
+"""Per-request plumbing: request id, authentication, microversion, and their response headers."""
+import falcon
+
+from herder.api import auth, faults, microversion
+from herder.context import new_request_id
+
+# Paths anyone may read without a token: the version documents.
+_PUBLIC = {"/", "/v2.1", "/v2.1/", "/v2", "/v2/", "/identity", "/identity/", "/identity/v3",
+           "/identity/v3/", "/image", "/image/"}
+
+
+class RequestContextMiddleware:
+    """Authenticates the caller and parses the microversion before any handler runs."""
+
+    def __init__(self, conf, public_url: str | None = None, keystone: bool = False):
+        self.conf = conf
+        self.public_url = public_url
+        self.keystone = keystone
+
+    def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
+        request_id = new_request_id()
+        req.context.request_id = request_id
+        resp.set_header("x-openstack-request-id", request_id)
+        resp.set_header("x-compute-request-id", request_id)
+        root = (self.public_url or f"{req.scheme}://{req.netloc}").rstrip("/")
+        req.context.root_url = root
+        req.context.base_url = f"{root}/v2.1"
+        req.context.version = microversion.Version(*microversion.MIN_VERSION)
+        if req.path.startswith("/v2.1"):
+            self._negotiate(req, resp)
+        if req.path in _PUBLIC:
+            return
+        context = auth.context_from_token(req.get_header("X-Auth-Token"),
+                                          self.conf.admin_token, request_id)
+        if context is None:
+            raise faults.Fault(401, "The request you have made requires authentication.")
+        req.context.herder = context
+
+    @staticmethod
+    def _negotiate(req: falcon.Request, resp: falcon.Response) -> None:
+        headers = {k.upper(): v for k, v in req.headers.items()}
+        try:
+            version = microversion.from_headers(headers)
+        except microversion.InvalidVersion as error:
+            raise faults.BadRequest(str(error)) from None
+        except microversion.UnsupportedVersion as error:
+            raise faults.Fault(406, str(error)) from None
+        finally:
+            resp.set_header("Vary", f"{microversion.HEADER}, {microversion.LEGACY_HEADER}")
+        req.context.version = version
+        resp.set_header(microversion.HEADER, f"compute {version}")
+        resp.set_header(microversion.LEGACY_HEADER, str(version))
+
+    def process_response(self, req, resp, resource, req_succeeded) -> None:
+        if req.path.startswith("/v2.1") and "version" in req.context:
+            version = req.context.version
+            resp.set_header(microversion.HEADER, f"compute {version}")
+            resp.set_header(microversion.LEGACY_HEADER, str(version))
+            resp.set_header("Vary", f"{microversion.HEADER}, {microversion.LEGACY_HEADER}")

@@ -1,0 +1,119 @@
+"""Policy rules, their defaults, and the enforcer (oslo.policy).
+
+Defaults follow the seed and Nova: moving a server to another host is an admin's call; resizing,
+confirming and reverting are the project's own. A policy file (YAML or JSON) overrides any rule;
+oslo.policy re-reads it when it changes, without a restart.
+"""
+from oslo_policy import policy
+
+ADMIN = "role:admin"
+PROJECT_MEMBER_OR_ADMIN = "(role:member and project_id:%(project_id)s) or role:admin"
+PROJECT_READER_OR_ADMIN = "(role:reader and project_id:%(project_id)s) or role:admin"
+ANY_PROJECT_READER = "role:reader or role:member or role:admin"
+
+
+def _rule(name: str, default: str, description: str, operations: list[tuple[str, str]]):
+    return policy.DocumentedRuleDefault(
+        name=name, check_str=default, description=description,
+        operations=[{"method": m, "path": p} for m, p in operations])
+
+
+_SERVER_ACTION = "/servers/{server_id}/action"
+
+RULES = [
+    policy.RuleDefault("admin_api", ADMIN, "Administrators."),
+    _rule("os_compute_api:os-migrate-server:migrate", ADMIN,
+          "Cold migrate a server to a host chosen by the scheduler.",
+          [("POST", f"{_SERVER_ACTION} (migrate)")]),
+    _rule("os_compute_api:os-migrate-server:migrate:host", ADMIN,
+          "Cold migrate a server to a host named in the request (2.56).",
+          [("POST", f"{_SERVER_ACTION} (migrate)")]),
+    _rule("os_compute_api:servers:resize", PROJECT_MEMBER_OR_ADMIN, "Resize a server.",
+          [("POST", f"{_SERVER_ACTION} (resize)")]),
+    _rule("os_compute_api:servers:confirm_resize", PROJECT_MEMBER_OR_ADMIN,
+          "Confirm a resized or migrated server.",
+          [("POST", f"{_SERVER_ACTION} (confirmResize)")]),
+    _rule("os_compute_api:servers:revert_resize", PROJECT_MEMBER_OR_ADMIN,
+          "Revert a resized or migrated server.",
+          [("POST", f"{_SERVER_ACTION} (revertResize)")]),
+    _rule("os_compute_api:os-migrations:index", ADMIN, "List migrations.",
+          [("GET", "/os-migrations")]),
+    _rule("os_compute_api:os-migrations:index:all_projects", ADMIN,
+          "List migrations of every project.", [("GET", "/os-migrations")]),
+    _rule("os_compute_api:os-migrations:index:host", ADMIN,
+          "See the host fields of migrations.", [("GET", "/os-migrations")]),
+    _rule("os_compute_api:servers:migrations:index", ADMIN,
+          "List the in-progress moves of a server.", [("GET", "/servers/{server_id}/migrations")]),
+    _rule("os_compute_api:servers:migrations:show", ADMIN, "Show an in-progress move.",
+          [("GET", "/servers/{server_id}/migrations/{migration_id}")]),
+    _rule("os_compute_api:servers:migrations:delete", ADMIN, "Abort an in-progress move.",
+          [("DELETE", "/servers/{server_id}/migrations/{migration_id}")]),
+    _rule("os_compute_api:os-instance-actions:list", PROJECT_READER_OR_ADMIN,
+          "List a server's actions.", [("GET", "/servers/{server_id}/os-instance-actions")]),
+    _rule("os_compute_api:os-instance-actions:show", PROJECT_READER_OR_ADMIN,
+          "Show a server's action.",
+          [("GET", "/servers/{server_id}/os-instance-actions/{request_id}")]),
+    _rule("os_compute_api:os-instance-actions:events", ADMIN,
+          "See the events of a server's action.",
+          [("GET", "/servers/{server_id}/os-instance-actions/{request_id}")]),
+    _rule("os_compute_api:os-instance-actions:events:details", ADMIN,
+          "See the details of those events (2.84).",
+          [("GET", "/servers/{server_id}/os-instance-actions/{request_id}")]),
+    _rule("os_compute_api:servers:create", PROJECT_MEMBER_OR_ADMIN, "Create a server.",
+          [("POST", "/servers")]),
+    _rule("os_compute_api:servers:index", PROJECT_READER_OR_ADMIN, "List servers.",
+          [("GET", "/servers")]),
+    _rule("os_compute_api:servers:index:get_all_tenants", ADMIN,
+          "List the servers of every project.", [("GET", "/servers")]),
+    _rule("os_compute_api:servers:show", PROJECT_READER_OR_ADMIN, "Show a server.",
+          [("GET", "/servers/{server_id}")]),
+    _rule("os_compute_api:servers:show:host_status", ADMIN,
+          "See the status of a server's host (2.16).", [("GET", "/servers/{server_id}")]),
+    _rule("os_compute_api:os-extended-server-attributes", ADMIN,
+          "See a server's host and hypervisor attributes.", [("GET", "/servers/{server_id}")]),
+    _rule("os_compute_api:servers:update", PROJECT_MEMBER_OR_ADMIN, "Update a server.",
+          [("PUT", "/servers/{server_id}")]),
+    _rule("os_compute_api:servers:delete", PROJECT_MEMBER_OR_ADMIN, "Delete a server.",
+          [("DELETE", "/servers/{server_id}")]),
+    _rule("os_compute_api:servers:start", PROJECT_MEMBER_OR_ADMIN, "Start a server.",
+          [("POST", f"{_SERVER_ACTION} (os-start)")]),
+    _rule("os_compute_api:servers:stop", PROJECT_MEMBER_OR_ADMIN, "Stop a server.",
+          [("POST", f"{_SERVER_ACTION} (os-stop)")]),
+    _rule("os_compute_api:os-lock-server:lock", PROJECT_MEMBER_OR_ADMIN, "Lock a server.",
+          [("POST", f"{_SERVER_ACTION} (lock)")]),
+    _rule("os_compute_api:os-lock-server:unlock", PROJECT_MEMBER_OR_ADMIN, "Unlock a server.",
+          [("POST", f"{_SERVER_ACTION} (unlock)")]),
+    _rule("os_compute_api:os-lock-server:unlock:unlock_override", ADMIN,
+          "Unlock a server locked by someone else.", [("POST", f"{_SERVER_ACTION} (unlock)")]),
+    _rule("os_compute_api:os-admin-actions:reset_state", ADMIN, "Reset a server's state.",
+          [("POST", f"{_SERVER_ACTION} (os-resetState)")]),
+    _rule("os_compute_api:os-flavor-manage:create", ADMIN, "Create a flavor.",
+          [("POST", "/flavors")]),
+    _rule("os_compute_api:os-flavor-manage:delete", ADMIN, "Delete a flavor.",
+          [("DELETE", "/flavors/{flavor_id}")]),
+    _rule("os_compute_api:os-flavor-extra-specs:index", ANY_PROJECT_READER,
+          "List a flavor's extra specs.", [("GET", "/flavors/{flavor_id}/os-extra_specs")]),
+    _rule("os_compute_api:os-flavor-extra-specs:create", ADMIN, "Set a flavor's extra specs.",
+          [("POST", "/flavors/{flavor_id}/os-extra_specs")]),
+    _rule("os_compute_api:os-services:list", ADMIN, "List compute services.",
+          [("GET", "/os-services")]),
+    _rule("os_compute_api:os-services:update", ADMIN, "Enable, disable or force down a service.",
+          [("PUT", "/os-services/{service_id}")]),
+    _rule("os_compute_api:os-hypervisors:list", ADMIN, "List hypervisors.",
+          [("GET", "/os-hypervisors")]),
+    _rule("os_compute_api:os-hypervisors:list-detail", ADMIN, "List hypervisors in detail.",
+          [("GET", "/os-hypervisors/detail")]),
+    _rule("os_compute_api:os-hypervisors:show", ADMIN, "Show a hypervisor.",
+          [("GET", "/os-hypervisors/{hypervisor_id}")]),
+]
+
+
+def list_rules():
+    """For oslo.policy's sample generator (entry point `oslo.policy.policies`)."""
+    return RULES
+
+
+def make_enforcer(conf) -> policy.Enforcer:
+    enforcer = policy.Enforcer(conf)
+    enforcer.register_defaults(RULES)
+    return enforcer

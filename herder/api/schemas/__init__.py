@@ -1,0 +1,1 @@
+"""JSON schemas of request bodies, beside the handlers that use them."""

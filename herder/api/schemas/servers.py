@@ -1,0 +1,101 @@
+"""Request schemas for servers and their actions."""
+
+NAME = {"type": "string", "minLength": 1, "maxLength": 255,
+        "pattern": r"^(?! )[\S ]*(?<! )$"}
+FLAVOR_REF = {"type": ["string", "integer"], "minLength": 1}
+HOST = {"type": ["string", "null"], "minLength": 1, "maxLength": 255,
+        "pattern": r"^[a-zA-Z0-9-._]*$"}
+METADATA = {"type": "object",
+            "patternProperties": {r"^[a-zA-Z0-9-_:. ]{1,255}$": {"type": "string",
+                                                                  "maxLength": 255}},
+            "additionalProperties": False}
+
+_BDM = {"type": "object", "properties": {
+    "boot_index": {"type": ["integer", "string", "null"]},
+    "uuid": {"type": "string"}, "source_type": {"type": "string"},
+    "destination_type": {"type": "string"}, "delete_on_termination": {"type": ["boolean", "string"]},
+    "volume_size": {"type": ["integer", "string", "null"]}, "device_name": {"type": "string"},
+    "guest_format": {"type": "string"}, "disk_bus": {"type": "string"},
+    "device_type": {"type": "string"}, "tag": {"type": "string"},
+    "volume_type": {"type": ["string", "null"]}}, "additionalProperties": False}
+
+CREATE = {
+    "type": "object",
+    "properties": {
+        "server": {
+            "type": "object",
+            "properties": {
+                "name": NAME, "imageRef": {"type": "string"}, "flavorRef": FLAVOR_REF,
+                "networks": {"oneOf": [{"type": "string", "enum": ["auto", "none"]},
+                                       {"type": "array", "items": {"type": "object"}}]},
+                "metadata": METADATA, "availability_zone": {"type": "string", "minLength": 1,
+                                                            "maxLength": 255},
+                "block_device_mapping_v2": {"type": "array", "items": _BDM},
+                "key_name": {"type": "string"}, "description": {"type": ["string", "null"],
+                                                                "maxLength": 255},
+                "min_count": {"type": ["integer", "string"]},
+                "max_count": {"type": ["integer", "string"]},
+                "return_reservation_id": {"type": ["boolean", "string"]},
+                "user_data": {"type": "string"}, "config_drive": {"type": ["boolean", "string"]},
+                "security_groups": {"type": "array"}, "adminPass": {"type": "string"},
+                "OS-DCF:diskConfig": {"type": "string", "enum": ["AUTO", "MANUAL"]},
+                "accessIPv4": {"type": "string"}, "accessIPv6": {"type": "string"},
+                "tags": {"type": "array"}, "host": {"type": "string"},
+                "hypervisor_hostname": {"type": "string"},
+            },
+            "required": ["name", "flavorRef"],
+            "additionalProperties": False,
+        },
+        "os:scheduler_hints": {"type": "object"},
+        "OS-SCH-HNT:scheduler_hints": {"type": "object"},
+    },
+    "required": ["server"],
+    "additionalProperties": False,
+}
+
+UPDATE = {
+    "type": "object",
+    "properties": {"server": {"type": "object", "properties": {
+        "name": NAME, "description": {"type": ["string", "null"], "maxLength": 255},
+        "OS-DCF:diskConfig": {"type": "string", "enum": ["AUTO", "MANUAL"]},
+        "accessIPv4": {"type": "string"}, "accessIPv6": {"type": "string"}},
+        "additionalProperties": False}},
+    "required": ["server"],
+    "additionalProperties": False,
+}
+
+MIGRATE_V256 = {
+    "type": "object",
+    "properties": {"migrate": {"type": ["object", "null"],
+                               "properties": {"host": HOST},
+                               "additionalProperties": False}},
+    "required": ["migrate"],
+    "additionalProperties": False,
+}
+
+RESIZE = {
+    "type": "object",
+    "properties": {"resize": {"type": "object", "properties": {
+        "flavorRef": FLAVOR_REF,
+        "OS-DCF:diskConfig": {"type": "string", "enum": ["AUTO", "MANUAL"]}},
+        "required": ["flavorRef"], "additionalProperties": False}},
+    "required": ["resize"],
+    "additionalProperties": False,
+}
+
+LOCK = {
+    "type": "object",
+    "properties": {"lock": {"type": ["object", "null"],
+                            "properties": {"locked_reason": {"type": "string", "minLength": 1,
+                                                             "maxLength": 255}},
+                            "additionalProperties": False}},
+    "required": ["lock"], "additionalProperties": False,
+}
+
+RESET_STATE = {
+    "type": "object",
+    "properties": {"os-resetState": {"type": "object", "properties": {
+        "state": {"type": "string", "enum": ["active", "error"]}},
+        "required": ["state"], "additionalProperties": False}},
+    "required": ["os-resetState"], "additionalProperties": False,
+}

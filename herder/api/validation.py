@@ -1,0 +1,19 @@
+"""Request body validation against JSON schemas, with Nova's error messages."""
+import jsonschema
+
+from herder.api.faults import BadRequest
+
+_FORMAT_CHECKER = jsonschema.FormatChecker()
+
+
+def validate(schema: dict, body) -> None:
+    validator = jsonschema.Draft4Validator(schema, format_checker=_FORMAT_CHECKER)
+    error = jsonschema.exceptions.best_match(validator.iter_errors(body))
+    if error is None:
+        return
+    if error.path:
+        raise BadRequest(f"Invalid input for field/attribute {list(error.path)[-1]}. "
+                         f"Value: {error.instance}. {error.message}")
+    raise BadRequest(f"Invalid input for field/attribute. Value: {error.instance}. "
+                     f"{error.message}" if error.validator != "additionalProperties"
+                     else error.message)

@@ -1,0 +1,23 @@
+"""Flavor bodies by microversion (2.55 description, 2.61 extra_specs)."""
+from herder.api.microversion import Version
+from herder.api.views.common import links
+from herder.db.models import Flavor
+
+
+def summary(flavor: Flavor, base_url: str, version: Version) -> dict:
+    body = {"id": flavor.flavorid, "name": flavor.name,
+            "links": links(base_url, "flavors", flavor.flavorid)}
+    if version.at_least("2.55"):
+        body["description"] = flavor.description
+    return body
+
+
+def show(flavor: Flavor, base_url: str, version: Version, show_extra_specs: bool) -> dict:
+    body = {**summary(flavor, base_url, version),
+            "ram": flavor.memory_mb, "disk": flavor.root_gb, "vcpus": flavor.vcpus,
+            "swap": flavor.swap or "", "OS-FLV-EXT-DATA:ephemeral": flavor.ephemeral_gb,
+            "OS-FLV-DISABLED:disabled": flavor.disabled, "rxtx_factor": flavor.rxtx_factor,
+            "os-flavor-access:is_public": flavor.is_public}
+    if version.at_least("2.61") and show_extra_specs:
+        body["extra_specs"] = dict(flavor.extra_specs or {})
+    return body

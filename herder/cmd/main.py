@@ -1,0 +1,77 @@
+"""`herder` command: `herder serve` runs the embedded cloud; `herder db upgrade` the schema."""
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+
+from herder import conf as herder_conf
+from herder.cmd import clouds
+
+
+def _serve(args) -> int:
+    overrides = {"state_dir": os.path.abspath(os.path.expanduser(args.state_dir)),
+                 "api__port": args.port, "api__listen": args.listen}
+    if args.resize_confirm_window is not None:
+        overrides["resize_confirm_window"] = args.resize_confirm_window
+    if args.power_off_seconds is not None:
+        overrides["compute__fake_power_off_seconds"] = args.power_off_seconds
+    conf = herder_conf.build_conf([], args.config_file, **overrides)
+    logging.basicConfig(level=logging.DEBUG if args.debug else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    from herder.embedded import EmbeddedCloud  # heavy imports only when serving
+    cloud = EmbeddedCloud(conf, hosts=args.hosts)
+    cloud.start()
+    clouds_file = clouds.write(conf.state_dir, cloud.endpoint, conf.admin_token)
+    print(clouds.instructions(cloud.endpoint, clouds_file, args.hosts), flush=True)
+    done = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    signal.signal(signal.SIGINT, lambda *_: done.set())
+    done.wait()
+    cloud.stop()
+    return 0
+
+
+def _db_upgrade(args) -> int:
+    conf = herder_conf.build_conf([], args.config_file,
+                                  state_dir=os.path.abspath(os.path.expanduser(args.state_dir)))
+    os.makedirs(conf.state_dir, exist_ok=True)
+    from herder.db.session import upgrade
+    upgrade(herder_conf.database_url(conf))
+    print(f"database at {herder_conf.database_url(conf).split('@')[-1]} is up to date")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="herder", description=__doc__)
+    top.add_argument("--config-file", action="append", default=[],
+                     help="herder.conf (oslo.config INI); may be repeated")
+    sub = top.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run api, conductor, scheduler and compute hosts "
+                                         "in one process")
+    serve.add_argument("--hosts", type=int, default=3, help="compute hosts (compute1..N)")
+    serve.add_argument("--state-dir", default=herder_conf.DEFAULT_STATE_DIR)
+    serve.add_argument("--listen", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8774)
+    serve.add_argument("--resize-confirm-window", type=int, default=None,
+                       help="seconds before finished moves are confirmed automatically")
+    serve.add_argument("--power-off-seconds", type=float, default=None,
+                       help="how long the fake hosts take to power a guest off")
+    serve.add_argument("--debug", action="store_true")
+    serve.set_defaults(func=_serve)
+    db = sub.add_parser("db", help="database schema")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    up = db_sub.add_parser("upgrade", help="apply every Alembic migration")
+    up.add_argument("--state-dir", default=herder_conf.DEFAULT_STATE_DIR)
+    up.set_defaults(func=_db_upgrade)
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The per-host agent: guests, disks, claims and periodic tasks. It holds no database credentials."""

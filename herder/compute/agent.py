@@ -1,0 +1,181 @@
+"""The compute agent's RPC endpoints: the seed's compute-side steps, each idempotent.
+
+The conductor sequences the steps and records their state; the agent does the host work (claims,
+power, disks), emits the versioned notifications the seed's compute emits, and reports disk copy
+progress. It never touches the database.
+"""
+import logging
+import os
+import time
+
+from herder import exception, notifications, states
+from herder.bus.notifier import Notifier
+from herder.bus.rpc import Bus
+from herder.compute.resource_tracker import ResourceTracker, incoming, outgoing
+from herder.context import RequestContext
+from herder.db.placement import Resources
+from herder.virt.fake import FakeDriver
+
+LOG = logging.getLogger(__name__)
+PROGRESS_NOTIFY_EVERY = 2.0   # seconds between instance.resize.progress notifications
+PROGRESS_REPORT_EVERY = 0.5   # seconds between progress reports to the conductor
+
+
+class ComputeAgent:
+    def __init__(self, host: str, host_ip: str, bus: Bus, driver: FakeDriver,
+                 tracker: ResourceTracker):
+        self.host = host
+        self.host_ip = host_ip
+        self.bus = bus
+        self.driver = driver
+        self.tracker = tracker
+        self.notifier = Notifier(bus, f"herder-compute:{host}")
+
+    def _log(self, context: RequestContext, instance: dict, message: str, *args) -> None:
+        LOG.info("%s [instance: %s] " + message, context.log_prefix(), instance["uuid"], *args)
+
+    def _notify(self, context, event_type: str, instance: dict, **extra) -> None:
+        self.notifier.info(event_type, notifications.instance_payload(instance, context, **extra))
+
+    # -- plain lifecycle ------------------------------------------------------------------------
+    def spawn(self, context, instance: dict, image_path: str | None, power_on: bool = True) -> int:
+        self.tracker.claim(instance["uuid"], Resources.of_flavor(instance["flavor"]),
+                           instance["uuid"])
+        try:
+            power = self.driver.spawn(instance["uuid"], instance["flavor"], image_path, power_on)
+        except Exception:
+            self.tracker.drop(instance["uuid"])
+            self.driver.destroy(instance["uuid"])
+            raise
+        self._log(context, instance, "spawned on %s", self.host)
+        return power
+
+    def power_off(self, context, instance: dict) -> int:
+        return self.driver.power_off(instance["uuid"])
+
+    def power_on(self, context, instance: dict) -> int:
+        return self.driver.power_on(instance["uuid"])
+
+    def destroy(self, context, instance: dict) -> None:
+        self.driver.destroy(instance["uuid"])
+        self.tracker.drop(instance["uuid"])
+        self._log(context, instance, "destroyed on %s", self.host)
+
+    # -- move, destination: prep_resize --------------------------------------------------------
+    def prep_resize(self, context, instance: dict, new_flavor: dict, migration: dict) -> dict:
+        """Claim the new flavor's resources here; tell the source where to put the disk."""
+        self._notify(context, "instance.resize_prep.start", instance, new_flavor=new_flavor)
+        if instance["host"] == self.host and migration["migration_type"] != "resize" \
+                and not self.driver.supports_same_host_migration:
+            raise exception.ClaimFailed(host=self.host,
+                                        reason="the driver cannot migrate to the same host")
+        self._log(context, instance, "Stashing vm_state: %s", instance["vm_state"])
+        self.driver.faults.check("prep_resize")
+        self.tracker.claim(incoming(migration["uuid"]), Resources.of_flavor(new_flavor),
+                           instance["uuid"])
+        self._notify(context, "instance.resize_prep.end", instance, new_flavor=new_flavor)
+        return {"instances_dir": self.driver.instances_dir, "host_ip": self.host_ip}
+
+    def abort_prep_resize(self, context, instance: dict, migration: dict) -> None:
+        self.tracker.drop(incoming(migration["uuid"]))
+
+    # -- move, source: resize_instance ---------------------------------------------------------
+    def resize_instance(self, context, instance: dict, migration: dict,
+                        dest_instances_dir: str) -> dict:
+        """Power off, keep the disk as `_resize`, copy it to the destination."""
+        self._notify(context, "instance.resize.start", instance)
+        self._log(context, instance, "Starting migrate_disk_and_power_off")
+        was_running = self.driver.power_state(instance["uuid"]) == states.RUNNING
+        reporter = _ProgressReporter(self, context, instance, migration)
+        result = self.driver.migrate_disk_and_power_off(instance["uuid"], dest_instances_dir,
+                                                        reporter)
+        reporter.finish(result["allocated_bytes"])
+        self.tracker.rekey(instance["uuid"], outgoing(migration["uuid"]))
+        self._notify(context, "instance.resize.end", instance)
+        return {**result, "was_running": was_running}
+
+    def revert_migrate_disk(self, context, instance: dict, migration: dict,
+                            power_on: bool) -> int:
+        """Compensation of resize_instance: the source copy back in place, guest as it was."""
+        self.tracker.rekey(outgoing(migration["uuid"]), instance["uuid"])
+        if self.driver.guest(instance["uuid"]) is not None and \
+                not os.path.isdir(self.driver.resize_dir(instance["uuid"])):
+            # never got as far as the rename: the guest is still defined here, only maybe off
+            return self.driver.power_on(instance["uuid"]) if power_on else \
+                self.driver.power_state(instance["uuid"])
+        return self.driver.finish_revert_migration(instance["uuid"], power_on)
+
+    # -- move, destination: finish_resize --------------------------------------------------------
+    def finish_resize(self, context, instance: dict, migration: dict, new_flavor: dict,
+                      power_on: bool) -> int:
+        self._notify(context, "instance.resize_finish.start", instance)
+        power = self.driver.finish_migration(instance["uuid"], new_flavor, power_on)
+        self.tracker.rekey(incoming(migration["uuid"]), instance["uuid"])
+        self._notify(context, "instance.resize_finish.end", {**instance, "flavor": new_flavor,
+                                                             "host": self.host,
+                                                             "node": self.host})
+        return power
+
+    def discard_incoming(self, context, instance: dict, migration: dict) -> None:
+        """Destination side of a rollback or revert: guest and copied disk gone, claim dropped."""
+        if migration["source_compute"] != self.host:  # same host: that claim is the source's
+            self.tracker.rekey(instance["uuid"], incoming(migration["uuid"]))
+        self.driver.discard_incoming(instance["uuid"])
+        self.tracker.drop(incoming(migration["uuid"]))
+
+    # -- confirm (source) ------------------------------------------------------------------------
+    def confirm_resize(self, context, instance: dict, migration: dict) -> None:
+        self._notify(context, "instance.resize_confirm.start", instance)
+        self.driver.confirm_migration(instance["uuid"])
+        self.tracker.drop(outgoing(migration["uuid"]))
+        self._notify(context, "instance.resize_confirm.end", instance)
+
+    # -- revert: destination then source -----------------------------------------------------------
+    def revert_resize(self, context, instance: dict, migration: dict) -> int:
+        """Destination: stop the guest here; its disk stays until the source copy is back."""
+        self.driver.faults.check("revert_resize")
+        self.tracker.rekey(instance["uuid"], incoming(migration["uuid"]))
+        return self.driver.power_off(instance["uuid"])
+
+    def undo_revert_resize(self, context, instance: dict, migration: dict,
+                           power_on: bool) -> int:
+        """Compensation of revert_resize: the guest runs on the destination again."""
+        self.tracker.rekey(incoming(migration["uuid"]), instance["uuid"])
+        return self.driver.power_on(instance["uuid"]) if power_on else states.SHUTDOWN
+
+    def finish_revert_resize(self, context, instance: dict, migration: dict,
+                             power_on: bool) -> int:
+        self._notify(context, "instance.resize_revert.start", instance)
+        power = self.driver.finish_revert_migration(instance["uuid"], power_on)
+        self.tracker.rekey(outgoing(migration["uuid"]), instance["uuid"])
+        self._notify(context, "instance.resize_revert.end",
+                     {**instance, "flavor": instance.get("old_flavor") or instance["flavor"],
+                      "host": self.host, "node": self.host})
+        return power
+
+
+class _ProgressReporter:
+    """Turns the driver's copy callbacks into throttled progress reports and notifications."""
+
+    def __init__(self, agent: ComputeAgent, context, instance: dict, migration: dict):
+        self.agent, self.context, self.instance, self.migration = agent, context, instance, migration
+        self._last_report = self._last_notify = time.monotonic()
+
+    def __call__(self, done: int, total: int) -> None:
+        now = time.monotonic()
+        if now - self._last_report >= PROGRESS_REPORT_EVERY:
+            self._last_report = now
+            self._report(done, total)
+        if now - self._last_notify >= PROGRESS_NOTIFY_EVERY:
+            self._last_notify = now
+            self.agent.notifier.info("instance.resize.progress", {
+                **notifications.instance_payload(self.instance, self.context),
+                "migration_uuid": self.migration["uuid"], "disk_processed_bytes": done,
+                "disk_total_bytes": total})
+
+    def finish(self, total: int) -> None:
+        self._report(total, total)
+
+    def _report(self, done: int, total: int) -> None:
+        self.agent.bus.cast("conductor", "report_progress", self.context,
+                            migration_uuid=self.migration["uuid"], processed=done, total=total)

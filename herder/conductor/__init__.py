@@ -1,0 +1,1 @@
+"""The conductor: every multi-step operation, run as a durable, compensating workflow."""

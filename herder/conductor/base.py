@@ -1,0 +1,113 @@
+"""What every server workflow shares: access to the server, its events, and the compute hosts."""
+import logging
+import traceback
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Iterator
+
+from herder import notifications
+from herder.bus.notifier import Notifier
+from herder.bus.rpc import Bus
+from herder.context import RequestContext
+from herder.db import actions, instances, moves
+from herder.db.models import Instance, Migration
+from herder.db.session import Database
+from herder.wire import instance_to_wire, migration_to_wire
+
+LOG = logging.getLogger(__name__)
+
+
+@dataclass
+class ConductorServices:
+    """What the conductor's workflows need; built once per conductor."""
+    conf: object
+    db: Database
+    bus: Bus
+    notifier: Notifier
+    host: str
+
+
+class ServerWorkflow:
+    kind = "server"
+    action = ""   # the instance action whose events this workflow records
+
+    def __init__(self, svc: ConductorServices, context: RequestContext, instance_uuid: str,
+                 migration_uuid: str | None = None):
+        self.svc = svc
+        self.db = svc.db
+        self.context = context
+        self.instance_uuid = instance_uuid
+        self.migration_uuid = migration_uuid
+        self._open_events: list[str] = []
+
+    @property
+    def log_prefix(self) -> str:
+        suffix = f" [migration: {self.migration_uuid}]" if self.migration_uuid else ""
+        return f"{self.context.log_prefix()} [instance: {self.instance_uuid}]{suffix}"
+
+    def snapshot(self) -> dict:
+        return {"context": self.context.to_dict(), "action": self.action}
+
+    # -- records ---------------------------------------------------------------------------
+    def instance(self) -> Instance:
+        return instances.get(self.db, self.instance_uuid)
+
+    def migration(self) -> Migration:
+        return moves.get(self.db, self.migration_uuid)
+
+    def wire(self) -> dict:
+        return instance_to_wire(self.instance())
+
+    def migration_wire(self) -> dict:
+        return migration_to_wire(self.migration())
+
+    def update_instance(self, expected: dict | None = None, **values) -> Instance:
+        return instances.update(self.db, self.instance_uuid, expected, **values)
+
+    def update_migration(self, expected_status=None, **values) -> Migration:
+        return moves.update(self.db, self.migration_uuid, expected_status, **values)
+
+    # -- compute hosts ------------------------------------------------------------------------
+    def compute(self, host: str, method: str, **kwargs):
+        LOG.debug("%s calling %s on compute.%s", self.log_prefix, method, host)
+        return self.svc.bus.call(f"compute.{host}", method, self.context,
+                                 timeout=self.svc.conf.workflow.step_deadline, **kwargs)
+
+    # -- instance action events -----------------------------------------------------------------
+    def start_event(self, name: str, host: str) -> None:
+        actions.event_start(self.db, self.context, self.instance_uuid, name, host, self.action)
+        self._open_events.append(name)
+
+    def finish_event(self, name: str, error: BaseException | None = None) -> None:
+        if name in self._open_events:
+            self._open_events.remove(name)
+        tb = "".join(traceback.format_exception(error)) if error else None
+        tb = getattr(error, "remote_traceback", None) or tb
+        actions.event_finish(self.db, self.context, self.instance_uuid, name, error, tb,
+                             self.action)
+
+    @contextmanager
+    def event(self, name: str, host: str) -> Iterator[None]:
+        """Record `name` as an event of this workflow's action, on `host`, around the block."""
+        self.start_event(name, host)
+        try:
+            yield
+        except BaseException as error:
+            self.finish_event(name, error)
+            raise
+        self.finish_event(name)
+
+    def fail_open_events(self, error: BaseException) -> None:
+        for name in list(self._open_events):
+            self.finish_event(name, error)
+
+    def finish_action(self) -> None:
+        actions.finish(self.db, self.context, self.instance_uuid, self.action)
+
+    def record_fault(self, error: BaseException, code: int = 500) -> None:
+        instances.add_fault(self.db, self.instance_uuid, code, str(error),
+                            getattr(error, "remote_traceback", None), self.svc.host)
+
+    def notify_error(self, event_type: str, error: BaseException) -> None:
+        self.svc.notifier.error(event_type, notifications.instance_payload(
+            self.wire(), self.context, fault=notifications.fault_payload(error)))

@@ -1,0 +1,100 @@
+"""A small workflow engine: run steps in order, journal each one, compensate on failure.
+
+A workflow is a readable list of `Step`s. The engine writes a journal row before a step runs and
+updates it after, so a restarted conductor can tell what was done. When a step fails, the
+compensations of that step and of every step already done run in reverse order, then the
+workflow's `rolled_back` hook puts the server in its final, usable state. Compensations must be
+idempotent: they may find their step's work done fully, partly or not at all.
+"""
+import logging
+import traceback
+import uuid
+from dataclasses import dataclass, field
+from typing import Callable, Protocol
+
+from herder.db import journal
+from herder.db.session import Database
+
+LOG = logging.getLogger(__name__)
+
+
+@dataclass
+class Step:
+    name: str
+    service: str                        # who does the work: conductor, scheduler, source, destination
+    run: Callable[[], None]
+    compensate: Callable[[], None] | None = None
+    critical: bool = True               # a non-critical step's failure is journaled, not rolled back
+
+
+class Workflow(Protocol):
+    kind: str
+    instance_uuid: str
+    migration_uuid: str | None
+    log_prefix: str
+
+    def steps(self) -> list[Step]: ...
+
+    def snapshot(self) -> dict: ...
+
+    def rolled_back(self, error: BaseException, complete: bool) -> None: ...
+
+
+@dataclass
+class Outcome:
+    completed: bool
+    error: BaseException | None = None
+    compensation_errors: list[BaseException] = field(default_factory=list)
+
+
+class Engine:
+    def __init__(self, db: Database):
+        self.db = db
+
+    def run(self, flow: Workflow) -> Outcome:
+        workflow_uuid = str(uuid.uuid4())
+        journal.open_workflow(self.db, workflow_uuid, flow.kind, flow.instance_uuid,
+                              flow.migration_uuid, flow.snapshot())
+        done: list[Step] = []
+        for position, step in enumerate(flow.steps()):
+            step_id = journal.step_started(self.db, workflow_uuid, position, step.name,
+                                           step.service)
+            try:
+                step.run()
+            except Exception as error:  # any failure of a step leads to compensation
+                LOG.warning("%s %s step %s failed: %s", flow.log_prefix, flow.kind, step.name,
+                            error)
+                journal.step_state(self.db, step_id, journal.STEP_FAILED, _describe(error))
+                if not step.critical:
+                    continue
+                return self._roll_back(workflow_uuid, flow, [*done, step], error)
+            journal.step_state(self.db, step_id, journal.STEP_DONE)
+            done.append(step)
+        journal.set_status(self.db, workflow_uuid, journal.COMPLETED,
+                           migration_uuid=flow.migration_uuid)
+        return Outcome(completed=True)
+
+    def _roll_back(self, workflow_uuid: str, flow: Workflow, to_undo: list[Step],
+                   error: BaseException) -> Outcome:
+        journal.set_status(self.db, workflow_uuid, journal.ROLLING_BACK, _describe(error),
+                           migration_uuid=flow.migration_uuid)
+        failures: list[BaseException] = []
+        for step in reversed(to_undo):
+            if step.compensate is None:
+                continue
+            try:
+                step.compensate()
+            except Exception as comp_error:  # keep undoing the rest; report at the end
+                LOG.exception("%s compensation of %s failed", flow.log_prefix, step.name)
+                failures.append(comp_error)
+        complete = not failures
+        try:
+            flow.rolled_back(error, complete)
+        finally:
+            journal.set_status(self.db, workflow_uuid,
+                               journal.ROLLED_BACK if complete else journal.FAILED)
+        return Outcome(completed=False, error=error, compensation_errors=failures)
+
+
+def _describe(error: BaseException) -> str:
+    return "".join(traceback.format_exception_only(error)).strip()

@@ -1,0 +1,83 @@
+"""The conductor's RPC endpoints: start workflows, take host reports and progress."""
+import logging
+from datetime import datetime, timedelta
+
+from herder import exception, states
+from herder.conductor.base import ConductorServices
+from herder.conductor.engine import Engine
+from herder.conductor.workflows.confirm import ConfirmWorkflow
+from herder.conductor.workflows.lifecycle import BuildWorkflow, DeleteWorkflow, PowerWorkflow
+from herder.conductor.workflows.migrate import MigrateWorkflow
+from herder.conductor.workflows.revert import RevertWorkflow
+from herder.context import RequestContext
+from herder.db import actions, instances, moves, placement, services
+
+LOG = logging.getLogger(__name__)
+
+# Server progress while the disk is copied: 10% once the move starts, 90% when the copy is done.
+_COPY_PROGRESS_START, _COPY_PROGRESS_SPAN = 10, 80
+
+
+class ConductorManager:
+    def __init__(self, svc: ConductorServices):
+        self.svc = svc
+        self.db = svc.db
+        self.engine = Engine(svc.db)
+
+    # -- moves -------------------------------------------------------------------------------
+    def migrate_server(self, context: RequestContext, instance_uuid: str,
+                       flavor: dict | None = None, host: str | None = None) -> None:
+        self.engine.run(MigrateWorkflow(self.svc, context, instance_uuid, flavor, host))
+
+    def confirm_resize(self, context, instance_uuid: str, migration_uuid: str) -> None:
+        self.engine.run(ConfirmWorkflow(self.svc, context, instance_uuid, migration_uuid))
+
+    def revert_resize(self, context, instance_uuid: str, migration_uuid: str) -> None:
+        self.engine.run(RevertWorkflow(self.svc, context, instance_uuid, migration_uuid))
+
+    def confirm_expired_resizes(self, context, host: str, window: int) -> None:
+        """Auto-confirm (seed: a compute periodic task) for the moves out of `host`."""
+        cutoff = datetime.utcnow() - timedelta(seconds=window)
+        for migration in moves.finished_before(self.db, host, cutoff):
+            try:
+                moves.update(self.db, migration.uuid, states.MIGRATION_FINISHED,
+                             status=states.MIGRATION_CONFIRMING)
+            except exception.UnexpectedTaskState:
+                continue  # the user confirmed or reverted it meanwhile
+            LOG.info("%s [instance: %s] Automatically confirming migration %s",
+                     context.log_prefix(), migration.instance_uuid, migration.uuid)
+            actions.start(self.db, context, migration.instance_uuid, "confirmResize")
+            self.confirm_resize(context, migration.instance_uuid, migration.uuid)
+
+    def report_progress(self, context, migration_uuid: str, processed: int, total: int) -> None:
+        migration = moves.update(self.db, migration_uuid, disk_total_bytes=total,
+                                 disk_processed_bytes=processed,
+                                 disk_remaining_bytes=max(total - processed, 0))
+        percent = _COPY_PROGRESS_START + (_COPY_PROGRESS_SPAN * processed // total if total else 0)
+        try:
+            instances.update(self.db, migration.instance_uuid,
+                             {"task_state": states.MOVE_TASK_STATES}, progress=percent)
+        except exception.UnexpectedTaskState:
+            pass  # a late report after the move moved on
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def build_instance(self, context, instance_uuid: str, image_path: str | None) -> None:
+        self.engine.run(BuildWorkflow(self.svc, context, instance_uuid, image_path))
+
+    def stop_instance(self, context, instance_uuid: str) -> None:
+        self.engine.run(PowerWorkflow(self.svc, context, instance_uuid, power_on=False))
+
+    def start_instance(self, context, instance_uuid: str) -> None:
+        self.engine.run(PowerWorkflow(self.svc, context, instance_uuid, power_on=True))
+
+    def delete_instance(self, context, instance_uuid: str,
+                        confirm_migration_uuid: str | None = None) -> None:
+        if confirm_migration_uuid:
+            self.confirm_resize(context, instance_uuid, confirm_migration_uuid)
+        self.engine.run(DeleteWorkflow(self.svc, context, instance_uuid))
+
+    # -- hosts -------------------------------------------------------------------------------
+    def compute_report(self, context, host: str, host_ip: str, inventory: dict,
+                       zone: str) -> None:
+        services.heartbeat(self.db, host, "herder-compute", f"compute.{host}", zone)
+        placement.upsert_node(self.db, host, host_ip, inventory)

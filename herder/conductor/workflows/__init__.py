@@ -1,0 +1,1 @@
+"""The conductor's workflows, one module per operation."""

@@ -1,0 +1,39 @@
+"""Confirm a finished move (seed steps 8-9): the source copy and the source allocation go.
+
+The api has already moved the migration to `confirming`. If the source host fails to clean up,
+nothing is lost: the server stays in VERIFY_RESIZE on the destination, the migration returns to
+`finished` (with the reason recorded), and confirm or revert can be tried again.
+"""
+from herder import states
+from herder.conductor.base import ServerWorkflow
+from herder.conductor.engine import Step
+from herder.db import placement
+
+
+class ConfirmWorkflow(ServerWorkflow):
+    kind = "confirm"
+    action = "confirmResize"
+
+    def steps(self) -> list[Step]:
+        return [Step("confirm_resize", "source", self.confirm_resize)]
+
+    def confirm_resize(self) -> None:
+        migration = self.migration()
+        with self.event("compute_confirm_resize", migration.source_compute):
+            self.compute(migration.source_compute, "confirm_resize", instance=self.wire(),
+                         migration=self.migration_wire())
+        self.update_migration(states.MIGRATION_CONFIRMING, status=states.MIGRATION_CONFIRMED)
+        placement.remove(self.db, self.migration_uuid)
+        instance = self.instance()
+        self.update_instance({"vm_state": states.RESIZED, "task_state": None},
+                             vm_state=states.vm_state_for_power(instance.power_state),
+                             old_flavor=None, new_flavor=None)
+        self.finish_action()
+
+    def rolled_back(self, error: BaseException, complete: bool) -> None:
+        self.fail_open_events(error)
+        self.update_migration(states.MIGRATION_CONFIRMING, status=states.MIGRATION_FINISHED,
+                              error_reason=f"confirm failed: {error}"[:1000])
+        self.record_fault(error)
+        self.notify_error("compute.exception", error)
+        self.finish_action()

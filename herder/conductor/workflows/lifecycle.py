@@ -1,0 +1,123 @@
+"""Creating, stopping, starting and deleting servers: short workflows through the same engine."""
+from datetime import datetime
+
+from herder import exception, states
+from herder.conductor.base import ServerWorkflow
+from herder.conductor.engine import Step
+from herder.db import instances, moves, placement
+from herder.db.placement import Resources
+
+
+def _now() -> datetime:
+    return datetime.utcnow().replace(microsecond=0)
+
+
+class BuildWorkflow(ServerWorkflow):
+    kind = "build"
+    action = "create"
+
+    def __init__(self, svc, context, instance_uuid: str, image_path: str | None):
+        super().__init__(svc, context, instance_uuid)
+        self.image_path = image_path
+        self.selection: dict = {}
+
+    def steps(self) -> list[Step]:
+        return [Step("select_destinations", "scheduler", self.schedule, self.release_allocation),
+                Step("build_and_run_instance", "compute", self.spawn, self.destroy)]
+
+    def schedule(self) -> None:
+        spec = instances.request_spec(self.db, self.instance_uuid)
+        request = {"resources": Resources.of_flavor(self.instance().flavor).as_dict(),
+                   "availability_zone": spec.get("availability_zone"),
+                   "image_properties": spec.get("image_properties", {})}
+        with self.event("conductor_schedule_and_build_instances", self.svc.host):
+            self.selection = self.svc.bus.call(
+                "scheduler", "select_destinations", self.context, request=request,
+                instance_uuid=self.instance_uuid, ignore_hosts=[],
+                requested_host=spec.get("requested_host"))[0]
+        self.update_instance({"task_state": "scheduling"}, task_state=states.SPAWNING,
+                             host=self.selection["host"], node=self.selection["node"])
+
+    def release_allocation(self) -> None:
+        placement.remove(self.db, self.instance_uuid)
+
+    def spawn(self) -> None:
+        host = self.selection["host"]
+        with self.event("compute_build_and_run_instance", host):
+            power = self.compute(host, "spawn", instance=self.wire(), image_path=self.image_path)
+        self.update_instance({"task_state": states.SPAWNING}, vm_state=states.ACTIVE,
+                             task_state=None, power_state=power, launched_at=_now(), progress=0)
+        self.finish_action()
+
+    def destroy(self) -> None:
+        if self.selection:
+            self.compute(self.selection["host"], "destroy", instance=self.wire())
+
+    def rolled_back(self, error: BaseException, complete: bool) -> None:
+        self.fail_open_events(error)
+        self.update_instance(vm_state=states.ERROR, task_state=None)
+        self.record_fault(error)
+        self.notify_error("instance.create.error", error)
+        self.finish_action()
+
+
+class PowerWorkflow(ServerWorkflow):
+    """`os-stop` or `os-start`: one step on the server's host."""
+    kind = "power"
+
+    def __init__(self, svc, context, instance_uuid: str, power_on: bool):
+        super().__init__(svc, context, instance_uuid)
+        self.power_on = power_on
+        self.action = "start" if power_on else "stop"
+        self.task_state = states.POWERING_ON if power_on else states.POWERING_OFF
+
+    def steps(self) -> list[Step]:
+        return [Step(f"{self.action}_instance", "compute", self.change_power)]
+
+    def change_power(self) -> None:
+        instance = self.instance()
+        with self.event(f"compute_{self.action}_instance", instance.host):
+            power = self.compute(instance.host, "power_on" if self.power_on else "power_off",
+                                 instance=self.wire())
+        self.update_instance({"task_state": self.task_state}, task_state=None, power_state=power,
+                             vm_state=states.vm_state_for_power(power))
+        self.finish_action()
+
+    def rolled_back(self, error: BaseException, complete: bool) -> None:
+        self.fail_open_events(error)
+        self.update_instance({"task_state": self.task_state}, task_state=None)
+        self.record_fault(error)
+        self.finish_action()
+
+
+class DeleteWorkflow(ServerWorkflow):
+    kind = "delete"
+    action = "delete"
+
+    def steps(self) -> list[Step]:
+        return [Step("terminate_instance", "compute", self.terminate)]
+
+    def terminate(self) -> None:
+        instance = self.instance()
+        if instance.host:
+            with self.event("compute_terminate_instance", instance.host):
+                self.compute(instance.host, "destroy", instance=self.wire())
+        open_move = moves.in_progress_for(self.db, self.instance_uuid)
+        if open_move is not None:
+            placement.remove(self.db, open_move.uuid)
+            moves.update(self.db, open_move.uuid, status=states.MIGRATION_ERROR,
+                         error_reason="server deleted")
+        placement.remove(self.db, self.instance_uuid)
+        self.update_instance(vm_state=states.DELETED, task_state=None, deleted=True,
+                             deleted_at=_now(), terminated_at=_now(),
+                             power_state=states.NOSTATE)
+        self.finish_action()
+
+    def rolled_back(self, error: BaseException, complete: bool) -> None:
+        self.fail_open_events(error)
+        try:
+            self.update_instance({"task_state": states.DELETING}, task_state=None)
+        except exception.UnexpectedTaskState:
+            pass
+        self.record_fault(error)
+        self.finish_action()

@@ -1,0 +1,223 @@
+"""Cold migration and resize: the seed's steps 2 to 6, each on the service the seed puts it on.
+
+    create_migration        conductor    migration record, `pre-migrating`
+    move_source_allocation  conductor    the source allocation passes to the migration
+    select_destinations     scheduler    ranked hosts; the first one's allocation claimed
+    prep_resize             destination  resize claim (reschedules to an alternate on failure)
+    resize_instance         source       power off, keep `_resize`, copy disk; host := dest
+    finish_resize           destination  define guest, power on if it was on -> VERIFY_RESIZE
+
+The source copy stays authoritative until finish_resize succeeds, so any failure rolls back to
+it: the destination's copy and claims go, allocations return, the server is as it was.
+"""
+import uuid
+
+from herder import exception, states
+from herder.conductor.base import ServerWorkflow
+from herder.conductor.engine import Step
+from herder.db import instances, moves, placement
+from herder.db.models import Migration
+from herder.db.placement import Resources
+from herder.wire import migration_to_wire
+
+SCHEDULING_EVENT = "conductor_migrate_server"
+
+
+class MigrateWorkflow(ServerWorkflow):
+    kind = "migrate"
+
+    def __init__(self, svc, context, instance_uuid: str, new_flavor: dict | None,
+                 requested_host: str | None):
+        super().__init__(svc, context, instance_uuid, str(uuid.uuid4()))
+        self.new_flavor_requested = new_flavor
+        self.requested_host = requested_host
+        self.action = "resize" if new_flavor else "migrate"
+        # filled in as the steps run
+        self.old_flavor: dict = {}
+        self.new_flavor: dict = {}
+        self.source_host = self.source_node = None
+        self.old_vm_state = states.ACTIVE
+        self.selections: list[dict] = []
+        self.dest: dict = {}
+        self.dest_instances_dir = ""
+
+    def snapshot(self) -> dict:
+        return {**super().snapshot(), "new_flavor": self.new_flavor_requested,
+                "requested_host": self.requested_host, "migration_uuid": self.migration_uuid}
+
+    def steps(self) -> list[Step]:
+        return [
+            Step("create_migration", "conductor", self.create_migration),
+            Step("move_source_allocation", "conductor", self.move_source_allocation,
+                 self.return_source_allocation),
+            Step("select_destinations", "scheduler", self.select_destinations,
+                 self.release_destination_allocation),
+            Step("prep_resize", "destination", self.prep_resize, self.discard_destination),
+            Step("resize_instance", "source", self.resize_instance, self.restore_source),
+            Step("finish_resize", "destination", self.finish_resize, self.discard_destination),
+        ]
+
+    @property
+    def power_on_after(self) -> bool:
+        return self.old_vm_state == states.ACTIVE
+
+    # -- 2: conductor ---------------------------------------------------------------------------
+    def create_migration(self) -> None:
+        instance = self.instance()
+        if instance.task_state != states.RESIZE_PREP:
+            raise exception.UnexpectedTaskState(instance_uuid=self.instance_uuid,
+                                                expected=states.RESIZE_PREP,
+                                                actual=instance.task_state)
+        self.start_event(SCHEDULING_EVENT, self.svc.host)
+        self.source_host, self.source_node = instance.host, instance.node
+        self.old_flavor = instance.flavor
+        self.new_flavor = self.new_flavor_requested or instance.flavor
+        self.old_vm_state = instance.vm_state
+        moves.create(self.db, Migration(
+            uuid=self.migration_uuid, instance_uuid=self.instance_uuid,
+            source_compute=instance.host, source_node=instance.node,
+            old_instance_type_id=self.old_flavor["id"], new_instance_type_id=self.new_flavor["id"],
+            status=states.MIGRATION_PRE_MIGRATING,
+            migration_type="resize" if self.new_flavor_requested else "migration",
+            user_id=self.context.user_id, project_id=self.context.project_id))
+        # seed step 4 stashes old_vm_state so that the server can be put back as it was
+        self.update_instance(system_metadata={**instance.system_metadata,
+                                              "old_vm_state": instance.vm_state},
+                             new_flavor=self.new_flavor)
+
+    def move_source_allocation(self) -> None:
+        placement.move(self.db, self.instance_uuid, self.migration_uuid)
+
+    def return_source_allocation(self) -> None:
+        placement.remove(self.db, self.instance_uuid)
+        placement.move(self.db, self.migration_uuid, self.instance_uuid)
+
+    # -- 3: scheduler ---------------------------------------------------------------------------
+    def select_destinations(self) -> None:
+        spec = instances.request_spec(self.db, self.instance_uuid)
+        same_host_ok = self.new_flavor_requested is not None and \
+            self.svc.conf.allow_resize_to_same_host
+        request = {"resources": Resources.of_flavor(self.new_flavor).as_dict(),
+                   "availability_zone": spec.get("availability_zone"),
+                   "image_properties": spec.get("image_properties", {})}
+        self.selections = self.svc.bus.call(
+            "scheduler", "select_destinations", self.context, request=request,
+            instance_uuid=self.instance_uuid,
+            ignore_hosts=[] if same_host_ok else [self.source_host],
+            requested_host=self.requested_host)
+        self.dest = self.selections[0]
+        self.finish_event(SCHEDULING_EVENT)
+
+    def release_destination_allocation(self) -> None:
+        placement.remove(self.db, self.instance_uuid)
+
+    # -- 4: destination prep_resize, with reschedule to alternates -----------------------------
+    def prep_resize(self) -> None:
+        candidates = list(self.selections)
+        last_error: BaseException | None = None
+        while candidates:
+            self.dest = candidates.pop(0)
+            if last_error is not None and not self._claim_alternate(self.dest):
+                continue
+            self.update_migration(states.MIGRATION_PRE_MIGRATING, dest_compute=self.dest["host"],
+                                  dest_node=self.dest["node"], dest_host=self._dest_ip())
+            try:
+                with self.event("compute_prep_resize", self.dest["host"]):
+                    reply = self.compute(self.dest["host"], "prep_resize", instance=self.wire(),
+                                         new_flavor=self.new_flavor,
+                                         migration=self.migration_wire())
+            except exception.ClaimFailed as error:
+                last_error = error
+                placement.remove(self.db, self.instance_uuid, self.dest["node_uuid"])
+                continue
+            self.dest_instances_dir = reply["instances_dir"]
+            return
+        raise exception.NoValidHost(
+            reason=f"Exhausted all hosts available for retrying the move. ({last_error})")
+
+    def _claim_alternate(self, alternate: dict) -> bool:
+        try:
+            placement.claim(self.db, self.instance_uuid, alternate["node_uuid"],
+                            Resources.of_flavor(self.new_flavor))
+            return True
+        except exception.AllocationConflict:
+            return False
+
+    def _dest_ip(self) -> str | None:
+        node = placement.node_by_host(self.db, self.dest["host"])
+        return node.host_ip if node else None
+
+    def discard_destination(self) -> None:
+        if self.dest:
+            self.compute(self.dest["host"], "discard_incoming", instance=self.wire(),
+                         migration=self.migration_wire())
+
+    # -- 5: source resize_instance ----------------------------------------------------------------
+    def resize_instance(self) -> None:
+        self.update_migration(states.MIGRATION_PRE_MIGRATING, status=states.MIGRATION_MIGRATING)
+        self.update_instance({"task_state": states.RESIZE_PREP},
+                             task_state=states.RESIZE_MIGRATING)
+        with self.event("compute_resize_instance", self.source_host):
+            result = self.compute(self.source_host, "resize_instance", instance=self.wire(),
+                                  migration=self.migration_wire(),
+                                  dest_instances_dir=self.dest_instances_dir)
+        self.update_migration(states.MIGRATION_MIGRATING, status=states.MIGRATION_POST_MIGRATING,
+                              disk_total_bytes=result["allocated_bytes"],
+                              disk_processed_bytes=result["allocated_bytes"],
+                              disk_remaining_bytes=0)
+        self.update_instance({"task_state": states.RESIZE_MIGRATING},
+                             task_state=states.RESIZE_MIGRATED, host=self.dest["host"],
+                             node=self.dest["node"], power_state=states.SHUTDOWN, progress=90)
+
+    def restore_source(self) -> None:
+        power = self.compute(self.source_host, "revert_migrate_disk", instance=self.wire(),
+                             migration=migration_to_wire(self.migration()),
+                             power_on=self.power_on_after)
+        self.update_instance(host=self.source_host, node=self.source_node, power_state=power)
+
+    # -- 6: destination finish_resize ---------------------------------------------------------------
+    def finish_resize(self) -> None:
+        self.update_instance({"task_state": states.RESIZE_MIGRATED},
+                             task_state=states.RESIZE_FINISH)
+        with self.event("compute_finish_resize", self.dest["host"]):
+            power = self.compute(self.dest["host"], "finish_resize", instance=self.wire(),
+                                 migration=self.migration_wire(), new_flavor=self.new_flavor,
+                                 power_on=self.power_on_after)
+        self.update_migration(states.MIGRATION_POST_MIGRATING, status=states.MIGRATION_FINISHED)
+        self.update_instance({"task_state": states.RESIZE_FINISH}, vm_state=states.RESIZED,
+                             task_state=None, power_state=power, flavor=self.new_flavor,
+                             old_flavor=self.old_flavor, new_flavor=self.new_flavor,
+                             progress=100)
+        spec = instances.request_spec(self.db, self.instance_uuid)
+        instances.save_request_spec(self.db, self.instance_uuid,
+                                    {**spec, "flavor": self.new_flavor})
+        self.svc.bus.fanout("scheduler", "update_instance_info", self.context,
+                            host=self.dest["host"], instance_uuid=self.instance_uuid,
+                            previous_host=self.source_host)
+        self.finish_action()
+
+    # -- when a step fails ------------------------------------------------------------------------
+    def rolled_back(self, error: BaseException, complete: bool) -> None:
+        self.fail_open_events(error)
+        if not self.source_host:
+            # the server was not in resize_prep any more (a concurrent change): not ours to touch
+            self.finish_action()
+            return
+        try:
+            self.update_migration(status=states.MIGRATION_ERROR, error_reason=str(error)[:1000])
+        except exception.MigrationNotFound:
+            pass  # failed before the record existed
+        instance = self.instance()
+        back = {"task_state": None, "progress": 0, "new_flavor": None, "flavor": self.old_flavor
+                or instance.flavor, "host": self.source_host or instance.host,
+                "node": self.source_node or instance.node}
+        if complete:
+            back["vm_state"] = self.old_vm_state
+        else:  # the source copy could not be restored: a human must look (the fault says why)
+            back["vm_state"] = states.ERROR
+        self.update_instance(**back)
+        self.record_fault(error)
+        event = "compute_task.migrate_server.error" if isinstance(error, exception.NoValidHost) \
+            else "instance.resize.error"
+        self.notify_error(event, error)
+        self.finish_action()

@@ -1,0 +1,78 @@
+"""Revert a finished move (seed steps 10-12): back to the source copy, flavor and host.
+
+    revert_resize         destination  stop the guest (its disk stays for now)
+    finish_revert_resize  source       restore `_resize`, old flavor, host; start if it was on
+    discard_destination   destination  delete the destination copy, drop its claim
+
+herder stops the destination guest first and deletes its disk last, after the source copy is
+back, so a failure at any point leaves one good copy: a failed revert puts the server back in
+VERIFY_RESIZE on the destination, with the migration `finished` again so the user may retry.
+"""
+from herder import states
+from herder.conductor.base import ServerWorkflow
+from herder.conductor.engine import Step
+from herder.db import placement
+
+
+class RevertWorkflow(ServerWorkflow):
+    kind = "revert"
+    action = "revertResize"
+
+    def __init__(self, svc, context, instance_uuid: str, migration_uuid: str):
+        super().__init__(svc, context, instance_uuid, migration_uuid)
+        migration = self.migration()
+        self.source_host, self.source_node = migration.source_compute, migration.source_node
+        self.dest_host = migration.dest_compute
+        instance = self.instance()
+        self.power_on_after = instance.system_metadata.get("old_vm_state") != states.STOPPED
+        self.was_running_on_dest = instance.power_state == states.RUNNING
+
+    def steps(self) -> list[Step]:
+        return [
+            Step("revert_resize", "destination", self.revert_resize, self.restart_on_destination),
+            Step("finish_revert_resize", "source", self.finish_revert_resize),
+            Step("discard_destination", "destination", self.discard_destination, critical=False),
+        ]
+
+    def revert_resize(self) -> None:
+        with self.event("compute_revert_resize", self.dest_host):
+            power = self.compute(self.dest_host, "revert_resize", instance=self.wire(),
+                                 migration=self.migration_wire())
+        self.update_instance(power_state=power)
+
+    def restart_on_destination(self) -> None:
+        power = self.compute(self.dest_host, "undo_revert_resize", instance=self.wire(),
+                             migration=self.migration_wire(),
+                             power_on=self.was_running_on_dest)
+        self.update_instance(power_state=power)
+
+    def finish_revert_resize(self) -> None:
+        instance = self.instance()
+        with self.event("compute_finish_revert_resize", self.source_host):
+            power = self.compute(self.source_host, "finish_revert_resize", instance=self.wire(),
+                                 migration=self.migration_wire(),
+                                 power_on=self.power_on_after)
+        placement.remove(self.db, self.instance_uuid)
+        placement.move(self.db, self.migration_uuid, self.instance_uuid)
+        self.update_migration(states.MIGRATION_REVERTING, status=states.MIGRATION_REVERTED)
+        self.update_instance({"task_state": states.RESIZE_REVERTING},
+                             vm_state=states.vm_state_for_power(power), task_state=None,
+                             power_state=power, host=self.source_host, node=self.source_node,
+                             flavor=instance.old_flavor or instance.flavor, old_flavor=None,
+                             new_flavor=None, progress=0)
+        self.finish_action()
+
+    def discard_destination(self) -> None:
+        if self.dest_host != self.source_host:
+            self.compute(self.dest_host, "discard_incoming", instance=self.wire(),
+                         migration=self.migration_wire())
+
+    def rolled_back(self, error: BaseException, complete: bool) -> None:
+        self.fail_open_events(error)
+        self.update_migration(states.MIGRATION_REVERTING, status=states.MIGRATION_FINISHED,
+                              error_reason=f"revert failed: {error}"[:1000])
+        self.update_instance({"task_state": states.RESIZE_REVERTING}, task_state=None,
+                             vm_state=states.RESIZED if complete else states.ERROR)
+        self.record_fault(error)
+        self.notify_error("compute.exception", error)
+        self.finish_action()

@@ -1,0 +1,94 @@
+"""Servers: lookup, listing, creation and compare-and-swap state updates."""
+from datetime import datetime
+
+from sqlalchemy import select
+
+from herder import exception
+from herder.db.cas import compare_and_swap
+from herder.db.models import Instance, InstanceFault, RequestSpec
+from herder.db.session import Database
+
+
+def get(db: Database, uuid: str, project_id: str | None = None,
+        include_deleted: bool = False) -> Instance:
+    """The server, or InstanceNotFound; `project_id` hides other projects' servers."""
+    with db.transaction() as session:
+        query = select(Instance).where(Instance.uuid == uuid)
+        if not include_deleted:
+            query = query.where(Instance.deleted.is_(False))
+        if project_id is not None:
+            query = query.where(Instance.project_id == project_id)
+        instance = session.scalars(query).first()
+    if instance is None:
+        raise exception.InstanceNotFound(instance_id=uuid)
+    return instance
+
+
+def create(db: Database, instance: Instance, request_spec: dict) -> Instance:
+    with db.transaction() as session:
+        session.add(instance)
+        session.add(RequestSpec(instance_uuid=instance.uuid, spec=request_spec))
+    return instance
+
+
+def update(db: Database, uuid: str, expected: dict | None = None, **values) -> Instance:
+    """Write `values` if the server's columns still hold `expected`, else UnexpectedTaskState."""
+    with db.transaction() as session:
+        values["updated_at"] = datetime.utcnow().replace(microsecond=0)
+        if not compare_and_swap(session, Instance, Instance.uuid, uuid, expected or {}, values):
+            current = session.scalars(select(Instance).where(Instance.uuid == uuid)).first()
+            if current is None:
+                raise exception.InstanceNotFound(instance_id=uuid)
+            actual = {name: getattr(current, name) for name in (expected or {})}
+            raise exception.UnexpectedTaskState(instance_uuid=uuid, expected=expected,
+                                                actual=actual)
+        return session.scalars(select(Instance).where(Instance.uuid == uuid)).one()
+
+
+def list_all(db: Database, project_id: str | None, include_deleted: bool = False
+             ) -> list[Instance]:
+    """Servers newest first (one project's, or every project's for None)."""
+    with db.transaction() as session:
+        query = select(Instance).order_by(Instance.created_at.desc(), Instance.id.desc())
+        if project_id is not None:
+            query = query.where(Instance.project_id == project_id)
+        if not include_deleted:
+            query = query.where(Instance.deleted.is_(False))
+        return list(session.scalars(query))
+
+
+def on_host(db: Database, host: str) -> list[Instance]:
+    with db.transaction() as session:
+        return list(session.scalars(select(Instance).where(Instance.host == host,
+                                                           Instance.deleted.is_(False))))
+
+
+def add_fault(db: Database, uuid: str, code: int, message: str, details: str | None = None,
+              host: str | None = None) -> None:
+    with db.transaction() as session:
+        session.add(InstanceFault(instance_uuid=uuid, code=code, message=message[:255],
+                                  details=details, host=host))
+
+
+def latest_fault(db: Database, uuid: str) -> InstanceFault | None:
+    with db.transaction() as session:
+        return session.scalars(select(InstanceFault).where(InstanceFault.instance_uuid == uuid)
+                               .order_by(InstanceFault.id.desc())).first()
+
+
+def request_spec(db: Database, uuid: str) -> dict:
+    with db.transaction() as session:
+        row = session.get(RequestSpec, uuid)
+        return dict(row.spec) if row else {}
+
+
+def save_request_spec(db: Database, uuid: str, spec: dict) -> None:
+    """Persist the spec a move leaves behind: never the one-off hints of that move."""
+    durable = {k: v for k, v in spec.items()
+               if k not in ("ignore_hosts", "requested_destination", "retry")}
+    with db.transaction() as session:
+        row = session.get(RequestSpec, uuid)
+        if row is None:
+            session.add(RequestSpec(instance_uuid=uuid, spec=durable))
+        else:
+            row.spec = durable

@@ -1,0 +1,87 @@
+"""Domain exceptions. They know nothing of HTTP; the API maps them to Compute API faults.
+
+Exceptions raised on one service and caught on another cross the bus by class name, so every
+class here must be constructible from its message alone.
+"""
+
+
+class HerderError(Exception):
+    message = "An unknown error occurred."
+
+    def __init__(self, message: str | None = None, **kwargs):
+        self.kwargs = kwargs
+        if message is None:
+            message = self.message % kwargs if kwargs else self.message
+        super().__init__(message)
+
+    @property
+    def msg(self) -> str:
+        return str(self)
+
+
+class NotFound(HerderError):
+    message = "Resource could not be found."
+
+
+class InstanceNotFound(NotFound):
+    message = "Instance %(instance_id)s could not be found."
+
+
+class FlavorNotFound(NotFound):
+    message = "Flavor %(flavor_id)s could not be found."
+
+
+class ImageNotFound(NotFound):
+    message = "Image %(image_id)s could not be found."
+
+
+class MigrationNotFound(NotFound):
+    message = "Migration %(migration_id)s could not be found."
+
+
+class ComputeHostNotFound(NotFound):
+    message = "Compute host %(host)s could not be found."
+
+
+class Conflict(HerderError):
+    message = "There was a conflict when trying to complete your request."
+
+
+class UnexpectedTaskState(Conflict):
+    """A compare-and-swap on server or migration state found another state than expected."""
+    message = "Conflict updating instance %(instance_uuid)s. Expected: %(expected)s. Actual: %(actual)s"
+
+
+class NoValidHost(HerderError):
+    message = "No valid host was found. %(reason)s"
+
+
+class ClaimFailed(HerderError):
+    """A destination could not reserve the resources a move needs (the conductor reschedules)."""
+    message = "Claim failed on %(host)s: %(reason)s"
+
+
+class AllocationConflict(HerderError):
+    message = "Allocation on %(node)s does not fit: %(reason)s"
+
+
+class DriverError(HerderError):
+    """A virt driver step failed (also what an injected fault raises)."""
+    message = "Driver step %(step)s failed on %(host)s: %(reason)s"
+
+
+class ServiceUnavailable(HerderError):
+    message = "Service is unavailable at this time."
+
+
+class MessagingTimeout(HerderError):
+    message = "Timed out waiting for a reply to %(method)s on %(topic)s"
+
+
+class RemoteError(HerderError):
+    """An exception from another service whose class this side does not know."""
+    message = "Remote error: %(exc_type)s %(value)s"
+
+
+class QuotaExceeded(HerderError):
+    message = "Quota exceeded"

@@ -1,0 +1,93 @@
+"""The scheduler service: `select_destinations` ranks hosts and claims the best one.
+
+Returns the selected host (with its allocation claimed for the instance) followed by up to
+`max_attempts - 1` unclaimed alternates, which the conductor claims itself if it has to
+reschedule.
+"""
+import logging
+import threading
+
+from herder import exception
+from herder.db import placement, services
+from herder.db.placement import Resources
+from herder.db.session import Database
+from herder.scheduler.filters import FILTERS
+from herder.scheduler.host_state import HostState
+from herder.scheduler.weighers import weigh
+
+LOG = logging.getLogger(__name__)
+
+
+class SchedulerManager:
+    def __init__(self, conf, db: Database):
+        self.conf = conf
+        self.db = db
+        # host -> instance uuids, kept current by the computes' fanout (seed step 7)
+        self.instances_by_host: dict[str, set[str]] = {}
+        self._lock = threading.Lock()
+
+    def host_states(self) -> list[HostState]:
+        service_by_host = {s.host: s for s in services.list_all(self.db, binary="herder-compute")}
+        usage = placement.usage_by_node(self.db)
+        found = []
+        for node in placement.nodes(self.db):
+            service = service_by_host.get(node.host)
+            if service is None:
+                continue
+            found.append(HostState(
+                host=node.host, node=node.hypervisor_hostname, node_uuid=node.uuid,
+                availability_zone=service.zone, enabled=not service.disabled,
+                up=services.is_up(service, self.conf.service_down_time),
+                capacity=placement.capacity(node), used=usage.get(node.uuid, Resources(0, 0, 0))))
+        return found
+
+    def rank(self, request: dict, ignore_hosts: list[str], requested_host: str | None
+             ) -> tuple[list[HostState], dict[str, str]]:
+        """Hosts that pass every filter, best first, and why each other host was rejected."""
+        enabled = [FILTERS[name] for name in self.conf.filter_scheduler.enabled_filters]
+        passed, rejected = [], {}
+        for host in self.host_states():
+            if requested_host and host.host != requested_host:
+                continue
+            if host.host in ignore_hosts:
+                rejected[host.host] = "is the server's current host"
+                continue
+            reason = next((r for r in (f(request, host) for f in enabled) if r), None)
+            if reason:
+                rejected[host.host] = reason
+            else:
+                passed.append(host)
+        return weigh(passed, self.conf.filter_scheduler.weighers), rejected
+
+    # -- RPC endpoints -------------------------------------------------------------------------
+    def select_destinations(self, context, request: dict, instance_uuid: str,
+                            ignore_hosts: list[str], requested_host: str | None = None
+                            ) -> list[dict]:
+        ranked, rejected = self.rank(request, ignore_hosts, requested_host)
+        wanted = Resources(**request["resources"])
+        for position, host in enumerate(ranked):
+            try:
+                placement.claim(self.db, instance_uuid, host.node_uuid, wanted)
+            except exception.AllocationConflict as conflict:
+                rejected[host.host] = str(conflict)
+                continue
+            alternates = [] if requested_host else \
+                ranked[position + 1:position + self.conf.scheduler.max_attempts]
+            LOG.info("%s [instance: %s] Selected host %s, alternates %s", context.log_prefix(),
+                     instance_uuid, host.host, [h.host for h in alternates])
+            return [_selection(h) for h in [host, *alternates]]
+        reasons = "; ".join(f"{h}: {r}" for h, r in sorted(rejected.items())) or "no compute hosts"
+        raise exception.NoValidHost(reason=f"There are not enough hosts available. ({reasons})")
+
+    def update_instance_info(self, context, host: str, instance_uuid: str,
+                             previous_host: str | None = None) -> None:
+        with self._lock:
+            if previous_host:
+                self.instances_by_host.get(previous_host, set()).discard(instance_uuid)
+            self.instances_by_host.setdefault(host, set()).add(instance_uuid)
+        LOG.debug("%s host manager: instance %s now on %s", context.log_prefix(), instance_uuid,
+                  host)
+
+
+def _selection(host: HostState) -> dict:
+    return {"host": host.host, "node": host.node, "node_uuid": host.node_uuid}

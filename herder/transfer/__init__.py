@@ -1,0 +1,1 @@
+"""Moving disk images between hosts."""

@@ -1,0 +1,71 @@
+"""Shared fixtures: an embedded herder cloud, started in-process and driven over real HTTP."""
+import os
+
+import openstack
+import pytest
+
+from herder.conf import build_conf
+from herder.embedded import EmbeddedCloud
+from tests.functional import observe
+
+
+def make_cloud(tmp_path, hosts: int = 3, **overrides) -> EmbeddedCloud:
+    settings = {"state_dir": str(tmp_path / "herder"), "api__port": 0,
+                "compute__periodic_interval": 0.05, "report_interval": 1,
+                "service_down_time": 5, **overrides}
+    cloud = EmbeddedCloud(build_conf(**settings), hosts=hosts)
+    cloud.start()
+    return cloud
+
+
+def connect(cloud: EmbeddedCloud, token: str) -> openstack.connection.Connection:
+    """An openstacksdk connection the way clouds.yaml configures one for `herder serve`."""
+    endpoint = cloud.endpoint
+    return openstack.connect(
+        auth_type="admin_token", auth={"token": token, "endpoint": f"{endpoint}/v2.1"},
+        identity_api_version=3, region_name="RegionOne",
+        compute_endpoint_override=f"{endpoint}/v2.1",
+        image_endpoint_override=f"{endpoint}/image",
+        identity_endpoint_override=f"{endpoint}/identity",
+        load_yaml_config=False, load_envvars=False)
+
+
+@pytest.fixture
+def cloud(tmp_path):
+    """A fresh three-host cloud per test (startup takes ~0.2 s)."""
+    cloud = make_cloud(tmp_path)
+    yield cloud
+    cloud.stop()
+
+
+@pytest.fixture
+def admin(cloud):
+    return connect(cloud, cloud.conf.admin_token)
+
+
+@pytest.fixture
+def demo(cloud):
+    """A member and reader of project `demo`."""
+    return connect(cloud, "demo:demo:member,reader")
+
+
+@pytest.fixture
+def other_project(cloud):
+    return connect(cloud, "eve:other:member,reader")
+
+
+@pytest.fixture
+def notifications(cloud):
+    """Every versioned notification the cloud emits from now on, in order."""
+    listener = observe.NotificationListener(cloud.bus)
+    yield listener
+    listener.stop()
+
+
+@pytest.fixture(autouse=True)
+def _no_proxy(monkeypatch):
+    # the clients must talk to 127.0.0.1 directly, whatever the environment says
+    for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+    os.environ.setdefault("OS_CLOUD", "")

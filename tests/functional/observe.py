@@ -1,0 +1,149 @@
+"""Watching a cloud the way a user (and an auditor) would: polling, notifications, invariants."""
+import os
+import queue
+import threading
+import time
+
+from kombu import Consumer, Queue
+
+from herder import states
+from herder.bus.rpc import EXCHANGE, Bus
+from herder.db import instances, placement
+from herder.db.models import Instance, Migration
+from herder.db.placement import Resources
+
+
+def wait_for_status(conn, server_id: str, status: str, timeout: float = 15.0,
+                    seen: list | None = None):
+    """Poll `GET /servers/{id}` like a user until `status`; `seen` collects every status seen."""
+    deadline = time.monotonic() + timeout
+    while True:
+        server = conn.compute.get_server(server_id)
+        if seen is not None and (not seen or seen[-1] != server.status):
+            seen.append(server.status)
+        if server.status == status:
+            return server
+        if time.monotonic() > deadline:
+            raise AssertionError(f"server {server_id} is {server.status} "
+                                 f"(task {server.task_state}), not {status}, after {timeout}s")
+        time.sleep(0.01)
+
+
+def wait_until(predicate, timeout: float = 15.0, message: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {message}")
+        time.sleep(0.01)
+
+
+def create_server(conn, name: str = "vm", flavor: str = "m1.tiny", stopped: bool = False):
+    image = conn.image.find_image("herder-guest")
+    server = conn.compute.create_server(name=name, flavor_id=conn.compute.find_flavor(flavor).id,
+                                        image_id=image.id, networks="auto")
+    server = wait_for_status(conn, server.id, "ACTIVE")
+    if stopped:
+        conn.compute.stop_server(server)
+        server = wait_for_status(conn, server.id, "SHUTOFF")
+    return server
+
+
+class NotificationListener:
+    """Binds a queue to versioned_notifications.* and keeps what arrives, in order."""
+
+    def __init__(self, bus: Bus):
+        self.bus = bus
+        self.received: list[dict] = []
+        self._stop = threading.Event()
+        self._ready = threading.Event()
+        self._queues = [Queue(f"{bus.qualified('test-listener')}-{priority}", EXCHANGE,
+                              routing_key=bus.qualified(f"versioned_notifications.{priority}"),
+                              durable=False, auto_delete=True) for priority in ("info", "error")]
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        self._ready.wait(5)
+
+    def _run(self) -> None:
+        with self.bus.connection() as conn:
+            def on_message(body, message):
+                message.ack()
+                self.received.append(body)
+            with Consumer(conn, self._queues, callbacks=[on_message], accept=["json"]):
+                self._ready.set()
+                while not self._stop.is_set():
+                    try:
+                        conn.drain_events(timeout=0.1)
+                    except Exception:
+                        pass
+
+    def event_types(self, instance_uuid: str | None = None) -> list[str]:
+        return [n["event_type"] for n in self.received
+                if instance_uuid is None or
+                n["payload"].get("nova_object.data", {}).get("uuid") == instance_uuid]
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(2)
+
+
+def expected_allocations(cloud) -> dict[tuple[str, str], Resources]:
+    """What live servers and open migrations should hold, per (consumer, node uuid)."""
+    db = cloud.db
+    node_by_host = {n.host: n.uuid for n in placement.nodes(db)}
+    expected = {}
+    with db.transaction() as session:
+        live = list(session.query(Instance).filter(Instance.deleted.is_(False)))
+        open_moves = {m.instance_uuid: m for m in session.query(Migration).filter(
+            Migration.status.in_(states.MIGRATION_HOLDS_RESOURCES))}
+    for instance in live:
+        if instance.host is None:
+            continue
+        move = open_moves.get(instance.uuid)
+        if move is None:
+            expected[(instance.uuid, node_by_host[instance.host])] = \
+                Resources.of_flavor(instance.flavor)
+            continue
+        # a move in VERIFY_RESIZE: the instance holds the new flavor on the destination, the
+        # migration the old flavor on the source
+        old = instance.old_flavor or instance.flavor
+        expected[(instance.uuid, node_by_host[move.dest_compute])] = \
+            Resources.of_flavor(instance.new_flavor or instance.flavor)
+        expected[(move.uuid, node_by_host[move.source_compute])] = Resources.of_flavor(old)
+    return expected
+
+
+def actual_allocations(cloud) -> dict[tuple[str, str], Resources]:
+    return {(a.consumer_uuid, a.node_uuid): Resources(a.vcpus, a.memory_mb, a.disk_gb)
+            for a in placement.all_allocations(cloud.db)}
+
+
+def instance_files(cloud) -> dict[str, set[str]]:
+    """host -> names of the entries in its instances directory."""
+    return {host: set(os.listdir(compute.driver.instances_dir))
+            for host, compute in cloud.computes.items()}
+
+
+def assert_consistent(cloud) -> None:
+    """The accounting invariant, and no orphan files: each live server's disk is on its host
+    (plus the `_resize` copy on the source while a move awaits confirm), nothing else."""
+    assert actual_allocations(cloud) == expected_allocations(cloud)
+    wanted: dict[str, set[str]] = {host: set() for host in cloud.computes}
+    with cloud.db.transaction() as session:
+        live = list(session.query(Instance).filter(Instance.deleted.is_(False)))
+        open_moves = {m.instance_uuid: m for m in session.query(Migration).filter(
+            Migration.status.in_(states.MIGRATION_HOLDS_RESOURCES))}
+    for instance in live:
+        if instance.host is None:
+            continue
+        wanted[instance.host].add(instance.uuid)
+        move = open_moves.get(instance.uuid)
+        if move is not None:
+            wanted[move.source_compute].add(instance.uuid + "_resize")
+    assert instance_files(cloud) == wanted
+
+
+def instance_record(cloud, server_id: str) -> Instance:
+    return instances.get(cloud.db, server_id)
