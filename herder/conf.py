@@ -81,8 +81,6 @@ _messaging_opts = [
     cfg.StrOpt("transport_url", default="memory://", secret=True,
                help="kombu URL: memory:// runs the bus in-process, amqp:// uses RabbitMQ."),
     cfg.FloatOpt("rpc_timeout", default=60.0, min=0.1, help="Seconds an RPC call waits for a reply."),
-    cfg.FloatOpt("polling_interval", default=0.001, min=0.0001,
-                 help="Seconds between polls of the in-process transport."),
 ]
 
 _workflow_opts = [

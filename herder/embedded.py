@@ -41,8 +41,7 @@ class EmbeddedCloud:
         self.db_url = database_url(conf)
         upgrade(self.db_url)
         self.db = Database(self.db_url)
-        self.bus = Bus(conf.messaging.transport_url, conf.messaging.polling_interval,
-                       conf.messaging.rpc_timeout,
+        self.bus = Bus(conf.messaging.transport_url, conf.messaging.rpc_timeout,
                        virtual_host_tag=bus_tag or f"herder-{uuid.uuid4().hex[:8]}")
         self.host_name = socket.gethostname()
         self.conductor = ConductorManager(ConductorServices(

@@ -15,6 +15,7 @@ from typing import Any, Callable
 from kombu import Connection, Consumer, Exchange, Producer, Queue
 
 from herder import exception
+from herder.bus import memory
 from herder.bus.codec import decode_failure, encode_failure
 from herder.context import RequestContext
 
@@ -34,14 +35,13 @@ def topic_queue(topic: str) -> Queue:
 class Bus:
     """A handle on the message bus for one process (or one embedded cloud)."""
 
-    def __init__(self, url: str = "memory://", polling_interval: float = 0.001,
-                 rpc_timeout: float = 60.0, virtual_host_tag: str | None = None):
+    def __init__(self, url: str = "memory://", rpc_timeout: float = 60.0,
+                 virtual_host_tag: str | None = None):
         self.url = url
         self.rpc_timeout = rpc_timeout
         # memory:// shares one broker per process; a tag keeps independent embedded clouds
         # (as tests start them) from reading each other's queues.
         self.tag = virtual_host_tag or ""
-        self._transport_options = {"polling_interval": polling_interval}
         self._local = threading.local()
         self._pending: dict[str, Future] = {}
         self._pending_lock = threading.Lock()
@@ -55,7 +55,9 @@ class Bus:
         return f"{self.tag}.{topic}" if self.tag else topic
 
     def connection(self) -> Connection:
-        return Connection(self.url, transport_options=self._transport_options)
+        if self.url.startswith("memory://"):
+            return Connection(self.url, transport=memory.Transport)
+        return Connection(self.url)
 
     def _producer(self) -> Producer:
         producer = getattr(self._local, "producer", None)

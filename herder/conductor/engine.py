@@ -59,6 +59,8 @@ class Engine:
         for position, step in enumerate(flow.steps()):
             step_id = journal.step_started(self.db, workflow_uuid, position, step.name,
                                            step.service)
+            LOG.info("%s %s step %s (%s) started", flow.log_prefix, flow.kind, step.name,
+                     step.service)
             try:
                 step.run()
             except Exception as error:  # any failure of a step leads to compensation
@@ -68,7 +70,8 @@ class Engine:
                 if not step.critical:
                     continue
                 return self._roll_back(workflow_uuid, flow, [*done, step], error)
-            journal.step_state(self.db, step_id, journal.STEP_DONE)
+            journal.step_state(self.db, step_id, journal.STEP_DONE, context=flow.snapshot())
+            LOG.info("%s %s step %s done", flow.log_prefix, flow.kind, step.name)
             done.append(step)
         journal.set_status(self.db, workflow_uuid, journal.COMPLETED,
                            migration_uuid=flow.migration_uuid)
@@ -82,6 +85,7 @@ class Engine:
         for step in reversed(to_undo):
             if step.compensate is None:
                 continue
+            LOG.info("%s %s compensating %s", flow.log_prefix, flow.kind, step.name)
             try:
                 step.compensate()
             except Exception as comp_error:  # keep undoing the rest; report at the end

@@ -53,13 +53,21 @@ def step_started(db: Database, workflow_uuid: str, position: int, name: str, ser
         return row.id
 
 
-def step_state(db: Database, step_id: int, state: str, error: str | None = None) -> None:
+def step_state(db: Database, step_id: int, state: str, error: str | None = None,
+               context: dict | None = None) -> None:
+    """Record a step's outcome and, with it, the workflow's state after the step (so that a
+    restarted conductor can pick the workflow up where it stood)."""
     with db.transaction() as session:
         row = session.get(WorkflowStep, step_id)
         row.state = state
         row.finished_at = _now()
         if error is not None:
             row.error = error
+        if context is not None:
+            workflow = session.scalars(select(Workflow).where(
+                Workflow.uuid == row.workflow_uuid)).one()
+            workflow.context = context
+            workflow.updated_at = _now()
 
 
 def steps(db: Database, workflow_uuid: str) -> list[WorkflowStep]:

@@ -147,3 +147,19 @@ def assert_consistent(cloud) -> None:
 
 def instance_record(cloud, server_id: str) -> Instance:
     return instances.get(cloud.db, server_id)
+
+
+def migration_of(cloud, server_id: str) -> Migration:
+    """The server's newest migration record."""
+    with cloud.db.transaction() as session:
+        return session.query(Migration).filter(Migration.instance_uuid == server_id) \
+            .order_by(Migration.id.desc()).first()
+
+
+def events_by_name(conn, server_id: str, action: str) -> dict[str, dict]:
+    """event name -> event of the server's newest `action`, read through the API (admin)."""
+    for summary in conn.compute.server_actions(server_id):
+        if summary.action == action:
+            detail = conn.compute.get_server_action(summary.request_id, server_id)
+            return {e["event"]: e for e in detail.events}
+    raise AssertionError(f"no {action} action for {server_id}")

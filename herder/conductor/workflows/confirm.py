@@ -25,7 +25,8 @@ class ConfirmWorkflow(ServerWorkflow):
         self.update_migration(states.MIGRATION_CONFIRMING, status=states.MIGRATION_CONFIRMED)
         placement.remove(self.db, self.migration_uuid)
         instance = self.instance()
-        self.update_instance({"vm_state": states.RESIZED, "task_state": None},
+        # a delete in VERIFY_RESIZE confirms first, with the server already `deleting`
+        self.update_instance({"vm_state": states.RESIZED, "task_state": (None, states.DELETING)},
                              vm_state=states.vm_state_for_power(instance.power_state),
                              old_flavor=None, new_flavor=None)
         self.finish_action()

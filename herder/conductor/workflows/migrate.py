@@ -20,7 +20,9 @@ from herder.db.models import Migration
 from herder.db.placement import Resources
 from herder.wire import migration_to_wire
 
-SCHEDULING_EVENT = "conductor_migrate_server"
+# The conductor's part of a move is recorded as two events on the conductor host, as Nova does:
+# the RPC method's own event and the cold-migrate task's event nested in it.
+SCHEDULING_EVENTS = ("conductor_migrate_server", "cold_migrate")
 
 
 class MigrateWorkflow(ServerWorkflow):
@@ -42,8 +44,14 @@ class MigrateWorkflow(ServerWorkflow):
         self.dest_instances_dir = ""
 
     def snapshot(self) -> dict:
-        return {**super().snapshot(), "new_flavor": self.new_flavor_requested,
-                "requested_host": self.requested_host, "migration_uuid": self.migration_uuid}
+        """Everything the steps have learnt so far: enough to resume or roll back the move."""
+        return {**super().snapshot(), "migration_uuid": self.migration_uuid,
+                "new_flavor_requested": self.new_flavor_requested,
+                "requested_host": self.requested_host, "old_flavor": self.old_flavor,
+                "new_flavor": self.new_flavor, "source_host": self.source_host,
+                "source_node": self.source_node, "old_vm_state": self.old_vm_state,
+                "selections": self.selections, "dest": self.dest,
+                "dest_instances_dir": self.dest_instances_dir}
 
     def steps(self) -> list[Step]:
         return [
@@ -68,7 +76,8 @@ class MigrateWorkflow(ServerWorkflow):
             raise exception.UnexpectedTaskState(instance_uuid=self.instance_uuid,
                                                 expected=states.RESIZE_PREP,
                                                 actual=instance.task_state)
-        self.start_event(SCHEDULING_EVENT, self.svc.host)
+        for event in SCHEDULING_EVENTS:
+            self.start_event(event, self.svc.host)
         self.source_host, self.source_node = instance.host, instance.node
         self.old_flavor = instance.flavor
         self.new_flavor = self.new_flavor_requested or instance.flavor
@@ -106,7 +115,8 @@ class MigrateWorkflow(ServerWorkflow):
             ignore_hosts=[] if same_host_ok else [self.source_host],
             requested_host=self.requested_host)
         self.dest = self.selections[0]
-        self.finish_event(SCHEDULING_EVENT)
+        for event in reversed(SCHEDULING_EVENTS):
+            self.finish_event(event)
 
     def release_destination_allocation(self) -> None:
         placement.remove(self.db, self.instance_uuid)

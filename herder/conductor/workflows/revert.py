@@ -3,6 +3,7 @@
     revert_resize         destination  stop the guest (its disk stays for now)
     finish_revert_resize  source       restore `_resize`, old flavor, host; start if it was on
     discard_destination   destination  delete the destination copy, drop its claim
+    complete_revert       conductor    task_state None: the server is ACTIVE/SHUTOFF again
 
 herder stops the destination guest first and deletes its disk last, after the source copy is
 back, so a failure at any point leaves one good copy: a failed revert puts the server back in
@@ -32,6 +33,7 @@ class RevertWorkflow(ServerWorkflow):
             Step("revert_resize", "destination", self.revert_resize, self.restart_on_destination),
             Step("finish_revert_resize", "source", self.finish_revert_resize),
             Step("discard_destination", "destination", self.discard_destination, critical=False),
+            Step("complete_revert", "conductor", self.complete_revert),
         ]
 
     def revert_resize(self) -> None:
@@ -56,16 +58,20 @@ class RevertWorkflow(ServerWorkflow):
         placement.move(self.db, self.migration_uuid, self.instance_uuid)
         self.update_migration(states.MIGRATION_REVERTING, status=states.MIGRATION_REVERTED)
         self.update_instance({"task_state": states.RESIZE_REVERTING},
-                             vm_state=states.vm_state_for_power(power), task_state=None,
-                             power_state=power, host=self.source_host, node=self.source_node,
+                             vm_state=states.vm_state_for_power(power), power_state=power,
+                             host=self.source_host, node=self.source_node,
                              flavor=instance.old_flavor or instance.flavor, old_flavor=None,
                              new_flavor=None, progress=0)
-        self.finish_action()
 
     def discard_destination(self) -> None:
         if self.dest_host != self.source_host:
             self.compute(self.dest_host, "discard_incoming", instance=self.wire(),
                          migration=self.migration_wire())
+
+    def complete_revert(self) -> None:
+        """Last, so that a server shown ACTIVE again has nothing left on the destination."""
+        self.update_instance({"task_state": states.RESIZE_REVERTING}, task_state=None)
+        self.finish_action()
 
     def rolled_back(self, error: BaseException, complete: bool) -> None:
         self.fail_open_events(error)

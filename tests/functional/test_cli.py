@@ -1,0 +1,144 @@
+"""The README's quickstart, for real: `herder serve` as a process, the unmodified `openstack` CLI.
+
+This is the issue's "done when": create a server, migrate it (RESIZE then VERIFY_RESIZE, the move
+in `server migration list`), confirm it and find it ACTIVE on another host; migrate it with
+`--host` and revert it back; resize it; see each seed step in `server event list`.
+"""
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+pytestmark = pytest.mark.cli
+
+OPENSTACK = shutil.which("openstack", path=os.path.dirname(sys.executable))
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    state_dir = tmp_path_factory.mktemp("serve")
+    port = _free_port()
+    herder = os.path.join(os.path.dirname(sys.executable), "herder")
+    process = subprocess.Popen([herder, "serve", "--state-dir", str(state_dir), "--port",
+                                str(port), "--hosts", "3"], stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+    banner = []
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        banner.append(line)
+        if "Stop with Ctrl-C" in line:
+            break
+        if process.poll() is not None:
+            pytest.fail("herder serve exited:\n" + "".join(banner))
+    # keep draining the log so the server never blocks on a full pipe
+    drain = subprocess.Popen(["cat"], stdin=process.stdout, stdout=subprocess.DEVNULL)
+    yield {"clouds": str(state_dir / "clouds.yaml"), "banner": "".join(banner)}
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(15)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        drain.wait(5)
+
+
+def openstack(served, *args: str, cloud: str = "herder", check: bool = True):
+    env = {**os.environ, "OS_CLIENT_CONFIG_FILE": served["clouds"], "no_proxy": "127.0.0.1"}
+    for name in ("OS_CLOUD", "http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY"):
+        env.pop(name, None)
+    result = subprocess.run([OPENSTACK, "--os-cloud", cloud, *args], env=env,
+                            capture_output=True, text=True, timeout=120)
+    if check and result.returncode != 0:
+        raise AssertionError(f"openstack {' '.join(args)} failed:\n{result.stderr}")
+    return result
+
+
+def show(served, name: str) -> dict:
+    return json.loads(openstack(served, "server", "show", name, "-f", "json").stdout)
+
+
+def wait_status(served, name: str, status: str, timeout: float = 30) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        server = show(served, name)
+        if server["status"] == status:
+            return server
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{name} is {server['status']}, wanted {status}")
+        time.sleep(0.2)
+
+
+def test_serve_prints_how_to_use_the_openstack_cli(served):
+    assert "export OS_CLIENT_CONFIG_FILE=" in served["banner"]
+    assert "openstack --os-cloud herder server migrate" in served["banner"]
+
+
+def test_quickstart_migrate_confirm_revert_resize_with_the_openstack_cli(served):
+    openstack(served, "server", "create", "--flavor", "m1.tiny", "--image", "herder-guest",
+              "--wait", "vm1")
+    first_host = show(served, "vm1")["OS-EXT-SRV-ATTR:host"]
+
+    openstack(served, "server", "migrate", "--wait", "vm1")
+    moved = wait_status(served, "vm1", "VERIFY_RESIZE")
+    migrations = json.loads(openstack(served, "server", "migration", "list", "--server", "vm1",
+                                      "-f", "json").stdout)
+    assert [(m["Status"], m["Source Compute"]) for m in migrations] == \
+        [("finished", first_host)]
+    openstack(served, "server", "migration", "confirm", "vm1")
+    confirmed = wait_status(served, "vm1", "ACTIVE")
+    assert confirmed["OS-EXT-SRV-ATTR:host"] == moved["OS-EXT-SRV-ATTR:host"] != first_host
+
+    here = confirmed["OS-EXT-SRV-ATTR:host"]
+    target = next(h for h in ("compute1", "compute2", "compute3") if h != here)
+    openstack(served, "server", "migrate", "--host", target, "--wait", "vm1")
+    assert wait_status(served, "vm1", "VERIFY_RESIZE")["OS-EXT-SRV-ATTR:host"] == target
+    openstack(served, "server", "migration", "revert", "vm1")
+    assert wait_status(served, "vm1", "ACTIVE")["OS-EXT-SRV-ATTR:host"] == here
+
+    openstack(served, "server", "resize", "--flavor", "m1.small", "--wait", "vm1")
+    resized = wait_status(served, "vm1", "VERIFY_RESIZE")
+    assert resized["flavor"]["name"] == "m1.small"
+    openstack(served, "server", "resize", "confirm", "vm1")
+    wait_status(served, "vm1", "ACTIVE")
+
+    actions = json.loads(openstack(served, "server", "event", "list", "vm1", "-f",
+                                   "json").stdout)
+    assert [a["Action"] for a in actions][:7] == [
+        "confirmResize", "resize", "revertResize", "migrate", "confirmResize", "migrate",
+        "create"]
+    migrate_request = next(a["Request ID"] for a in actions if a["Action"] == "migrate")
+    detail = json.loads(openstack(served, "server", "event", "show", "vm1", migrate_request,
+                                  "-f", "json").stdout)
+    assert {e["event"] for e in detail["events"]} >= {
+        "conductor_migrate_server", "compute_prep_resize", "compute_resize_instance",
+        "compute_finish_resize"}
+
+
+def test_operators_see_hosts_and_services(served):
+    hypervisors = json.loads(openstack(served, "hypervisor", "list", "-f", "json").stdout)
+    assert sorted(h["Hypervisor Hostname"] for h in hypervisors) == \
+        ["compute1", "compute2", "compute3"]
+    services = json.loads(openstack(served, "compute", "service", "list", "-f", "json").stdout)
+    computes = [s for s in services if s["Binary"] == "herder-compute"]
+    assert len(computes) == 3 and all(s["State"] == "up" for s in computes)
+
+
+def test_non_admin_cannot_migrate(served):
+    openstack(served, "server", "create", "--flavor", "m1.tiny", "--image", "herder-guest",
+              "--wait", "demo-vm", cloud="herder-demo")
+    result = openstack(served, "server", "migrate", "demo-vm", cloud="herder-demo", check=False)
+    assert result.returncode != 0
+    assert "os_compute_api:os-migrate-server:migrate" in result.stderr

@@ -1,0 +1,187 @@
+"""SPEC §4.2: a failure at any step of a move rolls it back by itself, leaving a usable server.
+
+For each failure point of the seed's workflow the server ends where it started (never ERROR),
+the migration says `error` and why, allocations and files are exactly what the live servers
+need, and the failing event is visible in `server event list`.
+"""
+import pytest
+
+from herder import states
+from herder.db.models import Service
+from tests.functional.observe import (assert_consistent, create_server, events_by_name,
+                                      instance_record, migration_of, wait_for_status, wait_until)
+
+
+def _wait_migration_status(cloud, server_id: str, status: str):
+    return wait_until(lambda: (m := migration_of(cloud, server_id)) and m.status == status and m,
+                      message=f"migration of {server_id} to reach {status}")
+
+
+def _disable_services(cloud, hosts: list[str]) -> None:
+    with cloud.db.transaction() as session:
+        for service in session.query(Service).filter(Service.host.in_(hosts)):
+            service.disabled = True
+
+
+@pytest.mark.parametrize("stopped", [False, True], ids=["active", "stopped"])
+@pytest.mark.parametrize("where, step, failed_event", [
+    ("source", "power_off", "compute_resize_instance"),
+    ("source", "copy_disk", "compute_resize_instance"),
+    ("source", "migrate_disk", "compute_resize_instance"),
+    ("dest", "prep_resize", "compute_prep_resize"),
+    ("dest", "finish_migration", "compute_finish_resize"),
+])
+def test_failed_migrate_rolls_back_to_the_source(cloud, admin, where, step, failed_event,
+                                                 stopped):
+    server = create_server(admin, stopped=stopped)
+    source = instance_record(cloud, server.id).host
+    dest = next(h for h in cloud.computes if h != source)
+    _disable_services(cloud, [h for h in cloud.computes if h not in (source, dest)])
+    cloud.computes[source if where == "source" else dest].driver.faults.arm(step)
+    disk_before = open(cloud.computes[source].driver.disk_path(server.id), "rb").read(4096)
+
+    admin.compute.migrate_server(server)
+    migration = _wait_migration_status(cloud, server.id, "error")
+    server_after = wait_for_status(admin, server.id, "SHUTOFF" if stopped else "ACTIVE")
+
+    record = instance_record(cloud, server.id)
+    assert (record.host, record.task_state, record.vm_state) == \
+        (source, None, states.STOPPED if stopped else states.ACTIVE)
+    expected_power = states.SHUTDOWN if stopped else states.RUNNING
+    assert cloud.computes[source].driver.power_state(server.id) == expected_power
+    assert "injected fault" in migration.error_reason
+    assert open(cloud.computes[source].driver.disk_path(server.id), "rb").read(4096) == disk_before
+    events = events_by_name(admin, server.id, "migrate")
+    assert events[failed_event]["result"] == "Error"
+    assert server_after.status in ("ACTIVE", "SHUTOFF")
+    assert_consistent(cloud)
+
+
+def test_no_valid_host_leaves_server_untouched_and_says_why(cloud, admin, notifications):
+    server = create_server(admin)
+    source = instance_record(cloud, server.id).host
+    _disable_services(cloud, [h for h in cloud.computes if h != source])
+
+    admin.compute.migrate_server(server)
+    migration = _wait_migration_status(cloud, server.id, "error")
+    wait_for_status(admin, server.id, "ACTIVE")
+    assert "No valid host was found" in migration.error_reason
+    assert "compute service is disabled" in migration.error_reason
+    assert instance_record(cloud, server.id).host == source
+    events = events_by_name(admin, server.id, "migrate")
+    assert events["conductor_migrate_server"]["result"] == "Error"
+    wait_until(lambda: "compute_task.migrate_server.error" in notifications.event_types(server.id),
+               message="the scheduling error notification")
+    assert_consistent(cloud)
+
+
+def test_claim_failure_on_destination_reschedules_to_an_alternate(cloud, admin):
+    server = create_server(admin)
+    source = instance_record(cloud, server.id).host
+    others = sorted(h for h in cloud.computes if h != source)
+    # each other host's own tracker disagrees with the scheduler's view, except the last one
+    for host in others[:-1]:
+        cloud.computes[host].tracker.inventory["memory_mb"] = 600
+    admin.compute.migrate_server(server)
+    wait_for_status(admin, server.id, "VERIFY_RESIZE")
+    assert instance_record(cloud, server.id).host == others[-1]
+    assert_consistent(cloud)
+
+
+def test_claim_failure_everywhere_exhausts_alternates_and_rolls_back(cloud, admin):
+    server = create_server(admin)
+    source = instance_record(cloud, server.id).host
+    for host in cloud.computes:
+        if host != source:
+            cloud.computes[host].tracker.inventory["memory_mb"] = 600
+    admin.compute.migrate_server(server)
+    migration = _wait_migration_status(cloud, server.id, "error")
+    wait_for_status(admin, server.id, "ACTIVE")
+    assert "Exhausted all hosts" in migration.error_reason
+    assert instance_record(cloud, server.id).host == source
+    assert_consistent(cloud)
+
+
+def _migrated(cloud, admin, stopped: bool = False):
+    server = create_server(admin, stopped=stopped)
+    source = instance_record(cloud, server.id).host
+    admin.compute.migrate_server(server)
+    wait_for_status(admin, server.id, "VERIFY_RESIZE")
+    return server, source, instance_record(cloud, server.id).host
+
+
+def test_failed_confirm_keeps_verify_resize_and_can_be_retried(cloud, admin):
+    server, source, dest = _migrated(cloud, admin)
+    cloud.computes[source].driver.faults.arm("confirm_migration")
+    admin.compute.confirm_server_resize(server)
+    wait_until(lambda: migration_of(cloud, server.id).error_reason, message="confirm failure")
+    migration = migration_of(cloud, server.id)
+    assert migration.status == "finished" and "injected fault" in migration.error_reason
+    assert admin.compute.get_server(server.id).status == "VERIFY_RESIZE"
+    assert events_by_name(admin, server.id, "confirmResize")["compute_confirm_resize"][
+        "result"] == "Error"
+    assert_consistent(cloud)
+
+    admin.compute.confirm_server_resize(server)
+    wait_for_status(admin, server.id, "ACTIVE")
+    assert migration_of(cloud, server.id).status == "confirmed"
+    assert instance_record(cloud, server.id).host == dest
+    assert_consistent(cloud)
+
+
+@pytest.mark.parametrize("where, step, failed_event", [
+    ("dest", "revert_resize", "compute_revert_resize"),
+    ("source", "finish_revert_migration", "compute_finish_revert_resize"),
+])
+def test_failed_revert_keeps_verify_resize_and_can_be_retried(cloud, admin, where, step,
+                                                              failed_event):
+    server, source, dest = _migrated(cloud, admin)
+    cloud.computes[source if where == "source" else dest].driver.faults.arm(step)
+    admin.compute.revert_server_resize(server)
+    wait_until(lambda: migration_of(cloud, server.id).error_reason, message="revert failure")
+    wait_for_status(admin, server.id, "VERIFY_RESIZE")
+    record = instance_record(cloud, server.id)
+    assert (record.host, record.task_state) == (dest, None)
+    assert cloud.computes[dest].driver.power_state(server.id) == states.RUNNING
+    events = events_by_name(admin, server.id, "revertResize")
+    assert events[failed_event]["result"] == "Error", events
+    assert_consistent(cloud)
+
+    admin.compute.revert_server_resize(server)
+    wait_for_status(admin, server.id, "ACTIVE")
+    assert instance_record(cloud, server.id).host == source
+    assert migration_of(cloud, server.id).status == "reverted"
+    assert_consistent(cloud)
+
+
+def test_deleting_a_server_in_verify_resize_confirms_first(cloud, admin):
+    server, source, dest = _migrated(cloud, admin)
+    admin.compute.delete_server(server)
+    wait_until(lambda: instance_record_or_none(cloud, server.id) is None, message="deletion")
+    assert migration_of(cloud, server.id).status == "confirmed"
+    actions = [a.action for a in admin.compute.server_actions(server.id)]
+    assert "confirmResize" in actions and "delete" in actions
+    assert_consistent(cloud)
+
+
+def instance_record_or_none(cloud, server_id):
+    from herder import exception
+    try:
+        return instance_record(cloud, server_id)
+    except exception.InstanceNotFound:
+        return None
+
+
+def test_auto_confirm_confirms_after_the_window(tmp_path):
+    from tests.conftest import connect, make_cloud
+    cloud = make_cloud(tmp_path, resize_confirm_window=1)
+    try:
+        admin = connect(cloud, cloud.conf.admin_token)
+        server, source, dest = _migrated(cloud, admin)
+        wait_for_status(admin, server.id, "ACTIVE", timeout=10)
+        assert migration_of(cloud, server.id).status == "confirmed"
+        assert instance_record(cloud, server.id).host == dest
+        assert_consistent(cloud)
+    finally:
+        cloud.stop()
+
