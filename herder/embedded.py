@@ -47,7 +47,8 @@ class EmbeddedCloud:
         self.conductor = ConductorManager(ConductorServices(
             conf, self.db, self.bus, Notifier(self.bus, f"herder-conductor:{self.host_name}"),
             self.host_name))
-        self.scheduler = SchedulerManager(conf, self.db)
+        self.scheduler = SchedulerManager(conf, self.db, Notifier(
+            self.bus, f"herder-scheduler:{self.host_name}"))
         self.computes = {f"compute{i}": ComputeService(conf, self.bus, f"compute{i}",
                                                        host_address(i))
                          for i in range(1, hosts + 1)}

@@ -64,6 +64,7 @@ class ComputeAgent:
     # -- move, destination: prep_resize --------------------------------------------------------
     def prep_resize(self, context, instance: dict, new_flavor: dict, migration: dict) -> dict:
         """Claim the new flavor's resources here; tell the source where to put the disk."""
+        self._notify(context, "instance.exists", instance)
         self._notify(context, "instance.resize_prep.start", instance, new_flavor=new_flavor)
         if instance["host"] == self.host and migration["migration_type"] != "resize" \
                 and not self.driver.supports_same_host_migration:
@@ -152,6 +153,30 @@ class ComputeAgent:
                      {**instance, "flavor": instance.get("old_flavor") or instance["flavor"],
                       "host": self.host, "node": self.host})
         return power
+
+
+class ExceptionNotifyingEndpoint:
+    """The agent as the bus sees it: a step that raises also emits `compute.exception`."""
+
+    def __init__(self, agent: ComputeAgent):
+        self._agent = agent
+
+    def __getattr__(self, name: str):
+        method = getattr(self._agent, name)
+        if name.startswith("_") or not callable(method):
+            return method
+
+        def guarded(context, **kwargs):
+            try:
+                return method(context, **kwargs)
+            except Exception as error:
+                instance = kwargs.get("instance")
+                payload = notifications.instance_payload(
+                    instance, context, fault=notifications.fault_payload(error)) \
+                    if instance else {"exception": notifications.fault_payload(error)}
+                self._agent.notifier.error("compute.exception", payload)
+                raise
+        return guarded
 
 
 class _ProgressReporter:

@@ -9,7 +9,7 @@ import os
 import threading
 
 from herder.bus.rpc import Bus
-from herder.compute.agent import ComputeAgent
+from herder.compute.agent import ComputeAgent, ExceptionNotifyingEndpoint
 from herder.compute.resource_tracker import ResourceTracker
 from herder.conf import instances_root
 from herder.context import admin_context
@@ -49,7 +49,8 @@ class ComputeService:
 
     def start(self) -> None:
         self.report()
-        self._server = self.bus.serve(f"compute.{self.host}", self.agent,
+        self._server = self.bus.serve(f"compute.{self.host}",
+                                      ExceptionNotifyingEndpoint(self.agent),
                                       workers=self.conf.compute.max_concurrent_migrations * 2)
         self._thread.start()
 

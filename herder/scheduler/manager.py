@@ -8,6 +8,7 @@ import logging
 import threading
 
 from herder import exception
+from herder.bus.notifier import Notifier
 from herder.db import placement, services
 from herder.db.placement import Resources
 from herder.db.session import Database
@@ -19,9 +20,10 @@ LOG = logging.getLogger(__name__)
 
 
 class SchedulerManager:
-    def __init__(self, conf, db: Database):
+    def __init__(self, conf, db: Database, notifier: Notifier | None = None):
         self.conf = conf
         self.db = db
+        self.notifier = notifier
         # host -> instance uuids, kept current by the computes' fanout (seed step 7)
         self.instances_by_host: dict[str, set[str]] = {}
         self._lock = threading.Lock()
@@ -63,6 +65,22 @@ class SchedulerManager:
     def select_destinations(self, context, request: dict, instance_uuid: str,
                             ignore_hosts: list[str], requested_host: str | None = None
                             ) -> list[dict]:
+        self._notify(context, "scheduler.select_destinations.start", instance_uuid)
+        selections = self._select(context, request, instance_uuid, ignore_hosts, requested_host)
+        self._notify(context, "scheduler.select_destinations.end", instance_uuid)
+        return selections
+
+    def _notify(self, context, event_type: str, instance_uuid: str) -> None:
+        if self.notifier is not None:
+            self.notifier.info(event_type, {"nova_object.name": "RequestSpecPayload",
+                                            "nova_object.namespace": "nova",
+                                            "nova_object.version": "1.0",
+                                            "nova_object.data": {"instance_uuid": instance_uuid,
+                                                                 "request_id":
+                                                                     context.request_id}})
+
+    def _select(self, context, request: dict, instance_uuid: str, ignore_hosts: list[str],
+                requested_host: str | None) -> list[dict]:
         ranked, rejected = self.rank(request, ignore_hosts, requested_host)
         wanted = Resources(**request["resources"])
         for position, host in enumerate(ranked):
@@ -85,8 +103,8 @@ class SchedulerManager:
             if previous_host:
                 self.instances_by_host.get(previous_host, set()).discard(instance_uuid)
             self.instances_by_host.setdefault(host, set()).add(instance_uuid)
-        LOG.debug("%s host manager: instance %s now on %s", context.log_prefix(), instance_uuid,
-                  host)
+        LOG.info("%s [instance: %s] host manager: now on %s (was %s)", context.log_prefix(),
+                 instance_uuid, host, previous_host)
 
 
 def _selection(host: HostState) -> dict:

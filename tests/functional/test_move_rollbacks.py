@@ -185,3 +185,19 @@ def test_auto_confirm_confirms_after_the_window(tmp_path):
     finally:
         cloud.stop()
 
+
+
+def test_a_failing_compute_step_emits_compute_exception_and_resize_error(cloud, admin,
+                                                                        notifications):
+    server = create_server(admin)
+    source = instance_record(cloud, server.id).host
+    cloud.computes[source].driver.faults.arm("copy_disk")
+    admin.compute.migrate_server(server)
+    _wait_migration_status(cloud, server.id, "error")
+    wait_until(lambda: "instance.resize.error" in notifications.event_types(server.id),
+               message="instance.resize.error")
+    errors = [n for n in notifications.received if n["priority"] == "ERROR"]
+    assert [n["event_type"] for n in errors] == ["compute.exception", "instance.resize.error"]
+    assert errors[0]["publisher_id"] == f"herder-compute:{source}"
+    fault = errors[0]["payload"]["nova_object.data"]["fault"]["nova_object.data"]
+    assert fault["exception"] == "DriverError" and "copy_disk" in fault["exception_message"]

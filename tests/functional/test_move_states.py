@@ -178,6 +178,11 @@ def test_notifications_arrive_in_the_seed_order_from_the_right_hosts(cloud, admi
         ("instance.resize_revert.start", f"herder-compute:{dest}"),
         ("instance.resize_revert.end", f"herder-compute:{dest}"),
     ]
+    every = [n["event_type"] for n in notifications.received]
+    first_move = every.index("instance.resize_prep.start")
+    assert every[first_move - 3:first_move] == [
+        "scheduler.select_destinations.start", "scheduler.select_destinations.end",
+        "instance.exists"]
     finish_end = next(n for n in notifications.received
                       if n["event_type"] == "instance.resize_finish.end")
     data = finish_end["payload"]["nova_object.data"]
