@@ -89,15 +89,19 @@ class NotificationListener:
         self._thread.join(2)
 
 
-def expected_allocations(cloud) -> dict[tuple[str, str], Resources]:
-    """What live servers and open migrations should hold, per (consumer, node uuid)."""
-    db = cloud.db
-    node_by_host = {n.host: n.uuid for n in placement.nodes(db)}
-    expected = {}
-    with db.transaction() as session:
+def _live_servers_and_open_moves(cloud) -> tuple[list[Instance], dict[str, Migration]]:
+    with cloud.db.transaction() as session:
         live = list(session.query(Instance).filter(Instance.deleted.is_(False)))
         open_moves = {m.instance_uuid: m for m in session.query(Migration).filter(
             Migration.status.in_(states.MIGRATION_HOLDS_RESOURCES))}
+    return live, open_moves
+
+
+def expected_allocations(cloud) -> dict[tuple[str, str], Resources]:
+    """What live servers and open migrations should hold, per (consumer, node uuid)."""
+    node_by_host = {n.host: n.uuid for n in placement.nodes(cloud.db)}
+    expected = {}
+    live, open_moves = _live_servers_and_open_moves(cloud)
     for instance in live:
         if instance.host is None:
             continue
@@ -131,10 +135,7 @@ def assert_consistent(cloud) -> None:
     (plus the `_resize` copy on the source while a move awaits confirm), nothing else."""
     assert actual_allocations(cloud) == expected_allocations(cloud)
     wanted: dict[str, set[str]] = {host: set() for host in cloud.computes}
-    with cloud.db.transaction() as session:
-        live = list(session.query(Instance).filter(Instance.deleted.is_(False)))
-        open_moves = {m.instance_uuid: m for m in session.query(Migration).filter(
-            Migration.status.in_(states.MIGRATION_HOLDS_RESOURCES))}
+    live, open_moves = _live_servers_and_open_moves(cloud)
     for instance in live:
         if instance.host is None:
             continue
