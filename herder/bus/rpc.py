@@ -22,6 +22,9 @@ from herder.context import RequestContext
 LOG = logging.getLogger(__name__)
 
 EXCHANGE = Exchange("herder", type="direct", durable=False)
+# A broker that is down gets a few seconds of retries, then the publisher sees the error.
+PUBLISH_RETRY = {"max_retries": 5, "interval_start": 0.1, "interval_step": 0.5,
+                 "interval_max": 2.0}
 
 
 def _fanout_exchange(topic: str) -> Exchange:
@@ -71,7 +74,7 @@ class Bus:
                 declare: list[Queue] | None = None, **properties) -> None:
         producer = self._producer()
         producer.publish(body, exchange=exchange, routing_key=routing_key, declare=declare or [],
-                         retry=True, **properties)
+                         retry=True, retry_policy=PUBLISH_RETRY, **properties)
 
     # -- client side ------------------------------------------------------------------------
     def cast(self, topic: str, method: str, context: RequestContext, **kwargs) -> None:
@@ -103,8 +106,9 @@ class Bus:
         return reply.get("result")
 
     def fanout(self, topic: str, method: str, context: RequestContext, **kwargs) -> None:
-        self.publish(_message(method, context, kwargs), routing_key="",
-                     exchange=_fanout_exchange(self.qualified(topic)))
+        exchange = _fanout_exchange(self.qualified(topic))
+        self.publish(_message(method, context, kwargs), routing_key="", exchange=exchange,
+                     declare=[exchange])
 
     def _ensure_reply_consumer(self) -> None:
         if self._reply_consumer is not None:
@@ -115,6 +119,7 @@ class Bus:
                               durable=False, auto_delete=True)
                 consumer = _ConsumerThread(self, [queue], self._on_reply, "rpc-replies")
                 consumer.start()
+                consumer.ready.wait(5)  # the reply queue must exist before anyone replies
                 self._reply_consumer = consumer
 
     def _on_reply(self, body: dict, message) -> None:

@@ -55,7 +55,7 @@ class Engine:
         workflow_uuid = str(uuid.uuid4())
         journal.open_workflow(self.db, workflow_uuid, flow.kind, flow.instance_uuid,
                               flow.migration_uuid, flow.snapshot())
-        done: list[Step] = []
+        done: list[tuple[int, Step]] = []
         for position, step in enumerate(flow.steps()):
             step_id = journal.step_started(self.db, workflow_uuid, position, step.name,
                                            step.service)
@@ -69,34 +69,39 @@ class Engine:
                 journal.step_state(self.db, step_id, journal.STEP_FAILED, _describe(error))
                 if not step.critical:
                     continue
-                return self._roll_back(workflow_uuid, flow, [*done, step], error)
+                return self._roll_back(workflow_uuid, flow, [*done, (step_id, step)], error)
             journal.step_state(self.db, step_id, journal.STEP_DONE, context=flow.snapshot())
             LOG.info("%s %s step %s done", flow.log_prefix, flow.kind, step.name)
-            done.append(step)
+            done.append((step_id, step))
         journal.set_status(self.db, workflow_uuid, journal.COMPLETED,
                            migration_uuid=flow.migration_uuid)
         return Outcome(completed=True)
 
-    def _roll_back(self, workflow_uuid: str, flow: Workflow, to_undo: list[Step],
+    def _roll_back(self, workflow_uuid: str, flow: Workflow, to_undo: list[tuple[int, Step]],
                    error: BaseException) -> Outcome:
         journal.set_status(self.db, workflow_uuid, journal.ROLLING_BACK, _describe(error),
                            migration_uuid=flow.migration_uuid)
         failures: list[BaseException] = []
-        for step in reversed(to_undo):
+        for step_id, step in reversed(to_undo):
             if step.compensate is None:
                 continue
             LOG.info("%s %s compensating %s", flow.log_prefix, flow.kind, step.name)
+            journal.step_state(self.db, step_id, journal.STEP_COMPENSATING)
             try:
                 step.compensate()
             except Exception as comp_error:  # keep undoing the rest; report at the end
                 LOG.exception("%s compensation of %s failed", flow.log_prefix, step.name)
+                journal.step_state(self.db, step_id, journal.STEP_FAILED, _describe(comp_error))
                 failures.append(comp_error)
+                continue
+            journal.step_state(self.db, step_id, journal.STEP_COMPENSATED)
         complete = not failures
+        status = journal.FAILED  # unless the hook that restores the server succeeds
         try:
             flow.rolled_back(error, complete)
+            status = journal.ROLLED_BACK if complete else journal.FAILED
         finally:
-            journal.set_status(self.db, workflow_uuid,
-                               journal.ROLLED_BACK if complete else journal.FAILED)
+            journal.set_status(self.db, workflow_uuid, status)
         return Outcome(completed=False, error=error, compensation_errors=failures)
 
 

@@ -47,11 +47,14 @@ def node_by_host(db: Database, host: str) -> ComputeNode | None:
         return session.scalars(select(ComputeNode).where(ComputeNode.host == host)).first()
 
 
-def usage(session, node_uuid: str) -> Resources:
-    row = session.execute(select(func.coalesce(func.sum(Allocation.vcpus), 0),
-                                 func.coalesce(func.sum(Allocation.memory_mb), 0),
-                                 func.coalesce(func.sum(Allocation.disk_gb), 0))
-                          .where(Allocation.node_uuid == node_uuid)).one()
+def usage(session, node_uuid: str, except_consumer: str | None = None) -> Resources:
+    query = select(func.coalesce(func.sum(Allocation.vcpus), 0),
+                   func.coalesce(func.sum(Allocation.memory_mb), 0),
+                   func.coalesce(func.sum(Allocation.disk_gb), 0)) \
+        .where(Allocation.node_uuid == node_uuid)
+    if except_consumer is not None:
+        query = query.where(Allocation.consumer_uuid != except_consumer)
+    row = session.execute(query).one()
     return Resources(int(row[0]), int(row[1]), int(row[2]))
 
 
@@ -72,9 +75,10 @@ def _bump_generation(session, node: ComputeNode) -> None:
                                            reason="generation changed, retry")
 
 
-def _fits(session, node: ComputeNode, wanted: Resources) -> str | None:
-    """Why `wanted` does not fit on `node` beside what it already holds, or None."""
-    used, total = usage(session, node.uuid), capacity(node)
+def _fits(session, node: ComputeNode, wanted: Resources, consumer_uuid: str) -> str | None:
+    """Why `wanted` does not fit on `node` beside what others hold there, or None (the
+    consumer's own allocation on the node is being replaced, so it does not count)."""
+    used, total = usage(session, node.uuid, except_consumer=consumer_uuid), capacity(node)
     for name in ("vcpus", "memory_mb", "disk_gb"):
         if getattr(used, name) + getattr(wanted, name) > getattr(total, name):
             return (f"{name}: requested {getattr(wanted, name)}, used {getattr(used, name)} "
@@ -86,7 +90,7 @@ def claim(db: Database, consumer_uuid: str, node_uuid: str, wanted: Resources) -
     """Allocate `wanted` to the consumer on the node, atomically and only if it fits."""
     with db.transaction() as session:
         node = session.scalars(select(ComputeNode).where(ComputeNode.uuid == node_uuid)).one()
-        reason = _fits(session, node, wanted)
+        reason = _fits(session, node, wanted, consumer_uuid)
         if reason:
             raise exception.AllocationConflict(node=node.hypervisor_hostname, reason=reason)
         _bump_generation(session, node)
@@ -146,5 +150,7 @@ def upsert_node(db: Database, host: str, host_ip: str, inventory: dict) -> Compu
             changed = {k: v for k, v in inventory.items() if getattr(node, k) != v}
             for key, value in changed.items():
                 setattr(node, key, value)
+            if changed:  # a claim checked against the old inventory must not commit
+                node.generation += 1
             node.host_ip = host_ip
         return node

@@ -40,6 +40,7 @@ def copy_sparse(src: str, dst: str,
     digest = hashlib.blake2b(digest_size=32)
     try:
         size = os.fstat(src_fd).st_size
+        digest.update(size.to_bytes(8, "little"))
         os.ftruncate(dst_fd, size)
         spans = list(extents(src_fd, size))
         total = sum(length for _, length in spans)
@@ -63,11 +64,13 @@ def copy_sparse(src: str, dst: str,
 
 
 def digest(path: str) -> str:
-    """BLAKE2b over the file's data extents (position and bytes), holes skipped."""
+    """BLAKE2b over the file's size and data extents (position and bytes), holes skipped."""
     fd = os.open(path, os.O_RDONLY)
     result = hashlib.blake2b(digest_size=32)
     try:
-        for start, length in extents(fd, os.fstat(fd).st_size):
+        size = os.fstat(fd).st_size
+        result.update(size.to_bytes(8, "little"))
+        for start, length in extents(fd, size):
             position = start
             while position < start + length:
                 chunk = os.pread(fd, min(CHUNK, start + length - position), position)

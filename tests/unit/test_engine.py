@@ -1,0 +1,195 @@
+"""The conductor's workflow engine: steps in order, a journal, compensation in reverse."""
+import uuid
+
+import pytest
+from sqlalchemy import select
+
+from herder.conductor.engine import Engine, Step
+from herder.db import journal
+from herder.db.models import Workflow
+
+
+class StepFailed(Exception):
+    pass
+
+
+class ScriptedFlow:
+    """A workflow whose steps record what ran, in a shared log; some are told to fail."""
+
+    kind = "scripted"
+    log_prefix = "[test]"
+
+    def __init__(self, names: list[str], fail: set[str] = frozenset(),
+                 fail_compensation: set[str] = frozenset(), non_critical: set[str] = frozenset(),
+                 without_compensation: set[str] = frozenset()):
+        self.instance_uuid = str(uuid.uuid4())
+        self.migration_uuid = None
+        self.log: list[str] = []
+        self.rollbacks: list[tuple[BaseException, bool]] = []
+        self._steps = [Step(name, "conductor", self._runner(name, name in fail),
+                            None if name in without_compensation
+                            else self._compensator(name, name in fail_compensation),
+                            critical=name not in non_critical)
+                       for name in names]
+
+    def _runner(self, name, fails):
+        def run():
+            self.log.append(f"run {name}")
+            if fails:
+                raise StepFailed(f"{name} broke")
+        return run
+
+    def _compensator(self, name, fails):
+        def compensate():
+            self.log.append(f"undo {name}")
+            if fails:
+                raise StepFailed(f"undoing {name} broke")
+        return compensate
+
+    def steps(self) -> list[Step]:
+        return self._steps
+
+    def snapshot(self) -> dict:
+        return {"why": "unit test"}
+
+    def rolled_back(self, error: BaseException, complete: bool) -> None:
+        self.log.append("rolled_back")
+        self.rollbacks.append((error, complete))
+
+
+def workflow_row(db, flow) -> Workflow:
+    with db.transaction() as session:
+        return session.scalars(select(Workflow).where(
+            Workflow.instance_uuid == flow.instance_uuid)).one()
+
+
+def journal_of(db, flow) -> list[tuple[int, str, str, str]]:
+    return [(s.position, s.name, s.service, s.state)
+            for s in journal.steps(db, workflow_row(db, flow).uuid)]
+
+
+def test_steps_run_in_order_and_are_journaled_done(db):
+    flow = ScriptedFlow(["create_migration", "select_destinations", "prep_resize"])
+    outcome = Engine(db).run(flow)
+    assert outcome.completed and outcome.error is None
+    assert flow.log == ["run create_migration", "run select_destinations", "run prep_resize"]
+    assert journal_of(db, flow) == [(0, "create_migration", "conductor", "done"),
+                                    (1, "select_destinations", "conductor", "done"),
+                                    (2, "prep_resize", "conductor", "done")]
+    assert all(s.finished_at is not None for s in journal.steps(db, workflow_row(db, flow).uuid))
+
+
+def test_completed_workflow_is_recorded_with_its_kind_and_snapshot(db):
+    flow = ScriptedFlow(["a"])
+    Engine(db).run(flow)
+    row = workflow_row(db, flow)
+    assert (row.status, row.kind, row.context, row.error) == \
+        ("completed", "scripted", {"why": "unit test"}, None)
+    assert journal.active_for(db, flow.instance_uuid) is None
+
+
+def test_step_journal_row_is_written_before_the_step_runs(db):
+    flow = ScriptedFlow(["first", "second"])
+    seen = {}
+
+    def look_at_journal():
+        row = workflow_row(db, flow)
+        seen["status"] = row.status
+        seen["steps"] = journal_of(db, flow)
+    flow._steps[1].run = look_at_journal
+    Engine(db).run(flow)
+    assert seen == {"status": "running",
+                    "steps": [(0, "first", "conductor", "done"),
+                              (1, "second", "conductor", "started")]}
+
+
+def test_failing_step_compensates_itself_and_every_earlier_step_in_reverse(db):
+    flow = ScriptedFlow(["a", "b", "c", "d"], fail={"c"})
+    outcome = Engine(db).run(flow)
+    assert flow.log == ["run a", "run b", "run c", "undo c", "undo b", "undo a", "rolled_back"]
+    assert not outcome.completed
+    assert isinstance(outcome.error, StepFailed) and outcome.compensation_errors == []
+    [(error, complete)] = flow.rollbacks
+    assert error is outcome.error and complete is True
+    # every undone step is journaled as compensated; the one that failed keeps its error
+    assert journal_of(db, flow) == [(0, "a", "conductor", "compensated"),
+                                    (1, "b", "conductor", "compensated"),
+                                    (2, "c", "conductor", "compensated")]
+    row = workflow_row(db, flow)
+    assert row.status == "rolled_back"
+    assert row.error == "tests.unit.test_engine.StepFailed: c broke"
+    [failed] = [s for s in journal.steps(db, row.uuid) if s.error]
+    assert (failed.name, failed.error) == ("c", "tests.unit.test_engine.StepFailed: c broke")
+
+
+def test_steps_without_compensation_are_skipped_on_rollback(db):
+    flow = ScriptedFlow(["a", "b", "c"], fail={"c"}, without_compensation={"b"})
+    Engine(db).run(flow)
+    assert flow.log == ["run a", "run b", "run c", "undo c", "undo a", "rolled_back"]
+    assert workflow_row(db, flow).status == "rolled_back"
+
+
+def test_failure_of_the_first_step_compensates_only_that_step(db):
+    flow = ScriptedFlow(["a", "b"], fail={"a"})
+    Engine(db).run(flow)
+    assert flow.log == ["run a", "undo a", "rolled_back"]
+
+
+def test_non_critical_step_failure_is_journaled_but_does_not_roll_back(db):
+    flow = ScriptedFlow(["a", "notify", "c"], fail={"notify"}, non_critical={"notify"})
+    outcome = Engine(db).run(flow)
+    assert outcome.completed
+    assert flow.log == ["run a", "run notify", "run c"]
+    assert flow.rollbacks == []
+    assert journal_of(db, flow) == [(0, "a", "conductor", "done"),
+                                    (1, "notify", "conductor", "failed"),
+                                    (2, "c", "conductor", "done")]
+    assert workflow_row(db, flow).status == "completed"
+
+
+def test_failed_non_critical_step_is_not_compensated_by_a_later_rollback(db):
+    flow = ScriptedFlow(["a", "notify", "c"], fail={"notify", "c"}, non_critical={"notify"})
+    Engine(db).run(flow)
+    assert flow.log == ["run a", "run notify", "run c", "undo c", "undo a", "rolled_back"]
+
+
+def test_compensation_failure_keeps_undoing_and_marks_the_workflow_failed(db):
+    flow = ScriptedFlow(["a", "b", "c"], fail={"c"}, fail_compensation={"b"})
+    outcome = Engine(db).run(flow)
+    assert flow.log == ["run a", "run b", "run c", "undo c", "undo b", "undo a", "rolled_back"]
+    [(error, complete)] = flow.rollbacks
+    assert str(error) == "c broke" and complete is False
+    assert [str(e) for e in outcome.compensation_errors] == ["undoing b broke"]
+    row = workflow_row(db, flow)
+    assert row.status == "failed"
+    assert row.error == "tests.unit.test_engine.StepFailed: c broke"
+
+
+def test_workflow_is_rolling_back_while_compensations_run(db):
+    flow = ScriptedFlow(["a", "b"], fail={"b"})
+    seen = []
+    flow._steps[0].compensate = lambda: seen.append(workflow_row(db, flow).status)
+    Engine(db).run(flow)
+    assert seen == ["rolling_back"]
+    assert journal.active_for(db, flow.instance_uuid) is None
+
+
+def test_migration_uuid_learned_during_the_steps_is_recorded_on_the_workflow(db):
+    flow = ScriptedFlow(["create_migration", "b"])
+    migration_uuid = str(uuid.uuid4())
+    flow._steps[0].run = lambda: setattr(flow, "migration_uuid", migration_uuid)
+    Engine(db).run(flow)
+    assert workflow_row(db, flow).migration_uuid == migration_uuid
+
+
+def test_failing_rolled_back_hook_leaves_the_workflow_failed_not_rolled_back(db):
+    flow = ScriptedFlow(["a"], fail={"a"})
+
+    def hook_breaks(error, complete):
+        raise StepFailed("could not put the server back")
+    flow.rolled_back = hook_breaks
+    try:
+        Engine(db).run(flow)
+    except StepFailed:
+        pass  # whether the hook's error propagates is not the point here
+    assert workflow_row(db, flow).status == "failed"

@@ -1,0 +1,90 @@
+"""Quota checks against a real database: Nova's message, limits, deltas for resize."""
+import pytest
+
+from herder import exception, quota
+from herder.db.models import Quota
+
+
+def set_limit(db, project_id: str, resource: str, limit: int) -> None:
+    with db.transaction() as session:
+        session.add(Quota(project_id=project_id, resource=resource, hard_limit=limit))
+
+
+def test_request_within_the_default_limits_passes(db, conf, add_server):
+    add_server("demo", vcpus=2, memory_mb=2048)
+    quota.check(db, conf, "demo", {"instances": 1, "cores": 2, "ram": 2048})
+
+
+def test_exceeding_ram_gives_novas_message(db, conf, add_server):
+    add_server("demo", vcpus=4, memory_mb=40960)
+    with pytest.raises(exception.QuotaExceeded) as caught:
+        quota.check(db, conf, "demo", {"cores": 1, "ram": 16384})
+    assert str(caught.value) == ("Quota exceeded for ram: Requested 16384, but already used "
+                                 "40960 of 51200 ram")
+
+
+def test_exactly_reaching_the_limit_is_allowed(db, conf, add_server):
+    add_server("demo", vcpus=16, memory_mb=1024)
+    quota.check(db, conf, "demo", {"cores": 4})
+    with pytest.raises(exception.QuotaExceeded):
+        quota.check(db, conf, "demo", {"cores": 5})
+
+
+def test_every_exceeded_resource_is_listed(db, conf, add_server):
+    set_limit(db, "demo", "cores", 4)
+    set_limit(db, "demo", "ram", 4096)
+    add_server("demo", vcpus=4, memory_mb=4096)
+    with pytest.raises(exception.QuotaExceeded) as caught:
+        quota.check(db, conf, "demo", {"instances": 1, "cores": 2, "ram": 512})
+    assert str(caught.value) == ("Quota exceeded for cores, ram: Requested 2, 512, but already "
+                                 "used 4, 4096 of 4, 4096 cores, ram")
+
+
+def test_project_limit_overrides_the_configured_default(db, conf):
+    set_limit(db, "demo", "instances", 0)
+    with pytest.raises(exception.QuotaExceeded) as caught:
+        quota.check(db, conf, "demo", {"instances": 1})
+    assert str(caught.value) == ("Quota exceeded for instances: Requested 1, but already used 0 "
+                                 "of 0 instances")
+    quota.check(db, conf, "other", {"instances": 1})
+
+
+def test_unlimited_quota_never_refuses(db, conf, add_server):
+    set_limit(db, "demo", "ram", -1)
+    add_server("demo", vcpus=1, memory_mb=10 ** 6)
+    quota.check(db, conf, "demo", {"ram": 10 ** 6})
+
+
+def test_only_live_servers_of_the_project_count(db, conf, add_server):
+    set_limit(db, "demo", "ram", 4096)
+    add_server("demo", vcpus=1, memory_mb=2048)
+    add_server("demo", vcpus=1, memory_mb=4096, deleted=True)
+    add_server("other", vcpus=1, memory_mb=4096)
+    quota.check(db, conf, "demo", {"ram": 2048})
+    with pytest.raises(exception.QuotaExceeded) as caught:
+        quota.check(db, conf, "demo", {"ram": 2049})
+    assert "already used 2048 of 4096 ram" in str(caught.value)
+
+
+def test_resize_counts_only_the_growth_in_cores_and_ram():
+    old = {"vcpus": 2, "memory_mb": 2048}
+    assert quota.resize_delta(old, {"vcpus": 4, "memory_mb": 1024}) == {"cores": 2, "ram": -1024}
+
+
+def test_shrinking_resize_is_never_refused_even_over_quota(db, conf, add_server):
+    set_limit(db, "demo", "cores", 1)
+    set_limit(db, "demo", "ram", 512)
+    add_server("demo", vcpus=4, memory_mb=4096)
+    delta = quota.resize_delta({"vcpus": 4, "memory_mb": 4096}, {"vcpus": 2, "memory_mb": 2048})
+    quota.check(db, conf, "demo", delta)
+
+
+def test_growing_resize_is_checked_on_the_growth_only(db, conf, add_server):
+    set_limit(db, "demo", "ram", 4096)
+    add_server("demo", vcpus=2, memory_mb=2048)
+    old = {"vcpus": 2, "memory_mb": 2048}
+    quota.check(db, conf, "demo", quota.resize_delta(old, {"vcpus": 2, "memory_mb": 4096}))
+    with pytest.raises(exception.QuotaExceeded) as caught:
+        quota.check(db, conf, "demo", quota.resize_delta(old, {"vcpus": 2, "memory_mb": 4097}))
+    assert str(caught.value) == ("Quota exceeded for ram: Requested 2049, but already used 2048 "
+                                 "of 4096 ram")
