@@ -65,6 +65,7 @@ class EmbeddedCloud:
         self._heartbeat_control_plane()
         for compute in self.computes.values():
             compute.start()
+        self.conductor.recover()  # needs the computes: compensations run on them
         threading.Thread(target=self._control_plane_heartbeats, daemon=True,
                          name="control-plane-heartbeat").start()
         if serve_http:

@@ -38,15 +38,34 @@ class ServerWorkflow:
         self.context = context
         self.instance_uuid = instance_uuid
         self.migration_uuid = migration_uuid
-        self._open_events: list[str] = []
 
     @property
     def log_prefix(self) -> str:
         suffix = f" [migration: {self.migration_uuid}]" if self.migration_uuid else ""
         return f"{self.context.log_prefix()} [instance: {self.instance_uuid}]{suffix}"
 
+    # attributes a workflow learns while it runs and needs back after a restart
+    remembered: tuple[str, ...] = ()
+
+    def arguments(self) -> dict:
+        """The constructor's keyword arguments beyond (svc, context, instance_uuid)."""
+        return {}
+
     def snapshot(self) -> dict:
-        return {"context": self.context.to_dict(), "action": self.action}
+        return {"context": self.context.to_dict(), "action": self.action,
+                "arguments": self.arguments(),
+                "remembered": {name: getattr(self, name) for name in self.remembered}}
+
+    @classmethod
+    def restore(cls, svc: ConductorServices, row) -> "ServerWorkflow":
+        """The workflow a journal row describes, as it stood at its last completed step."""
+        saved = row.context
+        flow = cls(svc, RequestContext.from_dict(saved["context"]), row.instance_uuid,
+                   **saved.get("arguments", {}))
+        flow.migration_uuid = row.migration_uuid or flow.migration_uuid
+        for name, value in saved.get("remembered", {}).items():
+            setattr(flow, name, value)
+        return flow
 
     # -- records ---------------------------------------------------------------------------
     def instance(self) -> Instance:
@@ -76,11 +95,8 @@ class ServerWorkflow:
     # -- instance action events -----------------------------------------------------------------
     def start_event(self, name: str, host: str) -> None:
         actions.event_start(self.db, self.context, self.instance_uuid, name, host, self.action)
-        self._open_events.append(name)
 
     def finish_event(self, name: str, error: BaseException | None = None) -> None:
-        if name in self._open_events:
-            self._open_events.remove(name)
         tb = "".join(traceback.format_exception(error)) if error else None
         tb = getattr(error, "remote_traceback", None) or tb
         actions.event_finish(self.db, self.context, self.instance_uuid, name, error, tb,
@@ -98,7 +114,10 @@ class ServerWorkflow:
         self.finish_event(name)
 
     def fail_open_events(self, error: BaseException) -> None:
-        for name in list(self._open_events):
+        """Close every event of this workflow's action still open, as failed by `error`
+        (read from the database, so that it also works for a workflow restored after a crash)."""
+        for name in actions.unfinished_events(self.db, self.context, self.instance_uuid,
+                                              self.action):
             self.finish_event(name, error)
 
     def finish_action(self) -> None:

@@ -5,6 +5,11 @@ updates it after, so a restarted conductor can tell what was done. When a step f
 compensations of that step and of every step already done run in reverse order, then the
 workflow's `rolled_back` hook puts the server in its final, usable state. Compensations must be
 idempotent: they may find their step's work done fully, partly or not at all.
+
+After a crash, `recover` picks a journaled workflow up where it stood: once a step marked
+`commits` has begun (the point after which going back would lose more than going on), the
+remaining steps run again from the first one not done; before that, everything begun is
+compensated and the workflow rolled back.
 """
 import logging
 import traceback
@@ -25,6 +30,7 @@ class Step:
     run: Callable[[], None]
     compensate: Callable[[], None] | None = None
     critical: bool = True               # a non-critical step's failure is journaled, not rolled back
+    commits: bool = False               # once begun, recovery goes forward, never back
 
 
 class Workflow(Protocol):
@@ -47,6 +53,10 @@ class Outcome:
     compensation_errors: list[BaseException] = field(default_factory=list)
 
 
+class Interrupted(Exception):
+    """The service running a workflow stopped in the middle of it."""
+
+
 class Engine:
     def __init__(self, db: Database):
         self.db = db
@@ -55,8 +65,33 @@ class Engine:
         workflow_uuid = str(uuid.uuid4())
         journal.open_workflow(self.db, workflow_uuid, flow.kind, flow.instance_uuid,
                               flow.migration_uuid, flow.snapshot())
-        done: list[tuple[int, Step]] = []
-        for position, step in enumerate(flow.steps()):
+        return self._run_from(workflow_uuid, flow, 0, [])
+
+    def recover(self, workflow_uuid: str, flow: Workflow) -> Outcome:
+        """Finish or undo a workflow a previous run of the service left unfinished."""
+        steps = flow.steps()
+        latest = {row.position: row for row in journal.steps(self.db, workflow_uuid)}
+        done = [(latest[p].id, steps[p]) for p in sorted(latest)
+                if latest[p].state == journal.STEP_DONE]
+        if any(steps[p].commits for p in latest):
+            # a committing step was begun: re-run from the first step not done (steps are
+            # idempotent), never undo
+            resume_at = next((p for p in sorted(latest)
+                              if latest[p].state != journal.STEP_DONE), max(latest) + 1)
+            LOG.warning("%s %s interrupted after its point of no return: resuming at step %d",
+                        flow.log_prefix, flow.kind, resume_at)
+            return self._run_from(workflow_uuid, flow, resume_at, done)
+        begun = [(latest[p].id, steps[p]) for p in sorted(latest)
+                 if latest[p].state != journal.STEP_COMPENSATED]
+        LOG.warning("%s %s interrupted: rolling back %s", flow.log_prefix, flow.kind,
+                    [step.name for _, step in begun])
+        error = Interrupted(f"{flow.kind} was interrupted by a restart of the conductor "
+                            "and rolled back")
+        return self._roll_back(workflow_uuid, flow, begun, error)
+
+    def _run_from(self, workflow_uuid: str, flow: Workflow, start: int,
+                  done: list[tuple[int, Step]]) -> Outcome:
+        for position, step in list(enumerate(flow.steps()))[start:]:
             step_id = journal.step_started(self.db, workflow_uuid, position, step.name,
                                            step.service)
             LOG.info("%s %s step %s (%s) started", flow.log_prefix, flow.kind, step.name,

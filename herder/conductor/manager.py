@@ -3,6 +3,7 @@ import logging
 from datetime import datetime, timedelta
 
 from herder import exception, states
+from herder.conductor import recovery
 from herder.conductor.base import ConductorServices
 from herder.conductor.engine import Engine
 from herder.conductor.workflows.confirm import ConfirmWorkflow
@@ -23,6 +24,10 @@ class ConductorManager:
         self.svc = svc
         self.db = svc.db
         self.engine = Engine(svc.db)
+
+    def recover(self) -> int:
+        """On start: finish or undo what a previous run left half done (see recovery.py)."""
+        return recovery.recover(self.svc, self.engine)
 
     # -- moves -------------------------------------------------------------------------------
     def migrate_server(self, context: RequestContext, instance_uuid: str,

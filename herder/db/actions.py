@@ -88,3 +88,14 @@ def events_of(db: Database, action_id: int) -> list[InstanceActionEvent]:
     with db.transaction() as session:
         return list(session.scalars(select(InstanceActionEvent).where(
             InstanceActionEvent.action_id == action_id).order_by(InstanceActionEvent.id)))
+
+
+def unfinished_events(db: Database, context, instance_uuid: str, action: str) -> list[str]:
+    """Names of the events of the request's `action` that started and never finished."""
+    with db.transaction() as session:
+        row = _action(session, instance_uuid, context.request_id, action)
+        if row is None:
+            return []
+        return [e.event for e in session.scalars(select(InstanceActionEvent).where(
+            InstanceActionEvent.action_id == row.id, InstanceActionEvent.finish_time.is_(None))
+            .order_by(InstanceActionEvent.id.desc()))]

@@ -81,3 +81,10 @@ def active_for(db: Database, instance_uuid: str) -> Workflow | None:
         return session.scalars(select(Workflow).where(
             Workflow.instance_uuid == instance_uuid,
             Workflow.status.in_((RUNNING, ROLLING_BACK)))).first()
+
+
+def unfinished(db: Database) -> list[Workflow]:
+    """Workflows a stopped conductor left running or rolling back, oldest first."""
+    with db.transaction() as session:
+        return list(session.scalars(select(Workflow).where(
+            Workflow.status.in_((RUNNING, ROLLING_BACK))).order_by(Workflow.id)))

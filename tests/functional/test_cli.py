@@ -7,52 +7,23 @@ in `server migration list`), confirm it and find it ACTIVE on another host; migr
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
-import sys
 import time
 
 import pytest
 
+from tests.functional.serve_process import BIN_DIR, ServeProcess, free_port
+
 pytestmark = pytest.mark.cli
 
-OPENSTACK = shutil.which("openstack", path=os.path.dirname(sys.executable))
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+OPENSTACK = shutil.which("openstack", path=BIN_DIR)
 
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
-    state_dir = tmp_path_factory.mktemp("serve")
-    port = _free_port()
-    herder = os.path.join(os.path.dirname(sys.executable), "herder")
-    process = subprocess.Popen([herder, "serve", "--state-dir", str(state_dir), "--port",
-                                str(port), "--hosts", "3"], stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True)
-    banner = []
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        banner.append(line)
-        if "Stop with Ctrl-C" in line:
-            break
-        if process.poll() is not None:
-            pytest.fail("herder serve exited:\n" + "".join(banner))
-    # keep draining the log so the server never blocks on a full pipe
-    drain = subprocess.Popen(["cat"], stdin=process.stdout, stdout=subprocess.DEVNULL)
-    yield {"clouds": str(state_dir / "clouds.yaml"), "banner": "".join(banner)}
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(15)
-    finally:
-        if process.poll() is None:
-            process.kill()
-        drain.wait(5)
+    server = ServeProcess(str(tmp_path_factory.mktemp("serve")), free_port(), "--hosts", "3")
+    yield {"clouds": os.path.join(server.state_dir, "clouds.yaml"), "banner": server.banner}
+    server.stop()
 
 
 def openstack(served, *args: str, cloud: str = "herder", check: bool = True):

@@ -21,6 +21,11 @@ class BuildWorkflow(ServerWorkflow):
         self.image_path = image_path
         self.selection: dict = {}
 
+    remembered = ("selection",)
+
+    def arguments(self) -> dict:
+        return {"image_path": self.image_path}
+
     def steps(self) -> list[Step]:
         return [Step("select_destinations", "scheduler", self.schedule, self.release_allocation),
                 Step("build_and_run_instance", "compute", self.spawn, self.destroy)]
@@ -71,6 +76,9 @@ class PowerWorkflow(ServerWorkflow):
         self.action = "start" if power_on else "stop"
         self.task_state = states.POWERING_ON if power_on else states.POWERING_OFF
 
+    def arguments(self) -> dict:
+        return {"power_on": self.power_on}
+
     def steps(self) -> list[Step]:
         return [Step(f"{self.action}_instance", "compute", self.change_power)]
 
@@ -95,7 +103,8 @@ class DeleteWorkflow(ServerWorkflow):
     action = "delete"
 
     def steps(self) -> list[Step]:
-        return [Step("terminate_instance", "compute", self.terminate)]
+        # a half-done delete is finished, not undone: the guest may already be gone
+        return [Step("terminate_instance", "compute", self.terminate, commits=True)]
 
     def terminate(self) -> None:
         instance = self.instance()

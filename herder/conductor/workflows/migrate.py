@@ -43,15 +43,11 @@ class MigrateWorkflow(ServerWorkflow):
         self.dest: dict = {}
         self.dest_instances_dir = ""
 
-    def snapshot(self) -> dict:
-        """Everything the steps have learnt so far: enough to resume or roll back the move."""
-        return {**super().snapshot(), "migration_uuid": self.migration_uuid,
-                "new_flavor_requested": self.new_flavor_requested,
-                "requested_host": self.requested_host, "old_flavor": self.old_flavor,
-                "new_flavor": self.new_flavor, "source_host": self.source_host,
-                "source_node": self.source_node, "old_vm_state": self.old_vm_state,
-                "selections": self.selections, "dest": self.dest,
-                "dest_instances_dir": self.dest_instances_dir}
+    remembered = ("old_flavor", "new_flavor", "source_host", "source_node", "old_vm_state",
+                  "selections", "dest", "dest_instances_dir")
+
+    def arguments(self) -> dict:
+        return {"new_flavor": self.new_flavor_requested, "requested_host": self.requested_host}
 
     def steps(self) -> list[Step]:
         return [

@@ -28,10 +28,16 @@ class RevertWorkflow(ServerWorkflow):
         self.power_on_after = instance.system_metadata.get("old_vm_state") != states.STOPPED
         self.was_running_on_dest = instance.power_state == states.RUNNING
 
+    remembered = ("power_on_after", "was_running_on_dest")
+
+    def arguments(self) -> dict:
+        return {"migration_uuid": self.migration_uuid}
+
     def steps(self) -> list[Step]:
         return [
             Step("revert_resize", "destination", self.revert_resize, self.restart_on_destination),
-            Step("finish_revert_resize", "source", self.finish_revert_resize),
+            # once the source copy is being restored, going back would leave two guests
+            Step("finish_revert_resize", "source", self.finish_revert_resize, commits=True),
             Step("discard_destination", "destination", self.discard_destination, critical=False),
             Step("complete_revert", "conductor", self.complete_revert),
         ]
