@@ -6,6 +6,7 @@ tests can run several independent clouds in one interpreter.
 import os
 
 from oslo_config import cfg
+from oslo_policy import opts as policy_opts
 
 DEFAULT_STATE_DIR = os.path.expanduser("~/.local/share/herder")
 
@@ -95,6 +96,7 @@ _fault_opts = [
 
 
 def register_opts(conf: cfg.ConfigOpts) -> None:
+    policy_opts.set_defaults(conf)  # [oslo_policy] policy_file etc., settable like our own
     conf.register_opts(_default_opts)
     conf.register_opts(_api_opts, group="api")
     conf.register_opts(_compute_opts, group="compute")

@@ -85,3 +85,8 @@ class RemoteError(HerderError):
 
 class QuotaExceeded(HerderError):
     message = "Quota exceeded"
+
+
+class MarkerNotFound(NotFound):
+    """A list request's `marker` names no item (the API answers 400, as Nova does)."""
+    message = "Marker %(marker)s could not be found."

@@ -5,6 +5,8 @@ import falcon
 
 from herder.api import faults
 from herder.api.handlers import flavors, images, server_actions, servers, versions
+from herder.api.handlers import (hypervisors, instance_actions, migrations, server_migrations,
+                                 services)
 from herder.api.handlers.base import ApiServices
 from herder.api.middleware import RequestContextMiddleware
 
@@ -20,6 +22,21 @@ def _routes(api: ApiServices) -> list[tuple[str, object]]:
         ("/v2.1/servers/detail", servers.ServerDetail(api)),
         ("/v2.1/servers/{server_id}", servers.ServerItem(api)),
         ("/v2.1/servers/{server_id}/action", server_actions.ServerAction(api)),
+        ("/v2.1/servers/{server_id}/os-instance-actions", instance_actions.InstanceActions(api)),
+        ("/v2.1/servers/{server_id}/os-instance-actions/{request_id}",
+         instance_actions.InstanceAction(api)),
+        ("/v2.1/servers/{server_id}/migrations", server_migrations.ServerMigrations(api)),
+        ("/v2.1/servers/{server_id}/migrations/{migration_id}",
+         server_migrations.ServerMigration(api)),
+        ("/v2.1/os-migrations", migrations.Migrations(api)),
+        ("/v2.1/os-services", services.ServiceCollection(api)),
+        ("/v2.1/os-services/{service_id}", services.ServiceItem(api)),
+        ("/v2.1/os-hypervisors", hypervisors.HypervisorCollection(api)),
+        ("/v2.1/os-hypervisors/detail", hypervisors.HypervisorDetail(api)),
+        ("/v2.1/os-hypervisors/statistics", hypervisors.HypervisorStatistics(api)),
+        ("/v2.1/os-hypervisors/{hypervisor_id}", hypervisors.HypervisorItem(api)),
+        ("/v2.1/os-hypervisors/{hypervisor_id}/search", hypervisors.HypervisorSearch(api)),
+        ("/v2.1/os-hypervisors/{hypervisor_id}/servers", hypervisors.HypervisorServers(api)),
         ("/v2.1/flavors", flavors.FlavorCollection(api)),
         ("/v2.1/flavors/detail", flavors.FlavorDetail(api)),
         ("/v2.1/flavors/{flavor_id}", flavors.FlavorItem(api)),

@@ -4,7 +4,7 @@ import json
 import falcon
 
 FAULT_NAMES = {400: "badRequest", 401: "unauthorized", 403: "forbidden", 404: "itemNotFound",
-               405: "badMethod", 406: "notAcceptable", 409: "conflictingRequest",
+               405: "badMethod", 409: "conflictingRequest",
                413: "overLimit", 415: "badMediaType", 429: "overLimit", 501: "notImplemented",
                503: "serviceUnavailable"}
 

@@ -18,7 +18,9 @@ class InvalidVersion(ValueError):
 
 
 class UnsupportedVersion(ValueError):
-    pass
+    def __init__(self, message: str, version: "Version"):
+        super().__init__(message)
+        self.version = version
 
 
 @total_ordering
@@ -33,7 +35,8 @@ class Version:
             return cls(*MAX_VERSION)
         match = _PATTERN.match(text)
         if not match:
-            raise InvalidVersion(f"Invalid API version request {text!r}")
+            raise InvalidVersion(f"API Version String {text} is of invalid format. Must be of "
+                                 "format MajorNum.MinorNum.")
         return cls(int(match.group(1)), int(match.group(2)))
 
     def _tuple(self) -> tuple[int, int]:
@@ -88,5 +91,5 @@ def from_headers(headers: dict) -> Version:
     if not (Version(*MIN_VERSION) <= version <= Version(*MAX_VERSION)):
         raise UnsupportedVersion(
             f"Version {version} is not supported by the API. Minimum is {min_version()} "
-            f"and maximum is {max_version()}.")
+            f"and maximum is {max_version()}.", version)
     return version

@@ -26,8 +26,8 @@ class RequestContextMiddleware:
         req.context.root_url = root
         req.context.base_url = f"{root}/v2.1"
         req.context.version = microversion.Version(*microversion.MIN_VERSION)
-        if req.path.startswith("/v2.1"):
-            self._negotiate(req, resp)
+        if _versioned(req.path):
+            self._negotiate(req)
         if req.path in _PUBLIC:
             return
         context = auth.context_from_token(req.get_header("X-Auth-Token"),
@@ -37,23 +37,30 @@ class RequestContextMiddleware:
         req.context.herder = context
 
     @staticmethod
-    def _negotiate(req: falcon.Request, resp: falcon.Response) -> None:
+    def _negotiate(req: falcon.Request) -> None:
+        """The wanted microversion, and the one to echo: as Nova, a refused (406) version is
+        echoed back, an unreadable (400) one is not."""
+        req.context.echo_version = None
         headers = {k.upper(): v for k, v in req.headers.items()}
         try:
             version = microversion.from_headers(headers)
         except microversion.InvalidVersion as error:
             raise faults.BadRequest(str(error)) from None
         except microversion.UnsupportedVersion as error:
+            req.context.echo_version = error.version
             raise faults.Fault(406, str(error)) from None
-        finally:
-            resp.set_header("Vary", f"{microversion.HEADER}, {microversion.LEGACY_HEADER}")
-        req.context.version = version
-        resp.set_header(microversion.HEADER, f"compute {version}")
-        resp.set_header(microversion.LEGACY_HEADER, str(version))
+        req.context.version = req.context.echo_version = version
 
     def process_response(self, req, resp, resource, req_succeeded) -> None:
-        if req.path.startswith("/v2.1") and "version" in req.context:
-            version = req.context.version
-            resp.set_header(microversion.HEADER, f"compute {version}")
+        """Every versioned response, errors too, says which microversion it speaks."""
+        if not _versioned(req.path):
+            return
+        resp.set_header("Vary", f"{microversion.HEADER}, {microversion.LEGACY_HEADER}")
+        version = req.context.get("echo_version")
+        if version is not None:
+            resp.set_header(microversion.HEADER, f"{microversion.SERVICE_TYPE} {version}")
             resp.set_header(microversion.LEGACY_HEADER, str(version))
-            resp.set_header("Vary", f"{microversion.HEADER}, {microversion.LEGACY_HEADER}")
+
+
+def _versioned(path: str) -> bool:
+    return path == "/v2.1" or path.startswith("/v2.1/")

@@ -4,6 +4,8 @@ Defaults follow the seed and Nova: moving a server to another host is an admin's
 confirming and reverting are the project's own. A policy file (YAML or JSON) overrides any rule;
 oslo.policy re-reads it when it changes, without a restart.
 """
+import threading
+
 from oslo_policy import policy
 
 ADMIN = "role:admin"
@@ -67,6 +69,10 @@ RULES = [
           "List the servers of every project.", [("GET", "/servers")]),
     _rule("os_compute_api:servers:show", PROJECT_READER_OR_ADMIN, "Show a server.",
           [("GET", "/servers/{server_id}")]),
+    _rule("os_compute_api:servers:show:flavor-extra-specs", PROJECT_READER_OR_ADMIN,
+          "See the extra specs of a server's flavor (2.47).",
+          [("GET", "/servers/{server_id}"), ("GET", "/servers/detail"),
+           ("PUT", "/servers/{server_id}")]),
     _rule("os_compute_api:servers:show:host_status", ADMIN,
           "See the status of a server's host (2.16).", [("GET", "/servers/{server_id}")]),
     _rule("os_compute_api:os-extended-server-attributes", ADMIN,
@@ -105,6 +111,14 @@ RULES = [
           [("GET", "/os-hypervisors/detail")]),
     _rule("os_compute_api:os-hypervisors:show", ADMIN, "Show a hypervisor.",
           [("GET", "/os-hypervisors/{hypervisor_id}")]),
+    _rule("os_compute_api:os-hypervisors:search", ADMIN,
+          "Find hypervisors by a hostname pattern (before 2.53).",
+          [("GET", "/os-hypervisors/{hypervisor_hostname_pattern}/search")]),
+    _rule("os_compute_api:os-hypervisors:servers", ADMIN,
+          "List the servers on hypervisors matching a hostname pattern (before 2.53).",
+          [("GET", "/os-hypervisors/{hypervisor_hostname_pattern}/servers")]),
+    _rule("os_compute_api:os-hypervisors:statistics", ADMIN,
+          "Show the usage of all hypervisors, summed.", [("GET", "/os-hypervisors/statistics")]),
 ]
 
 
@@ -113,7 +127,37 @@ def list_rules():
     return RULES
 
 
+class Enforcer(policy.Enforcer):
+    """oslo.policy's enforcer, following `[oslo_policy] policy_file` as it is now.
+
+    oslo.policy already re-reads its policy file when the file changes; this one also notices
+    when the option names another file (a config reload, an override). Every API thread shares
+    the enforcer, and a reload rebuilds the rules in place, so checks and reloads take turns.
+    """
+
+    def __init__(self, conf):
+        super().__init__(conf)
+        self._lock = threading.RLock()
+
+    def enforce(self, *args, **kwargs):
+        with self._lock:
+            return super().enforce(*args, **kwargs)
+
+    def load_rules(self, force_reload: bool = False) -> None:
+        with self._lock:
+            wanted = self.conf.oslo_policy.policy_file
+            if wanted != self.policy_file:
+                self.policy_file, self.policy_path = wanted, None
+                self._informed_no_policy_file = False
+                # drop the old file's rules: the defaults come back, the new file goes on top
+                self.set_rules({}, use_conf=True)
+                self.file_rules = {}
+                self._file_cache.clear()
+                force_reload = True
+            super().load_rules(force_reload)
+
+
 def make_enforcer(conf) -> policy.Enforcer:
-    enforcer = policy.Enforcer(conf)
+    enforcer = Enforcer(conf)
     enforcer.register_defaults(RULES)
     return enforcer

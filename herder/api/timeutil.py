@@ -7,5 +7,9 @@ def parse_isotime(text: str) -> datetime:
     value = datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace(" ", "+", 1)
                                    if "T" in text else text.strip())
     if value.tzinfo is not None:
-        value = value.astimezone(timezone.utc).replace(tzinfo=None)
+        try:
+            value = value.astimezone(timezone.utc).replace(tzinfo=None)
+        except OverflowError:
+            # an offset pushing the time past year 1 or 9999: as unparseable as a typo
+            raise ValueError(f"{text!r} is out of range") from None
     return value

@@ -8,7 +8,8 @@ from herder.db.session import Database
 
 
 def _now() -> datetime:
-    return datetime.utcnow().replace(microsecond=0)
+    # microseconds kept: actions and faults of one second must still be ordered
+    return datetime.utcnow()
 
 
 def start(db: Database, context, instance_uuid: str, action: str) -> InstanceAction:

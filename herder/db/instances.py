@@ -1,11 +1,11 @@
 """Servers: lookup, listing, creation and compare-and-swap state updates."""
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from herder import exception
 from herder.db.cas import compare_and_swap
-from herder.db.models import Instance, InstanceFault, RequestSpec
+from herder.db.models import Instance, InstanceAction, InstanceFault, RequestSpec
 from herder.db.session import Database
 
 
@@ -74,6 +74,19 @@ def latest_fault(db: Database, uuid: str) -> InstanceFault | None:
     with db.transaction() as session:
         return session.scalars(select(InstanceFault).where(InstanceFault.instance_uuid == uuid)
                                .order_by(InstanceFault.id.desc())).first()
+
+
+def current_fault(db: Database, instance: Instance, status: str) -> InstanceFault | None:
+    """The fault a server's body shows. Nova shows the latest fault of a server in ERROR or
+    DELETED; herder also shows it while it belongs to the server's latest action, so that a
+    move which failed and rolled back says why on the server itself."""
+    fault = latest_fault(db, instance.uuid)
+    if fault is None or status in ("ERROR", "DELETED"):
+        return fault
+    with db.transaction() as session:
+        latest_action = session.scalar(select(func.max(InstanceAction.start_time)).where(
+            InstanceAction.instance_uuid == instance.uuid))
+    return fault if latest_action is None or fault.created_at >= latest_action else None
 
 
 def request_spec(db: Database, uuid: str) -> dict:

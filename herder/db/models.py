@@ -104,7 +104,8 @@ class InstanceFault(Base):
     message: Mapped[str] = mapped_column(String(255))
     details: Mapped[str | None] = mapped_column(Text, nullable=True)
     host: Mapped[str | None] = mapped_column(String(255), nullable=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=_now)
+    # microseconds kept: a fault must be ordered against the action that follows it
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=datetime.utcnow)
 
 
 class RequestSpec(Base):

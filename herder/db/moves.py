@@ -64,3 +64,11 @@ def finished_before(db: Database, source_host: str, cutoff: datetime) -> list[Mi
             select(Migration).where(Migration.status == states.MIGRATION_FINISHED,
                                     Migration.source_compute == source_host,
                                     Migration.updated_at <= cutoff)))
+
+
+def latest_for(db: Database, instance_uuid: str) -> Migration | None:
+    """The instance's newest migration, whatever its status."""
+    with db.transaction() as session:
+        return session.scalars(
+            select(Migration).where(Migration.instance_uuid == instance_uuid)
+            .order_by(Migration.id.desc())).first()

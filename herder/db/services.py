@@ -71,3 +71,7 @@ def update_service(db: Database, service_id: str, **values) -> Service:
             setattr(service, key, value)
         service.updated_at = _now()
         return service
+
+
+# the binary of compute host services: the only services whose switches mean something
+COMPUTE_BINARY = "herder-compute"

@@ -201,3 +201,28 @@ def test_a_failing_compute_step_emits_compute_exception_and_resize_error(cloud, 
     assert errors[0]["publisher_id"] == f"herder-compute:{source}"
     fault = errors[0]["payload"]["nova_object.data"]["fault"]["nova_object.data"]
     assert fault["exception"] == "DriverError" and "copy_disk" in fault["exception_message"]
+
+
+def test_a_rolled_back_move_says_why_on_the_server_until_the_next_action(cloud, admin):
+    server = create_server(admin)
+    source = instance_record(cloud, server.id).host
+    _disable_services(cloud, [h for h in cloud.computes if h != source])
+    admin.compute.migrate_server(server)
+    _wait_migration_status(cloud, server.id, "error")
+    body = admin.compute.get(f"/servers/{server.id}", microversion="2.80").json()["server"]
+    assert body["status"] == "ACTIVE"
+    assert body["fault"]["code"] == 500
+    assert body["fault"]["message"].startswith("No valid host was found.")
+
+    admin.compute.stop_server(server)
+    wait_for_status(admin, server.id, "SHUTOFF")
+    body = admin.compute.get(f"/servers/{server.id}", microversion="2.80").json()["server"]
+    assert "fault" not in body
+
+
+def test_deleting_after_a_failed_confirm_removes_the_source_copy_too(cloud, admin):
+    server, source, dest = _migrated(cloud, admin)
+    cloud.computes[source].driver.faults.arm("confirm_migration", times=2)
+    admin.compute.delete_server(server)
+    wait_until(lambda: instance_record_or_none(cloud, server.id) is None, message="deletion")
+    assert_consistent(cloud)

@@ -91,3 +91,9 @@ def accepted(resp: falcon.Response) -> None:
 def no_content(resp: falcon.Response) -> None:
     resp.status = 204
     resp.text = None
+
+
+def require_version(version: Version, minimum: str, maximum: str | None = None) -> None:
+    """A method outside its microversion range does not exist there: 404, as in Nova."""
+    if not version.at_least(minimum) or (maximum is not None and version > maximum):
+        raise faults.NotFound("The resource could not be found.")

@@ -15,6 +15,9 @@ from herder.db import actions, flavors, instances, moves, services
 from herder.db.models import Instance
 
 _MOVABLE = (states.ACTIVE, states.STOPPED)
+# what a finished move becomes once a confirm or revert takes it
+_FINISHING = (states.MIGRATION_CONFIRMING, states.MIGRATION_CONFIRMED,
+              states.MIGRATION_REVERTING, states.MIGRATION_REVERTED)
 
 
 class ServerAction(Handler):
@@ -26,7 +29,10 @@ class ServerAction(Handler):
         method = _ACTIONS.get(name)
         if method is None:
             raise faults.BadRequest(f"There is no such action: {name}")
-        method(self, req, resp, server_id, body, args)
+        try:
+            method(self, req, resp, server_id, body, args)
+        except exception.InstanceNotFound as error:  # deleted while we were looking
+            raise faults.NotFound(str(error)) from None
 
     # -- shared checks -----------------------------------------------------------------------
     def _check_lock(self, req, instance: Instance) -> None:
@@ -70,10 +76,9 @@ class ServerAction(Handler):
             validate(schemas.MIGRATE_V256, body)
             host = (args or {}).get("host")
         instance = self.server(req, server_id)
-        self.authorize(req, "os_compute_api:os-migrate-server:migrate", self.target(instance))
-        if host:
-            self.authorize(req, "os_compute_api:os-migrate-server:migrate:host",
-                           self.target(instance))
+        # as Nova: naming a host is governed by its own rule, in place of the plain one
+        rule = "migrate:host" if host else "migrate"
+        self.authorize(req, f"os_compute_api:os-migrate-server:{rule}", self.target(instance))
         self._check_move_preconditions(req, instance, "migrate")
         if host:
             if host == instance.host:
@@ -85,28 +90,18 @@ class ServerAction(Handler):
     def resize(self, req, resp, server_id, body, args) -> None:
         validate(schemas.RESIZE, body)
         instance = self.server(req, server_id)
-        context = self.context(req)
         self.authorize(req, "os_compute_api:servers:resize", self.target(instance))
         self._check_move_preconditions(req, instance, "resize")
         flavor_ref = str(args["flavorRef"]).rsplit("/", 1)[-1]
-        try:
-            flavor = flavors.get(self.db, flavor_ref,
-                                 None if context.is_admin else context.project_id)
-        except exception.FlavorNotFound:
-            flavor = None
-        if flavor is None or flavor.disabled:
-            raise faults.BadRequest(f"Flavor {flavor_ref} could not be found.")
-        new, old = flavors.as_dict(flavor), instance.flavor
-        if new["id"] == old["id"]:
-            raise faults.BadRequest("When resizing, instances must change flavor!")
+        new, old = self._new_flavor(req, flavor_ref, instance.flavor), instance.flavor
         booted_from_volume = not instance.image_ref
         if not booted_from_volume:
             if new["root_gb"] == 0 and old["root_gb"] != 0:
-                raise faults.BadRequest("Resize to zero disk flavor is not allowed.")
+                raise _cannot_resize_disk("Resize to zero disk flavor is not allowed.")
             if new["root_gb"] < old["root_gb"] or \
                     new.get("ephemeral_gb", 0) < old.get("ephemeral_gb", 0):
                 # Nova finds this late, on the source host; herder refuses it up front
-                raise faults.BadRequest(
+                raise _cannot_resize_disk(
                     f"Resizing to a smaller disk is not supported: flavor {new['flavorid']} has "
                     f"{new['root_gb']} GB root and {new.get('ephemeral_gb', 0)} GB ephemeral "
                     f"disk, the server has {old['root_gb']} GB and "
@@ -118,6 +113,27 @@ class ServerAction(Handler):
         if "OS-DCF:diskConfig" in args:
             instances.update(self.db, instance.uuid, disk_config=args["OS-DCF:diskConfig"])
         self._start_move(req, resp, instance, "resize", flavor=new, host=None)
+
+    def _new_flavor(self, req, flavor_ref: str, current: dict) -> dict:
+        """The flavor a resize asks for, as Nova judges it: a flavor the caller may not use
+        (missing, private without access, disabled) is not found, unless it is the server's
+        own flavor, which is refused as the same flavor."""
+        context = self.context(req)
+        try:
+            flavor = flavors.get(self.db, flavor_ref,
+                                 None if context.is_admin else context.project_id)
+            usable = not flavor.disabled
+        except exception.FlavorNotFound:
+            try:
+                flavor, usable = flavors.get(self.db, flavor_ref), False
+            except exception.FlavorNotFound:
+                raise faults.BadRequest(f"Flavor {flavor_ref} could not be found.") from None
+        new = flavors.as_dict(flavor)
+        if new["id"] == current["id"]:
+            raise faults.BadRequest("When resizing, instances must change flavor!")
+        if not usable:
+            raise faults.BadRequest(f"Flavor {flavor_ref} could not be found.")
+        return new
 
     def _check_move_preconditions(self, req, instance: Instance, action: str) -> None:
         self._check_lock(req, instance)
@@ -140,6 +156,12 @@ class ServerAction(Handler):
         self._check_state(instance, action, (states.RESIZED,), must_have_launched=False)
         migration = moves.finished_for(self.db, instance.uuid)
         if migration is None:
+            # a confirm or revert may have taken the move since our state check: a conflict
+            now = self.server(req, instance.uuid)
+            self._check_state(now, action, (states.RESIZED,), must_have_launched=False)
+            latest = moves.latest_for(self.db, instance.uuid)
+            if latest is not None and latest.status in _FINISHING:
+                raise _migration_busy(instance, action, latest.status)
             raise faults.BadRequest("Instance has not been resized.")
         return migration
 
@@ -153,9 +175,9 @@ class ServerAction(Handler):
         try:
             moves.update(self.db, migration.uuid, states.MIGRATION_FINISHED,
                          status=states.MIGRATION_CONFIRMING)
-        except exception.UnexpectedTaskState:
-            raise faults.Conflict(f"Cannot 'confirmResize' instance {instance.uuid} while its "
-                                  "migration is changing state") from None
+        except exception.UnexpectedTaskState as error:
+            raise _migration_busy(instance, "confirmResize",
+                                  error.kwargs.get("actual", {}).get("status")) from None
         context = self.context(req)
         actions.start(self.db, context, instance.uuid, "confirmResize")
         self.api.bus.cast("conductor", "confirm_resize", context, instance_uuid=instance.uuid,
@@ -172,11 +194,11 @@ class ServerAction(Handler):
         try:
             moves.update(self.db, migration.uuid, states.MIGRATION_FINISHED,
                          status=states.MIGRATION_REVERTING)
-        except exception.UnexpectedTaskState:
+        except exception.UnexpectedTaskState as error:
             instances.update(self.db, instance.uuid, {"task_state": states.RESIZE_REVERTING},
                              task_state=None)
-            raise faults.Conflict(f"Cannot 'revertResize' instance {instance.uuid} while its "
-                                  "migration is changing state") from None
+            raise _migration_busy(instance, "revertResize",
+                                  error.kwargs.get("actual", {}).get("status")) from None
         context = self.context(req)
         actions.start(self.db, context, instance.uuid, "revertResize")
         self.api.bus.cast("conductor", "revert_resize", context, instance_uuid=instance.uuid,
@@ -242,6 +264,15 @@ class ServerAction(Handler):
         actions.start(self.db, context, instance.uuid, "resetState")
         actions.finish(self.db, context, instance.uuid, "resetState")
         accepted(resp)
+
+
+def _migration_busy(instance: Instance, action: str, status: str) -> faults.Fault:
+    return faults.Conflict(f"Cannot '{action}' instance {instance.uuid} while its migration "
+                           f"is {status}")
+
+
+def _cannot_resize_disk(reason: str) -> faults.Fault:
+    return faults.BadRequest(f"Server disk was unable to be resized because: {reason}")
 
 
 _ACTIONS = {

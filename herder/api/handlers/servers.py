@@ -141,8 +141,9 @@ class ServerDetail(ServerCollection):
         found = self._list(req)
         context, version, base = self.context(req), self.version(req), self.base_url(req)
         resp.media = {"servers": [views.show(i, base, version, is_admin=context.is_admin,
-                                             fault=instances.latest_fault(self.db, i.uuid),
-                                             host_status=self._host_status(req, i))
+                                             fault=_current_fault(self.db, i),
+                                             host_status=self._host_status(req, i),
+                                             flavor_extra_specs=flavor_extra_specs(self, req, i))
                                   for i in found["servers"]], **found["links"]}
 
     def _host_status(self, req, instance: Instance) -> str | None:
@@ -156,17 +157,16 @@ class ServerItem(Handler):
         context = self.context(req)
         resp.media = {"server": views.show(
             instance, self.base_url(req), self.version(req), is_admin=context.is_admin,
-            fault=instances.latest_fault(self.db, instance.uuid),
-            host_status=host_status(self, req, instance), with_server_groups=True)}
+            fault=_current_fault(self.db, instance),
+            host_status=host_status(self, req, instance), with_server_groups=True,
+            flavor_extra_specs=flavor_extra_specs(self, req, instance))}
 
     def on_put(self, req: falcon.Request, resp: falcon.Response, server_id: str) -> None:
+        version = self.version(req)
+        body = self.body(req, schemas.UPDATE if version.at_least("2.19")
+                         else schemas.UPDATE_V21)["server"]
         instance = self.server(req, server_id)
         self.authorize(req, "os_compute_api:servers:update", self.target(instance))
-        version = self.version(req)
-        body = self.body(req, schemas.UPDATE)["server"]
-        if "description" in body and not version.at_least("2.19"):
-            raise faults.BadRequest("Invalid input for field/attribute server. Additional "
-                                    "properties are not allowed ('description' was unexpected)")
         values = {}
         if "name" in body:
             values["display_name"] = body["name"]
@@ -177,9 +177,9 @@ class ServerItem(Handler):
         if values:
             instance = instances.update(self.db, instance.uuid, **values)
         context = self.context(req)
-        resp.media = {"server": views.show(instance, self.base_url(req), version,
-                                           is_admin=context.is_admin, basic=True,
-                                           with_server_groups=True)}
+        resp.media = {"server": views.show(
+            instance, self.base_url(req), version, is_admin=context.is_admin, basic=True,
+            with_server_groups=True, flavor_extra_specs=flavor_extra_specs(self, req, instance))}
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, server_id: str) -> None:
         instance = self.server(req, server_id)
@@ -191,24 +191,53 @@ class ServerItem(Handler):
                                    states.DELETING):
             raise faults.Conflict(f"Cannot 'delete' instance {instance.uuid} while it is in "
                                   f"task_state {instance.task_state}")
-        confirm_uuid = None
-        if instance.vm_state == states.RESIZED:
-            migration = moves.finished_for(self.db, instance.uuid)
-            if migration is not None:
-                moves.update(self.db, migration.uuid, states.MIGRATION_FINISHED,
-                             status=states.MIGRATION_CONFIRMING)
-                actions.start(self.db, context, instance.uuid, "confirmResize")
-                confirm_uuid = migration.uuid
-        try:
-            instances.update(self.db, instance.uuid, {"task_state": instance.task_state},
+        try:  # a delete that finished since our read leaves a row that must not match
+            instances.update(self.db, instance.uuid,
+                             {"task_state": instance.task_state, "deleted": False},
                              task_state=states.DELETING)
         except exception.UnexpectedTaskState:
             raise faults.Conflict(f"Cannot 'delete' instance {instance.uuid} while it is "
                                   "changing state") from None
+        confirm_uuid = None
+        if instance.vm_state == states.RESIZED:
+            confirm_uuid = self._take_finished_move(context, instance)
         actions.start(self.db, context, instance.uuid, "delete")
         self.api.bus.cast("conductor", "delete_instance", context, instance_uuid=instance.uuid,
                           confirm_migration_uuid=confirm_uuid)
         no_content(resp)
+
+    def _take_finished_move(self, context, instance: Instance) -> str | None:
+        """Deleting a server in VERIFY_RESIZE confirms its move first (Nova). Called once the
+        server is ours (task_state `deleting`), so no revert can start any more; if a confirm
+        took the move since our check, the delete steps back (409) and leaves no trace, rather
+        than racing the confirm."""
+        migration = moves.finished_for(self.db, instance.uuid)
+        if migration is None and moves.in_progress_for(self.db, instance.uuid) is None:
+            return None  # nothing left to confirm
+        if migration is not None:
+            try:
+                moves.update(self.db, migration.uuid, states.MIGRATION_FINISHED,
+                             status=states.MIGRATION_CONFIRMING)
+                actions.start(self.db, context, instance.uuid, "confirmResize")
+                return migration.uuid
+            except exception.UnexpectedTaskState:
+                pass
+        instances.update(self.db, instance.uuid, {"task_state": states.DELETING},
+                         task_state=instance.task_state)
+        raise faults.Conflict(f"Cannot 'delete' instance {instance.uuid} while its migration "
+                              "is being confirmed or reverted")
+
+
+def flavor_extra_specs(handler: Handler, req, instance: Instance) -> bool:
+    """Whether the caller sees the extra specs of the server's flavor (2.47; project readers
+    and admins by default, as in Nova)."""
+    return handler.version(req).at_least("2.47") and handler.allowed(
+        req, "os_compute_api:servers:show:flavor-extra-specs", Handler.target(instance))
+
+
+def _current_fault(db, instance: Instance):
+    return instances.current_fault(db, instance,
+                                   states.server_status(instance.vm_state, instance.task_state))
 
 
 def host_status(handler: Handler, req, instance: Instance) -> str | None:

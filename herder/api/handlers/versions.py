@@ -16,7 +16,7 @@ def _v21(root: str) -> dict:
 
 def _v20(root: str) -> dict:
     return {"id": "v2.0", "status": "DEPRECATED", "version": "", "min_version": "",
-            "updated": "2025-07-04T12:00:00Z", "links": [{"rel": "self", "href": f"{root}/v2/"}]}
+            "updated": "2011-01-21T11:33:21Z", "links": [{"rel": "self", "href": f"{root}/v2/"}]}
 
 
 class Versions:

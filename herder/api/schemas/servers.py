@@ -53,12 +53,22 @@ CREATE = {
     "additionalProperties": False,
 }
 
-UPDATE = {
+_UPDATE_FIELDS = {"name": NAME,
+                  "OS-DCF:diskConfig": {"type": "string", "enum": ["AUTO", "MANUAL"]},
+                  "accessIPv4": {"type": "string"}, "accessIPv6": {"type": "string"}}
+
+UPDATE_V21 = {
+    "type": "object",
+    "properties": {"server": {"type": "object", "properties": _UPDATE_FIELDS,
+                              "additionalProperties": False}},
+    "required": ["server"],
+    "additionalProperties": False,
+}
+
+UPDATE = {  # 2.19: a description
     "type": "object",
     "properties": {"server": {"type": "object", "properties": {
-        "name": NAME, "description": {"type": ["string", "null"], "maxLength": 255},
-        "OS-DCF:diskConfig": {"type": "string", "enum": ["AUTO", "MANUAL"]},
-        "accessIPv4": {"type": "string"}, "accessIPv6": {"type": "string"}},
+        **_UPDATE_FIELDS, "description": {"type": ["string", "null"], "maxLength": 255}},
         "additionalProperties": False}},
     "required": ["server"],
     "additionalProperties": False,

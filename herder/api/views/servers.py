@@ -54,15 +54,17 @@ def _fault(fault: InstanceFault | None, is_admin: bool) -> dict | None:
 
 def show(instance: Instance, base_url: str, version: Version, *, is_admin: bool,
          fault: InstanceFault | None = None, host_status: str | None = None,
-         basic: bool = False, with_server_groups: bool = False) -> dict:
-    """The server body of show and detail (`basic` for the short body of update before 2.75)."""
+         basic: bool = False, with_server_groups: bool = False,
+         flavor_extra_specs: bool = False) -> dict:
+    """The server body of show and detail (`basic` for the short body of update before 2.75);
+    `flavor_extra_specs` when the policy lets the caller see them (2.47)."""
     status = states.server_status(instance.vm_state, instance.task_state)
     server = {
         "id": instance.uuid, "name": instance.display_name, "status": status,
         "tenant_id": instance.project_id, "user_id": instance.user_id,
         "metadata": dict(instance.metadata_ or {}), "hostId": host_id(instance),
         "image": _image(instance, base_url),
-        "flavor": _flavor(instance, base_url, version, is_admin),
+        "flavor": _flavor(instance, base_url, version, flavor_extra_specs),
         "created": iso(instance.created_at), "updated": iso(instance.updated_at or
                                                              instance.created_at),
         "addresses": instance.addresses or {}, "accessIPv4": "", "accessIPv6": "",
@@ -101,7 +103,7 @@ def show(instance: Instance, base_url: str, version: Version, *, is_admin: bool,
                            "OS-EXT-SRV-ATTR:hostname": instance.display_name,
                            "OS-EXT-SRV-ATTR:root_device_name": "/dev/vda",
                            "OS-EXT-SRV-ATTR:user_data": None})
-    if status in ("ERROR", "DELETED") and fault is not None:
+    if fault is not None:  # the caller passes only a current fault (instances.current_fault)
         server["fault"] = _fault(fault, is_admin)
     if version.at_least("2.16") and host_status is not None:
         server["host_status"] = host_status

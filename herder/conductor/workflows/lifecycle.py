@@ -113,6 +113,9 @@ class DeleteWorkflow(ServerWorkflow):
                 self.compute(instance.host, "destroy", instance=self.wire())
         open_move = moves.in_progress_for(self.db, self.instance_uuid)
         if open_move is not None:
+            if open_move.source_compute and open_move.source_compute != instance.host:
+                # the source still keeps the `_resize` copy of an unconfirmed move
+                self.compute(open_move.source_compute, "destroy", instance=self.wire())
             placement.remove(self.db, open_move.uuid)
             moves.update(self.db, open_move.uuid, status=states.MIGRATION_ERROR,
                          error_reason="server deleted")

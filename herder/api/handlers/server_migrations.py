@@ -1,0 +1,45 @@
+"""GET /servers/{id}/migrations[/{migration_id}] (2.23+): a server's in-progress moves.
+
+Nova lists only live migrations here. herder lists cold migrations and resizes too, with their
+disk copy progress (SPEC §1.3), because those are the moves herder runs and operators watch.
+"""
+import falcon
+
+from herder import states
+from herder.api import faults
+from herder.api.handlers.base import Handler, require_version
+from herder.api.query import path_integer
+from herder.api.views import migrations as views
+from herder.db import migration_queries
+
+_RULE = "os_compute_api:servers:migrations"
+
+
+class ServerMigrations(Handler):
+    def on_get(self, req: falcon.Request, resp: falcon.Response, server_id: str) -> None:
+        version = self.version(req)
+        require_version(version, "2.23")
+        instance = self.server(req, server_id)
+        self.authorize(req, f"{_RULE}:index", self.target(instance))
+        found = migration_queries.in_progress_of(self.db, instance.uuid)
+        resp.media = {"migrations": [views.server_migration(m, version, show_host=True)
+                                     for m in found]}
+
+
+class ServerMigration(Handler):
+    def on_get(self, req: falcon.Request, resp: falcon.Response, server_id: str,
+               migration_id: str) -> None:
+        version = self.version(req)
+        require_version(version, "2.23")
+        instance = self.server(req, server_id)
+        self.authorize(req, f"{_RULE}:show", self.target(instance))
+        number = path_integer(migration_id)
+        migration = None if number is None else \
+            migration_queries.of_instance_by_id(self.db, instance.uuid, number)
+        if migration is None:
+            raise faults.NotFound(f"In-progress migration {migration_id} is not found for "
+                                  f"server {server_id}.")
+        if migration.status not in states.MIGRATION_IN_PROGRESS:
+            raise faults.NotFound(f"Migration {migration_id} for server {server_id} is not in "
+                                  "progress.")
+        resp.media = {"migration": views.server_migration(migration, version, show_host=True)}
