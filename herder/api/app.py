@@ -4,7 +4,7 @@ import logging
 import falcon
 
 from herder.api import faults
-from herder.api.handlers import flavors, images, server_actions, servers, versions
+from herder.api.handlers import aggregates, flavors, images, server_actions, servers, versions
 from herder.api.handlers import (hypervisors, instance_actions, migrations, server_migrations,
                                  services)
 from herder.api.handlers.base import ApiServices
@@ -31,10 +31,12 @@ def _routes(api: ApiServices) -> list[tuple[str, object]]:
         ("/v2.1/os-migrations", migrations.Migrations(api)),
         ("/v2.1/os-services", services.ServiceCollection(api)),
         ("/v2.1/os-services/{service_id}", services.ServiceItem(api)),
+        ("/v2.1/os-aggregates", aggregates.Aggregates(api)),
         ("/v2.1/os-hypervisors", hypervisors.HypervisorCollection(api)),
         ("/v2.1/os-hypervisors/detail", hypervisors.HypervisorDetail(api)),
         ("/v2.1/os-hypervisors/statistics", hypervisors.HypervisorStatistics(api)),
         ("/v2.1/os-hypervisors/{hypervisor_id}", hypervisors.HypervisorItem(api)),
+        ("/v2.1/os-hypervisors/{hypervisor_id}/uptime", hypervisors.HypervisorUptime(api)),
         ("/v2.1/os-hypervisors/{hypervisor_id}/search", hypervisors.HypervisorSearch(api)),
         ("/v2.1/os-hypervisors/{hypervisor_id}/servers", hypervisors.HypervisorServers(api)),
         ("/v2.1/flavors", flavors.FlavorCollection(api)),

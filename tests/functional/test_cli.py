@@ -102,6 +102,9 @@ def test_operators_see_hosts_and_services(served):
     hypervisors = json.loads(openstack(served, "hypervisor", "list", "-f", "json").stdout)
     assert sorted(h["Hypervisor Hostname"] for h in hypervisors) == \
         ["compute1", "compute2", "compute3"]
+    shown = json.loads(openstack(served, "hypervisor", "show", "compute2", "-f", "json").stdout)
+    assert (shown["hypervisor_hostname"], shown["state"], shown["aggregates"]) == \
+        ("compute2", "up", [])
     services = json.loads(openstack(served, "compute", "service", "list", "-f", "json").stdout)
     computes = [s for s in services if s["Binary"] == "herder-compute"]
     assert len(computes) == 3 and all(s["State"] == "up" for s in computes)

@@ -108,6 +108,11 @@ class HypervisorDetail(HypervisorCollection):
 class HypervisorItem(_HypervisorHandler):
     def on_get(self, req: falcon.Request, resp: falcon.Response, hypervisor_id: str) -> None:
         self.authorize(req, f"{_RULE}:show")
+        found, with_servers = self._find(req, hypervisor_id)
+        resp.media = {"hypervisor": views.show(found, self.version(req), True, with_servers)}
+
+    def _find(self, req: falcon.Request, hypervisor_id: str):
+        """The hypervisor the path names (an integer id before 2.53, a uuid from 2.53)."""
         version = self.version(req)
         not_found = faults.NotFound(f"Hypervisor with ID '{hypervisor_id}' could not be found.")
         with_servers = False
@@ -123,7 +128,18 @@ class HypervisorItem(_HypervisorHandler):
         found = self.hypervisors(nodes, with_servers)
         if not found:
             raise not_found
-        resp.media = {"hypervisor": views.show(found[0], version, True, with_servers)}
+        return found[0], with_servers
+
+
+class HypervisorUptime(HypervisorItem):
+    """GET /os-hypervisors/{id}/uptime (until 2.88), which `openstack hypervisor show` reads."""
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, hypervisor_id: str) -> None:
+        self.authorize(req, f"{_RULE}:uptime")
+        found, _ = self._find(req, hypervisor_id)
+        body = views.show(found, self.version(req), detail=False)
+        body["uptime"] = views.uptime(found.node.created_at)
+        resp.media = {"hypervisor": body}
 
 
 class HypervisorSearch(_HypervisorHandler):

@@ -5,6 +5,7 @@
 import json
 import platform
 from dataclasses import dataclass
+from datetime import datetime
 
 from herder.api.microversion import Version
 from herder.db.host_load import HostLoad
@@ -77,3 +78,11 @@ def statistics(hypervisors: list[Hypervisor]) -> dict:
         for name in fields:
             totals[name] += usage[name]
     return {"count": len(hypervisors), **totals}
+
+
+def uptime(since: datetime) -> str:
+    """The host's uptime the way `uptime` prints it (here: since the host first reported)."""
+    now = datetime.utcnow()
+    up = now - since
+    hours, rest = divmod(up.seconds, 3600)
+    return f" {now:%H:%M:%S} up {up.days} days, {hours:2d}:{rest // 60:02d}"
