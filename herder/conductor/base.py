@@ -38,6 +38,8 @@ class ServerWorkflow:
         self.context = context
         self.instance_uuid = instance_uuid
         self.migration_uuid = migration_uuid
+        self._instance: Instance | None = None     # the rows as this workflow last saw them
+        self._migration: Migration | None = None
 
     @property
     def log_prefix(self) -> str:
@@ -69,22 +71,29 @@ class ServerWorkflow:
 
     # -- records ---------------------------------------------------------------------------
     def instance(self) -> Instance:
-        return instances.get(self.db, self.instance_uuid)
+        self._instance = instances.get(self.db, self.instance_uuid)
+        return self._instance
 
     def migration(self) -> Migration:
-        return moves.get(self.db, self.migration_uuid)
+        self._migration = moves.get(self.db, self.migration_uuid)
+        return self._migration
 
     def wire(self) -> dict:
-        return instance_to_wire(self.instance())
+        """The server as the next compute step gets it. The row this workflow last wrote is
+        current for every field a compute uses (only the workflow changes host, flavor and
+        states while it runs), so it is not read again."""
+        return instance_to_wire(self._instance or self.instance())
 
     def migration_wire(self) -> dict:
-        return migration_to_wire(self.migration())
+        return migration_to_wire(self._migration or self.migration())
 
     def update_instance(self, expected: dict | None = None, **values) -> Instance:
-        return instances.update(self.db, self.instance_uuid, expected, **values)
+        self._instance = instances.update(self.db, self.instance_uuid, expected, **values)
+        return self._instance
 
     def update_migration(self, expected_status=None, **values) -> Migration:
-        return moves.update(self.db, self.migration_uuid, expected_status, **values)
+        self._migration = moves.update(self.db, self.migration_uuid, expected_status, **values)
+        return self._migration
 
     # -- compute hosts ------------------------------------------------------------------------
     def compute(self, host: str, method: str, **kwargs):

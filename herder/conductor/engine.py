@@ -91,6 +91,7 @@ class Engine:
 
     def _run_from(self, workflow_uuid: str, flow: Workflow, start: int,
                   done: list[tuple[int, Step]]) -> Outcome:
+        saved = flow.snapshot()
         for position, step in list(enumerate(flow.steps()))[start:]:
             step_id = journal.step_started(self.db, workflow_uuid, position, step.name,
                                            step.service)
@@ -105,7 +106,10 @@ class Engine:
                 if not step.critical:
                     continue
                 return self._roll_back(workflow_uuid, flow, [*done, (step_id, step)], error)
-            journal.step_state(self.db, step_id, journal.STEP_DONE, context=flow.snapshot())
+            snapshot = flow.snapshot()  # rewritten only when the step learnt something
+            journal.step_state(self.db, step_id, journal.STEP_DONE,
+                               context=snapshot if snapshot != saved else None)
+            saved = snapshot
             LOG.info("%s %s step %s done", flow.log_prefix, flow.kind, step.name)
             done.append((step_id, step))
         journal.set_status(self.db, workflow_uuid, journal.COMPLETED,
