@@ -75,7 +75,11 @@ _quota_opts = [
 
 _database_opts = [
     cfg.StrOpt("connection", default=None, secret=True,
-               help="SQLAlchemy URL (default: sqlite:///<state_dir>/herder.sqlite)."),
+               help="SQLAlchemy URL: sqlite:///<path>, postgresql+psycopg://user:password@host/"
+                    "herder or mysql+pymysql://user:password@host/herder (PostgreSQL and "
+                    "MariaDB/MySQL need the `postgresql` or `mysql` extra, and an existing, "
+                    "empty database; `herder db upgrade` creates the tables). "
+                    "Default: sqlite:///<state_dir>/herder.sqlite."),
 ]
 
 _messaging_opts = [

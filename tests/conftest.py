@@ -6,13 +6,21 @@ import pytest
 
 from herder.conf import build_conf
 from herder.embedded import EmbeddedCloud
+from tests import databases
 from tests.functional import observe
+
+_cloud_databases: dict[str, str] = {}  # state dir -> database URL, for this test's clouds
 
 
 def make_cloud(tmp_path, hosts: int = 3, **overrides) -> EmbeddedCloud:
     settings = {"state_dir": str(tmp_path / "herder"), "api__port": 0,
                 "compute__periodic_interval": 0.05, "report_interval": 1,
                 "service_down_time": 5, **overrides}
+    if databases.SERVER is not None and "database__connection" not in settings:
+        # one database per state directory: a cloud started again on it finds its data
+        if settings["state_dir"] not in _cloud_databases:
+            _cloud_databases[settings["state_dir"]] = databases.SERVER.create()
+        settings["database__connection"] = _cloud_databases[settings["state_dir"]]
     cloud = EmbeddedCloud(build_conf(**settings), hosts=hosts)
     cloud.start()
     return cloud
@@ -60,6 +68,21 @@ def notifications(cloud):
     listener = observe.NotificationListener(cloud.bus)
     yield listener
     listener.stop()
+
+
+@pytest.fixture(autouse=True)
+def _drop_cloud_databases():
+    """Drop the databases of the test's clouds after it (they are stopped by then)."""
+    yield
+    while _cloud_databases:
+        databases.SERVER.drop(_cloud_databases.popitem()[1])
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _drop_test_databases():
+    yield
+    if databases.SERVER is not None:
+        databases.SERVER.drop_all()
 
 
 @pytest.fixture(autouse=True)

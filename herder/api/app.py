@@ -1,12 +1,14 @@
 """The Compute API WSGI application: middleware, fault rendering and routes."""
+import functools
 import logging
 
 import falcon
 
-from herder.api import faults
+from herder.api import faults, openapi
 from herder.api.handlers import aggregates, flavors, images, server_actions, servers, versions
 from herder.api.handlers import (hypervisors, instance_actions, migrations, server_migrations,
                                  services)
+from herder.api.apidoc import describe
 from herder.api.handlers.base import ApiServices
 from herder.api.middleware import RequestContextMiddleware
 
@@ -53,7 +55,24 @@ def _routes(api: ApiServices) -> list[tuple[str, object]]:
         ("/v2/images/{image_id}", images.ImageV2Item(api)),
         ("/identity", versions.IdentityVersion()),
         ("/identity/v3", versions.IdentityVersion()),
+        ("/openapi.json", OpenApiDocument()),
     ]
+
+
+class OpenApiDocument:
+    """GET /openapi.json: the OpenAPI document of these routes (no token needed)."""
+
+    @describe("The OpenAPI document of this API")
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        resp.content_type = "application/json"
+        resp.text = openapi_text()
+
+
+@functools.cache
+def openapi_text() -> str:
+    """The OpenAPI document, as `herder openapi` prints it. The routes' handlers are only
+    inspected, never called, so they get no services."""
+    return openapi.render(openapi.document(_routes(ApiServices(None, None, None, None))))
 
 
 def make_app(api: ApiServices, public_url: str | None = None) -> falcon.App:

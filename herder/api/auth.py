@@ -14,7 +14,8 @@ def context_from_token(token: str | None, admin_token: str, request_id: str
                               roles=["admin", "member", "reader"], request_id=request_id,
                               is_admin=True)
     parts = token.split(":")
-    if len(parts) not in (2, 3) or not parts[0] or not parts[1]:
+    # user and project ids are stored with what the caller does, in columns of 255
+    if len(parts) not in (2, 3) or not 0 < len(parts[0]) <= 255 or not 0 < len(parts[1]) <= 255:
         return None
     roles = [r for r in parts[2].split(",") if r] if len(parts) == 3 else ["member", "reader"]
     return RequestContext(user_id=parts[0], project_id=parts[1], roles=roles,

@@ -11,6 +11,7 @@ SERVICE_TYPE = "compute"
 HEADER = "OpenStack-API-Version"
 LEGACY_HEADER = "X-OpenStack-Nova-API-Version"
 _PATTERN = re.compile(r"^([1-9]\d*)\.([1-9]\d*|0)$")
+_LONGEST = 32  # a longer string is no version anyone means (and int() refuses 4300 digits)
 
 
 class InvalidVersion(ValueError):
@@ -33,7 +34,7 @@ class Version:
         text = text.strip()
         if text == "latest":
             return cls(*MAX_VERSION)
-        match = _PATTERN.match(text)
+        match = _PATTERN.match(text) if len(text) <= _LONGEST else None
         if not match:
             raise InvalidVersion(f"API Version String {text} is of invalid format. Must be of "
                                  "format MajorNum.MinorNum.")

@@ -4,9 +4,9 @@ import falcon
 from herder.api import auth, faults, microversion
 from herder.context import new_request_id
 
-# Paths anyone may read without a token: the version documents.
-_PUBLIC = {"/", "/v2.1", "/v2.1/", "/v2", "/v2/", "/identity", "/identity/", "/identity/v3",
-           "/identity/v3/", "/image", "/image/"}
+# Paths anyone may read without a token: the version documents and the OpenAPI document.
+PUBLIC_PATHS = {"/", "/v2.1", "/v2.1/", "/v2", "/v2/", "/identity", "/identity/", "/identity/v3",
+                "/identity/v3/", "/image", "/image/", "/openapi.json"}
 
 
 class RequestContextMiddleware:
@@ -26,15 +26,18 @@ class RequestContextMiddleware:
         req.context.root_url = root
         req.context.base_url = f"{root}/v2.1"
         req.context.version = microversion.Version(*microversion.MIN_VERSION)
-        if _versioned(req.path):
+        if is_versioned(req.path):
             self._negotiate(req)
-        if req.path in _PUBLIC:
+        if req.path in PUBLIC_PATHS:
             return
         context = auth.context_from_token(req.get_header("X-Auth-Token"),
                                           self.conf.admin_token, request_id)
         if context is None:
             raise faults.Fault(401, "The request you have made requires authentication.")
         req.context.herder = context
+        if "\x00" in req.path or "%00" in req.query_string:  # the path is decoded, the query not
+            # PostgreSQL refuses a NUL in any text, even one it only compares
+            raise faults.BadRequest("Invalid input: the URL holds a NUL character")
 
     @staticmethod
     def _negotiate(req: falcon.Request) -> None:
@@ -53,7 +56,7 @@ class RequestContextMiddleware:
 
     def process_response(self, req, resp, resource, req_succeeded) -> None:
         """Every versioned response, errors too, says which microversion it speaks."""
-        if not _versioned(req.path):
+        if not is_versioned(req.path):
             return
         resp.set_header("Vary", f"{microversion.HEADER}, {microversion.LEGACY_HEADER}")
         version = req.context.get("echo_version")
@@ -62,5 +65,5 @@ class RequestContextMiddleware:
             resp.set_header(microversion.LEGACY_HEADER, str(version))
 
 
-def _versioned(path: str) -> bool:
+def is_versioned(path: str) -> bool:
     return path == "/v2.1" or path.startswith("/v2.1/")

@@ -21,6 +21,8 @@ BOOLEAN_VALUES = [True, "True", "TRUE", "true", "1", "ON", "On", "on", "YES", "Y
                  "t", False, "False", "FALSE", "false", "0", "OFF", "Off", "off", "NO", "No",
                  "no", "n", "f"]
 _TRUE = frozenset(v.lower() for v in BOOLEAN_VALUES[1:13])
+_MAX_DB_INTEGER = 2 ** 63 - 1
+MAX_DB_ID = 2 ** 31 - 1  # integer id columns are 32 bits wide
 
 
 def _invalid(name: str, value, reason: str) -> faults.Fault:
@@ -62,6 +64,8 @@ class Query:
         return values[-1]
 
     def non_negative_integer(self, name: str) -> int | None:
+        """The value as an int; a huge one is capped to what a database integer holds (it
+        means "more than anything stored" all the same, and int() refuses 4300 digits)."""
         raw = self.string(name, single=True)
         if raw is None:
             return None
@@ -69,7 +73,8 @@ class Query:
             raise _invalid(name, raw, "'' should be non-empty")
         if not raw.isascii() or not raw.isdigit():
             raise _invalid(name, raw, f"'{raw}' does not match '^[0-9]*$'")
-        return int(raw)
+        digits = raw.lstrip("0") or "0"
+        return int(digits) if len(digits) < 19 else _MAX_DB_INTEGER
 
     def limit(self, max_limit: int) -> int:
         """The page size: the requested `limit`, never more than `[api] max_limit`."""
@@ -130,10 +135,12 @@ def loose_bool(value: str | None) -> bool:
 
 
 def path_integer(text: str) -> int | None:
-    """A path segment as a database integer id, or None (never an overflowing bind)."""
-    if not (text.isascii() and text.isdigit()) or len(text) > 18:
+    """A path segment as a database integer id, or None: never a number the id column cannot
+    hold (PostgreSQL refuses to compare one with it)."""
+    if not (text.isascii() and text.isdigit()) or len(text) > 10:
         return None
-    return int(text)
+    number = int(text)
+    return number if number <= MAX_DB_ID else None
 
 
 def is_uuid_like(text: str) -> bool:

@@ -1,4 +1,5 @@
-"""`herder` command: `herder serve` runs the embedded cloud; `herder db upgrade` the schema."""
+"""`herder` command: `herder serve` runs the embedded cloud; `herder db upgrade` the schema;
+`herder openapi` prints the API's OpenAPI document (docs/openapi.json)."""
 import argparse
 import logging
 import os
@@ -34,12 +35,22 @@ def _serve(args) -> int:
 
 
 def _db_upgrade(args) -> int:
-    conf = herder_conf.build_conf([], args.config_file,
-                                  state_dir=os.path.abspath(os.path.expanduser(args.state_dir)))
-    os.makedirs(conf.state_dir, exist_ok=True)
+    overrides = {"state_dir": os.path.abspath(os.path.expanduser(args.state_dir))}
+    if args.connection:
+        overrides["database__connection"] = args.connection
+    conf = herder_conf.build_conf([], args.config_file, **overrides)
+    url = herder_conf.database_url(conf)
+    if url.startswith("sqlite"):
+        os.makedirs(conf.state_dir, exist_ok=True)
     from herder.db.session import upgrade
-    upgrade(herder_conf.database_url(conf))
-    print(f"database at {herder_conf.database_url(conf).split('@')[-1]} is up to date")
+    upgrade(url)
+    print(f"database at {url.split('@')[-1]} is up to date")  # never print a password
+    return 0
+
+
+def _openapi(args) -> int:
+    from herder.api.app import openapi_text
+    sys.stdout.write(openapi_text())
     return 0
 
 
@@ -64,7 +75,14 @@ def parser() -> argparse.ArgumentParser:
     db_sub = db.add_subparsers(dest="db_command", required=True)
     up = db_sub.add_parser("upgrade", help="apply every Alembic migration")
     up.add_argument("--state-dir", default=herder_conf.DEFAULT_STATE_DIR)
+    up.add_argument("--connection", metavar="URL",
+                    help="SQLAlchemy URL, e.g. postgresql+psycopg://user:pw@host/herder or "
+                         "mysql+pymysql://user:pw@host/herder (default: [database] connection, "
+                         "else SQLite in the state directory)")
     up.set_defaults(func=_db_upgrade)
+    openapi = sub.add_parser("openapi", help="print the OpenAPI document of the API "
+                                             "(herder openapi > docs/openapi.json)")
+    openapi.set_defaults(func=_openapi)
     return top
 
 

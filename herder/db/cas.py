@@ -19,4 +19,5 @@ def compare_and_swap(session: Session, model, key_column, key: Any, expected: di
                                         for name, value in expected.items()]
     result = session.execute(update(model).where(and_(*conditions)).values(**values)
                              .execution_options(synchronize_session=False))
+    # rows matched, not rows changed, on every database (MySQL: FOUND_ROWS, see make_engine)
     return result.rowcount == 1

@@ -3,7 +3,15 @@ from datetime import datetime
 
 from sqlalchemy import (JSON, BigInteger, Boolean, DateTime, Float, ForeignKey, Index, Integer,
                         String, Text, UniqueConstraint)
+from sqlalchemy.dialects import mysql
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# MySQL/MariaDB need these spelled out (migration 0002); SQLite and PostgreSQL already behave so.
+# DATETIME drops fractional seconds without a precision, and fault and action times keep
+# microseconds so that they can be ordered; FLOAT is single precision, so a ratio of 0.9 would
+# be stored as 0.8999999762.
+Timestamp = DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
+Double = Float().with_variant(mysql.DOUBLE(asdecimal=False), "mysql", "mariadb")
 
 
 class Base(DeclarativeBase):
@@ -15,8 +23,8 @@ def _now() -> datetime:
 
 
 class Timestamps:
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=_now)
-    updated_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True, onupdate=_now)
+    created_at: Mapped[datetime] = mapped_column(Timestamp, default=_now)
+    updated_at: Mapped[datetime | None] = mapped_column(Timestamp, nullable=True, onupdate=_now)
 
 
 class Flavor(Timestamps, Base):
@@ -29,7 +37,7 @@ class Flavor(Timestamps, Base):
     root_gb: Mapped[int] = mapped_column(Integer)
     ephemeral_gb: Mapped[int] = mapped_column(Integer, default=0)
     swap: Mapped[int] = mapped_column(Integer, default=0)
-    rxtx_factor: Mapped[float] = mapped_column(Float, default=1.0)
+    rxtx_factor: Mapped[float] = mapped_column(Double, default=1.0)
     is_public: Mapped[bool] = mapped_column(Boolean, default=True)
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
     description: Mapped[str | None] = mapped_column(Text, nullable=True)
@@ -79,8 +87,8 @@ class Instance(Timestamps, Base):
     host: Mapped[str | None] = mapped_column(String(255), nullable=True, index=True)
     node: Mapped[str | None] = mapped_column(String(255), nullable=True)
     availability_zone: Mapped[str | None] = mapped_column(String(255), nullable=True)
-    launched_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
-    terminated_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    launched_at: Mapped[datetime | None] = mapped_column(Timestamp, nullable=True)
+    terminated_at: Mapped[datetime | None] = mapped_column(Timestamp, nullable=True)
     locked: Mapped[bool] = mapped_column(Boolean, default=False)
     locked_by: Mapped[str | None] = mapped_column(String(16), nullable=True)
     locked_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
@@ -93,7 +101,7 @@ class Instance(Timestamps, Base):
     config_drive: Mapped[str] = mapped_column(String(16), default="")
     launch_index: Mapped[int] = mapped_column(Integer, default=0)
     deleted: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
-    deleted_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    deleted_at: Mapped[datetime | None] = mapped_column(Timestamp, nullable=True)
 
 
 class InstanceFault(Base):
@@ -105,7 +113,7 @@ class InstanceFault(Base):
     details: Mapped[str | None] = mapped_column(Text, nullable=True)
     host: Mapped[str | None] = mapped_column(String(255), nullable=True)
     # microseconds kept: a fault must be ordered against the action that follows it
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=datetime.utcnow)
+    created_at: Mapped[datetime] = mapped_column(Timestamp, default=datetime.utcnow)
 
 
 class RequestSpec(Base):
@@ -147,10 +155,10 @@ class InstanceAction(Base):
     request_id: Mapped[str] = mapped_column(String(255))
     user_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
     project_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
-    start_time: Mapped[datetime] = mapped_column(DateTime, default=_now)
-    finish_time: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    start_time: Mapped[datetime] = mapped_column(Timestamp, default=_now)
+    finish_time: Mapped[datetime | None] = mapped_column(Timestamp, nullable=True)
     message: Mapped[str | None] = mapped_column(String(255), nullable=True)
-    updated_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    updated_at: Mapped[datetime | None] = mapped_column(Timestamp, nullable=True)
     __table_args__ = (Index("ix_instance_actions_instance_request", "instance_uuid", "request_id"),)
 
 
@@ -160,8 +168,8 @@ class InstanceActionEvent(Base):
     action_id: Mapped[int] = mapped_column(ForeignKey("instance_actions.id", ondelete="CASCADE"),
                                            index=True)
     event: Mapped[str] = mapped_column(String(255))
-    start_time: Mapped[datetime] = mapped_column(DateTime, default=_now)
-    finish_time: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    start_time: Mapped[datetime] = mapped_column(Timestamp, default=_now)
+    finish_time: Mapped[datetime | None] = mapped_column(Timestamp, nullable=True)
     result: Mapped[str | None] = mapped_column(String(255), nullable=True)
     traceback: Mapped[str | None] = mapped_column(Text, nullable=True)
     details: Mapped[str | None] = mapped_column(Text, nullable=True)
@@ -179,7 +187,7 @@ class Service(Timestamps, Base):
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
     disabled_reason: Mapped[str | None] = mapped_column(String(255), nullable=True)
     forced_down: Mapped[bool] = mapped_column(Boolean, default=False)
-    last_seen_up: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    last_seen_up: Mapped[datetime | None] = mapped_column(Timestamp, nullable=True)
     report_count: Mapped[int] = mapped_column(Integer, default=0)
     __table_args__ = (UniqueConstraint("host", "binary"),)
 
@@ -197,9 +205,9 @@ class ComputeNode(Timestamps, Base):
     vcpus: Mapped[int] = mapped_column(Integer)
     memory_mb: Mapped[int] = mapped_column(Integer)
     local_gb: Mapped[int] = mapped_column(Integer)
-    cpu_allocation_ratio: Mapped[float] = mapped_column(Float, default=1.0)
-    ram_allocation_ratio: Mapped[float] = mapped_column(Float, default=1.0)
-    disk_allocation_ratio: Mapped[float] = mapped_column(Float, default=1.0)
+    cpu_allocation_ratio: Mapped[float] = mapped_column(Double, default=1.0)
+    ram_allocation_ratio: Mapped[float] = mapped_column(Double, default=1.0)
+    disk_allocation_ratio: Mapped[float] = mapped_column(Double, default=1.0)
     reserved_host_memory_mb: Mapped[int] = mapped_column(Integer, default=0)
     generation: Mapped[int] = mapped_column(Integer, default=0)
 
@@ -248,6 +256,6 @@ class WorkflowStep(Base):
     name: Mapped[str] = mapped_column(String(64))
     service: Mapped[str] = mapped_column(String(64))
     state: Mapped[str] = mapped_column(String(32))
-    started_at: Mapped[datetime] = mapped_column(DateTime, default=_now)
-    finished_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    started_at: Mapped[datetime] = mapped_column(Timestamp, default=_now)
+    finished_at: Mapped[datetime | None] = mapped_column(Timestamp, nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)

@@ -1,8 +1,13 @@
 """Compute-node inventory and allocations, in the manner of Placement.
 
-Every change to a node's allocations bumps that node's generation with a compare-and-swap in the
-same transaction, so two schedulers (or conductors) racing for the last slot on a host cannot
-both win: the loser gets AllocationConflict and tries again or elsewhere.
+Every change to a node's allocations bumps that node's generation in the same transaction, and
+takes the node's row lock doing so; a claim takes it first, before it checks that it fits. So
+two schedulers (or conductors) racing for the last slot on a host cannot both win: the second
+waits for the first, then finds the slot taken (AllocationConflict) and tries elsewhere. Moving
+allocations between consumers and removing them never needs room: they cannot fail that way.
+
+On SQLite every write transaction is serialized anyway (BEGIN IMMEDIATE); on PostgreSQL and
+MariaDB transactions overlap, and the row locks are what serialize them per node.
 """
 import math
 import uuid as uuidlib
@@ -67,12 +72,22 @@ def usage_by_node(db: Database) -> dict[str, Resources]:
 
 
 def _bump_generation(session, node: ComputeNode) -> None:
+    """Compare-and-swap the generation read with the node: fails if anyone wrote since."""
     result = session.execute(update(ComputeNode).where(ComputeNode.uuid == node.uuid,
                                                        ComputeNode.generation == node.generation)
                              .values(generation=node.generation + 1))
-    if result.rowcount != 1:
+    if result.rowcount != 1:  # cannot happen while every writer locks the node first
         raise exception.AllocationConflict(node=node.hypervisor_hostname,
                                            reason="generation changed, retry")
+
+
+def _touch_generations(session, node_uuids) -> None:
+    """Bump generations without a check: for a change that needs no room, the increment under
+    the row lock it takes is all there is to do (claims on these nodes wait for our commit).
+    In sorted order, so that two moves over the same two nodes cannot deadlock."""
+    for node_uuid in sorted(set(node_uuids)):
+        session.execute(update(ComputeNode).where(ComputeNode.uuid == node_uuid)
+                        .values(generation=ComputeNode.generation + 1))
 
 
 def _fits(session, node: ComputeNode, wanted: Resources, consumer_uuid: str) -> str | None:
@@ -89,7 +104,12 @@ def _fits(session, node: ComputeNode, wanted: Resources, consumer_uuid: str) -> 
 def claim(db: Database, consumer_uuid: str, node_uuid: str, wanted: Resources) -> None:
     """Allocate `wanted` to the consumer on the node, atomically and only if it fits."""
     with db.transaction() as session:
-        node = session.scalars(select(ComputeNode).where(ComputeNode.uuid == node_uuid)).one()
+        # Lock the node row (PostgreSQL, MariaDB; SQLite already serializes writers): claims,
+        # moves and removals on one node take turns, so the usage read next is exact and the
+        # compare-and-swap cannot lose. Checking optimistically and retrying on a changed
+        # generation starves a claim on a node that others keep writing to.
+        node = session.scalars(select(ComputeNode).where(ComputeNode.uuid == node_uuid)
+                               .with_for_update()).one()
         reason = _fits(session, node, wanted, consumer_uuid)
         if reason:
             raise exception.AllocationConflict(node=node.hypervisor_hostname, reason=reason)
@@ -104,10 +124,8 @@ def move(db: Database, from_consumer: str, to_consumer: str) -> None:
     with db.transaction() as session:
         rows = list(session.scalars(select(Allocation)
                                     .where(Allocation.consumer_uuid == from_consumer)))
+        _touch_generations(session, [row.node_uuid for row in rows])
         for row in rows:
-            node = session.scalars(select(ComputeNode)
-                                   .where(ComputeNode.uuid == row.node_uuid)).one()
-            _bump_generation(session, node)
             session.execute(delete(Allocation).where(Allocation.consumer_uuid == to_consumer,
                                                      Allocation.node_uuid == row.node_uuid))
             row.consumer_uuid = to_consumer
@@ -119,10 +137,9 @@ def remove(db: Database, consumer_uuid: str, node_uuid: str | None = None) -> No
         query = select(Allocation).where(Allocation.consumer_uuid == consumer_uuid)
         if node_uuid is not None:
             query = query.where(Allocation.node_uuid == node_uuid)
-        for row in session.scalars(query):
-            node = session.scalars(select(ComputeNode)
-                                   .where(ComputeNode.uuid == row.node_uuid)).one()
-            _bump_generation(session, node)
+        rows = list(session.scalars(query))
+        _touch_generations(session, [row.node_uuid for row in rows])
+        for row in rows:
             session.delete(row)
 
 
@@ -151,6 +168,6 @@ def upsert_node(db: Database, host: str, host_ip: str, inventory: dict) -> Compu
             for key, value in changed.items():
                 setattr(node, key, value)
             if changed:  # a claim checked against the old inventory must not commit
-                node.generation += 1
+                _touch_generations(session, [node.uuid])
             node.host_ip = host_ip
         return node

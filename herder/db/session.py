@@ -21,7 +21,22 @@ def make_engine(url: str) -> Engine:
         # concurrent compare-and-swap transactions serialize instead of failing to upgrade a lock.
         event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=20, max_overflow=20)
+    connect_args = {}
+    if url.startswith("mysql+pymysql"):
+        from pymysql.constants import CLIENT  # an optional dependency (the `mysql` extra)
+        # compare_and_swap counts the rows its WHERE matched; MySQL reports the rows it
+        # *changed* unless the client asks for FOUND_ROWS, so a swap writing the values a row
+        # already holds would look lost. (SQLAlchemy's MySQL dialects set it too; we rely on it.)
+        connect_args["client_flag"] = CLIENT.FOUND_ROWS
+    # READ COMMITTED on every server (PostgreSQL's default; MariaDB's is REPEATABLE READ).
+    # A read after a compare-and-swap that matched nothing (to tell "gone" from "changed", or
+    # to try again) would, under REPEATABLE READ, see the snapshot of the transaction's first
+    # read, not the row that beat us. InnoDB also stops taking gap locks for plain searches,
+    # which make concurrent allocation and journal writes into neighbouring index ranges
+    # deadlock. Correctness under concurrency comes from row locks, generations and
+    # compare-and-swap, not from the isolation level.
+    return create_engine(url, isolation_level="READ COMMITTED", connect_args=connect_args,
+                         pool_pre_ping=True, pool_size=20, max_overflow=20)
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:

@@ -209,8 +209,10 @@ def test_a_rolled_back_move_says_why_on_the_server_until_the_next_action(cloud, 
     _disable_services(cloud, [h for h in cloud.computes if h != source])
     admin.compute.migrate_server(server)
     _wait_migration_status(cloud, server.id, "error")
-    body = admin.compute.get(f"/servers/{server.id}", microversion="2.80").json()["server"]
-    assert body["status"] == "ACTIVE"
+    # the rollback marks the migration, then restores the server, then records the fault
+    body = wait_until(lambda: (b := admin.compute.get(f"/servers/{server.id}", microversion="2.80")
+                               .json()["server"])["status"] == "ACTIVE" and "fault" in b and b,
+                      message="the server back to ACTIVE with its fault")
     assert body["fault"]["code"] == 500
     assert body["fault"]["message"].startswith("No valid host was found.")
 

@@ -1,4 +1,6 @@
-"""Fixtures for unit tests: a real, migrated SQLite database per test, and a fresh configuration.
+"""Fixtures for unit tests: a real, migrated database per test, and a fresh configuration.
+
+The database is SQLite unless HERDER_TEST_DB names a server (see tests/databases.py).
 
 Running the Alembic migrations takes ~60 ms, so the schema is built once per session and each
 test gets its own copy of that file. The databases live in /dev/shm when the machine has it: on
@@ -16,6 +18,7 @@ from herder.conf import build_conf
 from herder.db import placement, services
 from herder.db.models import Instance
 from herder.db.session import Database, upgrade
+from tests import databases
 
 
 @pytest.fixture(scope="session")
@@ -36,7 +39,18 @@ def migrated_schema(database_dir):
 
 
 @pytest.fixture
-def db_url(database_dir, migrated_schema) -> str:
+def db_url(request) -> str:
+    """A migrated database of the test's own: SQLite, or on the HERDER_TEST_DB server."""
+    if databases.SERVER is None:
+        yield request.getfixturevalue("sqlite_db_url")
+        return
+    url = databases.SERVER.create()
+    yield url
+    databases.SERVER.drop(url)
+
+
+@pytest.fixture
+def sqlite_db_url(database_dir, migrated_schema) -> str:
     path = os.path.join(database_dir, f"{uuid.uuid4().hex}.sqlite")
     shutil.copyfile(migrated_schema, path)
     yield f"sqlite:///{path}"

@@ -62,8 +62,11 @@ class Handler:
         else:
             try:
                 data = json.loads(raw)
-            except ValueError:
+            except (ValueError, RecursionError):  # not JSON, or nested deeper than we parse
                 raise faults.BadRequest("Malformed request body") from None
+            if not _storable(data):
+                raise faults.BadRequest("Invalid input: text with a NUL character or an "
+                                        "unpaired surrogate")
         if schema is not None:
             validate(schema, data)
         return data
@@ -81,6 +84,31 @@ class Handler:
     @staticmethod
     def target(instance: Instance) -> dict:
         return {"project_id": instance.project_id, "user_id": instance.user_id}
+
+
+def _storable(data) -> bool:
+    """Whether every string in a decoded body can be stored and echoed: JSON may spell a NUL
+    character, which PostgreSQL refuses, and half a surrogate pair, which has no UTF-8."""
+    pending = [data]
+    while pending:  # a loop, not recursion: bodies nest as deep as the JSON parser allows
+        item = pending.pop()
+        if isinstance(item, dict):
+            pending.extend(item)
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+        elif isinstance(item, str) and (
+                "\x00" in item or not item.isascii() and not _encodable(item)):
+            return False
+    return True
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+        return True
+    except UnicodeEncodeError:
+        return False
 
 
 def accepted(resp: falcon.Response) -> None:

@@ -5,32 +5,39 @@ import falcon
 
 from herder import exception
 from herder.api import faults
+from herder.api.apidoc import describe
 from herder.api.handlers.base import Handler
+from herder.api.query import Query
 from herder.api.schemas import flavors as schemas
 from herder.api.views import flavors as views
 from herder.db import flavors
 
 _IS_PUBLIC = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+_LIST_PARAMS = ("is_public", "minRam", "minDisk", "marker", "limit")
 
 
 class FlavorCollection(Handler):
     detail = False
 
+    @describe("List flavors (/detail: with all their fields)", query=_LIST_PARAMS)
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         context, version, base = self.context(req), self.version(req), self.base_url(req)
-        is_public = self._is_public(req, context.is_admin)
-        found = flavors.list_all(self.db, None if context.is_admin else context.project_id,
-                                 is_public, _int_or_400(req, "minRam"),
-                                 _int_or_400(req, "minDisk"))
-        marker = req.get_param("marker")
+        query = Query(req, _LIST_PARAMS, strict=False)
+        is_public = self._is_public(query.string("is_public"), context.is_admin)
+        min_ram, min_disk = query.non_negative_integer("minRam"), \
+            query.non_negative_integer("minDisk")
+        if max(min_ram or 0, min_disk or 0) > schemas.MAX_INT:
+            found = []  # more than any flavor holds, and than the database compares with
+        else:
+            found = flavors.list_all(self.db, None if context.is_admin else context.project_id,
+                                     is_public, min_ram, min_disk)
+        marker = query.string("marker")
         if marker:
             ids = [f.flavorid for f in found]
             if marker not in ids:
                 raise faults.BadRequest(f"marker [{marker}] not found")
             found = found[ids.index(marker) + 1:]
-        limit = _int_or_400(req, "limit")
-        if limit is not None:
-            found = found[:min(limit, self.conf.api.max_limit)]
+        found = found[:query.limit(self.conf.api.max_limit)]
         if self.detail:
             body = [views.show(f, base, version, True) for f in found]
         else:
@@ -38,9 +45,8 @@ class FlavorCollection(Handler):
         resp.media = {"flavors": body}
 
     @staticmethod
-    def _is_public(req: falcon.Request, is_admin: bool) -> bool | None:
+    def _is_public(raw: str | None, is_admin: bool) -> bool | None:
         """Admins may ask for all (None) or only private flavors; others see what they may use."""
-        raw = req.get_param("is_public")
         if not is_admin or raw is None:
             return True
         if raw.lower() == "none":
@@ -49,6 +55,7 @@ class FlavorCollection(Handler):
             raise faults.BadRequest(f"Invalid is_public filter [{raw}]")
         return _IS_PUBLIC[raw.lower()]
 
+    @describe("Create a flavor (admin)", body=schemas.CREATE)
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         self.authorize(req, "os_compute_api:os-flavor-manage:create")
         version = self.version(req)
@@ -64,9 +71,10 @@ class FlavorCollection(Handler):
         try:
             flavor = flavors.create(
                 self.db, flavorid=str(body.get("id") or uuid.uuid4()), name=body["name"],
-                vcpus=int(body["vcpus"]), memory_mb=int(body["ram"]), root_gb=int(body["disk"]),
-                ephemeral_gb=int(body.get("OS-FLV-EXT-DATA:ephemeral", 0)),
-                swap=int(body.get("swap") or 0), rxtx_factor=float(body.get("rxtx_factor", 1.0)),
+                vcpus=_whole(body, "vcpus", 1), memory_mb=_whole(body, "ram", 1),
+                root_gb=_whole(body, "disk", 0),
+                ephemeral_gb=_whole(body, "OS-FLV-EXT-DATA:ephemeral", 0),
+                swap=_whole(body, "swap", 0), rxtx_factor=_rxtx_factor(body),
                 is_public=is_public, disabled=False, description=body.get("description"),
                 extra_specs={})
         except exception.Conflict as error:
@@ -76,9 +84,11 @@ class FlavorCollection(Handler):
 
 class FlavorDetail(FlavorCollection):
     detail = True
+    on_post = None  # flavors are created on /flavors only
 
 
 class FlavorItem(Handler):
+    @describe("Show a flavor")
     def on_get(self, req: falcon.Request, resp: falcon.Response, flavor_id: str) -> None:
         context = self.context(req)
         try:
@@ -88,6 +98,7 @@ class FlavorItem(Handler):
             raise faults.NotFound(str(error)) from None
         resp.media = {"flavor": views.show(flavor, self.base_url(req), self.version(req), True)}
 
+    @describe("Delete a flavor (admin)", status=202, returns_body=False)
     def on_delete(self, req: falcon.Request, resp: falcon.Response, flavor_id: str) -> None:
         self.authorize(req, "os_compute_api:os-flavor-manage:delete")
         try:
@@ -99,10 +110,12 @@ class FlavorItem(Handler):
 
 
 class FlavorExtraSpecs(Handler):
+    @describe("List a flavor's extra specs")
     def on_get(self, req: falcon.Request, resp: falcon.Response, flavor_id: str) -> None:
         self.authorize(req, "os_compute_api:os-flavor-extra-specs:index")
         resp.media = {"extra_specs": dict(self._flavor(req, flavor_id).extra_specs or {})}
 
+    @describe("Set extra specs of a flavor (admin)", body=schemas.EXTRA_SPECS)
     def on_post(self, req: falcon.Request, resp: falcon.Response, flavor_id: str) -> None:
         self.authorize(req, "os_compute_api:os-flavor-extra-specs:create")
         specs = self.body(req, schemas.EXTRA_SPECS)["extra_specs"]
@@ -120,12 +133,24 @@ class FlavorExtraSpecs(Handler):
             raise faults.NotFound(str(error)) from None
 
 
-def _int_or_400(req: falcon.Request, name: str) -> int | None:
-    raw = req.get_param(name)
-    if raw is None:
-        return None
-    try:
-        return int(raw)
-    except ValueError:
-        raise faults.BadRequest(f"Invalid input for query parameters {name}. Value: {raw}. "
-                                f"'{raw}' is not an integer") from None
+def _whole(body: dict, name: str, minimum: int) -> int:
+    """A whole-number field (an integer, or a string of digits, "" for swap) in Nova's range:
+    the schema bounds integers but not strings of digits."""
+    raw = body.get(name) or 0
+    if isinstance(raw, str):
+        raw = raw.lstrip("0") or "0"
+        if len(raw) > len(str(schemas.MAX_INT)):  # out of range (and int() stops at 4300)
+            raw = str(schemas.MAX_INT + 1)
+    value = int(raw)
+    if not minimum <= value <= schemas.MAX_INT:
+        raise faults.BadRequest(f"Invalid input received: {name} must be >= {minimum} and "
+                                f"<= {schemas.MAX_INT}.")
+    return value
+
+
+def _rxtx_factor(body: dict) -> float:
+    value = float(body.get("rxtx_factor", 1.0))  # the schema allows digits[.digits] only
+    if not 0 < value <= schemas.MAX_FLOAT:
+        raise faults.BadRequest("Invalid input received: rxtx_factor must be > 0 and <= "
+                                f"{schemas.MAX_FLOAT}.")
+    return value

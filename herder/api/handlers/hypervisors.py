@@ -7,8 +7,9 @@ the instances table; a node whose compute service record is gone is left out, as
 import falcon
 
 from herder.api import faults
+from herder.api.apidoc import describe
 from herder.api.handlers.base import Handler, require_version
-from herder.api.microversion import Version
+from herder.api.microversion import MAX_VERSION, Version
 from herder.api.query import Query, is_uuid_like, path_integer
 from herder.api.views import hypervisors as views
 from herder.api.views.hypervisors import Hypervisor
@@ -63,6 +64,8 @@ class HypervisorCollection(_HypervisorHandler):
     detail = False
     rule = f"{_RULE}:list"
 
+    @describe("List hypervisors (/detail: with usage)",
+              query=_list_params(Version(*MAX_VERSION)))
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         self.authorize(req, self.rule)
         version = self.version(req)
@@ -106,6 +109,7 @@ class HypervisorDetail(HypervisorCollection):
 
 
 class HypervisorItem(_HypervisorHandler):
+    @describe("Show a hypervisor with usage", query=("with_servers",))
     def on_get(self, req: falcon.Request, resp: falcon.Response, hypervisor_id: str) -> None:
         self.authorize(req, f"{_RULE}:show")
         found, with_servers = self._find(req, hypervisor_id)
@@ -134,6 +138,7 @@ class HypervisorItem(_HypervisorHandler):
 class HypervisorUptime(HypervisorItem):
     """GET /os-hypervisors/{id}/uptime (until 2.88), which `openstack hypervisor show` reads."""
 
+    @describe("Show a hypervisor's uptime")
     def on_get(self, req: falcon.Request, resp: falcon.Response, hypervisor_id: str) -> None:
         self.authorize(req, f"{_RULE}:uptime")
         found, _ = self._find(req, hypervisor_id)
@@ -146,6 +151,8 @@ class HypervisorSearch(_HypervisorHandler):
     """Before 2.53: hypervisors whose name contains the pattern (`/servers` lists servers)."""
     with_servers = False
 
+    @describe("Hypervisors whose name contains {hypervisor_id} (/servers: with their servers)",
+              max_version="2.52")
     def on_get(self, req: falcon.Request, resp: falcon.Response, hypervisor_id: str) -> None:
         version = self.version(req)
         require_version(version, "2.1", "2.52")
@@ -159,6 +166,7 @@ class HypervisorServers(HypervisorSearch):
 
 
 class HypervisorStatistics(_HypervisorHandler):
+    @describe("Show the hypervisors' summed usage")
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         self.authorize(req, f"{_RULE}:statistics")
         found = self.hypervisors(placement.nodes(self.db))

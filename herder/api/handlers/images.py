@@ -4,6 +4,7 @@ import falcon
 
 from herder import exception
 from herder.api import faults
+from herder.api.apidoc import describe
 from herder.api.handlers.base import Handler
 from herder.api.views import images as views
 from herder.db import images
@@ -22,6 +23,7 @@ class ComputeImages(_ImageLookup):
         super().__init__(api)
         self.detail = detail
 
+    @describe("List images (Compute API proxy)", query=("name",))
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         found = images.list_all(self.db, req.get_param("name"))
         resp.media = {"images": [views.compute_image(i, self.base_url(req), self.detail)
@@ -29,11 +31,13 @@ class ComputeImages(_ImageLookup):
 
 
 class ComputeImage(_ImageLookup):
+    @describe("Show an image (Compute API proxy)")
     def on_get(self, req: falcon.Request, resp: falcon.Response, image_id: str) -> None:
         resp.media = {"image": views.compute_image(self._get(image_id), self.base_url(req))}
 
 
 class ImageV2Collection(_ImageLookup):
+    @describe("List images (Image API v2)", query=("name", "marker"))
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         found = images.list_all(self.db, req.get_param("name"))
         marker = req.get_param("marker")
@@ -45,6 +49,7 @@ class ImageV2Collection(_ImageLookup):
 
 
 class ImageV2Item(_ImageLookup):
+    @describe("Show an image (Image API v2)")
     def on_get(self, req: falcon.Request, resp: falcon.Response, image_id: str) -> None:
         resp.media = views.image_v2(self._get(image_id), req.context.root_url)
 
@@ -52,6 +57,7 @@ class ImageV2Item(_ImageLookup):
 class ImageVersions:
     """The Image API's version document, for clients that discover it before use."""
 
+    @describe("List the Image API versions")
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         root = req.context.root_url
         resp.media = {"versions": [{"id": "v2.16", "status": "CURRENT",

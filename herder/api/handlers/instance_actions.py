@@ -8,6 +8,7 @@ import falcon
 
 from herder import exception
 from herder.api import faults
+from herder.api.apidoc import describe
 from herder.api.handlers.base import Handler
 from herder.api.query import Query
 from herder.api.views import instance_actions as views
@@ -31,6 +32,8 @@ class _ServerScoped(Handler):
 
 
 class InstanceActions(_ServerScoped):
+    @describe("List a server's actions", query=("limit", "marker", "changes-since",
+                                                 "changes-before"))
     def on_get(self, req: falcon.Request, resp: falcon.Response, server_id: str) -> None:
         version = self.version(req)
         paged = version.at_least("2.58")
@@ -58,6 +61,7 @@ class InstanceActions(_ServerScoped):
 
 
 class InstanceAction(_ServerScoped):
+    @describe("Show a server action with its events")
     def on_get(self, req: falcon.Request, resp: falcon.Response, server_id: str,
                request_id: str) -> None:
         version = self.version(req)

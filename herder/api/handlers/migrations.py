@@ -3,8 +3,9 @@ import falcon
 
 from herder import exception
 from herder.api import faults
+from herder.api.apidoc import describe
 from herder.api.handlers.base import Handler
-from herder.api.microversion import Version
+from herder.api.microversion import MAX_VERSION, Version
 from herder.api.query import Query, loose_bool
 from herder.api.views import migrations as views
 from herder.api.views.paging import next_links
@@ -28,6 +29,7 @@ def _accepted(version: Version) -> list[str]:
 
 
 class Migrations(Handler):
+    @describe("List migrations", query=_accepted(Version(*MAX_VERSION)))
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         self.authorize(req, _RULE)
         version = self.version(req)

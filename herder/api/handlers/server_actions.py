@@ -8,6 +8,7 @@ import falcon
 
 from herder import exception, quota, states
 from herder.api import faults
+from herder.api.apidoc import describe
 from herder.api.handlers.base import Handler, accepted, no_content
 from herder.api.schemas import servers as schemas
 from herder.api.validation import validate
@@ -21,6 +22,10 @@ _FINISHING = (states.MIGRATION_CONFIRMING, states.MIGRATION_CONFIRMED,
 
 
 class ServerAction(Handler):
+    @describe("Run an action on a server: one key, the action's name "
+              f"({', '.join(schemas.ACTIONS)}); confirmResize answers 204",
+              status=(202, 204), body={"oneOf": list(schemas.ACTIONS.values())},
+              returns_body=False)
     def on_post(self, req: falcon.Request, resp: falcon.Response, server_id: str) -> None:
         body = self.body(req)
         if not isinstance(body, dict) or len(body) != 1:

@@ -7,6 +7,7 @@ import falcon
 
 from herder import states
 from herder.api import faults
+from herder.api.apidoc import describe
 from herder.api.handlers.base import Handler, require_version
 from herder.api.query import path_integer
 from herder.api.views import migrations as views
@@ -16,6 +17,7 @@ _RULE = "os_compute_api:servers:migrations"
 
 
 class ServerMigrations(Handler):
+    @describe("List a server's moves in progress", min_version="2.23")
     def on_get(self, req: falcon.Request, resp: falcon.Response, server_id: str) -> None:
         version = self.version(req)
         require_version(version, "2.23")
@@ -27,6 +29,7 @@ class ServerMigrations(Handler):
 
 
 class ServerMigration(Handler):
+    @describe("Show a move in progress", min_version="2.23")
     def on_get(self, req: falcon.Request, resp: falcon.Response, server_id: str,
                migration_id: str) -> None:
         version = self.version(req)

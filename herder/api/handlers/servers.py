@@ -2,23 +2,29 @@
 import itertools
 import uuid
 from datetime import datetime
+from urllib.parse import urlencode
 
 import falcon
 
 from herder import exception, quota, states
 from herder.api import faults
+from herder.api.apidoc import describe
 from herder.api.handlers.base import Handler, accepted, no_content
 from herder.api.schemas import servers as schemas
-from herder.api.timeutil import parse_isotime
+from herder.api.query import Query
 from herder.api.views import servers as views
 from herder.api.views.common import links
 from herder.db import actions, flavors, images, instances, moves, services
 from herder.db.models import Instance
 
-_ADMIN_ONLY_FILTERS = ("host", "node", "project_id", "tenant_id", "all_tenants", "deleted")
+_FILTERS = ("name", "status", "host", "image", "flavor")
+_ADMIN_ONLY_PARAMS = ("host", "node", "project_id", "tenant_id", "all_tenants", "deleted")
+_MEMBER_LIST_PARAMS = ("name", "status", "image", "flavor", "changes-since", "limit", "marker")
+_LIST_PARAMS = _MEMBER_LIST_PARAMS + _ADMIN_ONLY_PARAMS
 
 
 class ServerCollection(Handler):
+    @describe("Create a server", status=202, body=schemas.CREATE)
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         context = self.context(req)
         self.authorize(req, "os_compute_api:servers:create")
@@ -36,8 +42,9 @@ class ServerCollection(Handler):
         zone = server.get("availability_zone")
         if zone and zone != self.conf.default_availability_zone:
             raise faults.BadRequest("The requested availability zone is not available")
-        if int(server.get("min_count", 1)) > 1 or int(server.get("max_count", 1)) > 1:
-            raise faults.BadRequest("herder creates one server per request.")
+        for name in ("min_count", "max_count"):  # an integer or a string of digits
+            if str(server.get(name, 1)).lstrip("0") != "1":
+                raise faults.BadRequest("herder creates one server per request.")
         try:
             quota.check(self.db, self.conf, context.project_id,
                         {"instances": 1, "cores": flavor.vcpus, "ram": flavor.memory_mb})
@@ -98,6 +105,7 @@ class ServerCollection(Handler):
         return {"private": [{"version": 4, "addr": _fake_address(), "OS-EXT-IPS:type": "fixed",
                              "OS-EXT-IPS-MAC:mac_addr": _fake_mac()}]}
 
+    @describe("List servers", query=_LIST_PARAMS)
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         found = self._list(req)
         base = self.base_url(req)
@@ -107,20 +115,19 @@ class ServerCollection(Handler):
     def _list(self, req: falcon.Request) -> dict:
         context = self.context(req)
         self.authorize(req, "os_compute_api:servers:index")
-        params = dict(req.params)
-        if not context.is_admin:
-            for name in _ADMIN_ONLY_FILTERS:
-                params.pop(name, None)
-        if "all_tenants" in params:
+        # as Nova: unknown parameters are ignored, and so are admin-only ones from non-admins
+        query = Query(req, _LIST_PARAMS if context.is_admin else _MEMBER_LIST_PARAMS,
+                      strict=False)
+        if "all_tenants" in query:
             self.authorize(req, "os_compute_api:servers:index:get_all_tenants")
-        limit = _int_param(params, "limit", self.conf.api.max_limit)
-        limit = min(limit, self.conf.api.max_limit)
-        changes_since = _time_param(params, "changes-since")
-        project = None if "all_tenants" in params else \
-            params.get("project_id") or params.get("tenant_id") or context.project_id
+        limit = query.limit(self.conf.api.max_limit)
+        changes_since = query.time("changes-since")
+        project = None if "all_tenants" in query else \
+            query.string("project_id") or query.string("tenant_id") or context.project_id
         rows = instances.list_all(self.db, project, include_deleted=changes_since is not None)
-        rows = [i for i in rows if _matches(i, params, changes_since)]
-        marker = params.get("marker")
+        filters = {name: query.string(name) for name in _FILTERS if name in query}
+        rows = [i for i in rows if _matches(i, filters, changes_since)]
+        marker = query.string("marker")
         if marker:
             ids = [i.uuid for i in rows]
             if marker not in ids:
@@ -129,14 +136,16 @@ class ServerCollection(Handler):
         page, more = rows[:limit], len(rows) > limit
         extra = {}
         if more and page:
-            query = "&".join(f"{k}={v}" for k, v in params.items() if k != "marker")
+            params = {**dict(query.pairs()), "marker": page[-1].uuid}
             extra["servers_links"] = [{"rel": "next", "href":
-                                       f"{self.base_url(req)}/servers?{query}&marker="
-                                       f"{page[-1].uuid}".replace("?&", "?")}]
+                                       f"{self.base_url(req)}/servers?{urlencode(params)}"}]
         return {"servers": page, "links": extra}
 
 
 class ServerDetail(ServerCollection):
+    on_post = None  # servers are created on /servers only
+
+    @describe("List servers with details", query=_LIST_PARAMS)
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         found = self._list(req)
         context, version, base = self.context(req), self.version(req), self.base_url(req)
@@ -151,6 +160,7 @@ class ServerDetail(ServerCollection):
 
 
 class ServerItem(Handler):
+    @describe("Show a server")
     def on_get(self, req: falcon.Request, resp: falcon.Response, server_id: str) -> None:
         instance = self.server(req, server_id)
         self.authorize(req, "os_compute_api:servers:show", self.target(instance))
@@ -161,6 +171,7 @@ class ServerItem(Handler):
             host_status=host_status(self, req, instance), with_server_groups=True,
             flavor_extra_specs=flavor_extra_specs(self, req, instance))}
 
+    @describe("Update a server", bodies={"2.1": schemas.UPDATE_V21, "2.19": schemas.UPDATE})
     def on_put(self, req: falcon.Request, resp: falcon.Response, server_id: str) -> None:
         version = self.version(req)
         body = self.body(req, schemas.UPDATE if version.at_least("2.19")
@@ -181,6 +192,7 @@ class ServerItem(Handler):
             instance, self.base_url(req), version, is_admin=context.is_admin, basic=True,
             with_server_groups=True, flavor_extra_specs=flavor_extra_specs(self, req, instance))}
 
+    @describe("Delete a server", status=204)
     def on_delete(self, req: falcon.Request, resp: falcon.Response, server_id: str) -> None:
         instance = self.server(req, server_id)
         self.authorize(req, "os_compute_api:servers:delete", self.target(instance))
@@ -270,30 +282,6 @@ def _matches(instance: Instance, params: dict, changes_since: datetime | None) -
     if changes_since is not None and (instance.updated_at or instance.created_at) < changes_since:
         return False
     return True
-
-
-def _int_param(params: dict, name: str, default: int) -> int:
-    if name not in params:
-        return default
-    try:
-        value = int(params[name])
-    except (TypeError, ValueError):
-        raise faults.BadRequest(f"Invalid input for query parameters {name}. Value: "
-                                f"{params[name]}. '{params[name]}' is not an integer") from None
-    if value < 0:
-        raise faults.BadRequest(f"Invalid input for query parameters {name}. Value: {value}. "
-                                f"{value} is less than the minimum of 0")
-    return value
-
-
-def _time_param(params: dict, name: str) -> datetime | None:
-    if name not in params:
-        return None
-    try:
-        return parse_isotime(params[name])
-    except ValueError:
-        raise faults.BadRequest(f"Invalid input for query parameters {name}. Value: "
-                                f"{params[name]}. '{params[name]}' is not a 'date-time'") from None
 
 
 _address_counter = itertools.count()

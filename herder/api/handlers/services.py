@@ -8,6 +8,7 @@ import falcon
 
 from herder import exception
 from herder.api import faults
+from herder.api.apidoc import describe
 from herder.api.handlers.base import Handler
 from herder.api.microversion import Version
 from herder.api.query import Query, is_uuid_like, to_bool
@@ -25,6 +26,7 @@ def _unsupported_binary(binary: str) -> faults.Fault:
 
 
 class ServiceCollection(Handler):
+    @describe("List services", query=("host", "binary"))
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         self.authorize(req, f"{_RULE}:list")
         version = self.version(req)
@@ -39,6 +41,11 @@ def _up(handler: Handler, service: Service) -> bool:
 
 
 class ServiceItem(Handler):
+    @describe("Enable, disable or force down a compute service: before 2.53 {service_id} is "
+              "the action (enable, disable, disable-log-reason, force-down) and the body names "
+              "the service; from 2.53 it is the service's uuid",
+              bodies={"2.1": schemas.UPDATE, "2.11": schemas.UPDATE_V211,
+                      "2.53": schemas.UPDATE_V253})
     def on_put(self, req: falcon.Request, resp: falcon.Response, service_id: str) -> None:
         self.authorize(req, f"{_RULE}:update")
         version = self.version(req)

@@ -2,6 +2,7 @@
 import falcon
 
 from herder.api import microversion
+from herder.api.apidoc import describe
 
 UPDATED = "2013-07-23T11:33:21Z"
 MEDIA_TYPES = [{"base": "application/json",
@@ -20,12 +21,14 @@ def _v20(root: str) -> dict:
 
 
 class Versions:
+    @describe("List the API versions")
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         root = req.context.root_url
         resp.media = {"versions": [_v20(root), _v21(root)]}
 
 
 class VersionV21:
+    @describe("Show API version 2.1 and its microversion range")
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         root = req.context.root_url
         doc = _v21(root)
@@ -39,6 +42,7 @@ class VersionV21:
 class IdentityVersion:
     """A v3 identity version document: keystoneauth asks for one even with a fixed token."""
 
+    @describe("Show the identity v3 version document")
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         root = req.context.root_url
         resp.media = {"version": {

@@ -1,5 +1,16 @@
 """Request schemas for flavors."""
 
+# Nova's limits: what a database integer column and a SQL float hold. For a number sent as a
+# string only the pattern applies here, so the handler checks the range again after int().
+MAX_INT = 2147483647
+MAX_FLOAT = 3.40282e+38
+
+
+def _whole(minimum: int, pattern: str = r"^[0-9]+$") -> dict:
+    return {"type": ["integer", "string"], "pattern": pattern, "minimum": minimum,
+            "maximum": MAX_INT}
+
+
 CREATE = {
     "type": "object",
     "properties": {"flavor": {"type": "object", "properties": {
@@ -7,13 +18,10 @@ CREATE = {
                  "pattern": r"^(?! )[\S ]*(?<! )$"},
         "id": {"type": ["string", "null"], "minLength": 1, "maxLength": 255,
                "pattern": r"^(?! )[a-zA-Z0-9. _-]+(?<! )$"},
-        "ram": {"type": ["integer", "string"], "pattern": r"^[0-9]+$", "minimum": 1},
-        "vcpus": {"type": ["integer", "string"], "pattern": r"^[0-9]+$", "minimum": 1},
-        "disk": {"type": ["integer", "string"], "pattern": r"^[0-9]+$", "minimum": 0},
-        "OS-FLV-EXT-DATA:ephemeral": {"type": ["integer", "string"], "pattern": r"^[0-9]+$",
-                                      "minimum": 0},
-        "swap": {"type": ["integer", "string"], "pattern": r"^[0-9]*$", "minimum": 0},
-        "rxtx_factor": {"type": ["number", "string"], "minimum": 0},
+        "ram": _whole(1), "vcpus": _whole(1), "disk": _whole(0),
+        "OS-FLV-EXT-DATA:ephemeral": _whole(0), "swap": _whole(0, r"^[0-9]*$"),
+        "rxtx_factor": {"type": ["number", "string"], "pattern": r"^[0-9]+(\.[0-9]+)?$",
+                        "minimum": 0, "exclusiveMinimum": True, "maximum": MAX_FLOAT},
         "os-flavor-access:is_public": {"type": ["boolean", "string"]},
         "description": {"type": ["string", "null"], "maxLength": 65535}},
         "required": ["name", "ram", "vcpus", "disk"], "additionalProperties": False}},

@@ -5,6 +5,7 @@ NAME = {"type": "string", "minLength": 1, "maxLength": 255,
 FLAVOR_REF = {"type": ["string", "integer"], "minLength": 1}
 HOST = {"type": ["string", "null"], "minLength": 1, "maxLength": 255,
         "pattern": r"^[a-zA-Z0-9-._]*$"}
+COUNT = {"type": ["integer", "string"], "pattern": r"^[0-9]+$", "minimum": 1}
 METADATA = {"type": "object",
             "patternProperties": {r"^[a-zA-Z0-9-_:. ]{1,255}$": {"type": "string",
                                                                   "maxLength": 255}},
@@ -31,10 +32,9 @@ CREATE = {
                 "metadata": METADATA, "availability_zone": {"type": "string", "minLength": 1,
                                                             "maxLength": 255},
                 "block_device_mapping_v2": {"type": "array", "items": _BDM},
-                "key_name": {"type": "string"}, "description": {"type": ["string", "null"],
-                                                                "maxLength": 255},
-                "min_count": {"type": ["integer", "string"]},
-                "max_count": {"type": ["integer", "string"]},
+                "key_name": {"type": "string", "minLength": 1, "maxLength": 255},
+                "description": {"type": ["string", "null"], "maxLength": 255},
+                "min_count": COUNT, "max_count": COUNT,
                 "return_reservation_id": {"type": ["boolean", "string"]},
                 "user_data": {"type": "string"}, "config_drive": {"type": ["boolean", "string"]},
                 "security_groups": {"type": "array"}, "adminPass": {"type": "string"},
@@ -108,4 +108,25 @@ RESET_STATE = {
         "state": {"type": "string", "enum": ["active", "error"]}},
         "required": ["state"], "additionalProperties": False}},
     "required": ["os-resetState"], "additionalProperties": False,
+}
+
+
+def _ignored_argument(action: str) -> dict:
+    """An action whose argument Nova ignores: `{"os-stop": null}`, `{"os-stop": {}}`, ..."""
+    return {"type": "object", "properties": {action: {}}, "required": [action],
+            "additionalProperties": False}
+
+
+# Every action body POST /servers/{id}/action accepts, by action name. `migrate` is validated
+# from 2.56 and `lock` from 2.73 only; before that their argument is ignored, as in Nova.
+ACTIONS = {
+    "migrate": MIGRATE_V256,
+    "resize": RESIZE,
+    "confirmResize": _ignored_argument("confirmResize"),
+    "revertResize": _ignored_argument("revertResize"),
+    "os-stop": _ignored_argument("os-stop"),
+    "os-start": _ignored_argument("os-start"),
+    "lock": LOCK,
+    "unlock": _ignored_argument("unlock"),
+    "os-resetState": RESET_STATE,
 }
