@@ -193,17 +193,23 @@ class ServerAction(Handler):
         instance = self.server(req, server_id)
         self.authorize(req, "os_compute_api:servers:revert_resize", self.target(instance))
         migration = self._finished_migration(req, instance, "revertResize")
-        self._set_task_state(instance, "revertResize",
-                             {"vm_state": states.RESIZED, "task_state": None},
-                             task_state=states.RESIZE_REVERTING)
+        # The migration is what a confirm, a revert and a delete race for, so it is taken
+        # first: a loser then never touches the server (a revert that set resize_reverting
+        # before losing would break the confirm that won).
         try:
             moves.update(self.db, migration.uuid, states.MIGRATION_FINISHED,
                          status=states.MIGRATION_REVERTING)
         except exception.UnexpectedTaskState as error:
-            instances.update(self.db, instance.uuid, {"task_state": states.RESIZE_REVERTING},
-                             task_state=None)
             raise _migration_busy(instance, "revertResize",
                                   error.kwargs.get("actual", {}).get("status")) from None
+        try:
+            self._set_task_state(instance, "revertResize",
+                                 {"vm_state": states.RESIZED, "task_state": None},
+                                 task_state=states.RESIZE_REVERTING)
+        except faults.Fault:
+            moves.update(self.db, migration.uuid, states.MIGRATION_REVERTING,
+                         status=states.MIGRATION_FINISHED)
+            raise
         context = self.context(req)
         actions.start(self.db, context, instance.uuid, "revertResize")
         self.api.bus.cast("conductor", "revert_resize", context, instance_uuid=instance.uuid,
