@@ -4,6 +4,7 @@ Each herder process builds its own ConfigOpts with `build_conf` instead of using
 tests can run several independent clouds in one interpreter.
 """
 import os
+import socket
 
 from oslo_config import cfg
 from oslo_policy import opts as policy_opts
@@ -26,6 +27,15 @@ _default_opts = [
                help="Seconds without a heartbeat after which a service is reported down."),
     cfg.IntOpt("report_interval", default=10, min=1, help="Seconds between service heartbeats."),
     cfg.StrOpt("default_availability_zone", default="nova"),
+    cfg.StrOpt("host", default=socket.gethostname(), sample_default="<hostname>",
+               help="This service's host name (a compute host's name, as the API shows it)."),
+    cfg.HostAddressOpt("my_ip", default="127.0.0.1",
+                       help="The address a compute host binds for other hosts to reach it "
+                            "(disk transfers). Loopback 127.0.1.N when several run on one "
+                            "machine."),
+    cfg.IntOpt("graceful_shutdown_timeout", default=60, min=0,
+               help="Seconds a stopping service (SIGTERM) lets running steps finish; what is "
+                    "still running then is picked up from the journal by the next start."),
     cfg.StrOpt("admin_token", default="herder-admin-token", secret=True,
                help="A token that authenticates as the cloud administrator (embedded/noauth mode)."),
 ]
@@ -34,8 +44,15 @@ _api_opts = [
     cfg.HostAddressOpt("listen", default="127.0.0.1"),
     cfg.PortOpt("port", default=8774),
     cfg.IntOpt("max_limit", default=1000, min=1, help="The most items a list request returns."),
+    cfg.IntOpt("workers", default=16, min=1,
+               help="Requests the api's own HTTP server (herder api, herder serve) answers at "
+                    "once."),
     cfg.StrOpt("public_endpoint", default=None,
                help="Base URL clients reach the API at (default: http://<listen>:<port>)."),
+    cfg.StrOpt("auth_strategy", default="noauth2", choices=["noauth2", "keystone"],
+               help="noauth2: tokens are `user:project[:roles]` or the admin token (embedded "
+                    "use and tests). keystone: Keystone tokens, validated by keystonemiddleware "
+                    "as configured in [keystone_authtoken] (needs the `keystone` extra)."),
 ]
 
 _compute_opts = [
@@ -55,7 +72,16 @@ _compute_opts = [
                  help="Seconds between runs of the compute periodic tasks (auto-confirm, heartbeat)."),
 ]
 
+_conductor_opts = [
+    cfg.IntOpt("workers", default=64, min=1, help="Requests one conductor works on at once."),
+    cfg.IntOpt("report_workers", default=8, min=1,
+               help="Compute host reports (heartbeats, progress) one conductor handles at once, "
+                    "apart from the requests above. At least one per host reporting in the "
+                    "same second keeps heartbeats from queueing behind each other."),
+]
+
 _scheduler_opts = [
+    cfg.IntOpt("workers", default=16, min=1, help="Requests one scheduler works on at once."),
     cfg.IntOpt("max_attempts", default=3, min=1,
                help="Hosts tried for one move: the selected host plus alternates."),
 ]
@@ -63,14 +89,41 @@ _scheduler_opts = [
 _filter_scheduler_opts = [
     cfg.ListOpt("enabled_filters",
                 default=["ComputeFilter", "ResourceFilter", "AvailabilityZoneFilter",
-                         "ImagePropertiesFilter"]),
-    cfg.ListOpt("weighers", default=["RAMWeigher", "CPUWeigher", "DiskWeigher"]),
+                         "ImagePropertiesFilter", "ServerGroupAntiAffinityFilter",
+                         "ServerGroupAffinityFilter"]),
+    cfg.ListOpt("weighers", default=["RAMWeigher", "CPUWeigher", "DiskWeigher",
+                                     "ServerGroupSoftAffinityWeigher",
+                                     "ServerGroupSoftAntiAffinityWeigher"]),
+    cfg.IntOpt("max_server_per_host", default=1, min=1,
+               help="Members of an anti-affinity server group one host may hold when the group "
+                    "has no max_server_per_host rule of its own."),
+    # Nova's default is 1.0, with which the three spread weighers (2 or 3 against 1) outvote a
+    # soft-affinity group on every host but the emptiest: the group's wish would only break
+    # ties. herder makes the group's wish count more than the spread, as its users expect.
+    cfg.FloatOpt("soft_affinity_weight_multiplier", default=10.0, min=0.0,
+                 help="Weight of ServerGroupSoftAffinityWeigher against the spread weighers."),
+    cfg.FloatOpt("soft_anti_affinity_weight_multiplier", default=10.0, min=0.0,
+                 help="Weight of ServerGroupSoftAntiAffinityWeigher against the spread "
+                      "weighers."),
 ]
 
 _quota_opts = [
-    cfg.IntOpt("instances", default=10),
-    cfg.IntOpt("cores", default=20),
-    cfg.IntOpt("ram", default=51200),
+    # -1 means unlimited, as in Nova
+    cfg.IntOpt("instances", default=10, min=-1),
+    cfg.IntOpt("cores", default=20, min=-1),
+    cfg.IntOpt("ram", default=51200, min=-1, help="Megabytes of RAM per project."),
+    cfg.IntOpt("metadata_items", default=128, min=-1, help="Metadata items per server."),
+    cfg.IntOpt("injected_files", default=5, min=-1),
+    cfg.IntOpt("injected_file_content_bytes", default=10240, min=-1),
+    cfg.IntOpt("injected_file_path_length", default=255, min=-1),
+    cfg.IntOpt("key_pairs", default=100, min=-1),
+    cfg.IntOpt("server_groups", default=10, min=-1, help="Server groups per project."),
+    cfg.IntOpt("server_group_members", default=10, min=-1, help="Servers per server group."),
+    # what the API still shows before 2.36 (Nova's deprecated nova-network quotas)
+    cfg.IntOpt("floating_ips", default=10, min=-1),
+    cfg.IntOpt("fixed_ips", default=-1, min=-1),
+    cfg.IntOpt("security_groups", default=10, min=-1),
+    cfg.IntOpt("security_group_rules", default=20, min=-1),
 ]
 
 _database_opts = [
@@ -86,16 +139,52 @@ _messaging_opts = [
     cfg.StrOpt("transport_url", default="memory://", secret=True,
                help="kombu URL: memory:// runs the bus in-process, amqp:// uses RabbitMQ."),
     cfg.FloatOpt("rpc_timeout", default=60.0, min=0.1, help="Seconds an RPC call waits for a reply."),
+    cfg.StrOpt("namespace", default="",
+               help="Prefix of every queue and exchange name, so that several herder clouds "
+                    "can share one broker. Every service of one cloud must use the same."),
 ]
 
 _workflow_opts = [
     cfg.FloatOpt("step_deadline", default=600.0, min=1.0,
                  help="Seconds one workflow step may take before the move is rolled back."),
+    cfg.FloatOpt("lease_seconds", default=30.0, min=1.0,
+                 help="A conductor owns the workflows it runs for this long after its last "
+                      "renewal; after that, another conductor (or this one, restarted) adopts "
+                      "and recovers them."),
+    cfg.FloatOpt("recovery_interval", default=10.0, min=0.1,
+                 help="Seconds between a conductor's lease renewals and its look for "
+                      "workflows and requests to recover."),
+    cfg.FloatOpt("lost_request_timeout", default=300.0, min=0.0,
+                 help="A server whose request the api accepted this many seconds ago without "
+                      "any conductor starting on it (the cast was lost, e.g. the api died) is "
+                      "put back as it was, with a fault saying so."),
+]
+
+_transfer_opts = [
+    cfg.PortOpt("port", default=0,
+                help="TCP port of a compute host's transfer agent, on the host's own address "
+                     "(0: an ephemeral port; the bound port is what sources are told)."),
+    cfg.IntOpt("token_ttl", default=300, min=1,
+               help="Seconds a transfer grant (token) stays valid before the source connects "
+                    "with it. Grants are single-use and scoped to one migration and one disk."),
+    cfg.FloatOpt("bandwidth_limit_mbps", default=0.0, min=0.0,
+                 help="Megabits per second one disk transfer may use (0 = unlimited)."),
+    cfg.IntOpt("chunk_size_kb", default=1024, min=4, max=4096,
+               help="KiB per transfer chunk: each is hashed, acknowledged and, if it arrived "
+                    "damaged, sent again."),
+    cfg.FloatOpt("io_timeout", default=60.0, min=1.0,
+                 help="Seconds either side of a transfer waits on a silent peer."),
+    cfg.IntOpt("max_attempts", default=3, min=1,
+               help="Times the conductor tries a disk transfer; each retry gets a fresh grant "
+                    "and resumes after the last extent the destination verified."),
 ]
 
 _fault_opts = [
     cfg.ListOpt("inject", default=[],
                 help="Fault points to trigger, as <host>:<driver step> (tests only; off in production)."),
+    cfg.StrOpt("hold_dir", default=None,
+               help="Directory through which tests hold a service at a fault point (see "
+                    "herder/faults.py; tests only; unset in production)."),
 ]
 
 
@@ -104,12 +193,14 @@ def register_opts(conf: cfg.ConfigOpts) -> None:
     conf.register_opts(_default_opts)
     conf.register_opts(_api_opts, group="api")
     conf.register_opts(_compute_opts, group="compute")
+    conf.register_opts(_conductor_opts, group="conductor")
     conf.register_opts(_scheduler_opts, group="scheduler")
     conf.register_opts(_filter_scheduler_opts, group="filter_scheduler")
     conf.register_opts(_quota_opts, group="quota")
     conf.register_opts(_database_opts, group="database")
     conf.register_opts(_messaging_opts, group="messaging")
     conf.register_opts(_workflow_opts, group="workflow")
+    conf.register_opts(_transfer_opts, group="transfer")
     conf.register_opts(_fault_opts, group="fault_injection")
 
 
@@ -136,6 +227,8 @@ def instances_root(conf: cfg.ConfigOpts) -> str:
 def list_opts():
     """For oslo-config-generator."""
     return [(None, _default_opts), ("api", _api_opts), ("compute", _compute_opts),
-            ("scheduler", _scheduler_opts), ("filter_scheduler", _filter_scheduler_opts),
+            ("conductor", _conductor_opts), ("scheduler", _scheduler_opts),
+            ("filter_scheduler", _filter_scheduler_opts),
             ("quota", _quota_opts), ("database", _database_opts), ("messaging", _messaging_opts),
-            ("workflow", _workflow_opts), ("fault_injection", _fault_opts)]
+            ("workflow", _workflow_opts), ("transfer", _transfer_opts),
+            ("fault_injection", _fault_opts)]

@@ -1,30 +1,23 @@
 """One process running api, conductor, scheduler and N compute hosts: `herder serve`.
 
-State lives in a SQLite file under the state directory, the bus is kombu's in-process
-`memory://` transport, and each compute host gets its own loopback address (127.0.1.N) and
-instances directory. Tests start the same thing in-process to drive it through real HTTP.
+The same service classes as the separate processes (`herder api|conductor|scheduler|compute`),
+composed in one process: state in a SQLite file under the state directory, the bus on kombu's
+in-process `memory://` transport, and each compute host on its own loopback address
+(127.0.1.N) with its own instances directory. Tests start the same thing in-process to drive it
+through real HTTP.
 """
 import logging
 import os
-import socket
-import threading
 import uuid
 
-from cheroot import wsgi
-
 from herder import seed
-from herder.api.app import make_app
-from herder.api.handlers.base import ApiServices
-from herder.api.policies import make_enforcer
-from herder.bus.notifier import Notifier
-from herder.bus.rpc import Bus
+from herder.api.service import ApiService
+from herder.bus.rpc import bus_from_conf
 from herder.compute.service import ComputeService
-from herder.conductor.base import ConductorServices
-from herder.conductor.manager import ConductorManager
+from herder.conductor.service import ConductorService
 from herder.conf import database_url
-from herder.db import services
 from herder.db.session import Database, upgrade
-from herder.scheduler.manager import SchedulerManager
+from herder.scheduler.service import SchedulerService
 
 LOG = logging.getLogger(__name__)
 
@@ -41,66 +34,56 @@ class EmbeddedCloud:
         self.db_url = database_url(conf)
         upgrade(self.db_url)
         self.db = Database(self.db_url)
-        self.bus = Bus(conf.messaging.transport_url, conf.messaging.rpc_timeout,
-                       virtual_host_tag=bus_tag or f"herder-{uuid.uuid4().hex[:8]}")
-        self.host_name = socket.gethostname()
-        self.conductor = ConductorManager(ConductorServices(
-            conf, self.db, self.bus, Notifier(self.bus, f"herder-conductor:{self.host_name}"),
-            self.host_name))
-        self.scheduler = SchedulerManager(conf, self.db, Notifier(
-            self.bus, f"herder-scheduler:{self.host_name}"))
+        # memory:// is one broker per interpreter: a namespace of its own keeps clouds that
+        # tests start side by side from reading each other's queues
+        self.bus = bus_from_conf(conf, namespace=bus_tag or f"herder-{uuid.uuid4().hex[:8]}")
+        self.host_name = conf.host
+        self.conductor_service = ConductorService(conf, self.db, self.bus, self.host_name)
+        self.conductor = self.conductor_service.manager
+        self.scheduler_service = SchedulerService(conf, self.db, self.bus, self.host_name)
+        self.scheduler = self.scheduler_service.manager
         self.computes = {f"compute{i}": ComputeService(conf, self.bus, f"compute{i}",
                                                        host_address(i))
                          for i in range(1, hosts + 1)}
-        self.api = ApiServices(conf, self.db, self.bus, make_enforcer(conf))
-        self.app = make_app(self.api, conf.api.public_endpoint)
-        self._http: wsgi.Server | None = None
-        self._http_thread: threading.Thread | None = None
-        self._stop = threading.Event()
+        self.api_service = ApiService(conf, self.db, self.bus)
+        self.api = self.api_service.services
+        self._serving_http = False
 
     def start(self, serve_http: bool = True) -> None:
         seed.seed_catalogue(self.db, self.conf)
-        self.bus.serve("conductor", self.conductor, workers=64)
-        self.bus.serve("scheduler", self.scheduler, workers=16, fanout=True)
-        self._heartbeat_control_plane()
+        self.scheduler_service.start()
+        self.conductor_service.start()
         for compute in self.computes.values():
             compute.start()
-        self.conductor.recover()  # needs the computes: compensations run on them
-        threading.Thread(target=self._control_plane_heartbeats, daemon=True,
-                         name="control-plane-heartbeat").start()
+        # the only conductor: what is unfinished is its own; compensations run on the
+        # computes, so after they started
+        self.conductor_service.recover(sole_conductor=True)
         if serve_http:
-            self._http = wsgi.Server((self.conf.api.listen, self.conf.api.port), self.app,
-                                     numthreads=16, request_queue_size=256)
-            self._http.prepare()
-            self._http_thread = threading.Thread(target=self._http.serve, daemon=True,
-                                                 name="api-http")
-            self._http_thread.start()
+            self.api_service.start()
+            self._serving_http = True
 
     @property
     def port(self) -> int:
-        return self._http.bind_addr[1] if self._http else self.conf.api.port
+        return self.api_service.port
 
     @property
     def endpoint(self) -> str:
-        return f"http://{self.conf.api.listen}:{self.port}"
+        return self.api_service.endpoint
 
-    def _heartbeat_control_plane(self) -> None:
-        for binary in ("herder-conductor", "herder-scheduler"):
-            services.heartbeat(self.db, self.host_name, binary, binary.split("-", 1)[1],
-                               "internal")
+    def instances_dirs(self) -> dict[str, str]:
+        """host -> its instances directory."""
+        return {host: compute.driver.instances_dir for host, compute in self.computes.items()}
 
-    def _control_plane_heartbeats(self) -> None:
-        while not self._stop.wait(self.conf.report_interval):
-            try:
-                self._heartbeat_control_plane()
-            except Exception:
-                LOG.exception("control plane heartbeat failed")
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._http is not None:
-            self._http.stop()
+    def stop(self, timeout: float | None = None) -> None:
+        """Stop taking requests, then let each service finish what it runs (up to `timeout`
+        seconds per service; None waits as long as that takes)."""
+        if self._serving_http:
+            self.api_service.stop()
         for compute in self.computes.values():
-            compute.stop()
-        self.bus.close()
+            compute.stop_periodic_tasks()   # their conductor is about to go
+        self.conductor_service.stop(timeout)
+        self.scheduler_service.stop(timeout)
+        for compute in self.computes.values():
+            compute.stop(timeout)
+        self.bus.close(timeout)
         self.db.dispose()

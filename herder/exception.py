@@ -90,3 +90,24 @@ class QuotaExceeded(HerderError):
 class MarkerNotFound(NotFound):
     """A list request's `marker` names no item (the API answers 400, as Nova does)."""
     message = "Marker %(marker)s could not be found."
+
+
+class InstanceGroupNotFound(NotFound):
+    message = "Instance group %(group_uuid)s could not be found."
+
+
+class GroupPolicyViolation(ClaimFailed):
+    """A destination would break its server group's policy (the conductor reschedules)."""
+    message = "Server group policy check failed on %(host)s: %(reason)s"
+
+
+class TransferFailed(HerderError):
+    """A disk did not get across to the destination; a retry with a fresh grant resumes from
+    the last extent the destination verified."""
+    message = "Disk transfer failed: %(reason)s"
+
+
+class TransferRefused(TransferFailed):
+    """The destination's transfer agent would not take the disk (bad, expired or spent token,
+    or a disk it does not expect)."""
+    message = "Disk transfer refused: %(reason)s"

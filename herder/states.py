@@ -24,6 +24,16 @@ POWERING_OFF = "powering-off"
 POWERING_ON = "powering-on"
 DELETING = "deleting"
 SPAWNING = "spawning"
+PAUSING = "pausing"
+UNPAUSING = "unpausing"
+SUSPENDING = "suspending"
+RESUMING = "resuming"
+REBOOTING = "rebooting"
+REBOOTING_HARD = "rebooting_hard"
+
+# the task states the api sets before it casts a power operation (os-stop, pause, reboot, ...)
+POWER_TASK_STATES = (POWERING_OFF, POWERING_ON, PAUSING, UNPAUSING, SUSPENDING, RESUMING,
+                     REBOOTING, REBOOTING_HARD)
 
 MOVE_TASK_STATES = (RESIZE_PREP, RESIZE_MIGRATING, RESIZE_MIGRATED, RESIZE_FINISH)
 
@@ -71,14 +81,21 @@ _STATUS_BY_TASK_STATE = {
     RESIZE_REVERTING: "REVERT_RESIZE",
 }
 
+# Nova shows a reboot only while the server is active; a stopped, paused or suspended server
+# being hard rebooted keeps its status until it comes up
+_REBOOT_STATUS = {REBOOTING: "REBOOT", REBOOTING_HARD: "HARD_REBOOT"}
+
 
 def server_status(vm_state: str, task_state: str | None) -> str:
     """The API `status` of a server, as Nova derives it from vm_state and task_state."""
     if vm_state in (ACTIVE, STOPPED, RESIZED) and task_state in _STATUS_BY_TASK_STATE:
         return _STATUS_BY_TASK_STATE[task_state]
+    if vm_state == ACTIVE and task_state in _REBOOT_STATUS:
+        return _REBOOT_STATUS[task_state]
     return _STATUS_BY_VM_STATE.get(vm_state, "UNKNOWN")
 
 
 def vm_state_for_power(power_state: int) -> str:
     """The resting vm_state that matches a guest's actual power state."""
-    return ACTIVE if power_state == RUNNING else STOPPED
+    return {RUNNING: ACTIVE, PAUSED_POWER: PAUSED,
+            SUSPENDED_POWER: SUSPENDED}.get(power_state, STOPPED)

@@ -4,13 +4,15 @@ import logging
 
 import falcon
 
-from herder.api import faults, openapi
+from herder.api import faults, keystone, openapi
 from herder.api.handlers import aggregates, flavors, images, server_actions, servers, versions
 from herder.api.handlers import (hypervisors, instance_actions, migrations, server_migrations,
                                  services)
+from herder.api.handlers import availability_zones, flavor_access, limits, quota_sets
+from herder.api.handlers import identity, server_groups
 from herder.api.apidoc import describe
 from herder.api.handlers.base import ApiServices
-from herder.api.middleware import RequestContextMiddleware
+from herder.api.middleware import ReadTransactionMiddleware, RequestContextMiddleware
 
 LOG = logging.getLogger(__name__)
 
@@ -33,7 +35,15 @@ def _routes(api: ApiServices) -> list[tuple[str, object]]:
         ("/v2.1/os-migrations", migrations.Migrations(api)),
         ("/v2.1/os-services", services.ServiceCollection(api)),
         ("/v2.1/os-services/{service_id}", services.ServiceItem(api)),
+        ("/v2.1/os-server-groups", server_groups.ServerGroupCollection(api)),
+        ("/v2.1/os-server-groups/{group_id}", server_groups.ServerGroupItem(api)),
         ("/v2.1/os-aggregates", aggregates.Aggregates(api)),
+        ("/v2.1/os-quota-sets/{project_id}", quota_sets.QuotaSet(api)),
+        ("/v2.1/os-quota-sets/{project_id}/detail", quota_sets.QuotaSetDetail(api)),
+        ("/v2.1/os-quota-sets/{project_id}/defaults", quota_sets.QuotaSetDefaults(api)),
+        ("/v2.1/limits", limits.Limits(api)),
+        ("/v2.1/os-availability-zone", availability_zones.AvailabilityZones(api)),
+        ("/v2.1/os-availability-zone/detail", availability_zones.AvailabilityZoneDetail(api)),
         ("/v2.1/os-hypervisors", hypervisors.HypervisorCollection(api)),
         ("/v2.1/os-hypervisors/detail", hypervisors.HypervisorDetail(api)),
         ("/v2.1/os-hypervisors/statistics", hypervisors.HypervisorStatistics(api)),
@@ -45,6 +55,8 @@ def _routes(api: ApiServices) -> list[tuple[str, object]]:
         ("/v2.1/flavors/detail", flavors.FlavorDetail(api)),
         ("/v2.1/flavors/{flavor_id}", flavors.FlavorItem(api)),
         ("/v2.1/flavors/{flavor_id}/os-extra_specs", flavors.FlavorExtraSpecs(api)),
+        ("/v2.1/flavors/{flavor_id}/os-flavor-access", flavor_access.FlavorAccess(api)),
+        ("/v2.1/flavors/{flavor_id}/action", flavor_access.FlavorAction(api)),
         ("/v2.1/images", images.ComputeImages(api, detail=False)),
         ("/v2.1/images/detail", images.ComputeImages(api, detail=True)),
         ("/v2.1/images/{image_id}", images.ComputeImage(api)),
@@ -55,6 +67,7 @@ def _routes(api: ApiServices) -> list[tuple[str, object]]:
         ("/v2/images/{image_id}", images.ImageV2Item(api)),
         ("/identity", versions.IdentityVersion()),
         ("/identity/v3", versions.IdentityVersion()),
+        ("/identity/v3/projects/{project_id}", identity.IdentityProject(api)),
         ("/openapi.json", OpenApiDocument()),
     ]
 
@@ -75,8 +88,11 @@ def openapi_text() -> str:
     return openapi.render(openapi.document(_routes(ApiServices(None, None, None, None))))
 
 
-def make_app(api: ApiServices, public_url: str | None = None) -> falcon.App:
-    app = falcon.App(middleware=[RequestContextMiddleware(api.conf, public_url)])
+def make_app(api: ApiServices, public_url: str | None = None) -> keystone.WsgiApp:
+    """The Compute API; in keystone mode behind keystonemiddleware's auth_token."""
+    use_keystone = api.conf is not None and api.conf.api.auth_strategy == "keystone"
+    app = falcon.App(middleware=[RequestContextMiddleware(api.conf, public_url, use_keystone),
+                                 ReadTransactionMiddleware(api.db)])
     app.req_options.strip_url_path_trailing_slash = True
     app.resp_options.default_media_type = "application/json"
     app.add_error_handler(Exception, _unexpected)
@@ -84,7 +100,7 @@ def make_app(api: ApiServices, public_url: str | None = None) -> falcon.App:
     app.add_error_handler(faults.Fault, _fault)
     for template, resource in _routes(api):
         app.add_route(template, resource)
-    return app
+    return keystone.protect(app, api.conf) if use_keystone else app
 
 
 def _fault(req, resp, error: faults.Fault, params) -> None:

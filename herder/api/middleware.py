@@ -1,7 +1,7 @@
 """Per-request plumbing: request id, authentication, microversion, and their response headers."""
 import falcon
 
-from herder.api import auth, faults, microversion
+from herder.api import auth, faults, keystone, microversion
 from herder.context import new_request_id
 
 # Paths anyone may read without a token: the version documents and the OpenAPI document.
@@ -30,8 +30,11 @@ class RequestContextMiddleware:
             self._negotiate(req)
         if req.path in PUBLIC_PATHS:
             return
-        context = auth.context_from_token(req.get_header("X-Auth-Token"),
-                                          self.conf.admin_token, request_id)
+        if self.keystone:
+            context = keystone.context_from_request(req, request_id)
+        else:
+            context = auth.context_from_token(req.get_header("X-Auth-Token"),
+                                              self.conf.admin_token, request_id)
         if context is None:
             raise faults.Fault(401, "The request you have made requires authentication.")
         req.context.herder = context
@@ -67,3 +70,27 @@ class RequestContextMiddleware:
 
 def is_versioned(path: str) -> bool:
     return path == "/v2.1" or path.startswith("/v2.1/")
+
+
+class ReadTransactionMiddleware:
+    """A GET's queries run in one database transaction (Database.one_transaction): showing a
+    server reads the server, its fault, its host's service, its groups and request spec."""
+
+    def __init__(self, db):
+        self.db = db
+
+    def process_resource(self, req, resp, resource, params) -> None:
+        if req.method in ("GET", "HEAD") and self.db is not None:
+            req.context.read_transaction = self.db.one_transaction(read_only=True)
+            req.context.read_transaction.__enter__()
+
+    def process_response(self, req, resp, resource, req_succeeded) -> None:
+        scope = req.context.get("read_transaction")
+        if scope is None:
+            return
+        req.context.read_transaction = None
+        if req_succeeded:
+            scope.__exit__(None, None, None)
+        else:  # rolled back: a database error may have left the transaction unusable
+            failed = RuntimeError("the request failed")
+            scope.__exit__(RuntimeError, failed, None)

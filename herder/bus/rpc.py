@@ -6,10 +6,14 @@ Topics follow the seed: `conductor`, `scheduler` (plus a fanout exchange for hos
 gets its own connection, and every consumer runs on its own thread with its own connection.
 """
 import logging
+import queue
 import socket
 import threading
+import time
 import uuid
+from collections import OrderedDict
 from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as wait_for_futures
 from typing import Any, Callable
 
 from kombu import Connection, Consumer, Exchange, Producer, Queue
@@ -18,6 +22,7 @@ from herder import exception
 from herder.bus import memory
 from herder.bus.codec import decode_failure, encode_failure
 from herder.context import RequestContext
+from herder.faults import FaultInjector
 
 LOG = logging.getLogger(__name__)
 
@@ -25,6 +30,11 @@ EXCHANGE = Exchange("herder", type="direct", durable=False)
 # A broker that is down gets a few seconds of retries, then the publisher sees the error.
 PUBLISH_RETRY = {"max_retries": 5, "interval_start": 0.1, "interval_step": 0.5,
                  "interval_max": 2.0}
+# A process's reply queue outlives a dropped broker connection (an auto-delete queue would go
+# with it, and every reply sent before the consumer is back would be dropped unseen, leaving
+# its caller to wait out the whole timeout); the broker removes it once it has had no consumer
+# for this long (the process is gone).
+REPLY_QUEUE_EXPIRES = 600.0
 
 
 def _fanout_exchange(topic: str) -> Exchange:
@@ -52,6 +62,9 @@ class Bus:
         self._reply_consumer: _ConsumerThread | None = None
         self._servers: list[RpcServer] = []
         self._closed = threading.Event()
+        # a fault point before every cast, `cast.<method>` (tests: the api dying between
+        # accepting a request and handing it on); the process owning the bus may set its own
+        self.faults = FaultInjector("bus")
 
     # -- naming -------------------------------------------------------------------------
     def qualified(self, topic: str) -> str:
@@ -78,6 +91,7 @@ class Bus:
 
     # -- client side ------------------------------------------------------------------------
     def cast(self, topic: str, method: str, context: RequestContext, **kwargs) -> None:
+        self.faults.check(f"cast.{method}")
         name = self.qualified(topic)
         self.publish(_message(method, context, kwargs), routing_key=name,
                      declare=[topic_queue(name)])
@@ -90,12 +104,14 @@ class Bus:
         with self._pending_lock:
             self._pending[correlation_id] = future
         name = self.qualified(topic)
+        wait = timeout or self.rpc_timeout
         try:
-            self.publish(_message(method, context, kwargs), routing_key=name,
-                         declare=[topic_queue(name)], reply_to=self._reply_queue_name,
-                         correlation_id=correlation_id)
+            # the deadline travels with the request: a server that gets it too late drops it
+            self.publish({**_message(method, context, kwargs), "deadline": time.time() + wait},
+                         routing_key=name, declare=[topic_queue(name)],
+                         reply_to=self._reply_queue_name, correlation_id=correlation_id)
             try:
-                reply = future.result(timeout or self.rpc_timeout)
+                reply = future.result(wait)
             except TimeoutError:
                 raise exception.MessagingTimeout(method=method, topic=topic) from None
         finally:
@@ -116,7 +132,7 @@ class Bus:
         with self._pending_lock:
             if self._reply_consumer is None:
                 queue = Queue(self._reply_queue_name, EXCHANGE, routing_key=self._reply_queue_name,
-                              durable=False, auto_delete=True)
+                              durable=False, auto_delete=False, expires=REPLY_QUEUE_EXPIRES)
                 consumer = _ConsumerThread(self, [queue], self._on_reply, "rpc-replies")
                 consumer.start()
                 consumer.ready.wait(5)  # the reply queue must exist before anyone replies
@@ -130,23 +146,49 @@ class Bus:
             future.set_result(body)
 
     # -- server side ------------------------------------------------------------------------
-    def serve(self, topic: str, endpoint: object, workers: int = 16,
-              fanout: bool = False) -> "RpcServer":
-        server = RpcServer(self, topic, endpoint, workers, fanout)
+    def serve(self, topic: str, endpoint: object, workers: int = 16, fanout: bool = False,
+              acknowledge_when_done: bool = False) -> "RpcServer":
+        server = RpcServer(self, topic, endpoint, workers, fanout, acknowledge_when_done)
         server.start()
         self._servers.append(server)
         return server
 
-    def close(self) -> None:
+    def close(self, timeout: float | None = None) -> None:
+        """Stop every server of this bus (letting running handlers finish, up to `timeout`
+        seconds each), then the reply consumer."""
         self._closed.set()
         for server in self._servers:
-            server.stop()
+            server.stop(timeout)
         if self._reply_consumer is not None:
             self._reply_consumer.stop()
+            self._delete_reply_queue()
+
+    def _delete_reply_queue(self) -> None:
+        try:
+            with self.connection() as conn:
+                conn.channel().queue_delete(self._reply_queue_name)
+        except Exception:  # best effort: the broker expires it anyway
+            LOG.debug("could not delete reply queue %s", self._reply_queue_name)
+
+
+def bus_from_conf(conf, namespace: str | None = None) -> Bus:
+    """The bus `[messaging]` describes; `namespace` overrides `[messaging] namespace`."""
+    return Bus(conf.messaging.transport_url, conf.messaging.rpc_timeout,
+               virtual_host_tag=conf.messaging.namespace if namespace is None else namespace)
 
 
 def _message(method: str, context: RequestContext, kwargs: dict) -> dict:
     return {"method": method, "context": context.to_dict(), "args": kwargs}
+
+
+# How many finished calls an acknowledge_when_done server remembers the reply of: a broker
+# connection that drops takes the acknowledgements not yet sent on it, and the broker hands
+# those calls back (at most the server's in-flight requests of that moment).
+_REPLAYABLE = 1024
+
+# How long a consumer waits for a message before it looks whether it should stop: a stopping
+# service waits this long per server, and an idle consumer wakes this often (a cheap poll).
+_DRAIN_SECONDS = 0.1
 
 
 class _ConsumerThread(threading.Thread):
@@ -158,28 +200,61 @@ class _ConsumerThread(threading.Thread):
         self.queues = queues
         self.callback = callback
         self._stop_event = threading.Event()
+        self._cancel_event = threading.Event()
+        self.cancelled = threading.Event()
         self.ready = threading.Event()
+        # messages whose handlers finished, to acknowledge from this thread (a kombu channel
+        # belongs to the thread that drains it)
+        self.finished: queue.SimpleQueue = queue.SimpleQueue()
 
     def run(self) -> None:
         while not self._stop_event.is_set():
             try:
                 with self.bus.connection() as conn:
+                    # a broker that is away is tried every second or so (kombu's own retries
+                    # back off to 30 s, which would keep the service deaf long after it is back)
+                    conn.ensure_connection(max_retries=3, interval_start=0.5, interval_step=0.5,
+                                           interval_max=1.0)
                     with Consumer(conn, self.queues, callbacks=[self.callback], accept=["json"],
-                                  prefetch_count=0):
+                                  prefetch_count=0) as consumer:
                         self.ready.set()
                         while not self._stop_event.is_set():
+                            if self._cancel_event.is_set() and not self.cancelled.is_set():
+                                consumer.cancel()  # no more deliveries; acks still go out
+                                self.cancelled.set()
                             try:
-                                conn.drain_events(timeout=0.5)
+                                conn.drain_events(timeout=_DRAIN_SECONDS)
                             except socket.timeout:
-                                continue
+                                pass
+                            self._acknowledge_finished()
+                        self._acknowledge_finished()
             except Exception:  # a lost broker connection: reconnect after a pause
                 if self._stop_event.is_set():
                     return
                 LOG.exception("bus consumer %s lost its connection; reconnecting", self.name)
                 self._stop_event.wait(1.0)
 
+    def _acknowledge_finished(self) -> None:
+        while True:
+            try:
+                message = self.finished.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                message.ack()
+            except Exception:  # taken on a connection since lost: the broker redelivers it
+                LOG.warning("%s: could not acknowledge a finished message", self.name)
+
+    def stop_taking(self) -> None:
+        """Stop deliveries but keep the connection, to acknowledge what is still running."""
+        self._cancel_event.set()
+        if self.is_alive() and self is not threading.current_thread():
+            self.cancelled.wait(5)
+
     def stop(self) -> None:
         self._stop_event.set()
+        if self is not threading.current_thread():
+            self.join(5)  # its last drain ends within _DRAIN_SECONDS
 
 
 class RpcServer:
@@ -187,13 +262,27 @@ class RpcServer:
 
     Each request runs on a worker thread, so a long step (a disk copy) does not stop the server
     from taking the next message. Handlers take `(context, **args)`.
+
+    A message is acknowledged when it is taken, unless `acknowledge_when_done`: then only once
+    its handler finished, so that if the process dies in the middle the broker hands the
+    request to the service's next start, which runs it again. Only for endpoints whose every
+    method is idempotent (the compute agent's): the conductor's requests start workflows, which
+    its journal recovers instead.
     """
 
-    def __init__(self, bus: Bus, topic: str, endpoint: object, workers: int, fanout: bool):
+    def __init__(self, bus: Bus, topic: str, endpoint: object, workers: int, fanout: bool,
+                 acknowledge_when_done: bool = False):
         self.bus = bus
         self.topic = topic
         self.endpoint = endpoint
+        self.acknowledge_when_done = acknowledge_when_done
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"rpc-{topic}")
+        self._running: set[Future] = set()
+        self._running_calls: dict[str, Future] = {}   # by correlation id
+        # the replies of the latest finished calls, by correlation id, for the broker's
+        # redeliveries (acknowledge_when_done servers only)
+        self._replies: OrderedDict[str, tuple[str, dict]] = OrderedDict()
+        self._running_lock = threading.Lock()
         name = bus.qualified(topic)
         queues = [topic_queue(name)]
         if fanout:
@@ -205,18 +294,72 @@ class RpcServer:
         self._consumer.start()
         self._consumer.ready.wait(5)
 
-    def stop(self) -> None:
-        self._consumer.stop()
-        self.pool.shutdown(wait=True, cancel_futures=False)
+    def stop(self, timeout: float | None = None) -> bool:
+        """Graceful: take no new messages, let the handlers already running (and the messages
+        already taken) finish, for at most `timeout` seconds (None: as long as they take).
+        True if everything finished."""
+        self._consumer.stop_taking()  # nothing is submitted after this
+        with self._running_lock:
+            running = set(self._running)
+        self.pool.shutdown(wait=False, cancel_futures=False)
+        _, unfinished = wait_for_futures(running, timeout)
+        if unfinished:
+            LOG.warning("%s: %d request(s) still running after %s s of shutdown", self.topic,
+                        len(unfinished), timeout)
+        self._consumer.stop()  # after the last acknowledgements went out
+        return not unfinished
 
     def _on_message(self, body: dict, message) -> None:
-        message.ack()
-        self.pool.submit(self._dispatch, body, message.properties.get("reply_to"),
-                         message.properties.get("correlation_id"))
+        if not self.acknowledge_when_done:
+            message.ack()
+        correlation_id = message.properties.get("correlation_id")
+        with self._running_lock:
+            replied = self._replies.get(correlation_id) if correlation_id else None
+            running = self._running_calls.get(correlation_id) if correlation_id else None
+            if replied is None and running is None:
+                # submitted under the lock, so that it cannot finish before it is recorded
+                future = self.pool.submit(self._dispatch, body,
+                                          message.properties.get("reply_to"), correlation_id)
+                self._running.add(future)
+                if correlation_id:
+                    self._running_calls[correlation_id] = future
+        # A call handed back by the broker (only acknowledge_when_done servers see that): the
+        # connection it came on dropped before its acknowledgement went out.
+        if replied is not None:
+            # Its step is done. Running it again now, after the caller moved on, could undo
+            # or redo what came since; the caller gets the same reply again instead (and
+            # ignores it if it has it already).
+            LOG.warning("%s: %s was already done; replying again", self.topic,
+                        body.get("method"))
+            self.bus.publish(replied[1], routing_key=replied[0], correlation_id=correlation_id)
+            message.ack()
+        elif running is not None:
+            # Still running: a second run side by side would race the first. The first one
+            # replies, and both deliveries are acknowledged when it ends.
+            LOG.warning("%s: %s is already running; not starting it twice", self.topic,
+                        body.get("method"))
+            running.add_done_callback(lambda done: self._finished(done, message, None))
+        else:
+            future.add_done_callback(lambda done: self._finished(done, message, correlation_id))
+
+    def _finished(self, future: Future, message, correlation_id: str | None) -> None:
+        with self._running_lock:
+            self._running.discard(future)
+            if correlation_id:
+                self._running_calls.pop(correlation_id, None)
+        if self.acknowledge_when_done:
+            self._consumer.finished.put(message)
 
     def _dispatch(self, body: dict, reply_to: str | None, correlation_id: str | None) -> None:
         method = body.get("method", "")
         context = RequestContext.from_dict(body.get("context"))
+        deadline = body.get("deadline")
+        if deadline is not None and time.time() > deadline:
+            # the caller gave up (and may have undone the step's work since): running it now,
+            # say after a restart brought it back from the queue, would do harm
+            LOG.warning("%s dropping %s.%s: its caller stopped waiting %.1f s ago",
+                        context.log_prefix(), self.topic, method, time.time() - deadline)
+            return
         handler = getattr(self.endpoint, method, None)
         try:
             if method.startswith("_") or handler is None:
@@ -227,4 +370,9 @@ class RpcServer:
                 LOG.exception("%s cast %s.%s failed", context.log_prefix(), self.topic, method)
             reply = {"failure": encode_failure(exc)}
         if reply_to is not None:
+            if self.acknowledge_when_done and correlation_id:
+                with self._running_lock:
+                    self._replies[correlation_id] = (reply_to, reply)
+                    while len(self._replies) > _REPLAYABLE:
+                        self._replies.popitem(last=False)
             self.bus.publish(reply, routing_key=reply_to, correlation_id=correlation_id)

@@ -32,6 +32,14 @@ def write(state_dir: str, endpoint: str, admin_token: str) -> str:
     return path
 
 
+def keystone_instructions(endpoint: str, hosts: int) -> str:
+    """In keystone mode herder's own tokens mean nothing: clients authenticate with Keystone
+    and find herder in its service catalog, so no clouds.yaml is written."""
+    return (f"herder is serving the Compute API at {endpoint}/v2.1 with {hosts} compute hosts, "
+            "behind Keystone ([api] auth_strategy = keystone): use the clouds.yaml of your "
+            "Keystone. Stop with Ctrl-C.")
+
+
 def instructions(endpoint: str, clouds_file: str, hosts: int) -> str:
     return f"""herder is serving the Compute API at {endpoint}/v2.1 with {hosts} compute hosts.
 

@@ -1,5 +1,6 @@
-"""`herder` command: `herder serve` runs the embedded cloud; `herder db upgrade` the schema;
-`herder openapi` prints the API's OpenAPI document (docs/openapi.json)."""
+"""`herder` command: `herder serve` runs the embedded cloud; `herder api`, `conductor`,
+`scheduler` and `compute` run one service each; `herder db upgrade` the schema; `herder openapi`
+prints the API's OpenAPI document (docs/openapi.json)."""
 import argparse
 import logging
 import os
@@ -8,7 +9,7 @@ import sys
 import threading
 
 from herder import conf as herder_conf
-from herder.cmd import clouds
+from herder.cmd import clouds, services
 
 
 def _serve(args) -> int:
@@ -24,13 +25,16 @@ def _serve(args) -> int:
     from herder.embedded import EmbeddedCloud  # heavy imports only when serving
     cloud = EmbeddedCloud(conf, hosts=args.hosts)
     cloud.start()
-    clouds_file = clouds.write(conf.state_dir, cloud.endpoint, conf.admin_token)
-    print(clouds.instructions(cloud.endpoint, clouds_file, args.hosts), flush=True)
+    if conf.api.auth_strategy == "keystone":
+        print(clouds.keystone_instructions(cloud.endpoint, args.hosts), flush=True)
+    else:
+        clouds_file = clouds.write(conf.state_dir, cloud.endpoint, conf.admin_token)
+        print(clouds.instructions(cloud.endpoint, clouds_file, args.hosts), flush=True)
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
     signal.signal(signal.SIGINT, lambda *_: done.set())
     done.wait()
-    cloud.stop()
+    cloud.stop(conf.graceful_shutdown_timeout)
     return 0
 
 
@@ -71,6 +75,7 @@ def parser() -> argparse.ArgumentParser:
                        help="how long the fake hosts take to power a guest off")
     serve.add_argument("--debug", action="store_true")
     serve.set_defaults(func=_serve)
+    services.add_parsers(sub)
     db = sub.add_parser("db", help="database schema")
     db_sub = db.add_subparsers(dest="db_command", required=True)
     up = db_sub.add_parser("upgrade", help="apply every Alembic migration")

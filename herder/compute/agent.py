@@ -12,8 +12,10 @@ from herder import exception, notifications, states
 from herder.bus.notifier import Notifier
 from herder.bus.rpc import Bus
 from herder.compute.resource_tracker import ResourceTracker, incoming, outgoing
+from herder.conductor import REPORTS_TOPIC
 from herder.context import RequestContext
 from herder.db.placement import Resources
+from herder.scheduler import group_policy
 from herder.virt.fake import FakeDriver
 
 LOG = logging.getLogger(__name__)
@@ -56,49 +58,80 @@ class ComputeAgent:
     def power_on(self, context, instance: dict) -> int:
         return self.driver.power_on(instance["uuid"])
 
+    def pause(self, context, instance: dict) -> int:
+        return self.driver.pause(instance["uuid"])
+
+    def unpause(self, context, instance: dict) -> int:
+        return self.driver.unpause(instance["uuid"])
+
+    def suspend(self, context, instance: dict) -> int:
+        return self.driver.suspend(instance["uuid"])
+
+    def resume(self, context, instance: dict) -> int:
+        return self.driver.resume(instance["uuid"])
+
+    def reboot(self, context, instance: dict, hard: bool = False) -> int:
+        self._log(context, instance, "%s rebooting on %s", "hard" if hard else "soft",
+                  self.host)
+        return self.driver.reboot(instance["uuid"], hard)
+
     def destroy(self, context, instance: dict) -> None:
         self.driver.destroy(instance["uuid"])
         self.tracker.drop(instance["uuid"])
         self._log(context, instance, "destroyed on %s", self.host)
 
     # -- move, destination: prep_resize --------------------------------------------------------
-    def prep_resize(self, context, instance: dict, new_flavor: dict, migration: dict) -> dict:
-        """Claim the new flavor's resources here; tell the source where to put the disk."""
+    def prep_resize(self, context, instance: dict, new_flavor: dict, migration: dict,
+                    server_group: dict | None = None) -> dict:
+        """Claim the new flavor's resources here; tell the source where to put the disk.
+
+        `server_group` is the server's group as the conductor read it just now (group_policy's
+        placement view): this host refuses the move if it would break the group's policy."""
         self._notify(context, "instance.exists", instance)
         self._notify(context, "instance.resize_prep.start", instance, new_flavor=new_flavor)
         if instance["host"] == self.host and migration["migration_type"] != "resize" \
                 and not self.driver.supports_same_host_migration:
             raise exception.ClaimFailed(host=self.host,
                                         reason="the driver cannot migrate to the same host")
+        violation = group_policy.violation(server_group, self.host)
+        if violation:
+            raise exception.GroupPolicyViolation(host=self.host, reason=violation)
         self._log(context, instance, "Stashing vm_state: %s", instance["vm_state"])
         self.driver.faults.check("prep_resize")
         self.tracker.claim(incoming(migration["uuid"]), Resources.of_flavor(new_flavor),
                            instance["uuid"])
+        self.driver.record_incoming(instance["uuid"], migration["uuid"], new_flavor)
         self._notify(context, "instance.resize_prep.end", instance, new_flavor=new_flavor)
-        return {"instances_dir": self.driver.instances_dir, "host_ip": self.host_ip}
+        return {"host_ip": self.host_ip, "transfer": self.driver.prepare_incoming(
+            instance["uuid"], migration["uuid"])}
+
+    def prepare_transfer(self, context, instance: dict, migration: dict) -> dict:
+        """A fresh grant for the source to send the disk with, when the one from prep_resize
+        was spent or lapsed (a retried copy: it resumes where the last one stopped)."""
+        return self.driver.prepare_incoming(instance["uuid"], migration["uuid"])
 
     def abort_prep_resize(self, context, instance: dict, migration: dict) -> None:
+        self.driver.forget_incoming(instance["uuid"])
         self.tracker.drop(incoming(migration["uuid"]))
 
     # -- move, source: resize_instance ---------------------------------------------------------
-    def resize_instance(self, context, instance: dict, migration: dict,
-                        dest_instances_dir: str) -> dict:
-        """Power off, keep the disk as `_resize`, copy it to the destination."""
+    def resize_instance(self, context, instance: dict, migration: dict, transfer: dict) -> dict:
+        """Power off, keep the disk as `_resize`, send it to the destination's transfer agent
+        (`transfer`: the target its prep_resize or prepare_transfer returned)."""
         self._notify(context, "instance.resize.start", instance)
         self._log(context, instance, "Starting migrate_disk_and_power_off")
         was_running = self.driver.power_state(instance["uuid"]) == states.RUNNING
         reporter = _ProgressReporter(self, context, instance, migration)
-        result = self.driver.migrate_disk_and_power_off(instance["uuid"], dest_instances_dir,
-                                                        reporter)
+        result = self.driver.migrate_disk_and_power_off(instance["uuid"], transfer, reporter)
         reporter.finish(result["allocated_bytes"])
-        self.tracker.rekey(instance["uuid"], outgoing(migration["uuid"]))
+        self.tracker.rekey(instance["uuid"], outgoing(instance["uuid"]))
         self._notify(context, "instance.resize.end", instance)
         return {**result, "was_running": was_running}
 
     def revert_migrate_disk(self, context, instance: dict, migration: dict,
                             power_on: bool) -> int:
         """Compensation of resize_instance: the source copy back in place, guest as it was."""
-        self.tracker.rekey(outgoing(migration["uuid"]), instance["uuid"])
+        self.tracker.rekey(outgoing(instance["uuid"]), instance["uuid"])
         if self.driver.guest(instance["uuid"]) is not None and \
                 not os.path.isdir(self.driver.resize_dir(instance["uuid"])):
             # never got as far as the rename: the guest is still defined here, only maybe off
@@ -128,7 +161,7 @@ class ComputeAgent:
     def confirm_resize(self, context, instance: dict, migration: dict) -> None:
         self._notify(context, "instance.resize_confirm.start", instance)
         self.driver.confirm_migration(instance["uuid"])
-        self.tracker.drop(outgoing(migration["uuid"]))
+        self.tracker.drop(outgoing(instance["uuid"]))
         self._notify(context, "instance.resize_confirm.end", instance)
 
     # -- revert: destination then source -----------------------------------------------------------
@@ -148,7 +181,7 @@ class ComputeAgent:
                              power_on: bool) -> int:
         self._notify(context, "instance.resize_revert.start", instance)
         power = self.driver.finish_revert_migration(instance["uuid"], power_on)
-        self.tracker.rekey(outgoing(migration["uuid"]), instance["uuid"])
+        self.tracker.rekey(outgoing(instance["uuid"]), instance["uuid"])
         self._notify(context, "instance.resize_revert.end",
                      {**instance, "flavor": instance.get("old_flavor") or instance["flavor"],
                       "host": self.host, "node": self.host})
@@ -202,5 +235,5 @@ class _ProgressReporter:
         self._report(total, total)
 
     def _report(self, done: int, total: int) -> None:
-        self.agent.bus.cast("conductor", "report_progress", self.context,
+        self.agent.bus.cast(REPORTS_TOPIC, "report_progress", self.context,
                             migration_uuid=self.migration["uuid"], processed=done, total=total)

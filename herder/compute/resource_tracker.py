@@ -55,10 +55,18 @@ class ResourceTracker:
         with self._lock:
             self._claims.pop(consumer, None)
 
-    def rebuild(self, guests: dict[str, dict]) -> None:
-        """After a restart: one claim per guest defined on the host."""
+    def rebuild(self, guests: dict[str, dict], kept_copies: dict[str, dict],
+                expected: dict[str, dict]) -> None:
+        """After a restart: one claim per guest defined on the host, one per source copy kept
+        for a move until its confirm or revert (the old flavor stays held here), and one per
+        move on its way here whose guest is not defined yet (the driver's incoming records)."""
         with self._lock:
             self._claims = {uuid: Resources.of_flavor(g["flavor"]) for uuid, g in guests.items()}
+            self._claims.update({outgoing(uuid): Resources.of_flavor(g["flavor"])
+                                 for uuid, g in kept_copies.items()})
+            self._claims.update({incoming(move["migration_uuid"]):
+                                 Resources.of_flavor(move["flavor"])
+                                 for move in expected.values()})
 
     def rekey(self, old: str, new: str) -> None:
         """Hand a claim to another consumer (a guest's claim becomes a move's, or back)."""
@@ -72,6 +80,8 @@ def incoming(migration_uuid: str) -> str:
     return f"incoming:{migration_uuid}"
 
 
-def outgoing(migration_uuid: str) -> str:
-    """The claim key of a move's source half until confirm or revert."""
-    return f"outgoing:{migration_uuid}"
+def outgoing(instance_uuid: str) -> str:
+    """The claim key of a move's source half until confirm or revert: by server, not by
+    migration, because after a restart the kept `_resize` copy is all there is to go by (a
+    server has one move at a time)."""
+    return f"outgoing:{instance_uuid}"

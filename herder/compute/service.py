@@ -7,14 +7,17 @@ auto-confirm, which asks the conductor to confirm this host's moves that have wa
 import logging
 import os
 import threading
+import time
 
+from herder import exception, faults
 from herder.bus.rpc import Bus
 from herder.compute.agent import ComputeAgent, ExceptionNotifyingEndpoint
 from herder.compute.resource_tracker import ResourceTracker
+from herder.conductor import REPORTS_TOPIC
 from herder.conf import instances_root
 from herder.context import admin_context
+from herder.transfer.host import TransferAgent
 from herder.virt.fake import FakeDriver
-from herder.virt.faults import FaultInjector
 
 LOG = logging.getLogger(__name__)
 
@@ -35,46 +38,73 @@ class ComputeService:
         self.host = host
         self.host_ip = host_ip
         self.inventory = inventory_from_conf(conf)
-        self.driver = FakeDriver(host, os.path.join(instances_root(conf), host),
-                                 conf.compute.fake_power_off_seconds,
-                                 FaultInjector(host, conf.fault_injection.inject))
+        instances_dir = os.path.join(instances_root(conf), host)
+        host_faults = faults.from_conf(conf, host)
+        # the host's transfer agent receives disks on the host's own address
+        self.transfers = TransferAgent.from_conf(conf, host, host_ip, instances_dir, host_faults)
+        self.driver = FakeDriver(host, instances_dir, conf.compute.fake_power_off_seconds,
+                                 host_faults, self.transfers)
         self.tracker = ResourceTracker(host, self.inventory)
-        self.tracker.rebuild(self.driver.list_guests())
+        self.rebuild_claims()
         self.agent = ComputeAgent(host, host_ip, bus, self.driver, self.tracker)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._periodic, name=f"periodic-{host}",
                                         daemon=True)
         self._server = None
-        self._since_heartbeat = 0.0
+        self._last_report = time.monotonic()
+
+    def rebuild_claims(self) -> None:
+        """The host's claims, from what its disk holds (at start: they are not kept elsewhere)."""
+        self.tracker.rebuild(self.driver.list_guests(), self.driver.list_kept_copies(),
+                             self.driver.list_incoming())
 
     def start(self) -> None:
-        self.report()
+        self.transfers.start()   # bound before prep_resize can hand out its address
         self._server = self.bus.serve(f"compute.{self.host}",
                                       ExceptionNotifyingEndpoint(self.agent),
-                                      workers=self.conf.compute.max_concurrent_migrations * 2)
+                                      workers=self.conf.compute.max_concurrent_migrations * 2,
+                                      # a step cut off by a crash runs again after the restart
+                                      acknowledge_when_done=True)
+        try:
+            self.report()
+        except Exception:  # no conductor yet: the periodic task reports again
+            LOG.warning("%s could not report to the conductor yet; retrying", self.host,
+                        exc_info=True)
         self._thread.start()
 
-    def stop(self) -> None:
+    def stop_periodic_tasks(self) -> None:
+        """No more heartbeats or confirm sweeps (a whole cloud stopping: no conductor to hear
+        them); steps the host is asked to run still run."""
         self._stop.set()
-        if self._server is not None:
-            self._server.stop()
+
+    def stop(self, timeout: float | None = None) -> bool:
+        """Take no new requests; let running steps (a disk copy) finish, up to `timeout`
+        seconds. True if they all did."""
+        self.stop_periodic_tasks()
+        drained = self._server.stop(timeout) if self._server is not None else True
+        self.transfers.stop()
+        return drained
 
     def report(self) -> None:
-        """Heartbeat plus the host's inventory, through the conductor."""
-        self.bus.call("conductor", "compute_report", admin_context(), host=self.host,
+        """Heartbeat plus the host's inventory, through the conductor (a heartbeat older than
+        the report interval is worthless, so the call waits no longer than that)."""
+        self.bus.call(REPORTS_TOPIC, "compute_report", admin_context(),
+                      timeout=self.conf.report_interval, host=self.host,
                       host_ip=self.host_ip, inventory=self.inventory,
                       zone=self.conf.default_availability_zone)
 
     def _periodic(self) -> None:
         interval = self.conf.compute.periodic_interval
         while not self._stop.wait(interval):
-            self._since_heartbeat += interval
             try:
-                if self._since_heartbeat >= self.conf.report_interval:
-                    self._since_heartbeat = 0.0
+                # by the clock, not by counting periods: under load a period lasts longer
+                if time.monotonic() - self._last_report >= self.conf.report_interval:
+                    self._last_report = time.monotonic()
                     self.report()
                 if self.conf.resize_confirm_window > 0:
                     self.bus.cast("conductor", "confirm_expired_resizes", admin_context(),
                                   host=self.host, window=self.conf.resize_confirm_window)
+            except exception.MessagingTimeout as error:  # the conductor or the broker is away
+                LOG.warning("periodic tasks of %s: %s", self.host, error)
             except Exception:  # the next period tries again
                 LOG.exception("periodic tasks of %s failed", self.host)

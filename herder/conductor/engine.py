@@ -19,6 +19,7 @@ from typing import Callable, Protocol
 
 from herder.db import journal
 from herder.db.session import Database
+from herder.faults import FaultInjector
 
 LOG = logging.getLogger(__name__)
 
@@ -58,13 +59,21 @@ class Interrupted(Exception):
 
 
 class Engine:
-    def __init__(self, db: Database):
+    def __init__(self, db: Database, faults: FaultInjector | None = None,
+                 owner: str | None = None, lease_seconds: float = 30.0):
         self.db = db
+        # the conductor that runs the workflows (None: ownership is not tracked, as in unit
+        # tests); it must renew its leases within lease_seconds (journal.renew_leases)
+        self.owner = owner
+        self.lease_seconds = lease_seconds
+        # a fault point at the start of every step, `<kind>.<step>` (tests only)
+        self.faults = faults or FaultInjector("conductor")
 
     def run(self, flow: Workflow) -> Outcome:
         workflow_uuid = str(uuid.uuid4())
         journal.open_workflow(self.db, workflow_uuid, flow.kind, flow.instance_uuid,
-                              flow.migration_uuid, flow.snapshot())
+                              flow.migration_uuid, flow.snapshot(), self.owner,
+                              self.lease_seconds)
         return self._run_from(workflow_uuid, flow, 0, [])
 
     def recover(self, workflow_uuid: str, flow: Workflow) -> Outcome:
@@ -92,12 +101,20 @@ class Engine:
     def _run_from(self, workflow_uuid: str, flow: Workflow, start: int,
                   done: list[tuple[int, Step]]) -> Outcome:
         saved = flow.snapshot()
+        # the step that just ran: (its journal id, the context if it changed), recorded done in
+        # the transaction that starts the next step (or completes the workflow)
+        finished: tuple[int, dict | None] | None = None
         for position, step in list(enumerate(flow.steps()))[start:]:
-            step_id = journal.step_started(self.db, workflow_uuid, position, step.name,
-                                           step.service)
+            try:
+                step_id = journal.advance(self.db, workflow_uuid, finished,
+                                          (position, step.name, step.service), self.owner)
+            except journal.LostOwnership as lost:
+                return self._lost(flow, step.name, lost)
+            finished = None
             LOG.info("%s %s step %s (%s) started", flow.log_prefix, flow.kind, step.name,
                      step.service)
             try:
+                self.faults.check(f"{flow.kind}.{step.name}")
                 step.run()
             except Exception as error:  # any failure of a step leads to compensation
                 LOG.warning("%s %s step %s failed: %s", flow.log_prefix, flow.kind, step.name,
@@ -107,14 +124,22 @@ class Engine:
                     continue
                 return self._roll_back(workflow_uuid, flow, [*done, (step_id, step)], error)
             snapshot = flow.snapshot()  # rewritten only when the step learnt something
-            journal.step_state(self.db, step_id, journal.STEP_DONE,
-                               context=snapshot if snapshot != saved else None)
+            finished = (step_id, snapshot if snapshot != saved else None)
             saved = snapshot
             LOG.info("%s %s step %s done", flow.log_prefix, flow.kind, step.name)
             done.append((step_id, step))
-        journal.set_status(self.db, workflow_uuid, journal.COMPLETED,
-                           migration_uuid=flow.migration_uuid)
+        try:
+            journal.advance(self.db, workflow_uuid, finished, None, self.owner,
+                            migration_uuid=flow.migration_uuid)
+        except journal.LostOwnership as lost:
+            return self._lost(flow, "the end", lost)
         return Outcome(completed=True)
+
+    @staticmethod
+    def _lost(flow: Workflow, before: str, lost: journal.LostOwnership) -> Outcome:
+        # another conductor adopted the workflow (our lease ran out): it is theirs to finish
+        LOG.warning("%s %s: stopping before %s: %s", flow.log_prefix, flow.kind, before, lost)
+        return Outcome(completed=False, error=lost)
 
     def _roll_back(self, workflow_uuid: str, flow: Workflow, to_undo: list[tuple[int, Step]],
                    error: BaseException) -> Outcome:

@@ -1,5 +1,6 @@
 """The conductor's RPC endpoints: start workflows, take host reports and progress."""
 import logging
+import uuid
 from datetime import datetime, timedelta
 
 from herder import exception, states
@@ -11,7 +12,8 @@ from herder.conductor.workflows.lifecycle import BuildWorkflow, DeleteWorkflow, 
 from herder.conductor.workflows.migrate import MigrateWorkflow
 from herder.conductor.workflows.revert import RevertWorkflow
 from herder.context import RequestContext
-from herder.db import actions, instances, moves, placement, services
+from herder.db import actions, instances, journal, moves, placement, services
+from herder import faults
 
 LOG = logging.getLogger(__name__)
 
@@ -23,11 +25,22 @@ class ConductorManager:
     def __init__(self, svc: ConductorServices):
         self.svc = svc
         self.db = svc.db
-        self.engine = Engine(svc.db)
+        # this conductor process, as the owner of the workflows it runs
+        self.incarnation = f"{svc.host}:{uuid.uuid4().hex[:12]}"
+        self.engine = Engine(svc.db, faults.from_conf(svc.conf, "conductor"), self.incarnation,
+                             svc.conf.workflow.lease_seconds)
 
-    def recover(self) -> int:
-        """On start: finish or undo what a previous run left half done (see recovery.py)."""
-        return recovery.recover(self.svc, self.engine)
+    def recover(self, sole_conductor: bool = False) -> int:
+        """Finish or undo what a stopped conductor (another one, or a previous run of this
+        one) left half done, and requests lost on the way (see recovery.py)."""
+        workflow_conf = self.svc.conf.workflow
+        return recovery.recover(self.svc, self.engine, sole_conductor,
+                                0.0 if sole_conductor else workflow_conf.lost_request_timeout)
+
+    def renew_leases(self) -> int:
+        """Keep the workflows this conductor runs its own (see journal.adopt)."""
+        return journal.renew_leases(self.db, self.incarnation,
+                                    self.svc.conf.workflow.lease_seconds)
 
     # -- moves -------------------------------------------------------------------------------
     def migrate_server(self, context: RequestContext, instance_uuid: str,
@@ -75,6 +88,10 @@ class ConductorManager:
     def start_instance(self, context, instance_uuid: str) -> None:
         self.engine.run(PowerWorkflow(self.svc, context, instance_uuid, power_on=True))
 
+    def power_action(self, context, instance_uuid: str, operation: str) -> None:
+        """pause, unpause, suspend, resume, reboot_soft or reboot_hard (lifecycle.py)."""
+        self.engine.run(PowerWorkflow(self.svc, context, instance_uuid, operation=operation))
+
     def delete_instance(self, context, instance_uuid: str,
                         confirm_migration_uuid: str | None = None) -> None:
         if confirm_migration_uuid:
@@ -84,5 +101,8 @@ class ConductorManager:
     # -- hosts -------------------------------------------------------------------------------
     def compute_report(self, context, host: str, host_ip: str, inventory: dict,
                        zone: str) -> None:
-        services.heartbeat(self.db, host, "herder-compute", f"compute.{host}", zone)
-        placement.upsert_node(self.db, host, host_ip, inventory)
+        # one transaction, so one wait for SQLite's write lock: a heartbeat that waits too long
+        # is dropped as late, and enough of those show the host down
+        with self.db.one_transaction():
+            services.heartbeat(self.db, host, "herder-compute", f"compute.{host}", zone)
+            placement.upsert_node(self.db, host, host_ip, inventory)

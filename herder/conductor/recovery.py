@@ -1,13 +1,18 @@
-"""What a conductor does when it starts: finish or undo what a previous run left half done.
+"""What a conductor does when it starts, and then periodically: finish or undo what a crashed
+service left half done.
 
 Two kinds of leftovers exist after a crash:
-- journaled workflows still `running` or `rolling_back`: the engine resumes or rolls them back
-  from the journal (see Engine.recover);
+- journaled workflows still `running` or `rolling_back` whose conductor stopped renewing its
+  lease (it died; or it is this one, restarted): one conductor adopts each (journal.adopt) and
+  the engine resumes or rolls it back from the journal (see Engine.recover);
 - servers whose request was accepted by the api but whose cast to the conductor was lost before
-  any workflow began: their task_state (or their migration's status) is put back where the api
-  found it, and the action is closed as failed.
+  any workflow began (the api or the conductor died in between): once the request is older than
+  `lost_request_timeout` (by the server's row, or by its migration's for a confirm, which
+  changes only the migration), their task_state (or their migration's status) is put back
+  where the api found it, with a fault that says so.
 """
 import logging
+from datetime import datetime, timedelta
 
 from herder import states
 from herder.conductor.base import ConductorServices, ServerWorkflow
@@ -26,15 +31,24 @@ WORKFLOWS: dict[str, type[ServerWorkflow]] = {
                               PowerWorkflow, DeleteWorkflow)}
 
 # task states the api sets before it casts to the conductor, and what they go back to
-_ACCEPTED_TASK_STATES = (states.RESIZE_PREP, states.RESIZE_REVERTING, states.POWERING_OFF,
-                         states.POWERING_ON, "scheduling")
+_ACCEPTED_TASK_STATES = (states.RESIZE_PREP, states.RESIZE_REVERTING, *states.POWER_TASK_STATES,
+                         "scheduling")
 
 
-def recover(svc: ConductorServices, engine: Engine) -> int:
-    """Resume or roll back every unfinished workflow, then sweep lost requests; returns how
-    many workflows were recovered."""
-    rows = journal.unfinished(svc.db)
-    for row in rows:
+def recover(svc: ConductorServices, engine: Engine, sole_conductor: bool = False,
+            lost_after: float = 0.0) -> int:
+    """Resume or roll back every unfinished workflow this conductor can adopt, then sweep the
+    requests lost more than `lost_after` seconds ago; returns how many workflows it recovered.
+
+    `sole_conductor`: this is the only conductor there is (the embedded cloud), so whatever is
+    unfinished was left by a previous run of this one and is adopted at once, lease or not.
+    """
+    recovered = 0
+    for row in journal.unfinished(svc.db):
+        if not journal.adopt(svc.db, row, engine.owner, engine.lease_seconds,
+                             force=sole_conductor):
+            continue  # its conductor is alive, or another one adopted it first
+        recovered += 1
         try:
             flow = WORKFLOWS[row.kind].restore(svc, row)
             outcome = engine.recover(row.uuid, flow)
@@ -42,13 +56,20 @@ def recover(svc: ConductorServices, engine: Engine) -> int:
                         "completed" if outcome.completed else "rolled back")
         except Exception:  # one broken record must not keep the others stuck
             LOG.exception("could not recover %s workflow %s", row.kind, row.uuid)
-    _sweep_lost_requests(svc)
-    return len(rows)
+    _sweep_lost_requests(svc, datetime.utcnow() - timedelta(seconds=lost_after))
+    return recovered
 
 
-def _sweep_lost_requests(svc: ConductorServices) -> None:
+def _sweep_lost_requests(svc: ConductorServices, accepted_before: datetime) -> None:
     db = svc.db
-    for instance in instances.list_all(db, None):
+    for instance in instances.busy_or_resized(db):
+        if (instance.updated_at or instance.created_at) > accepted_before:
+            continue  # a conductor may be about to start on it (a new server: its build)
+        # a confirm is accepted on the migration alone: the server's row stays as it was
+        open_move = moves.in_progress_for(db, instance.uuid)
+        if open_move is not None and open_move.updated_at is not None and \
+                open_move.updated_at > accepted_before:
+            continue
         if journal.active_for(db, instance.uuid) is not None:
             continue
         if instance.task_state == states.DELETING:
@@ -56,17 +77,18 @@ def _sweep_lost_requests(svc: ConductorServices) -> None:
                         instance.uuid)
             Engine(db).run(DeleteWorkflow(svc, admin_context(), instance.uuid))
             continue
-        finished_move = moves.in_progress_for(db, instance.uuid)
-        if finished_move is not None and finished_move.status in (
+        if open_move is not None and open_move.status in (
                 states.MIGRATION_CONFIRMING, states.MIGRATION_REVERTING):
-            moves.update(db, finished_move.uuid, finished_move.status,
+            moves.update(db, open_move.uuid, open_move.status,
                          status=states.MIGRATION_FINISHED,
                          error_reason=str(Interrupted("the request was lost in a restart")))
         if instance.task_state in _ACCEPTED_TASK_STATES:
             vm_state = states.ERROR if instance.task_state == "scheduling" else instance.vm_state
             LOG.warning("[instance: %s] %s was accepted but never ran: back to %s",
                         instance.uuid, instance.task_state, vm_state)
+            # a lost resize also gives back the flavor it held in the project's quota usage
+            released = {"new_flavor": None} if instance.task_state == states.RESIZE_PREP else {}
             instances.update(db, instance.uuid, {"task_state": instance.task_state},
-                             task_state=None, vm_state=vm_state)
+                             task_state=None, vm_state=vm_state, **released)
             instances.add_fault(db, instance.uuid, 500, f"{instance.task_state} was interrupted "
                                 "by a restart before it started; nothing was changed")

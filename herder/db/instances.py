@@ -1,9 +1,10 @@
 """Servers: lookup, listing, creation and compare-and-swap state updates."""
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
 
-from herder import exception
+from herder import exception, states
 from herder.db.cas import compare_and_swap
 from herder.db.models import Instance, InstanceAction, InstanceFault, RequestSpec
 from herder.db.session import Database
@@ -26,23 +27,33 @@ def get(db: Database, uuid: str, project_id: str | None = None,
 
 def create(db: Database, instance: Instance, request_spec: dict) -> Instance:
     with db.transaction() as session:
-        session.add(instance)
-        session.add(RequestSpec(instance_uuid=instance.uuid, spec=request_spec))
+        add(session, instance, request_spec)
     return instance
+
+
+def add(session: Session, instance: Instance, request_spec: dict) -> None:
+    """Create the server within the caller's transaction (the quota check's, see quota.py)."""
+    session.add(instance)
+    session.add(RequestSpec(instance_uuid=instance.uuid, spec=request_spec))
 
 
 def update(db: Database, uuid: str, expected: dict | None = None, **values) -> Instance:
     """Write `values` if the server's columns still hold `expected`, else UnexpectedTaskState."""
     with db.transaction() as session:
-        values["updated_at"] = datetime.utcnow().replace(microsecond=0)
-        if not compare_and_swap(session, Instance, Instance.uuid, uuid, expected or {}, values):
-            current = session.scalars(select(Instance).where(Instance.uuid == uuid)).first()
-            if current is None:
-                raise exception.InstanceNotFound(instance_id=uuid)
-            actual = {name: getattr(current, name) for name in (expected or {})}
-            raise exception.UnexpectedTaskState(instance_uuid=uuid, expected=expected,
-                                                actual=actual)
-        return session.scalars(select(Instance).where(Instance.uuid == uuid)).one()
+        return update_in(session, uuid, expected, **values)
+
+
+def update_in(session: Session, uuid: str, expected: dict | None = None, **values) -> Instance:
+    """`update` inside the caller's transaction (say, one that holds a quota lock)."""
+    values["updated_at"] = datetime.utcnow().replace(microsecond=0)
+    if not compare_and_swap(session, Instance, Instance.uuid, uuid, expected or {}, values):
+        current = session.scalars(select(Instance).where(Instance.uuid == uuid)).first()
+        if current is None:
+            raise exception.InstanceNotFound(instance_id=uuid)
+        actual = {name: getattr(current, name) for name in (expected or {})}
+        raise exception.UnexpectedTaskState(instance_uuid=uuid, expected=expected,
+                                            actual=actual)
+    return session.scalars(select(Instance).where(Instance.uuid == uuid)).one()
 
 
 def list_all(db: Database, project_id: str | None, include_deleted: bool = False
@@ -55,6 +66,15 @@ def list_all(db: Database, project_id: str | None, include_deleted: bool = False
         if not include_deleted:
             query = query.where(Instance.deleted.is_(False))
         return list(session.scalars(query))
+
+
+def busy_or_resized(db: Database) -> list[Instance]:
+    """Live servers a request may be waiting on: those with a task state, and those in
+    VERIFY_RESIZE (a confirm is accepted without changing the server's row)."""
+    with db.transaction() as session:
+        return list(session.scalars(select(Instance).where(
+            Instance.deleted.is_(False),
+            or_(Instance.task_state.is_not(None), Instance.vm_state == states.RESIZED))))
 
 
 def on_host(db: Database, host: str) -> list[Instance]:
@@ -93,6 +113,15 @@ def request_spec(db: Database, uuid: str) -> dict:
     with db.transaction() as session:
         row = session.get(RequestSpec, uuid)
         return dict(row.spec) if row else {}
+
+
+def request_specs(db: Database, uuids: list[str]) -> dict[str, dict]:
+    """The request specs of many servers at once (a detailed list shows parts of them)."""
+    if not uuids:
+        return {}
+    with db.transaction() as session:
+        rows = session.scalars(select(RequestSpec).where(RequestSpec.instance_uuid.in_(uuids)))
+        return {row.instance_uuid: dict(row.spec) for row in rows}
 
 
 def save_request_spec(db: Database, uuid: str, spec: dict) -> None:

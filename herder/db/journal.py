@@ -1,7 +1,12 @@
-"""The conductor's durable journal: workflows and one row per step."""
-from datetime import datetime
+"""The conductor's durable journal: workflows and one row per step.
 
-from sqlalchemy import select
+A workflow belongs to the conductor that runs it (`owner`) while that conductor renews its lease.
+Every step start checks the ownership, so a conductor that lost a workflow to another (say, it
+was cut off from the database for longer than the lease) stops instead of running it twice.
+"""
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
 
 from herder.db.models import Workflow, WorkflowStep
 from herder.db.session import Database
@@ -23,34 +28,106 @@ def _now() -> datetime:
     return datetime.utcnow().replace(microsecond=0)
 
 
+class LostOwnership(Exception):
+    """Another conductor adopted this workflow: this one must not run another step of it."""
+
+
 def open_workflow(db: Database, uuid: str, kind: str, instance_uuid: str,
-                  migration_uuid: str | None, context: dict) -> Workflow:
+                  migration_uuid: str | None, context: dict, owner: str | None = None,
+                  lease_seconds: float = 0) -> Workflow:
     with db.transaction() as session:
         row = Workflow(uuid=uuid, kind=kind, instance_uuid=instance_uuid,
-                       migration_uuid=migration_uuid, status=RUNNING, context=context)
+                       migration_uuid=migration_uuid, status=RUNNING, context=context,
+                       owner=owner, lease_until=_lease_end(lease_seconds) if owner else None)
         session.add(row)
     return row
+
+
+def _lease_end(seconds: float) -> datetime:
+    return datetime.utcnow() + timedelta(seconds=seconds)
+
+
+def renew_leases(db: Database, owner: str, lease_seconds: float) -> int:
+    """Extend the leases of every unfinished workflow `owner` runs; how many it holds."""
+    with db.transaction() as session:
+        return session.execute(update(Workflow).where(
+            Workflow.owner == owner, Workflow.status.in_((RUNNING, ROLLING_BACK))).values(
+            lease_until=_lease_end(lease_seconds))).rowcount
+
+
+def adopt(db: Database, workflow: Workflow, owner: str, lease_seconds: float,
+          force: bool = False) -> bool:
+    """Take over an unfinished workflow whose owner's lease ran out (or any, with `force`:
+    for a conductor that knows it is the only one). Compare-and-swap on the previous owner and
+    lease, so of several conductors trying at once exactly one wins."""
+    now = datetime.utcnow()
+    condition = [Workflow.uuid == workflow.uuid, Workflow.status.in_((RUNNING, ROLLING_BACK))]
+    condition.append(Workflow.owner.is_(None) if workflow.owner is None
+                     else Workflow.owner == workflow.owner)
+    if not force and workflow.owner is not None:
+        condition.append(Workflow.lease_until < now)
+    with db.transaction() as session:
+        return session.execute(update(Workflow).where(*condition).values(
+            owner=owner, lease_until=_lease_end(lease_seconds))).rowcount == 1
 
 
 def set_status(db: Database, uuid: str, status: str, error: str | None = None,
                migration_uuid: str | None = None) -> None:
     with db.transaction() as session:
-        row = session.scalars(select(Workflow).where(Workflow.uuid == uuid)).one()
-        row.status = status
-        row.updated_at = _now()
-        if error is not None:
-            row.error = error
-        if migration_uuid is not None:
-            row.migration_uuid = migration_uuid
+        _set_status(session, uuid, status, error, migration_uuid)
 
 
-def step_started(db: Database, workflow_uuid: str, position: int, name: str, service: str) -> int:
+def _set_status(session, uuid: str, status: str, error: str | None = None,
+                migration_uuid: str | None = None) -> None:
+    row = session.scalars(select(Workflow).where(Workflow.uuid == uuid)).one()
+    row.status = status
+    row.updated_at = _now()
+    if error is not None:
+        row.error = error
+    if migration_uuid is not None:
+        row.migration_uuid = migration_uuid
+
+
+def step_started(db: Database, workflow_uuid: str, position: int, name: str, service: str,
+                 owner: str | None = None) -> int:
     with db.transaction() as session:
-        row = WorkflowStep(workflow_uuid=workflow_uuid, position=position, name=name,
-                           service=service, state=STEP_STARTED, started_at=_now())
-        session.add(row)
-        session.flush()
-        return row.id
+        _check_owner(session, workflow_uuid, owner)
+        return _start_step(session, workflow_uuid, position, name, service)
+
+
+def advance(db: Database, workflow_uuid: str, done: tuple[int, dict | None] | None,
+            next_step: tuple[int, str, str] | None, owner: str | None = None,
+            migration_uuid: str | None = None) -> int | None:
+    """Between two steps, in one transaction: the step that just ran is done (`done`: its id
+    and the workflow's context if the step changed it) and the next one starts (`next_step`:
+    position, name, service), whose id is returned; after the last step (`next_step` None)
+    the workflow is completed instead. LostOwnership, and nothing written, if another
+    conductor adopted the workflow: its new owner finds the step begun, as after a crash."""
+    with db.transaction() as session:
+        _check_owner(session, workflow_uuid, owner)
+        if done is not None:
+            _set_step_state(session, done[0], STEP_DONE, context=done[1])
+        if next_step is None:
+            _set_status(session, workflow_uuid, COMPLETED, migration_uuid=migration_uuid)
+            return None
+        return _start_step(session, workflow_uuid, *next_step)
+
+
+def _check_owner(session, workflow_uuid: str, owner: str | None) -> None:
+    if owner is None:
+        return
+    current = session.scalar(select(Workflow.owner).where(
+        Workflow.uuid == workflow_uuid).with_for_update())  # adopt waits for us
+    if current != owner:
+        raise LostOwnership(f"workflow {workflow_uuid} now belongs to {current}")
+
+
+def _start_step(session, workflow_uuid: str, position: int, name: str, service: str) -> int:
+    row = WorkflowStep(workflow_uuid=workflow_uuid, position=position, name=name,
+                       service=service, state=STEP_STARTED, started_at=_now())
+    session.add(row)
+    session.flush()
+    return row.id
 
 
 def step_state(db: Database, step_id: int, state: str, error: str | None = None,
@@ -58,16 +135,21 @@ def step_state(db: Database, step_id: int, state: str, error: str | None = None,
     """Record a step's outcome and, with it, the workflow's state after the step (so that a
     restarted conductor can pick the workflow up where it stood)."""
     with db.transaction() as session:
-        row = session.get(WorkflowStep, step_id)
-        row.state = state
-        row.finished_at = _now()
-        if error is not None:
-            row.error = error
-        if context is not None:
-            workflow = session.scalars(select(Workflow).where(
-                Workflow.uuid == row.workflow_uuid)).one()
-            workflow.context = context
-            workflow.updated_at = _now()
+        _set_step_state(session, step_id, state, error, context)
+
+
+def _set_step_state(session, step_id: int, state: str, error: str | None = None,
+                    context: dict | None = None) -> None:
+    row = session.get(WorkflowStep, step_id)
+    row.state = state
+    row.finished_at = _now()
+    if error is not None:
+        row.error = error
+    if context is not None:
+        workflow = session.scalars(select(Workflow).where(
+            Workflow.uuid == row.workflow_uuid)).one()
+        workflow.context = context
+        workflow.updated_at = _now()
 
 
 def steps(db: Database, workflow_uuid: str) -> list[WorkflowStep]:

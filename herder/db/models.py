@@ -74,6 +74,8 @@ class Instance(Timestamps, Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     uuid: Mapped[str] = mapped_column(String(36), unique=True)
     display_name: Mapped[str] = mapped_column(String(255))
+    # the guest's hostname: from the name at create, or as asked (2.90; an FQDN from 2.94)
+    hostname: Mapped[str | None] = mapped_column(String(255), nullable=True)
     description: Mapped[str | None] = mapped_column(Text, nullable=True)
     project_id: Mapped[str] = mapped_column(String(255), index=True)
     user_id: Mapped[str] = mapped_column(String(255))
@@ -233,6 +235,13 @@ class Quota(Base):
     __table_args__ = (UniqueConstraint("project_id", "resource"),)
 
 
+class ProjectQuotaLock(Base):
+    """One row per project, locked FOR UPDATE while a quota check and the create it admits
+    run, so that concurrent creates of one project cannot both pass (see db/quotas.py)."""
+    __tablename__ = "project_quota_locks"
+    project_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+
+
 class Workflow(Timestamps, Base):
     """A durable multi-step operation run by the conductor (a move, a confirm, a revert)."""
     __tablename__ = "workflows"
@@ -244,6 +253,9 @@ class Workflow(Timestamps, Base):
     status: Mapped[str] = mapped_column(String(32), index=True)
     context: Mapped[dict] = mapped_column(JSON, default=dict)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # the conductor running it, for as long as it renews the lease (see journal.adopt)
+    owner: Mapped[str | None] = mapped_column(String(255), nullable=True, index=True)
+    lease_until: Mapped[datetime | None] = mapped_column(Timestamp, nullable=True)
 
 
 class WorkflowStep(Base):
@@ -259,3 +271,25 @@ class WorkflowStep(Base):
     started_at: Mapped[datetime] = mapped_column(Timestamp, default=_now)
     finished_at: Mapped[datetime | None] = mapped_column(Timestamp, nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class ServerGroup(Timestamps, Base):
+    """A set of servers placed by one policy: (soft-)affinity or (soft-)anti-affinity."""
+    __tablename__ = "server_groups"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True)
+    name: Mapped[str] = mapped_column(String(255))
+    project_id: Mapped[str] = mapped_column(String(255), index=True)
+    user_id: Mapped[str] = mapped_column(String(255))
+    policy: Mapped[str] = mapped_column(String(64))
+    rules: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
+class ServerGroupMember(Base):
+    """A server's membership of its (only) group; removed when the server is deleted."""
+    __tablename__ = "server_group_members"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    group_uuid: Mapped[str] = mapped_column(ForeignKey("server_groups.uuid", ondelete="CASCADE"),
+                                            index=True)
+    instance_uuid: Mapped[str] = mapped_column(String(36), unique=True)
+    created_at: Mapped[datetime] = mapped_column(Timestamp, default=_now)

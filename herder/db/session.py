@@ -1,6 +1,8 @@
 """Engine and session factory, and schema upgrade through Alembic."""
 import os
-from contextlib import contextmanager
+import threading
+from collections import deque
+from contextlib import contextmanager, nullcontext
 from typing import Iterator
 
 from alembic import command
@@ -19,7 +21,10 @@ def make_engine(url: str) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         # pysqlite's own transaction handling defers BEGIN; take the write lock at BEGIN so two
         # concurrent compare-and-swap transactions serialize instead of failing to upgrade a lock.
-        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
+        # A read-only transaction (Database.one_transaction(read_only=True)) takes no lock: in
+        # WAL mode it reads a snapshot while writers go on.
+        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql(
+            "BEGIN" if getattr(_reading, "active", False) else "BEGIN IMMEDIATE"))
         return engine
     connect_args = {}
     if url.startswith("mysql+pymysql"):
@@ -37,6 +42,10 @@ def make_engine(url: str) -> Engine:
     # compare-and-swap, not from the isolation level.
     return create_engine(url, isolation_level="READ COMMITTED", connect_args=connect_args,
                          pool_pre_ping=True, pool_size=20, max_overflow=20)
+
+
+# set while this thread begins a read-only transaction (SQLite: a deferred BEGIN)
+_reading = threading.local()
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
@@ -60,6 +69,43 @@ def upgrade(url: str, revision: str = "head") -> None:
     command.upgrade(alembic_config(url), revision)
 
 
+class TurnLock:
+    """A lock handed to its waiters in the order they asked for it (threading.Lock wakes an
+    arbitrary waiter, and SQLite's busy handler lets whoever polls at the right moment win).
+    The thread that holds it may enter again without waiting."""
+
+    def __init__(self):
+        self._mutex = threading.Lock()
+        self._busy = False
+        self._waiting: deque[threading.Event] = deque()
+        self._owner: int | None = None
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        me = threading.get_ident()
+        if self._owner == me:
+            yield
+            return
+        with self._mutex:
+            turn = None
+            if self._busy:
+                turn = threading.Event()
+                self._waiting.append(turn)
+            self._busy = True
+        if turn is not None:
+            turn.wait()   # the releaser hands the lock over: it stays busy in between
+        self._owner = me
+        try:
+            yield
+        finally:
+            self._owner = None
+            with self._mutex:
+                if self._waiting:
+                    self._waiting.popleft().set()
+                else:
+                    self._busy = False
+
+
 class Database:
     """One engine and session factory for a herder process."""
 
@@ -67,12 +113,51 @@ class Database:
         self.url = url
         self.engine = make_engine(url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._shared = threading.local()   # the session of a one_transaction block, per thread
+        # SQLite has one writer at a time. Its busy handler retries with growing sleeps, which
+        # under load let a transaction (a heartbeat) wait for seconds while others keep
+        # winning; this process's writers take turns instead, first come first served.
+        # Other processes (a distributed deployment on SQLite) still meet the busy handler.
+        self._write_turns = TurnLock() if url.startswith("sqlite") else None
+
+    def _write_turn(self):
+        return self._write_turns.held() if self._write_turns is not None else nullcontext()
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
-        """A session whose work commits at the end of the block, or rolls back on an error."""
-        with self._sessions.begin() as session:
+        """A session whose work commits at the end of the block, or rolls back on an error
+        (inside `one_transaction`: that block's session, committed when it ends)."""
+        shared = getattr(self._shared, "session", None)
+        if shared is not None:
+            yield shared
+            return
+        with self._write_turn(), self._sessions.begin() as session:
             yield session
+
+    @contextmanager
+    def one_transaction(self, read_only: bool = False) -> Iterator[None]:
+        """Make every `transaction()` this thread opens inside the block part of one. For a
+        request that reads with several queries (an API GET): one BEGIN and COMMIT, one
+        connection checkout, and one consistent view, instead of one each. Not for blocks
+        that catch database errors: after one, a shared transaction is unusable.
+
+        `read_only` promises the block writes nothing; on SQLite the transaction then takes
+        no write lock, so a slow reader never holds up a workflow's writes."""
+        if getattr(self._shared, "session", None) is not None:
+            yield
+            return
+        with nullcontext() if read_only else self._write_turn(), \
+                self._sessions.begin() as session:
+            self._shared.session = session
+            _reading.active = read_only
+            try:
+                session.connection()   # BEGIN now, while this thread is marked as reading
+            finally:
+                _reading.active = False
+            try:
+                yield
+            finally:
+                self._shared.session = None
 
     def dispose(self) -> None:
         self.engine.dispose()

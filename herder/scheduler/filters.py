@@ -5,6 +5,7 @@ Pure functions of (request, host state), testable without any service running.
 from typing import Callable
 
 from herder.db.placement import Resources
+from herder.scheduler import group_policy
 from herder.scheduler.host_state import HostState
 
 Filter = Callable[[dict, HostState], str | None]
@@ -41,9 +42,25 @@ def image_properties_filter(request: dict, host: HostState) -> str | None:
     return None
 
 
+def server_group_affinity_filter(request: dict, host: HostState) -> str | None:
+    group = request.get("server_group")
+    if not group or group["policy"] != group_policy.AFFINITY:
+        return None
+    return group_policy.violation(group, host.host)
+
+
+def server_group_anti_affinity_filter(request: dict, host: HostState) -> str | None:
+    group = request.get("server_group")
+    if not group or group["policy"] != group_policy.ANTI_AFFINITY:
+        return None
+    return group_policy.violation(group, host.host)
+
+
 FILTERS: dict[str, Filter] = {
     "ComputeFilter": compute_filter,
     "ResourceFilter": resource_filter,
     "AvailabilityZoneFilter": availability_zone_filter,
     "ImagePropertiesFilter": image_properties_filter,
+    "ServerGroupAffinityFilter": server_group_affinity_filter,
+    "ServerGroupAntiAffinityFilter": server_group_anti_affinity_filter,
 }

@@ -9,12 +9,13 @@ import threading
 
 from herder import exception
 from herder.bus.notifier import Notifier
-from herder.db import placement, services
+from herder.db import placement, server_groups, services
 from herder.db.placement import Resources
 from herder.db.session import Database
 from herder.scheduler.filters import FILTERS
 from herder.scheduler.host_state import HostState
 from herder.scheduler.weighers import weigh
+from herder import faults
 
 LOG = logging.getLogger(__name__)
 
@@ -24,9 +25,13 @@ class SchedulerManager:
         self.conf = conf
         self.db = db
         self.notifier = notifier
+        self.faults = faults.from_conf(conf, "scheduler")  # tests only
         # host -> instance uuids, kept current by the computes' fanout (seed step 7)
         self.instances_by_host: dict[str, set[str]] = {}
         self._lock = threading.Lock()
+        # members of server groups are placed one at a time, so that each sees where the
+        # previous one went (its claim) before choosing
+        self._group_lock = threading.Lock()
 
     def host_states(self) -> list[HostState]:
         service_by_host = {s.host: s for s in services.list_all(self.db, binary="herder-compute")}
@@ -59,7 +64,14 @@ class SchedulerManager:
                 rejected[host.host] = reason
             else:
                 passed.append(host)
-        return weigh(passed, self.conf.filter_scheduler.weighers), rejected
+        return weigh(passed, self.conf.filter_scheduler.weighers, request,
+                     self._multipliers()), rejected
+
+    def _multipliers(self) -> dict[str, float]:
+        options = self.conf.filter_scheduler
+        return {"ServerGroupSoftAffinityWeigher": options.soft_affinity_weight_multiplier,
+                "ServerGroupSoftAntiAffinityWeigher":
+                    options.soft_anti_affinity_weight_multiplier}
 
     # -- RPC endpoints -------------------------------------------------------------------------
     def select_destinations(self, context, request: dict, instance_uuid: str,
@@ -67,6 +79,7 @@ class SchedulerManager:
                             ) -> list[dict]:
         self._notify(context, "scheduler.select_destinations.start", instance_uuid)
         selections = self._select(context, request, instance_uuid, ignore_hosts, requested_host)
+        self.faults.check("select_destinations")  # the worst moment to die: claimed, unanswered
         self._notify(context, "scheduler.select_destinations.end", instance_uuid)
         return selections
 
@@ -81,6 +94,15 @@ class SchedulerManager:
 
     def _select(self, context, request: dict, instance_uuid: str, ignore_hosts: list[str],
                 requested_host: str | None) -> list[dict]:
+        if server_groups.groups_of(self.db, instance_uuid):
+            with self._group_lock:
+                group = server_groups.placement_view(self.db, self.conf, instance_uuid)
+                return self._place(context, {**request, "server_group": group}, instance_uuid,
+                                   ignore_hosts, requested_host)
+        return self._place(context, request, instance_uuid, ignore_hosts, requested_host)
+
+    def _place(self, context, request: dict, instance_uuid: str, ignore_hosts: list[str],
+               requested_host: str | None) -> list[dict]:
         ranked, rejected = self.rank(request, ignore_hosts, requested_host)
         wanted = Resources(**request["resources"])
         for position, host in enumerate(ranked):

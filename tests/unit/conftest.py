@@ -109,12 +109,15 @@ def hosts(db) -> Hosts:
 @pytest.fixture
 def add_server(db):
     """Put a live (or deleted) server of a project in the database."""
-    def add(project_id: str, vcpus: int, memory_mb: int, deleted: bool = False) -> str:
+    def add(project_id: str, vcpus: int, memory_mb: int, deleted: bool = False,
+            old_flavor: dict | None = None, new_flavor: dict | None = None) -> str:
+        """`old_flavor`/`new_flavor` as a server in a resize has them ({"vcpus", "memory_mb"})."""
         server_uuid = str(uuid.uuid4())
         with db.transaction() as session:
             session.add(Instance(uuid=server_uuid, display_name="vm", project_id=project_id,
                                  user_id="u", flavor={"vcpus": vcpus, "memory_mb": memory_mb,
                                                       "root_gb": 1, "ephemeral_gb": 0},
+                                 old_flavor=old_flavor, new_flavor=new_flavor,
                                  vm_state="active", deleted=deleted))
         return server_uuid
     return add

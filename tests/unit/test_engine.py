@@ -103,6 +103,35 @@ def test_step_journal_row_is_written_before_the_step_runs(db):
                               (1, "second", "conductor", "started")]}
 
 
+def test_a_conductor_that_lost_the_workflow_stops_before_the_next_step(db):
+    """Another conductor adopts the workflow while `first` runs (our lease ran out): we stop
+    before `second`, and leave `first` as begun, not done, for the new owner's recovery."""
+    flow = ScriptedFlow(["first", "second"])
+
+    def adopted_meanwhile():
+        flow.log.append("run first")
+        assert journal.adopt(db, workflow_row(db, flow), "conductor-b", 30, force=True)
+    flow._steps[0].run = adopted_meanwhile
+    outcome = Engine(db, owner="conductor-a", lease_seconds=30).run(flow)
+    assert not outcome.completed and isinstance(outcome.error, journal.LostOwnership)
+    assert flow.log == ["run first"]
+    assert journal_of(db, flow) == [(0, "first", "conductor", "started")]
+    row = workflow_row(db, flow)
+    assert (row.owner, row.status) == ("conductor-b", "running")
+
+
+def test_a_conductor_that_lost_the_workflow_in_its_last_step_does_not_complete_it(db):
+    flow = ScriptedFlow(["only"])
+
+    def adopted_meanwhile():
+        assert journal.adopt(db, workflow_row(db, flow), "conductor-b", 30, force=True)
+    flow._steps[0].run = adopted_meanwhile
+    outcome = Engine(db, owner="conductor-a", lease_seconds=30).run(flow)
+    assert isinstance(outcome.error, journal.LostOwnership)
+    assert (workflow_row(db, flow).status, journal_of(db, flow)) == \
+        ("running", [(0, "only", "conductor", "started")])
+
+
 def test_failing_step_compensates_itself_and_every_earlier_step_in_reverse(db):
     flow = ScriptedFlow(["a", "b", "c", "d"], fail={"c"})
     outcome = Engine(db).run(flow)

@@ -1,4 +1,5 @@
-"""The fake hypervisor's disks across two hosts (two instances directories), and fault points."""
+"""The fake hypervisor's disks across two hosts (two instances directories, two loopback
+addresses with a transfer agent each), and fault points."""
 import json
 import os
 import threading
@@ -8,8 +9,12 @@ import pytest
 
 from herder import exception, states
 from herder.transfer import sparse
+from herder.transfer.host import TransferAgent
+from herder.transfer.receiver import TransferReceiver
+from herder.transfer.sender import DiskSender
 from herder.virt.fake import GIB, FakeDriver
-from herder.virt.faults import FaultInjector
+from herder.faults import FaultInjector
+from tests.unit.sparse_disks import cancel_while_a_chunk_is_held
 
 IMAGE = b"\xeb\x63\x90" + b"herder-test-image " * 5000   # ~90 KB, no trailing hole
 SMALL = {"id": 1, "vcpus": 1, "memory_mb": 512, "root_gb": 1, "ephemeral_gb": 0}
@@ -24,13 +29,38 @@ def image(tmp_path) -> str:
 
 
 @pytest.fixture
-def source(tmp_path) -> FakeDriver:
-    return FakeDriver("compute1", str(tmp_path / "compute1" / "instances"))
+def make_host(tmp_path):
+    """A fake host on 127.0.1.N with its transfer agent listening, stopped after the test."""
+    agents = []
+
+    def make(index: int, faults: FaultInjector | None = None) -> FakeDriver:
+        host, address = f"compute{index}", f"127.0.1.{index}"
+        instances_dir = str(tmp_path / host / "instances")
+        faults = faults or FaultInjector(host)
+        agent = TransferAgent(TransferReceiver(host, address, 0, instances_dir, token_ttl=60,
+                                               faults=faults), DiskSender(address))
+        agent.start()
+        agents.append(agent)
+        return FakeDriver(host, instances_dir, faults=faults, transfers=agent)
+
+    yield make
+    for agent in agents:
+        agent.stop()
 
 
 @pytest.fixture
-def dest(tmp_path) -> FakeDriver:
-    return FakeDriver("compute2", str(tmp_path / "compute2" / "instances"))
+def source(make_host) -> FakeDriver:
+    return make_host(1)
+
+
+@pytest.fixture
+def dest(make_host) -> FakeDriver:
+    return make_host(2)
+
+
+def incoming_to(host: FakeDriver, server: str) -> dict:
+    """What prep_resize on `host` tells the source: where to send the disk, with which grant."""
+    return host.prepare_incoming(server, str(uuid.uuid4()))
 
 
 @pytest.fixture
@@ -91,7 +121,7 @@ def test_unknown_guest_has_no_state(source):
 def test_migrate_disk_keeps_the_source_as_resize_copy_and_copies_to_the_destination(
         source, dest, server):
     original_digest = sparse.digest(source.disk_path(server))
-    result = source.migrate_disk_and_power_off(server, dest.instances_dir)
+    result = source.migrate_disk_and_power_off(server, incoming_to(dest, server))
 
     assert not os.path.exists(source.instance_dir(server))
     kept = os.path.join(source.instances_dir, f"{server}_resize")
@@ -107,29 +137,29 @@ def test_migrate_disk_keeps_the_source_as_resize_copy_and_copies_to_the_destinat
 
 
 def test_migrate_disk_powers_the_guest_off_first(source, dest, server):
-    source.migrate_disk_and_power_off(server, dest.instances_dir)
+    source.migrate_disk_and_power_off(server, incoming_to(dest, server))
     with open(os.path.join(source.resize_dir(server), "guest.json")) as f:
         assert json.load(f)["power_state"] == states.SHUTDOWN
 
 
 def test_migrate_disk_reports_copy_progress(source, dest, server):
     reports = []
-    source.migrate_disk_and_power_off(server, dest.instances_dir,
+    source.migrate_disk_and_power_off(server, incoming_to(dest, server),
                                       progress=lambda done, total: reports.append((done, total)))
     assert reports and reports[-1][0] == reports[-1][1] > 0
 
 
 def test_migrate_disk_retried_after_a_crash_only_redoes_the_copy(source, dest, server):
-    source.migrate_disk_and_power_off(server, dest.instances_dir)
+    source.migrate_disk_and_power_off(server, incoming_to(dest, server))
     os.remove(dest.disk_path(server))            # the first copy was lost
-    source.migrate_disk_and_power_off(server, dest.instances_dir)
+    source.migrate_disk_and_power_off(server, incoming_to(dest, server))
     assert sparse.digest(dest.disk_path(server)) == sparse.digest(
         os.path.join(source.resize_dir(server), "disk"))
 
 
 def test_finish_migration_grows_the_disk_to_the_new_flavor_and_starts_the_guest(
         source, dest, server):
-    source.migrate_disk_and_power_off(server, dest.instances_dir)
+    source.migrate_disk_and_power_off(server, incoming_to(dest, server))
     assert dest.finish_migration(server, LARGE, power_on=True) == states.RUNNING
     disk = dest.disk_path(server)
     assert os.path.getsize(disk) == LARGE["root_gb"] * GIB
@@ -139,7 +169,7 @@ def test_finish_migration_grows_the_disk_to_the_new_flavor_and_starts_the_guest(
 
 
 def test_finish_migration_of_a_stopped_server_leaves_it_shut_down(source, dest, server):
-    source.migrate_disk_and_power_off(server, dest.instances_dir)
+    source.migrate_disk_and_power_off(server, incoming_to(dest, server))
     assert dest.finish_migration(server, SMALL, power_on=False) == states.SHUTDOWN
     assert dest.power_state(server) == states.SHUTDOWN
 
@@ -147,7 +177,7 @@ def test_finish_migration_of_a_stopped_server_leaves_it_shut_down(source, dest, 
 def test_finish_migration_never_shrinks_a_disk(source, dest, image):
     server = str(uuid.uuid4())
     source.spawn(server, LARGE, image)
-    source.migrate_disk_and_power_off(server, dest.instances_dir)
+    source.migrate_disk_and_power_off(server, incoming_to(dest, server))
     dest.finish_migration(server, SMALL, power_on=True)
     assert os.path.getsize(dest.disk_path(server)) == LARGE["root_gb"] * GIB
 
@@ -157,8 +187,36 @@ def test_finish_migration_without_the_disk_fails(dest):
         dest.finish_migration(str(uuid.uuid4()), SMALL, power_on=True)
 
 
+def test_finish_migration_leaves_no_transfer_records_and_spends_outstanding_grants(
+        source, dest, server):
+    spare = incoming_to(dest, server)
+    source.migrate_disk_and_power_off(server, incoming_to(dest, server))
+    dest.finish_migration(server, SMALL, power_on=True)
+    assert sorted(os.listdir(dest.instance_dir(server))) == ["disk", "guest.json"]
+    with pytest.raises(exception.TransferRefused):
+        source.migrate_disk_and_power_off(server, spare)
+
+
+def test_discard_incoming_stops_a_copy_in_flight_and_leaves_nothing_behind(source, dest,
+                                                                           server):
+    failures, discarded = cancel_while_a_chunk_is_held(
+        dest.faults.hold("receive_chunk"),
+        lambda: source.migrate_disk_and_power_off(server, incoming_to(dest, server)),
+        lambda: dest.discard_incoming(server))
+    assert failures and discarded
+    assert os.listdir(dest.instances_dir) == []
+    assert os.path.isdir(source.resize_dir(server))    # the source copy is untouched
+
+
+def test_a_host_without_a_transfer_agent_cannot_receive_a_disk(tmp_path):
+    server = str(uuid.uuid4())
+    lonely = FakeDriver("compute3", str(tmp_path / "compute3"))
+    with pytest.raises(exception.DriverError, match="no transfer agent"):
+        lonely.prepare_incoming(server, str(uuid.uuid4()))
+
+
 def test_confirm_removes_the_resize_copy(source, dest, server):
-    source.migrate_disk_and_power_off(server, dest.instances_dir)
+    source.migrate_disk_and_power_off(server, incoming_to(dest, server))
     dest.finish_migration(server, SMALL, power_on=True)
     source.confirm_migration(server)
     assert not os.path.exists(source.resize_dir(server))
@@ -168,7 +226,7 @@ def test_confirm_removes_the_resize_copy(source, dest, server):
 
 def test_revert_restores_the_resize_copy_and_power_state(source, dest, server):
     original_digest = sparse.digest(source.disk_path(server))
-    source.migrate_disk_and_power_off(server, dest.instances_dir)
+    source.migrate_disk_and_power_off(server, incoming_to(dest, server))
     dest.finish_migration(server, LARGE, power_on=True)
     dest.discard_incoming(server)
     assert source.finish_revert_migration(server, power_on=True) == states.RUNNING
@@ -181,7 +239,7 @@ def test_revert_restores_the_resize_copy_and_power_state(source, dest, server):
 
 def test_revert_is_idempotent(source, dest, server):
     original_digest = sparse.digest(source.disk_path(server))
-    source.migrate_disk_and_power_off(server, dest.instances_dir)
+    source.migrate_disk_and_power_off(server, incoming_to(dest, server))
     source.finish_revert_migration(server, power_on=False)
     assert source.finish_revert_migration(server, power_on=True) == states.RUNNING
     assert sparse.digest(source.disk_path(server)) == original_digest
@@ -195,7 +253,7 @@ def test_revert_without_any_source_copy_fails(source):
 
 def test_same_host_move_keeps_the_old_disk_aside_and_revert_brings_it_back(source, server):
     original_digest = sparse.digest(source.disk_path(server))
-    source.migrate_disk_and_power_off(server, source.instances_dir)
+    source.migrate_disk_and_power_off(server, incoming_to(source, server))
     source.finish_migration(server, LARGE, power_on=True)
     assert os.path.getsize(source.disk_path(server)) == LARGE["root_gb"] * GIB
     assert os.path.getsize(os.path.join(source.resize_dir(server), "disk")) == GIB
@@ -207,7 +265,7 @@ def test_same_host_move_keeps_the_old_disk_aside_and_revert_brings_it_back(sourc
 
 
 def test_destroy_removes_the_guest_and_its_resize_copy(source, dest, server):
-    source.migrate_disk_and_power_off(server, dest.instances_dir)
+    source.migrate_disk_and_power_off(server, incoming_to(dest, server))
     source.spawn(server, SMALL, None)    # a same-host situation: both directories present
     source.destroy(server)
     source.destroy(server)
@@ -290,26 +348,25 @@ def test_held_step_waits_until_released():
     worker.join(5)
 
 
-def test_power_off_fault_fails_the_move_before_the_disk_is_touched(tmp_path, image):
-    faults = FaultInjector("compute1", ["compute1:power_off"])
-    source = FakeDriver("compute1", str(tmp_path / "c1"), faults=faults)
-    dest = FakeDriver("compute2", str(tmp_path / "c2"))
+def test_power_off_fault_fails_the_move_before_the_disk_is_touched(make_host, image):
+    source = make_host(1, FaultInjector("compute1", ["compute1:power_off"]))
+    dest = make_host(2)
     server = str(uuid.uuid4())
     source.spawn(server, SMALL, image)
     with pytest.raises(exception.DriverError):
-        source.migrate_disk_and_power_off(server, dest.instances_dir)
+        source.migrate_disk_and_power_off(server, incoming_to(dest, server))
     assert source.power_state(server) == states.RUNNING
     assert not os.path.exists(source.resize_dir(server))
     assert not os.path.exists(dest.instance_dir(server))
-    source.migrate_disk_and_power_off(server, dest.instances_dir)   # the fault is spent
+    source.migrate_disk_and_power_off(server, incoming_to(dest, server))   # the fault is spent
     assert os.path.exists(dest.disk_path(server))
 
 
 def test_copy_fault_after_power_off_can_be_retried(source, dest, server):
     source.faults.arm("copy_disk")
     with pytest.raises(exception.DriverError):
-        source.migrate_disk_and_power_off(server, dest.instances_dir)
+        source.migrate_disk_and_power_off(server, incoming_to(dest, server))
     assert os.path.isdir(source.resize_dir(server))
-    source.migrate_disk_and_power_off(server, dest.instances_dir)
+    source.migrate_disk_and_power_off(server, incoming_to(dest, server))
     assert sparse.digest(dest.disk_path(server)) == sparse.digest(
         os.path.join(source.resize_dir(server), "disk"))

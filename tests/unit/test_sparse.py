@@ -4,34 +4,15 @@ import os
 import pytest
 
 from herder.transfer import sparse
-
-MIB = 1024 * 1024
-GIB = 1024 * MIB
+from tests.unit.sparse_disks import GIB, MIB, make_sparse, pattern, sparse_disk
 
 # (offset, length): a boot sector, a 5 MiB extent crossing the 4 MiB copy chunk, one at the end
 EXTENTS = [(0, 64 * 1024), (100 * MIB, 5 * MIB), (GIB - 4096, 4096)]
 
 
-def pattern(length: int, seed: int) -> bytes:
-    block = bytes((seed + i) % 251 + 1 for i in range(4096))  # no zero bytes
-    return (block * (length // 4096 + 1))[:length]
-
-
-def make_sparse(path, size: int = GIB, extents=EXTENTS) -> str:
-    with open(path, "wb") as f:
-        f.truncate(size)
-        for index, (offset, length) in enumerate(extents):
-            f.seek(offset)
-            f.write(pattern(length, index))
-    return str(path)
-
-
 @pytest.fixture
 def disk(tmp_path) -> str:
-    path = make_sparse(tmp_path / "disk")
-    if os.stat(path).st_blocks * 512 >= 64 * MIB:
-        pytest.skip("the filesystem under tmp_path does not keep files sparse")
-    return path
+    return sparse_disk(tmp_path / "disk", EXTENTS)
 
 
 def test_extents_are_the_data_regions_of_the_file(disk):

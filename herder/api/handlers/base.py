@@ -52,7 +52,10 @@ class Handler:
     def allowed(self, req: falcon.Request, rule: str, target: dict | None = None) -> bool:
         context = self.context(req)
         target = target or {"project_id": context.project_id, "user_id": context.user_id}
-        return self.api.enforcer.enforce(rule, target, context.policy_creds())
+        # authorize, not enforce: a rule nobody registered (so with no default and no
+        # description in the sample policy file) is a bug, raised rather than judged by
+        # the default rule
+        return self.api.enforcer.authorize(rule, target, context.policy_creds())
 
     @staticmethod
     def body(req: falcon.Request, schema: dict | None = None):

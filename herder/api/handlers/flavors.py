@@ -1,10 +1,15 @@
-"""/flavors: list, detail, show, create, delete, and os-extra_specs."""
+"""/flavors: list, detail, show, create, delete, and os-extra_specs.
+
+Microversions: 2.55 adds `description`, 2.86 validates extra specs as they are set
+(herder.api.extra_specs), 2.102 drops `rxtx_factor` from create.
+"""
 import uuid
 
 import falcon
 
 from herder import exception
 from herder.api import faults
+from herder.api import extra_specs
 from herder.api.apidoc import describe
 from herder.api.handlers.base import Handler
 from herder.api.query import Query
@@ -12,7 +17,9 @@ from herder.api.schemas import flavors as schemas
 from herder.api.views import flavors as views
 from herder.db import flavors
 
-_IS_PUBLIC = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+# the strings Nova takes for a boolean (oslo's strict bool_from_string); tempest sends each
+_IS_PUBLIC = {**dict.fromkeys(("1", "t", "true", "on", "y", "yes"), True),
+              **dict.fromkeys(("0", "f", "false", "off", "n", "no"), False)}
 _LIST_PARAMS = ("is_public", "minRam", "minDisk", "marker", "limit")
 
 
@@ -60,9 +67,11 @@ class FlavorCollection(Handler):
         self.authorize(req, "os_compute_api:os-flavor-manage:create")
         version = self.version(req)
         body = self.body(req, schemas.CREATE)["flavor"]
-        if "description" in body and not version.at_least("2.55"):
-            raise faults.BadRequest("Invalid input for field/attribute flavor. Additional "
-                                    "properties are not allowed ('description' was unexpected)")
+        for name, known in (("description", version.at_least("2.55")),
+                            ("rxtx_factor", not version.at_least("2.102"))):
+            if name in body and not known:
+                raise faults.BadRequest("Invalid input for field/attribute flavor. Additional "
+                                        f"properties are not allowed ('{name}' was unexpected)")
         is_public = body.get("os-flavor-access:is_public", True)
         if isinstance(is_public, str):
             if is_public.lower() not in _IS_PUBLIC:
@@ -120,6 +129,12 @@ class FlavorExtraSpecs(Handler):
         self.authorize(req, "os_compute_api:os-flavor-extra-specs:create")
         specs = self.body(req, schemas.EXTRA_SPECS)["extra_specs"]
         self._flavor(req, flavor_id)
+        if self.version(req).at_least("2.86"):
+            try:
+                for key, value in specs.items():
+                    extra_specs.validate(key, value)
+            except extra_specs.InvalidExtraSpec as error:
+                raise faults.BadRequest(str(error)) from None
         stored = flavors.set_extra_specs(self.db, flavor_id,
                                          {k: str(v) for k, v in specs.items()})
         resp.media = {"extra_specs": {k: stored[k] for k in specs}}

@@ -1,5 +1,5 @@
-"""GET /os-hypervisors[/detail], /os-hypervisors/{id}, and the pre-2.53 search, servers and
-statistics routes: the compute nodes with their usage.
+"""GET /os-hypervisors[/detail], /os-hypervisors/{id}, and the pre-2.53 search and servers and
+pre-2.88 statistics and uptime routes: the compute nodes with their usage (until 2.88).
 
 Usage comes from the allocations (what servers and open moves hold), the servers on a node from
 the instances table; a node whose compute service record is gone is left out, as in Nova.
@@ -138,8 +138,10 @@ class HypervisorItem(_HypervisorHandler):
 class HypervisorUptime(HypervisorItem):
     """GET /os-hypervisors/{id}/uptime (until 2.88), which `openstack hypervisor show` reads."""
 
-    @describe("Show a hypervisor's uptime")
+    @describe("Show a hypervisor's uptime", max_version="2.87")
     def on_get(self, req: falcon.Request, resp: falcon.Response, hypervisor_id: str) -> None:
+        # from 2.88 the detailed bodies carry `uptime` and this route is gone
+        require_version(self.version(req), "2.1", "2.87")
         self.authorize(req, f"{_RULE}:uptime")
         found, _ = self._find(req, hypervisor_id)
         body = views.show(found, self.version(req), detail=False)
@@ -166,8 +168,9 @@ class HypervisorServers(HypervisorSearch):
 
 
 class HypervisorStatistics(_HypervisorHandler):
-    @describe("Show the hypervisors' summed usage")
+    @describe("Show the hypervisors' summed usage", max_version="2.87")
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        require_version(self.version(req), "2.1", "2.87")  # 2.88 removed the usage figures
         self.authorize(req, f"{_RULE}:statistics")
         found = self.hypervisors(placement.nodes(self.db))
         resp.media = {"hypervisor_statistics": views.statistics(found)}

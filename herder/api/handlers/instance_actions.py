@@ -2,7 +2,8 @@
 
 Microversions: 2.21 reads actions of deleted servers; 2.51 shows events (without traceback) to
 those who may list actions, not only to admins; 2.58 pages the list and adds `updated_at`;
-2.62 adds each event's `hostId` (and `host` for those the events policy lets see hosts).
+2.62 adds each event's `hostId` (and `host` for those the events policy lets see hosts); 2.84
+adds each event's `details` for those the events:details policy lets see them.
 """
 import falcon
 
@@ -75,9 +76,11 @@ class InstanceAction(_ServerScoped):
         everything = self.allowed(req, f"{_RULE}:events", target)
         if everything or version.at_least("2.51"):
             project_id = row.project_id or instance.project_id
+            details = version.at_least("2.84") and \
+                self.allowed(req, f"{_RULE}:events:details", target)
             body["events"] = [
                 views.event(event, version, project_id, show_traceback=everything,
-                            show_host=everything)
+                            show_host=everything, show_details=details)
                 for event in action_queries.events_newest_first(self.db, row.id)]
         else:
             # Nova leaves `events` out here; clients (openstack server event show) crash on

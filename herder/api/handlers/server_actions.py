@@ -16,6 +16,8 @@ from herder.db import actions, flavors, instances, moves, services
 from herder.db.models import Instance
 
 _MOVABLE = (states.ACTIVE, states.STOPPED)
+# what a migrate or resize compares-and-swaps from: still movable, and nothing else under way
+_MOVE_FROM = {"vm_state": _MOVABLE, "task_state": None}
 # what a finished move becomes once a confirm or revert takes it
 _FINISHING = (states.MIGRATION_CONFIRMING, states.MIGRATION_CONFIRMED,
               states.MIGRATION_REVERTING, states.MIGRATION_REVERTED)
@@ -69,9 +71,14 @@ class ServerAction(Handler):
         try:
             instances.update(self.db, instance.uuid, expected, **values)
         except exception.UnexpectedTaskState:
-            current = instances.get(self.db, instance.uuid)
-            raise faults.Conflict(f"Cannot '{action}' instance {instance.uuid} while it is in "
-                                  f"task_state {current.task_state}") from None
+            raise self._busy(instance, action) from None
+
+    def _busy(self, instance: Instance, action: str) -> faults.Conflict:
+        """The 409 for a server another request changed since we looked (read again, after
+        the failed compare-and-swap's transaction ended)."""
+        current = instances.get(self.db, instance.uuid)
+        return faults.Conflict(f"Cannot '{action}' instance {instance.uuid} while it is in "
+                               f"task_state {current.task_state}")
 
     # -- migrate / resize --------------------------------------------------------------------
     def migrate(self, req, resp, server_id, body, args) -> None:
@@ -90,6 +97,8 @@ class ServerAction(Handler):
                 raise faults.BadRequest("Cannot migrate to the host where the server exists.")
             if services.compute(self.db, host) is None:
                 raise faults.BadRequest(f"Compute host {host} could not be found.")
+        self._set_task_state(instance, "migrate", _MOVE_FROM, task_state=states.RESIZE_PREP,
+                             progress=0)
         self._start_move(req, resp, instance, "migrate", flavor=None, host=host)
 
     def resize(self, req, resp, server_id, body, args) -> None:
@@ -111,12 +120,20 @@ class ServerAction(Handler):
                     f"{new['root_gb']} GB root and {new.get('ephemeral_gb', 0)} GB ephemeral "
                     f"disk, the server has {old['root_gb']} GB and "
                     f"{old.get('ephemeral_gb', 0)} GB.")
+        disk_config = {"disk_config": args["OS-DCF:diskConfig"]} \
+            if "OS-DCF:diskConfig" in args else {}
         try:
-            quota.check(self.db, self.conf, instance.project_id, quota.resize_delta(old, new))
+            # the check and the new flavor's reservation (new_flavor counts in the project's
+            # usage) commit together under the project's quota lock
+            with quota.admitted(self.db, self.conf, instance.project_id,
+                                quota.resize_delta(old, new)) as session:
+                instances.update_in(session, instance.uuid, _MOVE_FROM,
+                                    task_state=states.RESIZE_PREP, progress=0, new_flavor=new,
+                                    **disk_config)
         except exception.QuotaExceeded as error:
             raise faults.Forbidden(str(error)) from None
-        if "OS-DCF:diskConfig" in args:
-            instances.update(self.db, instance.uuid, disk_config=args["OS-DCF:diskConfig"])
+        except exception.UnexpectedTaskState:
+            raise self._busy(instance, "resize") from None
         self._start_move(req, resp, instance, "resize", flavor=new, host=None)
 
     def _new_flavor(self, req, flavor_ref: str, current: dict) -> dict:
@@ -147,9 +164,8 @@ class ServerAction(Handler):
 
     def _start_move(self, req, resp, instance: Instance, action: str, flavor: dict | None,
                     host: str | None) -> None:
+        """The server is in resize_prep already: record the action and hand it over."""
         context = self.context(req)
-        self._set_task_state(instance, action, {"vm_state": _MOVABLE, "task_state": None},
-                             task_state=states.RESIZE_PREP, progress=0)
         actions.start(self.db, context, instance.uuid, action)
         self.api.bus.cast("conductor", "migrate_server", context, instance_uuid=instance.uuid,
                           flavor=flavor, host=host)
@@ -239,6 +255,42 @@ class ServerAction(Handler):
     def start(self, req, resp, server_id, body, args) -> None:
         self._power(req, resp, server_id, power_on=True)
 
+    # -- pause / unpause / suspend / resume / reboot -----------------------------------------
+    def _guest_operation(self, req, resp, server_id: str, action: str, operation: str) -> None:
+        """Nova's checks (lock, vm_state, task_state None, launched), then the task state and
+        the action are recorded and the conductor changes the guest on its host."""
+        rule, vm_states, task_state = _GUEST_OPERATIONS[operation]
+        instance = self.server(req, server_id)
+        self.authorize(req, rule, self.target(instance))
+        self._check_lock(req, instance)
+        self._check_state(instance, action, vm_states)
+        self._set_task_state(instance, action,
+                             {"vm_state": instance.vm_state, "task_state": None},
+                             task_state=task_state)
+        context = self.context(req)
+        actions.start(self.db, context, instance.uuid, action)
+        self.api.bus.cast("conductor", "power_action", context, instance_uuid=instance.uuid,
+                          operation=operation)
+        accepted(resp)
+
+    def pause(self, req, resp, server_id, body, args) -> None:
+        self._guest_operation(req, resp, server_id, "pause", "pause")
+
+    def unpause(self, req, resp, server_id, body, args) -> None:
+        self._guest_operation(req, resp, server_id, "unpause", "unpause")
+
+    def suspend(self, req, resp, server_id, body, args) -> None:
+        self._guest_operation(req, resp, server_id, "suspend", "suspend")
+
+    def resume(self, req, resp, server_id, body, args) -> None:
+        self._guest_operation(req, resp, server_id, "resume", "resume")
+
+    def reboot(self, req, resp, server_id, body, args) -> None:
+        validate(schemas.REBOOT, body)
+        hard = args["type"].upper() == "HARD"
+        self._guest_operation(req, resp, server_id, "reboot",
+                              "reboot_hard" if hard else "reboot_soft")
+
     # -- lock / unlock / reset-state ---------------------------------------------------------
     def lock(self, req, resp, server_id, body, args) -> None:
         if self.version(req).at_least("2.73"):
@@ -270,11 +322,43 @@ class ServerAction(Handler):
         validate(schemas.RESET_STATE, body)
         instance = self.server(req, server_id)
         self.authorize(req, "os_compute_api:os-admin-actions:reset_state", self.target(instance))
-        instances.update(self.db, instance.uuid, vm_state=args["state"], task_state=None)
+        # In VERIFY_RESIZE a move waits for confirmResize or revertResize, and both work from
+        # there. Resetting the server instead would strand that move's source copy and source
+        # allocation for good (Nova allows it and leaks them), so herder refuses. The update
+        # compares and swaps the vm_state, so a move reaching VERIFY_RESIZE meanwhile is not
+        # reset either.
+        def refused(vm_state: str) -> faults.Conflict:
+            return faults.Conflict(f"Cannot 'os-resetState' instance {instance.uuid} while it "
+                                   f"is in vm_state {vm_state}")
+        if instance.vm_state == states.RESIZED:
+            raise refused(states.RESIZED)
+        try:
+            instances.update(self.db, instance.uuid, {"vm_state": instance.vm_state},
+                             vm_state=args["state"], task_state=None)
+        except exception.UnexpectedTaskState as error:
+            raise refused(error.kwargs["actual"]["vm_state"]) from None
         context = self.context(req)
         actions.start(self.db, context, instance.uuid, "resetState")
         actions.finish(self.db, context, instance.uuid, "resetState")
         accepted(resp)
+
+
+# operation -> (policy rule, vm_states it may start from, task state while it runs); the task
+# states are the ones the conductor's PowerWorkflow expects (conductor/workflows/lifecycle.py).
+# Nova also lets a hard reboot interrupt a pending reboot, pause or suspend; herder's steps
+# compare-and-swap their task state, so it answers 409 until the running operation is done.
+_GUEST_OPERATIONS = {
+    "pause": ("os_compute_api:os-pause-server:pause", (states.ACTIVE,), states.PAUSING),
+    "unpause": ("os_compute_api:os-pause-server:unpause", (states.PAUSED,), states.UNPAUSING),
+    "suspend": ("os_compute_api:os-suspend-server:suspend", (states.ACTIVE,),
+                states.SUSPENDING),
+    "resume": ("os_compute_api:os-suspend-server:resume", (states.SUSPENDED,),
+               states.RESUMING),
+    "reboot_soft": ("os_compute_api:servers:reboot", (states.ACTIVE,), states.REBOOTING),
+    "reboot_hard": ("os_compute_api:servers:reboot",
+                    (states.ACTIVE, states.STOPPED, states.PAUSED, states.SUSPENDED,
+                     states.ERROR), states.REBOOTING_HARD),
+}
 
 
 def _migration_busy(instance: Instance, action: str, status: str) -> faults.Fault:
@@ -296,4 +380,9 @@ _ACTIONS = {
     "lock": ServerAction.lock,
     "unlock": ServerAction.unlock,
     "os-resetState": ServerAction.reset_state,
+    "pause": ServerAction.pause,
+    "unpause": ServerAction.unpause,
+    "suspend": ServerAction.suspend,
+    "resume": ServerAction.resume,
+    "reboot": ServerAction.reboot,
 }

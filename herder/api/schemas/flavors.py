@@ -16,7 +16,8 @@ CREATE = {
     "properties": {"flavor": {"type": "object", "properties": {
         "name": {"type": "string", "minLength": 1, "maxLength": 255,
                  "pattern": r"^(?! )[\S ]*(?<! )$"},
-        "id": {"type": ["string", "null"], "minLength": 1, "maxLength": 255,
+        # a number too, as Nova takes it (tempest sends an integer id); it is kept as text
+        "id": {"type": ["string", "number", "null"], "minLength": 1, "maxLength": 255,
                "pattern": r"^(?! )[a-zA-Z0-9. _-]+(?<! )$"},
         "ram": _whole(1), "vcpus": _whole(1), "disk": _whole(0),
         "OS-FLV-EXT-DATA:ephemeral": _whole(0), "swap": _whole(0, r"^[0-9]*$"),

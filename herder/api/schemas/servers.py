@@ -1,4 +1,5 @@
 """Request schemas for servers and their actions."""
+import copy
 
 NAME = {"type": "string", "minLength": 1, "maxLength": 255,
         "pattern": r"^(?! )[\S ]*(?<! )$"}
@@ -53,6 +54,23 @@ CREATE = {
     "additionalProperties": False,
 }
 
+# 2.90: the guest's hostname, one DNS label; 2.94: a fully qualified name of such labels
+_LABEL = r"[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?"
+HOSTNAME = {"type": "string", "minLength": 1, "maxLength": 63, "pattern": f"^{_LABEL}$"}
+FQDN = {"type": "string", "minLength": 1, "maxLength": 255,
+        "pattern": rf"^{_LABEL}(\.{_LABEL})*\.?$"}
+
+
+def _adding(schema: dict, **fields: dict) -> dict:
+    """`schema` (a `{"server": {...}}` body) whose server also takes `fields`."""
+    grown = copy.deepcopy(schema)
+    grown["properties"]["server"]["properties"].update(fields)
+    return grown
+
+
+CREATE_V290 = _adding(CREATE, hostname=HOSTNAME)
+CREATE_V294 = _adding(CREATE, hostname=FQDN)
+
 _UPDATE_FIELDS = {"name": NAME,
                   "OS-DCF:diskConfig": {"type": "string", "enum": ["AUTO", "MANUAL"]},
                   "accessIPv4": {"type": "string"}, "accessIPv6": {"type": "string"}}
@@ -73,6 +91,12 @@ UPDATE = {  # 2.19: a description
     "required": ["server"],
     "additionalProperties": False,
 }
+
+UPDATE_V290 = _adding(UPDATE, hostname=HOSTNAME)
+UPDATE_V294 = _adding(UPDATE, hostname=FQDN)
+# 2.104: re-pin a server to the zone it is in, or unpin it (null)
+UPDATE_V2104 = _adding(UPDATE_V294, pinned_availability_zone={
+    "type": ["string", "null"], "minLength": 1, "maxLength": 255})
 
 MIGRATE_V256 = {
     "type": "object",
@@ -111,6 +135,15 @@ RESET_STATE = {
 }
 
 
+REBOOT = {
+    "type": "object",
+    "properties": {"reboot": {"type": "object", "properties": {
+        "type": {"type": "string", "enum": ["HARD", "Hard", "hard", "SOFT", "Soft", "soft"]}},
+        "required": ["type"], "additionalProperties": False}},
+    "required": ["reboot"], "additionalProperties": False,
+}
+
+
 def _ignored_argument(action: str) -> dict:
     """An action whose argument Nova ignores: `{"os-stop": null}`, `{"os-stop": {}}`, ..."""
     return {"type": "object", "properties": {action: {}}, "required": [action],
@@ -129,4 +162,9 @@ ACTIONS = {
     "lock": LOCK,
     "unlock": _ignored_argument("unlock"),
     "os-resetState": RESET_STATE,
+    "pause": _ignored_argument("pause"),
+    "unpause": _ignored_argument("unpause"),
+    "suspend": _ignored_argument("suspend"),
+    "resume": _ignored_argument("resume"),
+    "reboot": REBOOT,
 }

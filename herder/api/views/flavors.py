@@ -1,4 +1,5 @@
-"""Flavor bodies by microversion (2.55 description, 2.61 extra_specs)."""
+"""Flavor bodies by microversion (2.55 description, 2.61 extra_specs, 2.75 swap 0 for none,
+2.102 no rxtx_factor)."""
 from herder.api.microversion import Version
 from herder.api.views.common import links
 from herder.db.models import Flavor
@@ -13,11 +14,14 @@ def summary(flavor: Flavor, base_url: str, version: Version) -> dict:
 
 
 def show(flavor: Flavor, base_url: str, version: Version, show_extra_specs: bool) -> dict:
+    no_swap = 0 if version.at_least("2.75") else ""  # before 2.75 "no swap" is a string
     body = {**summary(flavor, base_url, version),
             "ram": flavor.memory_mb, "disk": flavor.root_gb, "vcpus": flavor.vcpus,
-            "swap": flavor.swap or "", "OS-FLV-EXT-DATA:ephemeral": flavor.ephemeral_gb,
-            "OS-FLV-DISABLED:disabled": flavor.disabled, "rxtx_factor": flavor.rxtx_factor,
+            "swap": flavor.swap or no_swap, "OS-FLV-EXT-DATA:ephemeral": flavor.ephemeral_gb,
+            "OS-FLV-DISABLED:disabled": flavor.disabled,
             "os-flavor-access:is_public": flavor.is_public}
+    if not version.at_least("2.102"):  # a Xen-era network weight, gone with 2.102
+        body["rxtx_factor"] = flavor.rxtx_factor
     if version.at_least("2.61") and show_extra_specs:
         body["extra_specs"] = dict(flavor.extra_specs or {})
     return body

@@ -1,6 +1,7 @@
-"""Hypervisor bodies of /os-hypervisors, per microversion (2.28, 2.53, 2.75) up to 2.87.
+"""Hypervisor bodies of /os-hypervisors, per microversion (2.28, 2.53, 2.75, 2.88).
 
-2.88 drops the usage fields; herder does not serve 2.88 yet.
+2.88 drops the usage fields (placement is where usage lives) and puts `uptime` in the detailed
+bodies instead of on a route of its own.
 """
 import json
 import platform
@@ -58,8 +59,11 @@ def show(hyp: Hypervisor, version: Version, detail: bool, with_servers: bool = F
                      "hypervisor_version": node.hypervisor_version, "host_ip": node.host_ip,
                      "service": {"id": service.uuid if uuid_ids else service.id,
                                  "host": node.host,
-                                 "disabled_reason": service.disabled_reason},
-                     **_usage(hyp, version)})
+                                 "disabled_reason": service.disabled_reason}})
+        if version.at_least("2.88"):
+            body["uptime"] = uptime(node.created_at)
+        else:
+            body.update(_usage(hyp, version))
     if hyp.servers:
         body["servers"] = [{"name": s.display_name, "uuid": s.uuid} for s in hyp.servers]
     elif with_servers and version.at_least("2.75"):
@@ -68,7 +72,8 @@ def show(hyp: Hypervisor, version: Version, detail: bool, with_servers: bool = F
 
 
 def statistics(hypervisors: list[Hypervisor]) -> dict:
-    """GET /os-hypervisors/statistics: the usage fields summed over every hypervisor."""
+    """GET /os-hypervisors/statistics (until 2.87): the usage fields summed over every
+    hypervisor."""
     fields = ("vcpus", "memory_mb", "local_gb", "vcpus_used", "memory_mb_used", "local_gb_used",
               "free_ram_mb", "free_disk_gb", "current_workload", "running_vms",
               "disk_available_least")

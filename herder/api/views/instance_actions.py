@@ -1,4 +1,4 @@
-"""Instance action and event bodies, per microversion (2.51, 2.58, 2.62)."""
+"""Instance action and event bodies, per microversion (2.51, 2.58, 2.62, 2.84)."""
 from herder.api.microversion import Version
 from herder.api.views.common import host_id_for, iso_micro
 from herder.db.models import InstanceAction, InstanceActionEvent
@@ -15,8 +15,10 @@ def action(row: InstanceAction, version: Version) -> dict:
 
 
 def event(row: InstanceActionEvent, version: Version, project_id: str, *,
-          show_traceback: bool, show_host: bool) -> dict:
-    """`project_id` salts the 2.62 `hostId`; `show_host` is the events policy at 2.62+."""
+          show_traceback: bool, show_host: bool, show_details: bool = False) -> dict:
+    """`project_id` salts the 2.62 `hostId`; `show_host` is the events policy at 2.62+;
+    `show_details` the events:details policy, which shows the 2.84 `details` (why an event
+    failed, without the traceback)."""
     body = {"event": row.event, "start_time": iso_micro(row.start_time),
             "finish_time": iso_micro(row.finish_time), "result": row.result}
     if show_traceback:
@@ -25,4 +27,6 @@ def event(row: InstanceActionEvent, version: Version, project_id: str, *,
         body["hostId"] = host_id_for(project_id, row.host)
         if show_host:
             body["host"] = row.host
+    if version.at_least("2.84") and show_details:
+        body["details"] = row.details
     return body

@@ -1,10 +1,11 @@
 """Creating, stopping, starting and deleting servers: short workflows through the same engine."""
+from dataclasses import dataclass
 from datetime import datetime
 
 from herder import exception, states
 from herder.conductor.base import ServerWorkflow
 from herder.conductor.engine import Step
-from herder.db import instances, moves, placement
+from herder.db import instances, moves, placement, server_groups
 from herder.db.placement import Resources
 
 
@@ -66,18 +67,44 @@ class BuildWorkflow(ServerWorkflow):
         self.finish_action()
 
 
+@dataclass(frozen=True)
+class PowerOperation:
+    """One way of changing a guest's power state, done on its host in one step: the instance
+    action it records, the task state the api set for it, and the compute agent's method."""
+    action: str
+    task_state: str
+    agent_method: str
+    agent_arguments: tuple[tuple[str, object], ...] = ()
+
+
+POWER_OPERATIONS = {
+    "start": PowerOperation("start", states.POWERING_ON, "power_on"),
+    "stop": PowerOperation("stop", states.POWERING_OFF, "power_off"),
+    "pause": PowerOperation("pause", states.PAUSING, "pause"),
+    "unpause": PowerOperation("unpause", states.UNPAUSING, "unpause"),
+    "suspend": PowerOperation("suspend", states.SUSPENDING, "suspend"),
+    "resume": PowerOperation("resume", states.RESUMING, "resume"),
+    "reboot_soft": PowerOperation("reboot", states.REBOOTING, "reboot", (("hard", False),)),
+    "reboot_hard": PowerOperation("reboot", states.REBOOTING_HARD, "reboot", (("hard", True),)),
+}
+
+
 class PowerWorkflow(ServerWorkflow):
-    """`os-stop` or `os-start`: one step on the server's host."""
+    """`os-stop`, `os-start`, `pause`, `unpause`, `suspend`, `resume` or `reboot`: one step on
+    the server's host; the server's vm_state follows the power state the host reports."""
     kind = "power"
 
-    def __init__(self, svc, context, instance_uuid: str, power_on: bool):
+    def __init__(self, svc, context, instance_uuid: str, power_on: bool | None = None,
+                 operation: str | None = None):
         super().__init__(svc, context, instance_uuid)
-        self.power_on = power_on
-        self.action = "start" if power_on else "stop"
-        self.task_state = states.POWERING_ON if power_on else states.POWERING_OFF
+        # journals written before the other operations existed name only `power_on`
+        self.operation = operation or ("start" if power_on else "stop")
+        self.power = POWER_OPERATIONS[self.operation]
+        self.action = self.power.action
+        self.task_state = self.power.task_state
 
     def arguments(self) -> dict:
-        return {"power_on": self.power_on}
+        return {"operation": self.operation}
 
     def steps(self) -> list[Step]:
         return [Step(f"{self.action}_instance", "compute", self.change_power)]
@@ -85,8 +112,8 @@ class PowerWorkflow(ServerWorkflow):
     def change_power(self) -> None:
         instance = self.instance()
         with self.event(f"compute_{self.action}_instance", instance.host):
-            power = self.compute(instance.host, "power_on" if self.power_on else "power_off",
-                                 instance=self.wire())
+            power = self.compute(instance.host, self.power.agent_method, instance=self.wire(),
+                                 **dict(self.power.agent_arguments))
         self.update_instance({"task_state": self.task_state}, task_state=None, power_state=power,
                              vm_state=states.vm_state_for_power(power))
         self.finish_action()
@@ -123,6 +150,7 @@ class DeleteWorkflow(ServerWorkflow):
         self.update_instance(vm_state=states.DELETED, task_state=None, deleted=True,
                              deleted_at=_now(), terminated_at=_now(),
                              power_state=states.NOSTATE)
+        server_groups.remove_member(self.db, self.instance_uuid)
         self.finish_action()
 
     def rolled_back(self, error: BaseException, complete: bool) -> None:

@@ -10,19 +10,24 @@
 The source copy stays authoritative until finish_resize succeeds, so any failure rolls back to
 it: the destination's copy and claims go, allocations return, the server is as it was.
 """
+import logging
+import time
 import uuid
 
 from herder import exception, states
 from herder.conductor.base import ServerWorkflow
 from herder.conductor.engine import Step
-from herder.db import instances, moves, placement
+from herder.db import instances, moves, placement, server_groups
 from herder.db.models import Migration
 from herder.db.placement import Resources
 from herder.wire import migration_to_wire
 
+LOG = logging.getLogger(__name__)
+
 # The conductor's part of a move is recorded as two events on the conductor host, as Nova does:
 # the RPC method's own event and the cold-migrate task's event nested in it.
 SCHEDULING_EVENTS = ("conductor_migrate_server", "cold_migrate")
+TRANSFER_RETRY_DELAY = 0.2   # seconds before the first retry of a disk transfer, then more
 
 
 class MigrateWorkflow(ServerWorkflow):
@@ -41,10 +46,12 @@ class MigrateWorkflow(ServerWorkflow):
         self.old_vm_state = states.ACTIVE
         self.selections: list[dict] = []
         self.dest: dict = {}
-        self.dest_instances_dir = ""
+        # where and with which single-use grant the source sends the disk; not remembered, so
+        # no token lands in the journal: a restored workflow asks the destination for a new one
+        self.transfer_target: dict = {}
 
     remembered = ("old_flavor", "new_flavor", "source_host", "source_node", "old_vm_state",
-                  "selections", "dest", "dest_instances_dir")
+                  "selections", "dest")
 
     def arguments(self) -> dict:
         return {"new_flavor": self.new_flavor_requested, "requested_host": self.requested_host}
@@ -94,7 +101,9 @@ class MigrateWorkflow(ServerWorkflow):
         placement.move(self.db, self.instance_uuid, self.migration_uuid)
 
     def return_source_allocation(self) -> None:
-        placement.remove(self.db, self.instance_uuid)
+        if not placement.of_consumer(self.db, self.migration_uuid):
+            return  # never moved (a crash before the step ran), or already given back
+        placement.remove(self.db, self.instance_uuid)  # a destination claim under its name
         placement.move(self.db, self.migration_uuid, self.instance_uuid)
 
     # -- 3: scheduler ---------------------------------------------------------------------------
@@ -127,16 +136,19 @@ class MigrateWorkflow(ServerWorkflow):
                 continue
             self.update_migration(states.MIGRATION_PRE_MIGRATING, dest_compute=self.dest["host"],
                                   dest_node=self.dest["node"], dest_host=self._dest_ip())
+            # read after this destination's claim, so that of two members moving to one
+            # host at least the later reader sees the other (computes cannot read it)
+            group = server_groups.placement_view(self.db, self.svc.conf, self.instance_uuid)
             try:
                 with self.event("compute_prep_resize", self.dest["host"]):
                     reply = self.compute(self.dest["host"], "prep_resize", instance=self.wire(),
                                          new_flavor=self.new_flavor,
-                                         migration=self.migration_wire())
+                                         migration=self.migration_wire(), server_group=group)
             except exception.ClaimFailed as error:
                 last_error = error
                 placement.remove(self.db, self.instance_uuid, self.dest["node_uuid"])
                 continue
-            self.dest_instances_dir = reply["instances_dir"]
+            self.transfer_target = reply["transfer"]
             return
         raise exception.NoValidHost(
             reason=f"Exhausted all hosts available for retrying the move. ({last_error})")
@@ -164,9 +176,7 @@ class MigrateWorkflow(ServerWorkflow):
         self.update_instance({"task_state": states.RESIZE_PREP},
                              task_state=states.RESIZE_MIGRATING)
         with self.event("compute_resize_instance", self.source_host):
-            result = self.compute(self.source_host, "resize_instance", instance=self.wire(),
-                                  migration=self.migration_wire(),
-                                  dest_instances_dir=self.dest_instances_dir)
+            result = self._send_disk()
         self.update_migration(states.MIGRATION_MIGRATING, status=states.MIGRATION_POST_MIGRATING,
                               disk_total_bytes=result["allocated_bytes"],
                               disk_processed_bytes=result["allocated_bytes"],
@@ -174,6 +184,29 @@ class MigrateWorkflow(ServerWorkflow):
         self.update_instance({"task_state": states.RESIZE_MIGRATING},
                              task_state=states.RESIZE_MIGRATED, host=self.dest["host"],
                              node=self.dest["node"], power_state=states.SHUTDOWN, progress=90)
+
+    def _send_disk(self) -> dict:
+        """The source's resize_instance, retried with a fresh grant from the destination when
+        the transfer is refused (grant spent or lapsed) or interrupted: each retry resumes after
+        the last extent the destination verified."""
+        attempts = self.svc.conf.transfer.max_attempts
+        for attempt in range(1, attempts + 1):
+            try:
+                if not self.transfer_target:
+                    self.transfer_target = self.compute(self.dest["host"], "prepare_transfer",
+                                                        instance=self.wire(),
+                                                        migration=self.migration_wire())
+                return self.compute(self.source_host, "resize_instance", instance=self.wire(),
+                                    migration=self.migration_wire(),
+                                    transfer=self.transfer_target)
+            except exception.TransferFailed as error:
+                self.transfer_target = {}   # spent either way
+                if attempt == attempts:
+                    raise
+                LOG.warning("%s disk transfer attempt %d of %d failed, retrying: %s",
+                            self.log_prefix, attempt, attempts, error)
+                time.sleep(TRANSFER_RETRY_DELAY * attempt)
+        raise exception.TransferFailed(reason="no attempt was made")  # max_attempts >= 1
 
     def restore_source(self) -> None:
         power = self.compute(self.source_host, "revert_migrate_disk", instance=self.wire(),

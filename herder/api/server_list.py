@@ -1,0 +1,166 @@
+"""Which servers a list request wants, and in what order: Nova's filters and sort keys.
+
+The list is filtered in Python over the project's rows (a project holds few servers next to
+what a database pages through), with Nova's meaning for each parameter: `name` is a regular
+expression searched in the name, `status` the API status, `changes-since`/`changes-before` the
+window the server last changed in (deleted servers included), `sort_key`/`sort_dir` any number
+of keys with the newest first by default.
+
+The state filters (`STATE_FILTERS`: admins always, project members from 2.83) compare as
+follows: `user_id`, `power_state` and `progress` exactly; `vm_state` and `task_state` against
+any of the values given (they may repeat); `availability_zone`, `key_name` and `config_drive`
+as text the field contains; `created_at`, `launched_at` and `terminated_at` as the instant
+they name.
+"""
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from herder import states
+from herder.api import faults
+from herder.db.models import Instance
+
+# Every status Nova knows; herder shows only some of them, the others simply match nothing.
+KNOWN_STATUSES = frozenset({
+    "ACTIVE", "BUILD", "DELETED", "ERROR", "HARD_REBOOT", "MIGRATING", "PASSWORD", "PAUSED",
+    "REBOOT", "REBUILD", "RESCUE", "RESIZE", "REVERT_RESIZE", "SHELVED", "SHELVED_OFFLOADED",
+    "SHUTOFF", "SOFT_DELETED", "SUSPENDED", "UNKNOWN", "VERIFY_RESIZE"})
+
+# Nova's sort keys (its database columns), and the attribute each reads here; a key herder has
+# no data for sorts nothing out of order (every server holds the same None).
+_SORT_ATTRIBUTES = {
+    "access_ip_v4": None, "access_ip_v6": None, "auto_disk_config": "disk_config",
+    "availability_zone": "availability_zone", "config_drive": "config_drive",
+    "created_at": "created_at", "display_description": "description",
+    "display_name": "display_name", "host": "host", "hostname": "display_name",
+    "image_ref": "image_ref", "instance_type_id": None, "kernel_id": None,
+    "key_name": "key_name", "launch_index": "launch_index", "launched_at": "launched_at",
+    "locked_by": "locked_by", "node": "node", "power_state": "power_state",
+    "progress": "progress", "project_id": "project_id", "ramdisk_id": None,
+    "root_device_name": None, "task_state": "task_state", "terminated_at": "terminated_at",
+    "updated_at": "updated_at", "user_id": "user_id", "uuid": "uuid", "vm_state": "vm_state",
+}
+# Keys Nova accepts and then ignores (it will not sort by them)
+IGNORED_SORT_KEYS = frozenset({
+    "architecture", "cell_name", "cleaned", "default_ephemeral_device",
+    "default_swap_device", "deleted", "deleted_at", "disable_terminate", "ephemeral_gb",
+    "ephemeral_key_uuid", "id", "key_data", "launched_on", "locked", "memory_mb", "os_type",
+    "reservation_id", "root_gb", "shutdown_terminate", "user_data", "vcpus", "vm_mode"})
+SORT_KEYS = frozenset(_SORT_ATTRIBUTES) | IGNORED_SORT_KEYS
+ADMIN_SORT_KEYS = frozenset({"host", "node"})
+_SORT_DIRS = ("asc", "desc")
+
+
+STATE_FILTERS = ("availability_zone", "config_drive", "key_name", "created_at", "launched_at",
+                 "terminated_at", "power_state", "task_state", "vm_state", "progress",
+                 "user_id")
+_CONTAINS = ("availability_zone", "key_name", "config_drive")
+_ONE_OF = ("vm_state", "task_state")
+_INSTANT = ("created_at", "launched_at", "terminated_at")
+
+
+@dataclass
+class ServerFilter:
+    name: str | None = None
+    status: str | None = None
+    host: str | None = None
+    image: str | None = None
+    flavor: str | None = None
+    changes_since: datetime | None = None
+    changes_before: datetime | None = None
+    # STATE_FILTERS given: a string each (a list for _ONE_OF, a datetime for _INSTANT)
+    states: dict = field(default_factory=dict)
+    _name_pattern: re.Pattern | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.name is not None:
+            try:
+                self._name_pattern = re.compile(self.name)
+            except (re.error, RecursionError, OverflowError):
+                raise faults.BadRequest(f"Invalid regular expression for name: {self.name}") \
+                    from None
+        if self.status is not None:
+            self.status = self.status.upper()
+
+    def matches(self, instance: Instance) -> bool:
+        if self._name_pattern is not None and \
+                not self._name_pattern.search(instance.display_name):
+            return False
+        if self.status is not None and \
+                states.server_status(instance.vm_state, instance.task_state) != self.status:
+            return False
+        if self.host is not None and instance.host != self.host:
+            return False
+        if self.image is not None and instance.image_ref != self.image.rsplit("/", 1)[-1]:
+            return False
+        if self.flavor is not None and \
+                instance.flavor["flavorid"] != self.flavor.rsplit("/", 1)[-1]:
+            return False
+        changed = instance.updated_at or instance.created_at
+        if self.changes_since is not None and changed < self.changes_since:
+            return False
+        if self.changes_before is not None and changed > self.changes_before:
+            return False
+        return all(_state_matches(instance, name, wanted) for name, wanted in self.states.items())
+
+
+def _state_matches(instance: Instance, name: str, wanted) -> bool:
+    actual = getattr(instance, name)
+    if name in _ONE_OF:
+        return actual in wanted
+    if name in _INSTANT:
+        return actual is not None and actual.replace(tzinfo=None) == wanted.replace(tzinfo=None)
+    if name in _CONTAINS:
+        return actual is not None and wanted in str(actual)
+    return actual is not None and str(actual) == wanted
+
+
+def valid_status(status: str, refuse_unknown: bool) -> bool:
+    """Whether a `status` filter can match anything: an unknown status matches nothing, and
+    from 2.38 it is a bad request (Nova)."""
+    if status.upper() in KNOWN_STATUSES:
+        return True
+    if refuse_unknown:
+        raise faults.BadRequest("Invalid status value")
+    return False
+
+
+def sort_order(keys: list[str], dirs: list[str], is_admin: bool) -> list[tuple[str, bool]]:
+    """(attribute, descending) pairs for the requested keys, then Nova's default tie-breakers
+    (created_at, then id) in the first requested direction (desc when none is given)."""
+    for key in keys:
+        if key not in SORT_KEYS:
+            raise faults.BadRequest(f"Invalid input for query parameters sort_key. Value: "
+                                    f"{key}. '{key}' is not one of {sorted(SORT_KEYS)}")
+    for direction in dirs:
+        if direction not in _SORT_DIRS:
+            raise faults.BadRequest(f"Invalid input for query parameters sort_dir. Value: "
+                                    f"{direction}. '{direction}' is not one of "
+                                    f"{list(_SORT_DIRS)}")
+    if len(dirs) > len(keys):
+        raise faults.BadRequest("Sort direction size exceeds sort key size")
+    for key in keys:
+        if key in ADMIN_SORT_KEYS and not is_admin:
+            raise faults.Forbidden(f"Only administrators can sort servers by {key}")
+    default_dir = dirs[0] if dirs else "desc"
+    dirs = dirs + [default_dir] * (len(keys) - len(dirs))
+    order = [(_SORT_ATTRIBUTES[key], direction == "desc")
+             for key, direction in zip(keys, dirs) if key not in IGNORED_SORT_KEYS]
+    for tie_breaker in ("created_at", "id"):
+        if tie_breaker not in {attribute for attribute, _ in order}:
+            order.append((tie_breaker, default_dir == "desc"))
+    return order
+
+
+def sort(rows: list[Instance], order: list[tuple[str | None, bool]]) -> list[Instance]:
+    """Stable sorts from the last key to the first; None sorts before any value (ascending)."""
+    for attribute, descending in reversed(order):
+        if attribute is None:
+            continue
+        rows = sorted(rows, key=lambda row: _sortable(getattr(row, attribute)),
+                      reverse=descending)
+    return rows
+
+
+def _sortable(value) -> tuple:
+    return (value is not None, value if value is not None else 0)

@@ -1,0 +1,50 @@
+"""The api as a service: the Compute API application served by cheroot (`herder api`, and the
+api of `herder serve`). Production may serve `herder.api.wsgi:application` with any WSGI server
+instead."""
+import logging
+import threading
+
+import falcon
+from cheroot import wsgi
+
+from herder.api.app import make_app
+from herder.api.handlers.base import ApiServices
+from herder.api.policies import make_enforcer
+from herder.bus.rpc import Bus
+from herder.db.session import Database
+
+LOG = logging.getLogger(__name__)
+
+
+def build_app(conf, db: Database, bus: Bus) -> falcon.App:
+    return make_app(ApiServices(conf, db, bus, make_enforcer(conf)), conf.api.public_endpoint)
+
+
+class ApiService:
+    def __init__(self, conf, db: Database, bus: Bus):
+        self.conf = conf
+        self.services = ApiServices(conf, db, bus, make_enforcer(conf))
+        self.app = make_app(self.services, conf.api.public_endpoint)  # replaceable before start
+        self._http: wsgi.Server | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._http = wsgi.Server((self.conf.api.listen, self.conf.api.port), self.app,
+                                 numthreads=self.conf.api.workers, request_queue_size=256)
+        self._http.prepare()  # bound: `port` is known from here on
+        self._thread = threading.Thread(target=self._http.serve, daemon=True, name="api-http")
+        self._thread.start()
+        LOG.info("Compute API listening on %s", self.endpoint)
+
+    @property
+    def port(self) -> int:
+        return self._http.bind_addr[1] if self._http else self.conf.api.port
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://{self.conf.api.listen}:{self.port}"
+
+    def stop(self) -> None:
+        """Requests being answered are finished; new connections are refused."""
+        if self._http is not None:
+            self._http.stop()

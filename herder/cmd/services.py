@@ -1,0 +1,139 @@
+"""`herder api|conductor|scheduler|compute`: one service per process, as clouds run them.
+
+Every process reads the same `herder.conf` (`--config-file`): `[database] connection` and
+`[messaging] transport_url` (amqp:// for RabbitMQ) for the control plane; a compute host reads
+only `[messaging]` and its own options, and never opens the database. Each process runs until
+SIGTERM or SIGINT, then stops taking requests and lets the running ones finish for up to
+`graceful_shutdown_timeout` seconds; whatever is still running then is journaled and picked up
+by the next start of a conductor.
+"""
+import logging
+import os
+import signal
+import threading
+
+from herder import conf as herder_conf
+
+LOG = logging.getLogger(__name__)
+
+
+def _conf(args, **overrides):
+    settings = {"state_dir": os.path.abspath(os.path.expanduser(args.state_dir))} \
+        if args.state_dir else {}
+    if getattr(args, "host", None):
+        settings["host"] = args.host
+    settings.update({k: v for k, v in overrides.items() if v is not None})
+    conf = herder_conf.build_conf([], args.config_file, **settings)
+    logging.basicConfig(level=logging.DEBUG if args.debug else logging.INFO,
+                        format=f"%(asctime)s %(process)d %(levelname)s %(name)s %(message)s")
+    return conf
+
+
+def _database(conf):
+    from herder.db.session import Database
+    return Database(herder_conf.database_url(conf))
+
+
+def _run_until_signalled(name: str, stop) -> int:
+    """Block until SIGTERM/SIGINT, then stop gracefully; exit 0 if every request finished."""
+    signalled = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: signalled.set())
+    signal.signal(signal.SIGINT, lambda *_: signalled.set())
+    print(f"{name} running (pid {os.getpid()}); stop with SIGTERM", flush=True)
+    signalled.wait()
+    LOG.info("%s stopping: letting running requests finish", name)
+    finished = stop()
+    LOG.info("%s stopped%s", name, "" if finished else " with requests still running")
+    return 0
+
+
+def run_api(args) -> int:
+    from herder import seed
+    from herder.api.service import ApiService
+    from herder.bus.rpc import bus_from_conf
+    from herder.cmd import clouds
+    from herder import faults
+    conf = _conf(args, api__listen=args.listen, api__port=args.port)
+    db, bus = _database(conf), bus_from_conf(conf)
+    bus.faults = faults.from_conf(conf, "api")
+    seed.seed_catalogue(db, conf)
+    api = ApiService(conf, db, bus)
+    api.start()
+    if conf.api.auth_strategy == "keystone":
+        print(f"Compute API at {api.endpoint}/v2.1, behind Keystone", flush=True)
+    else:
+        os.makedirs(conf.state_dir, exist_ok=True)
+        clouds_file = clouds.write(conf.state_dir, api.endpoint, conf.admin_token)
+        print(f"Compute API at {api.endpoint}/v2.1; clouds.yaml for the openstack CLI: "
+              f"{clouds_file}", flush=True)
+
+    def stop() -> bool:
+        api.stop()
+        bus.close(conf.graceful_shutdown_timeout)
+        return True
+    return _run_until_signalled("herder api", stop)
+
+
+def run_conductor(args) -> int:
+    from herder.bus.rpc import bus_from_conf
+    from herder.conductor.service import ConductorService
+    conf = _conf(args)
+    db, bus = _database(conf), bus_from_conf(conf)
+    conductor = ConductorService(conf, db, bus, conf.host)
+    conductor.start()
+    conductor.recover(in_background=True)  # other conductors may be running: leases decide
+    return _run_until_signalled(f"herder conductor {conf.host}",
+                                lambda: _stopped(conductor, bus, conf))
+
+
+def run_scheduler(args) -> int:
+    from herder.bus.rpc import bus_from_conf
+    from herder.scheduler.service import SchedulerService
+    conf = _conf(args)
+    db, bus = _database(conf), bus_from_conf(conf)
+    scheduler = SchedulerService(conf, db, bus, conf.host)
+    scheduler.start()
+    return _run_until_signalled(f"herder scheduler {conf.host}",
+                                lambda: _stopped(scheduler, bus, conf))
+
+
+def run_compute(args) -> int:
+    from herder.bus.rpc import bus_from_conf
+    from herder.compute.service import ComputeService
+    conf = _conf(args, my_ip=args.my_ip)
+    bus = bus_from_conf(conf)  # and no database: a compute host has no credentials for it
+    compute = ComputeService(conf, bus, conf.host, conf.my_ip)
+    compute.start()
+    return _run_until_signalled(f"herder compute {conf.host} ({conf.my_ip})",
+                                lambda: _stopped(compute, bus, conf))
+
+
+def _stopped(service, bus, conf) -> bool:
+    finished = service.stop(conf.graceful_shutdown_timeout)
+    bus.close(0)
+    return finished
+
+
+def add_parsers(sub) -> None:
+    """The four service subcommands of `herder`."""
+    def service(name: str, func, help_text: str, host_help: str | None = None):
+        parser = sub.add_parser(name, help=help_text)
+        parser.add_argument("--state-dir", default=None,
+                            help="state directory (default: [DEFAULT] state_dir)")
+        if host_help:
+            parser.add_argument("--host", default=None, help=host_help)
+        parser.add_argument("--debug", action="store_true")
+        parser.set_defaults(func=func)
+        return parser
+
+    api = service("api", run_api, "run the Compute API (also: herder.api.wsgi:application)")
+    api.add_argument("--listen", default=None, help="address (default: [api] listen)")
+    api.add_argument("--port", type=int, default=None, help="port (default: [api] port)")
+    service("conductor", run_conductor, "run a conductor (workflows)",
+            "this conductor's name (default: [DEFAULT] host)")
+    service("scheduler", run_scheduler, "run a scheduler",
+            "this scheduler's name (default: [DEFAULT] host)")
+    compute = service("compute", run_compute, "run one compute host",
+                      "the compute host's name, e.g. compute1 (default: [DEFAULT] host)")
+    compute.add_argument("--my-ip", default=None,
+                         help="the host's own address, e.g. 127.0.1.1 (default: [DEFAULT] my_ip)")

@@ -1,0 +1,97 @@
+"""The conductor as a service: its RPC servers on `conductor` and `conductor_reports` (the
+compute hosts' heartbeats and progress), its own heartbeat, and recovery.
+
+Several conductors may run at once: they share the `conductor` queue, so each request is taken
+by exactly one of them, and each workflow belongs to the one running it for as long as that one
+renews its lease. Every `recovery_interval` a conductor renews its leases and adopts the
+workflows whose conductor stopped renewing (see recovery.py).
+"""
+import logging
+import threading
+
+from herder.bus.notifier import Notifier
+from herder.bus.rpc import Bus
+from herder.conductor import REPORTS_TOPIC
+from herder.conductor.base import ConductorServices
+from herder.conductor.manager import ConductorManager
+from herder.db import services
+from herder.db.session import Database
+from herder.periodic import Periodic
+
+LOG = logging.getLogger(__name__)
+BINARY = "herder-conductor"
+
+
+class _Reports:
+    """What the conductor serves on REPORTS_TOPIC."""
+
+    def __init__(self, manager: ConductorManager):
+        self._manager = manager
+
+    def compute_report(self, context, **report) -> None:
+        self._manager.compute_report(context, **report)
+
+    def report_progress(self, context, **progress) -> None:
+        self._manager.report_progress(context, **progress)
+
+
+class ConductorService:
+    def __init__(self, conf, db: Database, bus: Bus, host: str):
+        self.conf = conf
+        self.db = db
+        self.bus = bus
+        self.host = host
+        self.manager = ConductorManager(ConductorServices(
+            conf, db, bus, Notifier(bus, f"{BINARY}:{host}"), host))
+        self._heartbeat = Periodic(f"heartbeat-{BINARY}", conf.report_interval, self.heartbeat)
+        self._recovery = Periodic("conductor-recovery", conf.workflow.recovery_interval,
+                                  self._renew_and_recover)
+        self._server = self._reports = None
+
+    def heartbeat(self) -> None:
+        services.heartbeat(self.db, self.host, BINARY, "conductor", "internal")
+
+    def start(self) -> None:
+        self.heartbeat()
+        self._server = self.bus.serve("conductor", self.manager,
+                                      workers=self.conf.conductor.workers)
+        self._reports = self.bus.serve(REPORTS_TOPIC, _Reports(self.manager),
+                                       workers=self.conf.conductor.report_workers)
+        self._heartbeat.start()
+
+    def recover(self, sole_conductor: bool = False, in_background: bool = False) -> None:
+        """Finish or undo what a previous run left half done, now and then periodically.
+
+        `sole_conductor` (the embedded cloud): adopt everything unfinished at once, since no
+        other conductor can be running it. Recovery calls the compute hosts (compensations run
+        there). In one process they are up before it runs; a conductor process recovers on a
+        thread of its own, because the hosts may still be starting (its requests wait in their
+        queues meanwhile).
+        """
+        if in_background:
+            threading.Thread(target=self._recover, args=(sole_conductor,),
+                             name="conductor-recovery-start", daemon=True).start()
+        else:
+            self._recover(sole_conductor)
+        self._recovery.start()
+
+    def _renew_and_recover(self) -> None:
+        self.manager.renew_leases()
+        self._recover()
+
+    def _recover(self, sole_conductor: bool = False) -> None:
+        try:
+            self.manager.recover(sole_conductor)
+        except Exception:
+            LOG.exception("recovery of unfinished workflows failed")
+
+    def stop(self, timeout: float | None = None) -> bool:
+        """Take no new requests, let the running ones finish (up to `timeout` seconds); True if
+        they all did. A workflow still running is left in the journal for the next start."""
+        self._heartbeat.stop()
+        self._recovery.stop()
+        if self._server is None:
+            return True
+        drained = self._server.stop(timeout)
+        self._reports.stop(timeout)
+        return drained

@@ -1,0 +1,32 @@
+"""A task repeated on a daemon thread: heartbeats and other housekeeping of a service."""
+import logging
+import threading
+from typing import Callable
+
+LOG = logging.getLogger(__name__)
+
+
+class Periodic:
+    """Runs `task` every `interval` seconds until stopped; a failed run is logged and the next
+    one tries again (a database or broker that is briefly away must not end the service)."""
+
+    def __init__(self, name: str, interval: float, task: Callable[[], None]):
+        self.name = name
+        self.interval = interval
+        self.task = task
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
+
+    def start(self) -> "Periodic":
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.task()
+            except Exception:
+                LOG.exception("periodic task %s failed", self.name)
