@@ -1,5 +1,8 @@
-"""Helpers for the read-API tests: raw requests at an exact microversion, policy overrides."""
+"""Helpers for the read-API tests: raw requests at an exact microversion, policy overrides, and
+a failed action to read."""
 from oslo_policy import policy
+
+from tests.functional.observe import instance_record, wait_until
 
 
 def call(conn, path: str, version: str, method: str = "GET", body=None):
@@ -34,3 +37,14 @@ def set_policy(cloud, rules: dict[str, str]) -> None:
     """Override policy rules in the running cloud, as an operator's policy file would."""
     cloud.api.enforcer.set_rules(policy.Rules.from_dict(rules), overwrite=False,
                                  use_conf=False)
+
+
+def failed_migrate(cloud, admin, server) -> dict:
+    """Migrate `server` with power-off failing on its host; its migrate action, once
+    `os-instance-actions` (at 2.1) lists it as failed."""
+    cloud.computes[instance_record(cloud, server.id).host].driver.faults.arm("power_off")
+    admin.compute.migrate_server(server)
+    listed = f"/servers/{server.id}/os-instance-actions"
+    return wait_until(lambda: next((a for a in ok(admin, listed, "2.1")["instanceActions"]
+                                    if a["message"] == "Error"), None),
+                      message="the migrate action to fail")

@@ -126,15 +126,14 @@ def actual_allocations(cloud) -> dict[tuple[str, str], Resources]:
 
 def instance_files(cloud) -> dict[str, set[str]]:
     """host -> names of the entries in its instances directory."""
-    return {host: set(os.listdir(compute.driver.instances_dir))
-            for host, compute in cloud.computes.items()}
+    return {host: set(os.listdir(path)) for host, path in cloud.instances_dirs().items()}
 
 
 def assert_consistent(cloud) -> None:
     """The accounting invariant, and no orphan files: each live server's disk is on its host
     (plus the `_resize` copy on the source while a move awaits confirm), nothing else."""
     assert actual_allocations(cloud) == expected_allocations(cloud)
-    wanted: dict[str, set[str]] = {host: set() for host in cloud.computes}
+    wanted: dict[str, set[str]] = {host: set() for host in cloud.instances_dirs()}
     live, open_moves = _live_servers_and_open_moves(cloud)
     for instance in live:
         if instance.host is None:
@@ -148,6 +147,15 @@ def assert_consistent(cloud) -> None:
 
 def instance_record(cloud, server_id: str) -> Instance:
     return instances.get(cloud.db, server_id)
+
+
+def migrated(cloud, conn, stopped: bool = False):
+    """A new server migrated to VERIFY_RESIZE: (server, source host, destination host)."""
+    server = create_server(conn, stopped=stopped)
+    source = instance_record(cloud, server.id).host
+    conn.compute.migrate_server(server)
+    wait_for_status(conn, server.id, "VERIFY_RESIZE")
+    return server, source, instance_record(cloud, server.id).host
 
 
 def migration_of(cloud, server_id: str) -> Migration:

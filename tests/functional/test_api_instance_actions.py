@@ -1,7 +1,7 @@
 """GET /servers/{id}/os-instance-actions[/{request_id}] per microversion (SPEC §2.2)."""
 import hashlib
 
-from tests.functional.api_reads import call, fault, ok
+from tests.functional.api_reads import call, failed_migrate, fault, ok
 from tests.functional.observe import (create_server, instance_record, wait_for_status,
                                       wait_until)
 
@@ -89,13 +89,8 @@ def test_project_members_see_events_from_2_51_without_traceback_or_host(cloud, a
 
 def test_a_failed_move_marks_its_action_and_event_as_error(cloud, admin, demo):
     server = create_server(admin)
-    source = instance_record(cloud, server.id).host
-    cloud.computes[source].driver.faults.arm("power_off")
-    admin.compute.migrate_server(server)
+    failed = failed_migrate(cloud, admin, server)
     base = f"/servers/{server.id}/os-instance-actions"
-    failed = wait_until(lambda: next((a for a in ok(admin, base, "2.1")["instanceActions"]
-                                      if a["message"] == "Error"), None),
-                        message="the migrate action to fail")
     assert failed["action"] == "migrate"
     events = {e["event"]: e for e in
               ok(admin, f"{base}/{failed['request_id']}", "2.1")["instanceAction"]["events"]}

@@ -395,6 +395,29 @@ def test_confirm_needs_the_source_compute_up(cloud, admin, demo):
     assert wait_for_status(demo, server.id, "VERIFY_RESIZE", timeout=0.1)
 
 
+def test_reset_state_clears_an_error_but_never_strands_a_move_awaiting_confirm(cloud, admin):
+    """os-resetState puts an ERROR server back to active; in VERIFY_RESIZE it is a 409, since a
+    reset there would leave the move's source copy and allocation with nothing to free them
+    (the fuzzer found it: reset, then migrate again, leaked the first move's allocation)."""
+    broken = create_server(admin)
+    set_instance(cloud, broken.id, vm_state=states.ERROR)
+    assert action(admin, broken.id, {"os-resetState": {"state": "active"}}).status_code == 202
+    assert (instance_record(cloud, broken.id).vm_state,
+            actions_of(cloud, broken.id)[-1].action) == (states.ACTIVE, "resetState")
+
+    moved = create_server(admin)
+    migrate_to_verify_resize(cloud, admin, moved.id)
+    for state in ("active", "error"):
+        assert_fault(action(admin, moved.id, {"os-resetState": {"state": state}}), 409,
+                     invalid("os-resetState", moved.id, "vm_state", "resized"))
+    assert migrations_of(cloud, moved.id)[-1].status == states.MIGRATION_FINISHED
+    assert action(admin, moved.id, CONFIRM).status_code == 204
+    wait_for_status(admin, moved.id, "ACTIVE")
+    wait_until(lambda: migrations_of(cloud, moved.id)[-1].status == states.MIGRATION_CONFIRMED,
+               message="the confirm to finish")
+    assert_consistent(cloud)
+
+
 # -- row 20: no valid host ------------------------------------------------------------------------
 
 def test_no_valid_host_is_accepted_then_recorded_on_the_migration_and_the_action(cloud, admin):

@@ -1,8 +1,10 @@
 """GET /os-services and PUT /os-services/...: list, disable with a reason, force down."""
+import time
 import uuid
 
+from tests.conftest import connect, make_cloud
 from tests.functional.api_reads import call, fault, ok
-from tests.functional.observe import create_server, instance_record
+from tests.functional.observe import create_server, instance_record, wait_for_status
 
 FIELDS = {"id", "binary", "host", "zone", "status", "state", "updated_at", "disabled_reason"}
 HOSTS = {"compute1", "compute2", "compute3"}
@@ -125,3 +127,24 @@ def test_update_by_uuid_from_2_53_steers_the_scheduler(cloud, admin, demo):
                  {"status": "disabled"})[0] == 400
     assert fault(demo, compute3, "2.53", "PUT", {"status": "disabled"}) == \
         (403, "Policy doesn't allow os_compute_api:os-services:update to be performed.")
+
+
+def test_hosts_stay_up_while_the_conductor_is_busy_with_moves(tmp_path):
+    """Heartbeats have a lane of their own to the conductor: with its only workflow worker held
+    in a move for longer than service_down_time, every compute host still shows `up`."""
+    cloud = make_cloud(tmp_path, conductor__workers=1, service_down_time=3)
+    try:
+        admin = connect(cloud, cloud.conf.admin_token)
+        server = create_server(admin)
+        source = instance_record(cloud, server.id).host
+        held = cloud.computes[source].driver.faults.hold("migrate_disk")
+        admin.compute.migrate_server(server)
+        held.wait_reached()
+        time.sleep(4)                       # > service_down_time, the worker busy all along
+        states = {s["host"]: s["state"] for s in ok(admin, "/os-services", "2.53")["services"]
+                  if s["binary"] == "herder-compute"}
+        held.release()
+        assert states == dict.fromkeys(HOSTS, "up")
+        wait_for_status(admin, server.id, "VERIFY_RESIZE")
+    finally:
+        cloud.stop()

@@ -150,8 +150,15 @@ MEMBER_KEYS_BY_VERSION = [
     ("2.71", {"locked", "description", "tags", "trusted_image_certificates", "server_groups"}),
     ("2.73", {"locked", "description", "tags", "trusted_image_certificates", "server_groups",
               "locked_reason"}),
+    ("2.89", {"locked", "description", "tags", "trusted_image_certificates", "server_groups",
+              "locked_reason"}),
+    ("2.90", {"locked", "description", "tags", "trusted_image_certificates", "server_groups",
+              "locked_reason", "OS-EXT-SRV-ATTR:hostname"}),
+    ("2.96", {"locked", "description", "tags", "trusted_image_certificates", "server_groups",
+              "locked_reason", "OS-EXT-SRV-ATTR:hostname", "pinned_availability_zone"}),
     (MAX, {"locked", "description", "tags", "trusted_image_certificates", "server_groups",
-           "locked_reason"}),
+           "locked_reason", "OS-EXT-SRV-ATTR:hostname", "pinned_availability_zone",
+           "scheduler_hints"}),
 ]
 
 

@@ -8,8 +8,10 @@ import pytest
 
 from herder import states
 from herder.db.models import Service
+from herder.db.placement import Resources
 from tests.functional.observe import (assert_consistent, create_server, events_by_name,
-                                      instance_record, migration_of, wait_for_status, wait_until)
+                                      instance_record, migrated, migration_of, wait_for_status,
+                                      wait_until)
 
 
 def _wait_migration_status(cloud, server_id: str, status: str):
@@ -75,13 +77,21 @@ def test_no_valid_host_leaves_server_untouched_and_says_why(cloud, admin, notifi
     assert_consistent(cloud)
 
 
+def _shrink_memory_behind_the_schedulers_back(compute):
+    """The host's claims see 600 MB while its reports keep telling the scheduler the full
+    amount, so the scheduler picks the host and its claim fails (the tracker gets its own copy:
+    the shared dict would reach the scheduler with the next periodic report, and the test would
+    race it)."""
+    compute.tracker.inventory = {**compute.tracker.inventory, "memory_mb": 600}
+
+
 def test_claim_failure_on_destination_reschedules_to_an_alternate(cloud, admin):
     server = create_server(admin)
     source = instance_record(cloud, server.id).host
     others = sorted(h for h in cloud.computes if h != source)
     # each other host's own tracker disagrees with the scheduler's view, except the last one
     for host in others[:-1]:
-        cloud.computes[host].tracker.inventory["memory_mb"] = 600
+        _shrink_memory_behind_the_schedulers_back(cloud.computes[host])
     admin.compute.migrate_server(server)
     wait_for_status(admin, server.id, "VERIFY_RESIZE")
     assert instance_record(cloud, server.id).host == others[-1]
@@ -93,7 +103,7 @@ def test_claim_failure_everywhere_exhausts_alternates_and_rolls_back(cloud, admi
     source = instance_record(cloud, server.id).host
     for host in cloud.computes:
         if host != source:
-            cloud.computes[host].tracker.inventory["memory_mb"] = 600
+            _shrink_memory_behind_the_schedulers_back(cloud.computes[host])
     admin.compute.migrate_server(server)
     migration = _wait_migration_status(cloud, server.id, "error")
     wait_for_status(admin, server.id, "ACTIVE")
@@ -102,16 +112,8 @@ def test_claim_failure_everywhere_exhausts_alternates_and_rolls_back(cloud, admi
     assert_consistent(cloud)
 
 
-def _migrated(cloud, admin, stopped: bool = False):
-    server = create_server(admin, stopped=stopped)
-    source = instance_record(cloud, server.id).host
-    admin.compute.migrate_server(server)
-    wait_for_status(admin, server.id, "VERIFY_RESIZE")
-    return server, source, instance_record(cloud, server.id).host
-
-
 def test_failed_confirm_keeps_verify_resize_and_can_be_retried(cloud, admin):
-    server, source, dest = _migrated(cloud, admin)
+    server, source, dest = migrated(cloud, admin)
     cloud.computes[source].driver.faults.arm("confirm_migration")
     admin.compute.confirm_server_resize(server)
     wait_until(lambda: migration_of(cloud, server.id).error_reason, message="confirm failure")
@@ -135,7 +137,7 @@ def test_failed_confirm_keeps_verify_resize_and_can_be_retried(cloud, admin):
 ])
 def test_failed_revert_keeps_verify_resize_and_can_be_retried(cloud, admin, where, step,
                                                               failed_event):
-    server, source, dest = _migrated(cloud, admin)
+    server, source, dest = migrated(cloud, admin)
     cloud.computes[source if where == "source" else dest].driver.faults.arm(step)
     admin.compute.revert_server_resize(server)
     wait_until(lambda: migration_of(cloud, server.id).error_reason, message="revert failure")
@@ -155,7 +157,7 @@ def test_failed_revert_keeps_verify_resize_and_can_be_retried(cloud, admin, wher
 
 
 def test_deleting_a_server_in_verify_resize_confirms_first(cloud, admin):
-    server, source, dest = _migrated(cloud, admin)
+    server, source, dest = migrated(cloud, admin)
     admin.compute.delete_server(server)
     wait_until(lambda: instance_record_or_none(cloud, server.id) is None, message="deletion")
     assert migration_of(cloud, server.id).status == "confirmed"
@@ -177,7 +179,7 @@ def test_auto_confirm_confirms_after_the_window(tmp_path):
     cloud = make_cloud(tmp_path, resize_confirm_window=1)
     try:
         admin = connect(cloud, cloud.conf.admin_token)
-        server, source, dest = _migrated(cloud, admin)
+        server, source, dest = migrated(cloud, admin)
         wait_for_status(admin, server.id, "ACTIVE", timeout=10)
         assert migration_of(cloud, server.id).status == "confirmed"
         assert instance_record(cloud, server.id).host == dest
@@ -223,8 +225,56 @@ def test_a_rolled_back_move_says_why_on_the_server_until_the_next_action(cloud, 
 
 
 def test_deleting_after_a_failed_confirm_removes_the_source_copy_too(cloud, admin):
-    server, source, dest = _migrated(cloud, admin)
+    server, source, dest = migrated(cloud, admin)
     cloud.computes[source].driver.faults.arm("confirm_migration", times=2)
     admin.compute.delete_server(server)
     wait_until(lambda: instance_record_or_none(cloud, server.id) is None, message="deletion")
+    assert_consistent(cloud)
+
+
+def test_a_restarted_source_host_still_holds_the_kept_copy_until_confirm(cloud, admin):
+    """The source's own claim tracker after a restart (rebuilt from what is on its disk, as
+    ComputeService does at start): the `_resize` copy still holds the old flavor there, and the
+    confirm gives it back."""
+    server, source, dest = migrated(cloud, admin)
+    host = cloud.computes[source]
+    host.rebuild_claims()
+    assert host.tracker.used() == Resources(1, 512, 1)                 # m1.tiny
+    admin.compute.confirm_server_resize(server)
+    wait_for_status(admin, server.id, "ACTIVE")
+    assert host.tracker.used() == Resources(0, 0, 0)
+    assert_consistent(cloud)
+
+
+@pytest.mark.parametrize("finish", ["revert", "rollback"])
+def test_a_restarted_destination_still_holds_the_claim_of_a_move_on_its_way(cloud, admin,
+                                                                           finish):
+    """Between prep_resize and finish_resize nothing of the move is on the destination's disk
+    but its record: a destination restarted then (its claims rebuilt, as ComputeService does at
+    start) still counts the new flavor, hands it to the guest when the disk arrives, and gives
+    it back on a revert or a rollback."""
+    server = create_server(admin)
+    source = instance_record(cloud, server.id).host
+    dest = next(h for h in cloud.computes if h != source)
+    _disable_services(cloud, [h for h in cloud.computes if h not in (source, dest)])
+    destination = cloud.computes[dest]
+    held = cloud.computes[source].driver.faults.hold("migrate_disk")
+    if finish == "rollback":
+        destination.driver.faults.arm("finish_migration")
+    admin.compute.resize_server(server, admin.compute.find_flavor("m1.small").id)
+    held.wait_reached()
+    destination.rebuild_claims()
+    assert destination.tracker.used() == Resources(1, 2048, 20)        # m1.small
+    held.release()
+    if finish == "rollback":
+        assert _wait_migration_status(cloud, server.id, "error")
+        wait_for_status(admin, server.id, "ACTIVE")
+    else:
+        wait_for_status(admin, server.id, "VERIFY_RESIZE")
+        assert destination.tracker.used() == Resources(1, 2048, 20)    # the guest's claim now
+        destination.rebuild_claims()                                   # and after a restart
+        assert destination.tracker.used() == Resources(1, 2048, 20)
+        admin.compute.revert_server_resize(server)
+        wait_for_status(admin, server.id, "ACTIVE")
+    assert destination.tracker.used() == Resources(0, 0, 0)
     assert_consistent(cloud)

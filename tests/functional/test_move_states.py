@@ -7,8 +7,8 @@ from herder import states
 from herder.db import placement
 from herder.db.placement import Resources
 from tests.functional.observe import (actual_allocations, assert_consistent, create_server,
-                                      events_by_name, instance_record, migration_of,
-                                      wait_for_status)
+                                      events_by_name, instance_record, migrated,
+                                      migration_of, wait_for_status)
 
 FLAVOR_TINY = Resources(1, 512, 1)
 FLAVOR_SMALL = Resources(1, 2048, 20)
@@ -91,11 +91,7 @@ def test_resize_accounts_new_flavor_on_destination_and_old_on_migration(cloud, a
 
 
 def test_revert_passes_through_revert_resize_and_returns_allocations(cloud, admin):
-    server = create_server(admin)
-    source = instance_record(cloud, server.id).host
-    admin.compute.migrate_server(server)
-    wait_for_status(admin, server.id, "VERIFY_RESIZE")
-    dest = instance_record(cloud, server.id).host
+    server, source, dest = migrated(cloud, admin)
     hold = cloud.computes[source].driver.faults.hold("finish_revert_migration")
     admin.compute.revert_server_resize(server)
     hold.wait_reached()
@@ -113,11 +109,7 @@ def test_revert_passes_through_revert_resize_and_returns_allocations(cloud, admi
 
 
 def test_migrate_events_are_recorded_on_the_hosts_that_ran_them(cloud, admin):
-    server = create_server(admin)
-    source = instance_record(cloud, server.id).host
-    admin.compute.migrate_server(server)
-    wait_for_status(admin, server.id, "VERIFY_RESIZE")
-    dest = instance_record(cloud, server.id).host
+    server, source, dest = migrated(cloud, admin)
     events = events_by_name(admin, server.id, "migrate")
     assert {name: (e["host"], e["result"]) for name, e in events.items()} == {
         "conductor_migrate_server": (cloud.host_name, "Success"),
@@ -144,11 +136,7 @@ def test_migrate_events_are_recorded_on_the_hosts_that_ran_them(cloud, admin):
 
 def test_notifications_arrive_in_the_seed_order_from_the_right_hosts(cloud, admin,
                                                                     notifications):
-    server = create_server(admin)
-    source = instance_record(cloud, server.id).host
-    admin.compute.migrate_server(server)
-    wait_for_status(admin, server.id, "VERIFY_RESIZE")
-    dest = instance_record(cloud, server.id).host
+    server, source, dest = migrated(cloud, admin)
     admin.compute.confirm_server_resize(server)
     wait_for_status(admin, server.id, "ACTIVE")
     admin.compute.migrate_server(server)

@@ -1,0 +1,116 @@
+"""GET /servers and /servers/detail: Nova's filters (name as a regular expression, status, host,
+all_tenants, changes-since/-before), sorting and paging with a `next` link."""
+import time
+from datetime import datetime, timedelta, timezone
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+
+from tests.functional.api_reads import call, fault, ok
+from tests.functional.observe import create_server, instance_record, wait_for_status
+
+
+def names(conn, query: str = "", version: str = "2.1", detail: bool = False) -> list[str]:
+    path = "/servers/detail" if detail else "/servers"
+    return [s["name"] for s in ok(conn, f"{path}{query}", version)["servers"]]
+
+
+@pytest.fixture
+def three(cloud, demo):
+    """web-1, web-2 and db-1 in project demo, created in that order."""
+    return {name: create_server(demo, name=name) for name in ("web-1", "web-2", "db-1")}
+
+
+def test_name_is_a_regular_expression_searched_in_the_name(cloud, demo, three):
+    assert sorted(names(demo, "?name=web")) == ["web-1", "web-2"]
+    assert sorted(names(demo, "?name=^web-[2-9]$")) == ["web-2"]
+    assert sorted(names(demo, "?name=1$", detail=True)) == ["db-1", "web-1"]
+    assert names(demo, "?name=^eb") == []
+    assert [s.name for s in demo.compute.servers(name="db")] == ["db-1"]
+    assert fault(demo, "/servers?name=web(", "2.1") == \
+        (400, "Invalid regular expression for name: web(")
+
+
+def test_status_filters_by_the_api_status(cloud, demo, three):
+    demo.compute.stop_server(three["db-1"].id)
+    wait_for_status(demo, three["db-1"].id, "SHUTOFF")
+    assert names(demo, "?status=SHUTOFF") == ["db-1"]
+    assert sorted(names(demo, "?status=active")) == ["web-1", "web-2"]
+    assert names(demo, "?status=RESCUE") == []          # a status herder never shows
+    assert names(demo, "?status=sleepy", "2.37") == []  # unknown: nothing, before 2.38
+    assert fault(demo, "/servers?status=sleepy", "2.38") == (400, "Invalid status value")
+
+
+def test_host_and_all_tenants_are_for_admins(cloud, admin, demo, three):
+    mine = create_server(admin, name="admins")
+    host = instance_record(cloud, three["web-1"].id).host
+    on_host = {s["name"] for s in ok(admin, f"/servers?all_tenants=1&host={host}",
+                                     "2.1")["servers"]}
+    expected = {name for name, server in three.items()
+                if instance_record(cloud, server.id).host == host}
+    if instance_record(cloud, mine.id).host == host:
+        expected.add("admins")
+    assert on_host == expected
+    assert set(names(admin, "?all_tenants=1")) == {"web-1", "web-2", "db-1", "admins"}
+    assert names(admin) == ["admins"]
+    assert sorted(names(demo, f"?host={host}")) == ["db-1", "web-1", "web-2"]  # ignored
+
+
+def test_changes_since_and_before_window_includes_deleted_servers(cloud, demo, three):
+    before_all = (datetime.now(timezone.utc) - timedelta(minutes=5)).strftime(
+        "%Y-%m-%dT%H:%M:%SZ")
+    time.sleep(1.1)   # times are kept to the second
+    cut = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    time.sleep(1.1)
+    demo.compute.delete_server(three["web-2"].id)
+    # the server object from create: fetching it again could already give 404
+    demo.compute.wait_for_delete(three["web-2"])
+    assert names(demo) == ["db-1", "web-1"]
+    assert names(demo, f"?changes-since={cut}") == ["web-2"]   # deleted, and still listed
+    assert names(demo, f"?changes-since={cut}", detail=True) == ["web-2"]
+    deleted = ok(demo, f"/servers/detail?changes-since={cut}", "2.1")["servers"][0]
+    assert deleted["status"] == "DELETED"
+    assert sorted(names(demo, f"?changes-before={cut}", "2.66")) == ["db-1", "web-1"]
+    assert names(demo, f"?changes-since={before_all}&changes-before={cut}", "2.66") == \
+        ["db-1", "web-1"]
+    # before 2.66 changes-before is not a filter
+    assert len(names(demo, f"?changes-before={before_all}", "2.65")) == 2
+    assert fault(demo, f"/servers?changes-since={cut}&changes-before={before_all}", "2.66") == \
+        (400, "The value of changes-since must be less than or equal to changes-before.")
+    assert fault(demo, "/servers?changes-since=yesterday", "2.1")[0] == 400
+
+
+def test_sort_keys_and_directions(cloud, admin, demo, three):
+    assert names(demo) == ["db-1", "web-2", "web-1"]   # newest first by default
+    assert names(demo, "?sort_key=display_name&sort_dir=asc") == ["db-1", "web-1", "web-2"]
+    assert names(demo, "?sort_key=display_name") == ["web-2", "web-1", "db-1"]
+    assert names(demo, "?sort_key=created_at&sort_dir=asc", detail=True) == \
+        ["web-1", "web-2", "db-1"]
+    assert names(demo, "?sort_key=vm_state&sort_dir=asc&sort_key=display_name&sort_dir=desc") \
+        == ["web-2", "web-1", "db-1"]
+    assert names(demo, "?sort_key=vcpus&sort_dir=asc") == ["web-1", "web-2", "db-1"]  # ignored
+    assert len(names(admin, "?all_tenants=1&sort_key=host")) == 3
+    assert fault(demo, "/servers?sort_key=host", "2.1") == \
+        (403, "Only administrators can sort servers by host")
+    assert fault(demo, "/servers?sort_key=shoe_size", "2.1")[0] == 400
+    assert fault(demo, "/servers?sort_key=display_name&sort_dir=up", "2.1")[0] == 400
+    assert fault(demo, "/servers?sort_dir=asc", "2.1") == \
+        (400, "Sort direction size exceeds sort key size")
+
+
+def test_limit_and_marker_page_through_with_a_next_link(cloud, demo, three):
+    first = ok(demo, "/servers?limit=2&sort_key=display_name&sort_dir=asc", "2.1")
+    assert [s["name"] for s in first["servers"]] == ["db-1", "web-1"]
+    (link,) = first["servers_links"]
+    assert link["rel"] == "next"
+    query = parse_qs(urlparse(link["href"]).query)
+    assert query == {"limit": ["2"], "sort_key": ["display_name"], "sort_dir": ["asc"],
+                     "marker": [three["web-1"].id]}
+    second = ok(demo, "/servers?" + urlparse(link["href"]).query, "2.1")
+    assert [s["name"] for s in second["servers"]] == ["web-2"]
+    assert "servers_links" not in second
+    assert len(list(demo.compute.servers(paginated=True, limit=1))) == 3
+    assert fault(demo, "/servers?marker=not-a-server", "2.1") == \
+        (400, "marker [not-a-server] not found")
+    assert fault(demo, "/servers?limit=-1", "2.1")[0] == 400
+    assert call(demo, "/servers?limit=0", "2.1")[1]["servers"] == []
