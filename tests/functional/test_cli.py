@@ -6,17 +6,13 @@ in `server migration list`), confirm it and find it ACTIVE on another host; migr
 """
 import json
 import os
-import shutil
-import subprocess
-import time
 
 import pytest
 
-from tests.functional.serve_process import BIN_DIR, ServeProcess, free_port
+from tests.functional.openstack_cli import openstack_cli as openstack, show, wait_status
+from tests.functional.serve_process import ServeProcess, free_port
 
 pytestmark = pytest.mark.cli
-
-OPENSTACK = shutil.which("openstack", path=BIN_DIR)
 
 
 @pytest.fixture(scope="module")
@@ -24,32 +20,6 @@ def served(tmp_path_factory):
     server = ServeProcess(str(tmp_path_factory.mktemp("serve")), free_port(), "--hosts", "3")
     yield {"clouds": os.path.join(server.state_dir, "clouds.yaml"), "banner": server.banner}
     server.stop()
-
-
-def openstack(served, *args: str, cloud: str = "herder", check: bool = True):
-    env = {**os.environ, "OS_CLIENT_CONFIG_FILE": served["clouds"], "no_proxy": "127.0.0.1"}
-    for name in ("OS_CLOUD", "http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY"):
-        env.pop(name, None)
-    result = subprocess.run([OPENSTACK, "--os-cloud", cloud, *args], env=env,
-                            capture_output=True, text=True, timeout=120)
-    if check and result.returncode != 0:
-        raise AssertionError(f"openstack {' '.join(args)} failed:\n{result.stderr}")
-    return result
-
-
-def show(served, name: str) -> dict:
-    return json.loads(openstack(served, "server", "show", name, "-f", "json").stdout)
-
-
-def wait_status(served, name: str, status: str, timeout: float = 30) -> dict:
-    deadline = time.monotonic() + timeout
-    while True:
-        server = show(served, name)
-        if server["status"] == status:
-            return server
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{name} is {server['status']}, wanted {status}")
-        time.sleep(0.2)
 
 
 def test_serve_prints_how_to_use_the_openstack_cli(served):

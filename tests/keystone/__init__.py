@@ -1,0 +1,1 @@
+"""A real Keystone (from .venv-keystone, scripts/keystone/install.sh) for tests that need one."""

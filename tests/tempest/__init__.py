@@ -1,0 +1,1 @@
+"""Running tempest's compute tests against herder behind a real Keystone (scripts/tempest/run.sh)."""
