@@ -18,6 +18,7 @@ Prints a table and appends the run to bench/results/embedded-<date>.json. The sc
 itself: every wait is bounded. This is a benchmark, not a test: nothing here asserts timings.
 """
 import argparse
+import dataclasses
 import datetime
 import http.client
 import json
@@ -32,6 +33,7 @@ import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from typing import Callable
 
 from sqlalchemy import select
 
@@ -43,6 +45,7 @@ from herder.embedded import EmbeddedCloud
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 MICROVERSION = "compute 2.80"
+LIST_LIMIT = 5000               # the benchmarked clouds set [api] max_limit to this
 TINY, SMALL = "1", "2"          # seed flavors m1.tiny and m1.small
 
 
@@ -198,8 +201,8 @@ def wait_all(client: Client, ids: set[str], in_flight: str, status: str, poll: f
     deadline = time.perf_counter() + timeout
     polls = 0
     while True:
-        errors = _ids(client, "/servers/detail?status=ERROR&limit=1000", ids)
-        pending = _ids(client, f"/servers?status={in_flight}&limit=1000", ids)
+        errors = _ids(client, f"/servers/detail?status=ERROR&limit={LIST_LIMIT}", ids)
+        pending = _ids(client, f"/servers?status={in_flight}&limit={LIST_LIMIT}", ids)
         finished = time.perf_counter()
         polls += 1
         if errors:
@@ -210,7 +213,8 @@ def wait_all(client: Client, ids: set[str], in_flight: str, status: str, poll: f
             raise BenchError(f"{len(pending)}/{len(ids)} servers still {in_flight} after "
                              f"{timeout}s")
         time.sleep(poll)
-    servers = client.expect("GET", "/servers/detail?limit=1000", None, (200,))["servers"]
+    servers = client.expect("GET", f"/servers/detail?limit={LIST_LIMIT}", None,
+                            (200,))["servers"]
     seen = {s["id"]: s["status"] for s in servers if s["id"] in ids}
     wrong = {i: s for i, s in seen.items() if s != status}
     if wrong or len(seen) != len(ids):
@@ -222,21 +226,42 @@ def wait_all(client: Client, ids: set[str], in_flight: str, status: str, poll: f
     return finished, polls
 
 
-def throughput(cloud: EmbeddedCloud, count: int, workers: int, progress_poll: float,
+@dataclasses.dataclass
+class Target:
+    """The cloud under measurement: where its API listens, its database (to check the outcome)
+    and how to read the CPU time its processes used so far."""
+    host: str
+    port: int
+    token: str
+    db: object
+    cpu_seconds: Callable[[], float]
+
+    @classmethod
+    def embedded(cls, cloud: EmbeddedCloud) -> "Target":
+        # the cloud runs in this process, with the client
+        return cls(cloud.conf.api.listen, cloud.port, cloud.conf.admin_token, cloud.db,
+                   process_cpu)
+
+    def client(self) -> Client:
+        return Client(self.host, self.port, self.token)
+
+
+def throughput(cloud: Target, count: int, workers: int, progress_poll: float,
                timeout: float) -> dict:
     local = threading.local()
     clients: list[Client] = []
     lock = threading.Lock()
+    cpu_seconds = cloud.cpu_seconds  # of the processes that serve the cloud
 
     def client() -> Client:
         c = getattr(local, "client", None)
         if c is None:
-            c = local.client = Client(cloud.conf.api.listen, cloud.port, cloud.conf.admin_token)
+            c = local.client = cloud.client()
             with lock:
                 clients.append(c)
         return c
 
-    watcher = Client(cloud.conf.api.listen, cloud.port, cloud.conf.admin_token)
+    watcher = cloud.client()
     try:
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="bench-client") as pool:
             t0 = time.perf_counter()
@@ -244,20 +269,20 @@ def throughput(cloud: EmbeddedCloud, count: int, workers: int, progress_poll: fl
             end, _ = wait_all(watcher, set(ids), "BUILD", "ACTIVE", progress_poll, timeout)
             t_create = end - t0
 
-            t0, cpu0 = time.perf_counter(), process_cpu()
+            t0, cpu0 = time.perf_counter(), cpu_seconds()
             list(pool.map(lambda s: client().action(s, {"migrate": None}), ids))
             t_fired = time.perf_counter() - t0
             end, migrate_polls = wait_all(watcher, set(ids), "RESIZE", "VERIFY_RESIZE",
                                           progress_poll, timeout)
-            t_migrate, cpu_migrate = end - t0, process_cpu() - cpu0
+            t_migrate, cpu_migrate = end - t0, cpu_seconds() - cpu0
 
-            t0, cpu0 = time.perf_counter(), process_cpu()
+            t0, cpu0 = time.perf_counter(), cpu_seconds()
             list(pool.map(lambda s: client().action(s, {"confirmResize": None}), ids))
             t_fired_confirm = time.perf_counter() - t0
             # a confirming server shows VERIFY_RESIZE until its confirm is done
             end, confirm_polls = wait_all(watcher, set(ids), "VERIFY_RESIZE", "ACTIVE",
                                           progress_poll, timeout)
-            t_confirm, cpu_confirm = end - t0, process_cpu() - cpu0
+            t_confirm, cpu_confirm = end - t0, cpu_seconds() - cpu0
     finally:
         watcher.close()
         for c in clients:
@@ -329,7 +354,8 @@ def cloud_settings(state_dir: str, args) -> dict:
         state_dir=state_dir, api__listen="127.0.0.1", api__port=0,
         compute__fake_power_off_seconds=0.0, compute__periodic_interval=args.periodic_interval,
         compute__fake_vcpus=4096, compute__fake_memory_mb=4 * 1024 * 1024,
-        compute__fake_disk_gb=big, quota__instances=big, quota__cores=big, quota__ram=big * 1024)
+        compute__fake_disk_gb=big, quota__instances=big, quota__cores=big, quota__ram=big * 1024,
+        api__max_limit=LIST_LIMIT)
     if args.bus_polling_interval is not None:
         # only herder versions whose bus polls kombu's memory transport have this option
         settings["messaging__polling_interval"] = args.bus_polling_interval
@@ -345,7 +371,7 @@ def start_cloud(state_dir: str, hosts: int, args) -> EmbeddedCloud:
 def print_table(result: dict) -> None:
     lat, base = result["latency"], result["baseline_get"]
     print()
-    print(f"herder embedded bench  {result['date']}  hosts={result['config']['hosts']}  "
+    print(f"herder {result.get('kind', 'embedded')} bench  {result['date']}  hosts={result['config']['hosts']}  "
           f"nproc={result['machine']['nproc']}  python={result['machine']['python']}  "
           f"poll={result['config']['poll_interval_ms']} ms  load average "
           f"{result['loadavg_start'][0]:.2f} -> {result['loadavg_end'][0]:.2f}")
@@ -448,7 +474,8 @@ def main(argv: list[str] | None = None) -> int:
             finally:
                 client.close()
             if args.concurrent > 0:
-                result["throughput"] = throughput(cloud, args.concurrent, args.client_threads,
+                result["throughput"] = throughput(Target.embedded(cloud), args.concurrent,
+                                                  args.client_threads,
                                                   args.progress_poll_interval, args.timeout)
         finally:
             cloud.stop()

@@ -185,8 +185,8 @@ def install(tracer: Tracer, cloud: EmbeddedCloud, db_callers: bool = False) -> N
         return original_run(self, flow)
     engine.Engine.run = run
 
-    # the WSGI app (the HTTP server was handed cloud.app at start: wrap before starting)
-    app = cloud.app
+    # the WSGI app (the HTTP server takes api_service.app at start: wrap before starting)
+    app = cloud.api_service.app
 
     def wsgi(environ, start_response):
         path = environ.get("PATH_INFO", "")
@@ -194,7 +194,7 @@ def install(tracer: Tracer, cloud: EmbeddedCloud, db_callers: bool = False) -> N
         route = "/".join("{id}" if len(p) == 36 and p.count("-") == 4 else p for p in parts)
         with tracer.span(f"api {environ.get('REQUEST_METHOD')} {route}"):
             return app(environ, start_response)
-    cloud.app = wsgi
+    cloud.api_service.app = wsgi
 
 
 def _spanned(tracer: Tracer, name: str, fn):

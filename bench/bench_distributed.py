@@ -1,0 +1,142 @@
+"""Move latency and throughput of herder deployed as separate processes, through the real API.
+
+    .venv/bin/python bench/bench_distributed.py [--moves 30] [--concurrent 1000] [--hosts 10]
+
+Starts the deployment of tests/integration/deployment.py: api, conductor, scheduler and
+`--hosts` compute hosts, each its own `herder` process (computes on 127.0.1.N, without database
+credentials), on RabbitMQ at 127.0.0.1:5672 and the database `HERDER_TEST_DB` names
+(postgresql by default here; mysql, or sqlite). Then the same phases as bench_embedded.py:
+the GET baseline, one-at-a-time move latencies, and `--concurrent` servers migrated and
+confirmed at once. CPU per move is the CPU of all the deployment's processes together.
+
+Prints a table and appends the run to bench/results/distributed-<date>.json. This is a
+benchmark, not a test: nothing here asserts timings.
+"""
+import argparse
+import datetime
+import logging
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))                 # the repository: tests.integration
+os.environ.setdefault("HERDER_TEST_DB", "postgresql")    # read by tests.databases on import
+
+import bench_embedded as common  # noqa: E402  (bench/ is this script's directory)
+from sqlalchemy import func, select  # noqa: E402
+
+from herder.db.models import InstanceFault  # noqa: E402
+from tests import databases  # noqa: E402
+from tests.integration.deployment import ADMIN_TOKEN, Deployment  # noqa: E402
+
+BIG = 1_000_000
+
+
+def deployment_cpu(deployment: Deployment):
+    """CPU seconds used so far by every process of the deployment (from /proc)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+
+    def seconds() -> float:
+        total = 0
+        for process in deployment.processes.values():
+            try:
+                fields = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except FileNotFoundError:
+                continue
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+        return total / ticks
+    return seconds
+
+
+def print_fault_summary(db) -> None:
+    """Why servers failed to get where the bench waited for them: their newest faults."""
+    with db.transaction() as session:
+        rows = session.execute(select(InstanceFault.message, func.count())
+                               .group_by(InstanceFault.message)).all()
+    for message, count in sorted(rows, key=lambda row: -row[1])[:10]:
+        print(f"{count:6d} x fault: {message}")
+
+
+def start(root: Path, hosts: int, args) -> Deployment:
+    deployment = Deployment(
+        root, hosts=hosts,
+        DEFAULT={"report_interval": 5, "service_down_time": 60},
+        messaging={"rpc_timeout": args.timeout},
+        compute={"fake_power_off_seconds": 0.0, "periodic_interval": args.periodic_interval,
+                 "fake_vcpus": 4096, "fake_memory_mb": 4 * 1024 * 1024, "fake_disk_gb": BIG,
+                 "max_concurrent_migrations": 32},
+        quota={"instances": BIG, "cores": BIG, "ram": BIG * 1024},
+        api={"max_limit": common.LIST_LIMIT})
+    deployment.start_all()
+    return deployment
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--moves", type=int, default=30)
+    parser.add_argument("--concurrent", type=int, default=1000)
+    parser.add_argument("--hosts", type=int, default=10)
+    parser.add_argument("--poll-interval", type=float, default=0.001)
+    parser.add_argument("--progress-poll-interval", type=float, default=0.5)
+    parser.add_argument("--baseline-gets", type=int, default=200)
+    parser.add_argument("--client-threads", type=int, default=32)
+    parser.add_argument("--periodic-interval", type=float, default=1.0)
+    parser.add_argument("--timeout", type=float, default=300.0)
+    parser.add_argument("--label", default="")
+    parser.add_argument("--no-save", action="store_true")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY"):
+        os.environ.pop(name, None)
+
+    today = datetime.date.today().isoformat()
+    result = {"kind": "distributed", "date": today, "started": datetime.datetime.now().isoformat(timespec="seconds"),
+              "label": args.label, "machine": common.machine(), "herder": common.provenance(),
+              "loadavg_start": os.getloadavg(),
+              "config": {"hosts": args.hosts, "moves": args.moves, "concurrent": args.concurrent,
+                         "database": databases.KIND, "bus": "RabbitMQ (amqp://127.0.0.1)",
+                         "processes": f"api, conductor, scheduler, {args.hosts} computes",
+                         "poll_interval_ms": args.poll_interval * 1000,
+                         "microversion": common.MICROVERSION}}
+    with tempfile.TemporaryDirectory(prefix="herder-bench-dist-") as root:
+        t0 = time.perf_counter()
+        deployment = start(Path(root), args.hosts, args)
+        result["startup_s"] = round(time.perf_counter() - t0, 3)
+        target = common.Target("127.0.0.1", deployment.port, ADMIN_TOKEN, deployment.db,
+                               deployment_cpu(deployment))
+        try:
+            client = target.client()
+            try:
+                server_id = client.create("bench-latency")
+                client.wait_status(server_id, "ACTIVE", args.poll_interval, args.timeout)
+                result["baseline_get"] = common.baseline(client, server_id, args.baseline_gets)
+                result["latency"] = common.latency(client, server_id, args.moves,
+                                                   args.poll_interval, args.timeout)
+            finally:
+                client.close()
+            if args.concurrent > 0:
+                try:
+                    result["throughput"] = common.throughput(
+                        target, args.concurrent, args.client_threads,
+                        args.progress_poll_interval, args.timeout)
+                except common.BenchError:
+                    print_fault_summary(deployment.db)
+                    raise
+        finally:
+            deployment.close()
+    result["finished"] = datetime.datetime.now().isoformat(timespec="seconds")
+    result["loadavg_end"] = os.getloadavg()
+    common.print_table(result)
+    if not args.no_save:
+        path = os.path.join(HERE, "results", f"distributed-{today}.json")
+        common.save(result, path)
+        print(f"\nappended to {os.path.relpath(path)}")
+    t = result.get("throughput")
+    return 0 if not t or t["all_confirmed"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,74 @@
+"""RabbitMQ behind a relay on 127.0.0.1 that a test can take down and bring back.
+
+An outage looks to the services as a broker restart does: every open connection is dropped at
+once, and new ones are dropped as soon as they are made, until the relay is restored. The
+broker itself (which other test runs on this machine share) is never touched.
+"""
+import socket
+import threading
+
+from tests.integration.deployment import RABBITMQ
+
+
+class BrokerRelay:
+    def __init__(self, upstream: tuple[str, int] = ("127.0.0.1", 5672)):
+        self.upstream = upstream
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self._listener.getsockname()[1]
+        self._open: set[socket.socket] = set()
+        self._lock = threading.Lock()
+        self._up = threading.Event()
+        self._up.set()
+        threading.Thread(target=self._accept, name="broker-relay", daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        credentials = RABBITMQ.split("://", 1)[1].split("@", 1)[0]
+        return f"amqp://{credentials}@127.0.0.1:{self.port}//"
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return  # closed
+            if not self._up.is_set():
+                client.close()
+                continue
+            upstream = socket.create_connection(self.upstream)
+            with self._lock:
+                self._open.update((client, upstream))
+            for source, sink in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+
+    def _pump(self, source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        self._drop(source, sink)
+
+    def _drop(self, *ends: socket.socket) -> None:
+        for end in ends:
+            with self._lock:
+                self._open.discard(end)
+            try:
+                end.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            end.close()
+
+    def outage(self) -> None:
+        """Drop every connection, and every new one until `restore`."""
+        self._up.clear()
+        with self._lock:
+            ends = list(self._open)
+        self._drop(*ends)
+
+    def restore(self) -> None:
+        self._up.set()
+
+    def close(self) -> None:
+        self.outage()
+        self._listener.close()

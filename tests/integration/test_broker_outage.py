@@ -1,0 +1,67 @@
+"""The services ride out a RabbitMQ outage (a broker restart, a network blip): their consumers
+reconnect, their publishers retry, and the cloud moves servers afterwards as before."""
+import time
+
+import pytest
+
+from tests.functional.observe import assert_consistent, create_server, wait_for_status
+from tests.integration.broker_outage import BrokerRelay
+from tests.integration.deployment import Deployment
+
+OUTAGE_SECONDS = 3
+
+
+@pytest.fixture
+def relayed(rabbitmq, tmp_path):
+    """A deployment whose every service reaches the broker through a BrokerRelay."""
+    relay = BrokerRelay()
+    deployment = Deployment(tmp_path, messaging={"transport_url": relay.url})
+    try:
+        deployment.start_all()
+        yield deployment, relay
+    finally:
+        deployment.close()
+        relay.close()
+
+
+def test_after_a_broker_outage_every_service_reconnects_and_moves_work(relayed):
+    deployment, relay = relayed
+    admin = deployment.connect()
+    server = create_server(admin)
+
+    relay.outage()
+    time.sleep(OUTAGE_SECONDS)
+    relay.restore()
+
+    deployment.wait_ready()          # every compute's heartbeat reaches the conductor again
+    admin.compute.migrate_server(server)
+    wait_for_status(admin, server.id, "VERIFY_RESIZE", timeout=30)
+    admin.compute.confirm_server_resize(server)
+    wait_for_status(admin, server.id, "ACTIVE", timeout=30)
+    assert create_server(admin, name="after-the-outage").status == "ACTIVE"
+    assert_consistent(deployment)
+
+
+def test_a_move_in_flight_during_a_broker_outage_completes(relayed):
+    """The conductor waits on the source's resize_instance while the broker is away: the reply
+    waits in the conductor's reply queue, which outlives the dropped connection."""
+    deployment, relay = relayed
+    admin = deployment.connect()
+    server = create_server(admin)
+    deployment.hold("*", "copy_disk")
+    admin.compute.migrate_server(server)
+    source, _ = deployment.wait_reached("copy_disk")
+
+    relay.outage()
+    time.sleep(OUTAGE_SECONDS)
+    relay.restore()
+    deployment.wait_ready()
+    deployment.release(source, "copy_disk")
+
+    wait_for_status(admin, server.id, "VERIFY_RESIZE", timeout=30)
+    # the broker hands back the calls whose acknowledgement the outage took: the hosts answer
+    # them again instead of running a step twice (a second prep_resize would claim again)
+    assert deployment.log(source).count("Starting migrate_disk_and_power_off") == 1
+    admin.compute.confirm_server_resize(server)
+    wait_for_status(admin, server.id, "ACTIVE", timeout=30)
+    assert_consistent(deployment)
