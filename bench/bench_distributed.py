@@ -35,20 +35,36 @@ from tests.integration.deployment import ADMIN_TOKEN, Deployment  # noqa: E402
 BIG = 1_000_000
 
 
-def deployment_cpu(deployment: Deployment):
-    """CPU seconds used so far by every process of the deployment (from /proc)."""
-    ticks = os.sysconf("SC_CLK_TCK")
+class DeploymentCPU:
+    """CPU seconds used so far by every process of the deployment (from /proc). Each call also
+    keeps the per-process figures, so that a phase's CPU can be split by service afterwards."""
 
-    def seconds() -> float:
-        total = 0
-        for process in deployment.processes.values():
+    def __init__(self, deployment: Deployment):
+        self.deployment = deployment
+        self.ticks = os.sysconf("SC_CLK_TCK")
+        self.samples: list[dict[str, float]] = []
+
+    def __call__(self) -> float:
+        sample = {}
+        for name, process in self.deployment.processes.items():
             try:
                 fields = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()
             except FileNotFoundError:
                 continue
-            total += int(fields[11]) + int(fields[12])  # utime, stime
-        return total / ticks
-    return seconds
+            sample[name] = (int(fields[11]) + int(fields[12])) / self.ticks  # utime + stime
+        self.samples.append(sample)
+        return sum(sample.values())
+
+    def by_service(self, first: int, last: int, moves: int) -> dict[str, float]:
+        """ms of CPU per move between samples `first` and `last`, per service (all compute
+        hosts together as `compute`)."""
+        split: dict[str, float] = {}
+        before, after = self.samples[first], self.samples[last]
+        for name, seconds in after.items():
+            service = "compute" if name.startswith("compute") else name
+            split[service] = split.get(service, 0.0) + seconds - before.get(name, 0.0)
+        return {service: round(seconds / moves * 1000, 1)
+                for service, seconds in sorted(split.items())}
 
 
 def print_fault_summary(db) -> None:
@@ -62,14 +78,17 @@ def print_fault_summary(db) -> None:
 
 def start(root: Path, hosts: int, args) -> Deployment:
     deployment = Deployment(
-        root, hosts=hosts,
+        root, hosts=hosts, conductors=args.conductors,
         DEFAULT={"report_interval": 5, "service_down_time": 60},
         messaging={"rpc_timeout": args.timeout},
         compute={"fake_power_off_seconds": 0.0, "periodic_interval": args.periodic_interval,
                  "fake_vcpus": 4096, "fake_memory_mb": 4 * 1024 * 1024, "fake_disk_gb": BIG,
                  "max_concurrent_migrations": 32},
         quota={"instances": BIG, "cores": BIG, "ram": BIG * 1024},
-        api={"max_limit": common.LIST_LIMIT})
+        api={"max_limit": common.LIST_LIMIT},
+        # each process that has the database holds up to pool + overflow connections; with
+        # more conductors, smaller pools keep the total under PostgreSQL's max_connections (100)
+        database={} if args.conductors == 1 else {"max_pool_size": 10, "max_overflow": 10})
     deployment.start_all()
     return deployment
 
@@ -79,6 +98,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--moves", type=int, default=30)
     parser.add_argument("--concurrent", type=int, default=1000)
     parser.add_argument("--hosts", type=int, default=10)
+    parser.add_argument("--conductors", type=int, default=1,
+                        help="conductor processes sharing the work (each has its own GIL)")
     parser.add_argument("--poll-interval", type=float, default=0.001)
     parser.add_argument("--progress-poll-interval", type=float, default=0.5)
     parser.add_argument("--baseline-gets", type=int, default=200)
@@ -98,15 +119,16 @@ def main(argv: list[str] | None = None) -> int:
               "loadavg_start": os.getloadavg(),
               "config": {"hosts": args.hosts, "moves": args.moves, "concurrent": args.concurrent,
                          "database": databases.KIND, "bus": "RabbitMQ (amqp://127.0.0.1)",
-                         "processes": f"api, conductor, scheduler, {args.hosts} computes",
+                         "processes": f"api, {args.conductors} conductor(s), scheduler, "
+                                      f"{args.hosts} computes",
                          "poll_interval_ms": args.poll_interval * 1000,
                          "microversion": common.MICROVERSION}}
     with tempfile.TemporaryDirectory(prefix="herder-bench-dist-") as root:
         t0 = time.perf_counter()
         deployment = start(Path(root), args.hosts, args)
         result["startup_s"] = round(time.perf_counter() - t0, 3)
-        target = common.Target("127.0.0.1", deployment.port, ADMIN_TOKEN, deployment.db,
-                               deployment_cpu(deployment))
+        cpu = DeploymentCPU(deployment)
+        target = common.Target("127.0.0.1", deployment.port, ADMIN_TOKEN, deployment.db, cpu)
         try:
             client = target.client()
             try:
@@ -118,6 +140,7 @@ def main(argv: list[str] | None = None) -> int:
             finally:
                 client.close()
             if args.concurrent > 0:
+                first_sample = len(cpu.samples)
                 try:
                     result["throughput"] = common.throughput(
                         target, args.concurrent, args.client_threads,
@@ -125,11 +148,21 @@ def main(argv: list[str] | None = None) -> int:
                 except common.BenchError:
                     print_fault_summary(deployment.db)
                     raise
+                # throughput() samples the CPU at the start and end of the migrates, then
+                # of the confirms
+                result["throughput"]["cpu_ms_per_move_by_service"] = {
+                    "migrate": cpu.by_service(first_sample, first_sample + 1, args.concurrent),
+                    "confirm": cpu.by_service(first_sample + 2, first_sample + 3,
+                                              args.concurrent)}
         finally:
             deployment.close()
     result["finished"] = datetime.datetime.now().isoformat(timespec="seconds")
     result["loadavg_end"] = os.getloadavg()
     common.print_table(result)
+    for phase, split in result.get("throughput", {}).get("cpu_ms_per_move_by_service",
+                                                          {}).items():
+        print(f"CPU per {phase} by service (ms): "
+              + ", ".join(f"{service} {ms}" for service, ms in split.items()))
     if not args.no_save:
         path = os.path.join(HERE, "results", f"distributed-{today}.json")
         common.save(result, path)

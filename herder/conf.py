@@ -133,6 +133,13 @@ _database_opts = [
                     "MariaDB/MySQL need the `postgresql` or `mysql` extra, and an existing, "
                     "empty database; `herder db upgrade` creates the tables). "
                     "Default: sqlite:///<state_dir>/herder.sqlite."),
+    cfg.IntOpt("max_pool_size", default=20, min=1,
+               help="Database connections each herder process keeps open. Every process (api, "
+                    "each conductor and scheduler) holds up to max_pool_size + max_overflow: "
+                    "keep the sum over all of them under the server's max_connections."),
+    cfg.IntOpt("max_overflow", default=20, min=0,
+               help="Connections a process may open beyond max_pool_size under load; closed "
+                    "again when returned."),
 ]
 
 _messaging_opts = [
@@ -214,6 +221,13 @@ def build_conf(args: list[str] | None = None, config_files: list[str] | None = N
         group, _, name = key.rpartition("__")
         conf.set_override(name, value, group=group or None)
     return conf
+
+
+def database(conf: cfg.ConfigOpts):
+    """This process's handle on the database the configuration names."""
+    from herder.db.session import Database
+    return Database(database_url(conf), pool_size=conf.database.max_pool_size,
+                    max_overflow=conf.database.max_overflow)
 
 
 def database_url(conf: cfg.ConfigOpts) -> str:

@@ -27,9 +27,8 @@ def init_application(files: list[str] | None = None):
     """The api's WSGI application, with its own database and bus handles."""
     from herder.api.service import build_app
     from herder.bus.rpc import bus_from_conf
-    from herder.db.session import Database
     conf = herder_conf.build_conf([], files if files is not None else config_files())
-    return build_app(conf, Database(herder_conf.database_url(conf)), bus_from_conf(conf))
+    return build_app(conf, herder_conf.database(conf), bus_from_conf(conf))
 
 
 class _OnFirstRequest:

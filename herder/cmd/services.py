@@ -29,9 +29,6 @@ def _conf(args, **overrides):
     return conf
 
 
-def _database(conf):
-    from herder.db.session import Database
-    return Database(herder_conf.database_url(conf))
 
 
 def _run_until_signalled(name: str, stop) -> int:
@@ -54,7 +51,7 @@ def run_api(args) -> int:
     from herder.cmd import clouds
     from herder import faults
     conf = _conf(args, api__listen=args.listen, api__port=args.port)
-    db, bus = _database(conf), bus_from_conf(conf)
+    db, bus = herder_conf.database(conf), bus_from_conf(conf)
     bus.faults = faults.from_conf(conf, "api")
     seed.seed_catalogue(db, conf)
     api = ApiService(conf, db, bus)
@@ -78,7 +75,7 @@ def run_conductor(args) -> int:
     from herder.bus.rpc import bus_from_conf
     from herder.conductor.service import ConductorService
     conf = _conf(args)
-    db, bus = _database(conf), bus_from_conf(conf)
+    db, bus = herder_conf.database(conf), bus_from_conf(conf)
     conductor = ConductorService(conf, db, bus, conf.host)
     conductor.start()
     conductor.recover(in_background=True)  # other conductors may be running: leases decide
@@ -90,7 +87,7 @@ def run_scheduler(args) -> int:
     from herder.bus.rpc import bus_from_conf
     from herder.scheduler.service import SchedulerService
     conf = _conf(args)
-    db, bus = _database(conf), bus_from_conf(conf)
+    db, bus = herder_conf.database(conf), bus_from_conf(conf)
     scheduler = SchedulerService(conf, db, bus, conf.host)
     scheduler.start()
     return _run_until_signalled(f"herder scheduler {conf.host}",

@@ -40,6 +40,10 @@ class ServerWorkflow:
         self.migration_uuid = migration_uuid
         self._instance: Instance | None = None     # the rows as this workflow last saw them
         self._migration: Migration | None = None
+        # the request's action (looked up once) and the events this run opened, by name
+        self._action_id: int | None = None
+        self._action_looked_up = False
+        self._open_events: dict[str, int] = {}
 
     @property
     def log_prefix(self) -> str:
@@ -102,14 +106,31 @@ class ServerWorkflow:
                                  timeout=self.svc.conf.workflow.step_deadline, **kwargs)
 
     # -- instance action events -----------------------------------------------------------------
+    def action_id(self) -> int | None:
+        """The id of the instance action whose events this workflow records (None: the
+        request recorded none)."""
+        if not self._action_looked_up:
+            self._action_id = actions.find(self.db, self.context, self.instance_uuid, self.action)
+            self._action_looked_up = True
+        return self._action_id
+
     def start_event(self, name: str, host: str) -> None:
-        actions.event_start(self.db, self.context, self.instance_uuid, name, host, self.action)
+        action_id = self.action_id()
+        if action_id is not None:
+            self._open_events[name] = actions.event_start(self.db, action_id, name, host)
 
     def finish_event(self, name: str, error: BaseException | None = None) -> None:
-        tb = "".join(traceback.format_exception(error)) if error else None
-        tb = getattr(error, "remote_traceback", None) or tb
-        actions.event_finish(self.db, self.context, self.instance_uuid, name, error, tb,
-                             self.action)
+        action_id = self.action_id()
+        if action_id is None:
+            return
+        event_id = self._open_events.pop(name, None)
+        if event_id is None:  # opened before a restart of the conductor: find it by name
+            event_id = next((open_id for open_id, open_name
+                             in actions.unfinished_events(self.db, action_id)
+                             if open_name == name), None)
+            if event_id is None:
+                return
+        actions.event_finish(self.db, action_id, event_id, error, _traceback_of(error))
 
     @contextmanager
     def event(self, name: str, host: str) -> Iterator[None]:
@@ -125,12 +146,17 @@ class ServerWorkflow:
     def fail_open_events(self, error: BaseException) -> None:
         """Close every event of this workflow's action still open, as failed by `error`
         (read from the database, so that it also works for a workflow restored after a crash)."""
-        for name in actions.unfinished_events(self.db, self.context, self.instance_uuid,
-                                              self.action):
-            self.finish_event(name, error)
+        action_id = self.action_id()
+        if action_id is None:
+            return
+        for event_id, name in actions.unfinished_events(self.db, action_id):
+            self._open_events.pop(name, None)
+            actions.event_finish(self.db, action_id, event_id, error, _traceback_of(error))
 
     def finish_action(self) -> None:
-        actions.finish(self.db, self.context, self.instance_uuid, self.action)
+        action_id = self.action_id()
+        if action_id is not None:
+            actions.finish(self.db, action_id)
 
     def record_fault(self, error: BaseException, code: int = 500) -> None:
         instances.add_fault(self.db, self.instance_uuid, code, str(error),
@@ -139,3 +165,11 @@ class ServerWorkflow:
     def notify_error(self, event_type: str, error: BaseException) -> None:
         self.svc.notifier.error(event_type, notifications.instance_payload(
             self.wire(), self.context, fault=notifications.fault_payload(error)))
+
+
+def _traceback_of(error: BaseException | None) -> str | None:
+    """What an event shows of its error: the compute host's traceback when the error came
+    from one, else the conductor's own."""
+    if error is None:
+        return None
+    return getattr(error, "remote_traceback", None) or "".join(traceback.format_exception(error))

@@ -1,7 +1,7 @@
 """Instance actions and their events: what `server event list` shows."""
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import insert, select, update
 
 from herder.db.models import InstanceAction, InstanceActionEvent
 from herder.db.session import Database
@@ -12,11 +12,15 @@ def _now() -> datetime:
     return datetime.utcnow()
 
 
-def start(db: Database, context, instance_uuid: str, action: str) -> InstanceAction:
+def start(db: Database, context, instance_uuid: str, action: str,
+          finished: bool = False) -> InstanceAction:
+    """Record the request's `action`; `finished` for one the api completes on the spot (lock)."""
+    now = _now()
     with db.transaction() as session:
         row = InstanceAction(action=action, instance_uuid=instance_uuid,
                              request_id=context.request_id, user_id=context.user_id,
-                             project_id=context.project_id, start_time=_now(), updated_at=_now())
+                             project_id=context.project_id, start_time=now, updated_at=now,
+                             finish_time=now if finished else None)
         session.add(row)
     return row
 
@@ -32,45 +36,60 @@ def _action(session, instance_uuid: str, request_id: str,
     return session.scalars(query.order_by(InstanceAction.id.desc())).first()
 
 
-def event_start(db: Database, context, instance_uuid: str, event: str, host: str | None,
-                action: str | None = None) -> None:
+def find(db: Database, context, instance_uuid: str, action: str | None = None) -> int | None:
+    """The id of the request's newest action (`action` as in `_action`), None if it has none.
+    A workflow looks it up once and records its events by id from then on."""
     with db.transaction() as session:
-        action = _action(session, instance_uuid, context.request_id, action)
-        if action is None:
-            return
-        action.updated_at = _now()
-        session.add(InstanceActionEvent(action_id=action.id, event=event, start_time=_now(),
-                                        host=host))
+        row = _action(session, instance_uuid, context.request_id, action)
+        return row.id if row is not None else None
 
 
-def event_finish(db: Database, context, instance_uuid: str, event: str,
-                 error: BaseException | None = None, traceback: str | None = None,
-                 action: str | None = None) -> None:
-    """Close the newest open `event`; an error also marks the whole action as `Error`."""
+# Events are written with plain INSERT and UPDATE statements by id: a move records a dozen of
+# them, and loading the action and event rows into the ORM first cost more than the writes.
+
+def event_start(db: Database, action_id: int, event: str, host: str | None) -> int:
+    """Open `event` under the action; its id, for `event_finish`."""
+    now = _now()
     with db.transaction() as session:
-        action = _action(session, instance_uuid, context.request_id, action)
-        if action is None:
-            return
-        row = session.scalars(select(InstanceActionEvent).where(
-            InstanceActionEvent.action_id == action.id, InstanceActionEvent.event == event)
-            .order_by(InstanceActionEvent.id.desc())).first()
-        if row is None:
-            return
-        row.finish_time = _now()
-        row.result = "Error" if error else "Success"
-        if error is not None:
-            row.traceback = traceback or repr(error)
-            row.details = str(error)
-            action.message = "Error"
-        action.updated_at = _now()
+        event_id = session.execute(insert(InstanceActionEvent).values(
+            action_id=action_id, event=event, start_time=now, host=host)).inserted_primary_key[0]
+        session.execute(update(InstanceAction).where(InstanceAction.id == action_id)
+                        .values(updated_at=now))
+    return event_id
 
 
-def finish(db: Database, context, instance_uuid: str, action: str | None = None) -> None:
+def event_finish(db: Database, action_id: int, event_id: int,
+                 error: BaseException | None = None, traceback: str | None = None) -> None:
+    """Close the event; an error also marks the whole action as `Error`."""
+    now = _now()
+    event_values: dict = {"finish_time": now, "result": "Error" if error else "Success"}
+    action_values: dict = {"updated_at": now}
+    if error is not None:
+        event_values.update(traceback=traceback or repr(error), details=str(error))
+        action_values["message"] = "Error"
     with db.transaction() as session:
-        action = _action(session, instance_uuid, context.request_id, action)
-        if action is not None and action.finish_time is None:
-            action.finish_time = _now()
-            action.updated_at = _now()
+        session.execute(update(InstanceActionEvent).where(InstanceActionEvent.id == event_id)
+                        .values(**event_values))
+        session.execute(update(InstanceAction).where(InstanceAction.id == action_id)
+                        .values(**action_values))
+
+
+def finish(db: Database, action_id: int) -> None:
+    now = _now()
+    with db.transaction() as session:
+        session.execute(update(InstanceAction).where(InstanceAction.id == action_id,
+                                                     InstanceAction.finish_time.is_(None))
+                        .values(finish_time=now, updated_at=now))
+
+
+def unfinished_events(db: Database, action_id: int) -> list[tuple[int, str]]:
+    """(id, name) of the action's events that started and never finished, newest first."""
+    with db.transaction() as session:
+        return [(row.id, row.event) for row in session.execute(
+            select(InstanceActionEvent.id, InstanceActionEvent.event).where(
+                InstanceActionEvent.action_id == action_id,
+                InstanceActionEvent.finish_time.is_(None))
+            .order_by(InstanceActionEvent.id.desc()))]
 
 
 def list_for(db: Database, instance_uuid: str) -> list[InstanceAction]:
@@ -89,14 +108,3 @@ def events_of(db: Database, action_id: int) -> list[InstanceActionEvent]:
     with db.transaction() as session:
         return list(session.scalars(select(InstanceActionEvent).where(
             InstanceActionEvent.action_id == action_id).order_by(InstanceActionEvent.id)))
-
-
-def unfinished_events(db: Database, context, instance_uuid: str, action: str) -> list[str]:
-    """Names of the events of the request's `action` that started and never finished."""
-    with db.transaction() as session:
-        row = _action(session, instance_uuid, context.request_id, action)
-        if row is None:
-            return []
-        return [e.event for e in session.scalars(select(InstanceActionEvent).where(
-            InstanceActionEvent.action_id == row.id, InstanceActionEvent.finish_time.is_(None))
-            .order_by(InstanceActionEvent.id.desc()))]

@@ -46,14 +46,15 @@ def update(db: Database, uuid: str, expected: dict | None = None, **values) -> I
 def update_in(session: Session, uuid: str, expected: dict | None = None, **values) -> Instance:
     """`update` inside the caller's transaction (say, one that holds a quota lock)."""
     values["updated_at"] = datetime.utcnow().replace(microsecond=0)
-    if not compare_and_swap(session, Instance, Instance.uuid, uuid, expected or {}, values):
+    written = compare_and_swap(session, Instance, Instance.uuid, uuid, expected or {}, values)
+    if written is None:
         current = session.scalars(select(Instance).where(Instance.uuid == uuid)).first()
         if current is None:
             raise exception.InstanceNotFound(instance_id=uuid)
         actual = {name: getattr(current, name) for name in (expected or {})}
         raise exception.UnexpectedTaskState(instance_uuid=uuid, expected=expected,
                                             actual=actual)
-    return session.scalars(select(Instance).where(Instance.uuid == uuid)).one()
+    return written
 
 
 def list_all(db: Database, project_id: str | None, include_deleted: bool = False

@@ -29,14 +29,15 @@ def update(db: Database, uuid: str, expected_status: str | tuple | None = None,
     expected = {} if expected_status is None else {"status": expected_status}
     values["updated_at"] = datetime.utcnow().replace(microsecond=0)
     with db.transaction() as session:
-        if not compare_and_swap(session, Migration, Migration.uuid, uuid, expected, values):
+        written = compare_and_swap(session, Migration, Migration.uuid, uuid, expected, values)
+        if written is None:
             current = session.scalars(select(Migration).where(Migration.uuid == uuid)).first()
             if current is None:
                 raise exception.MigrationNotFound(migration_id=uuid)
             raise exception.UnexpectedTaskState(instance_uuid=current.instance_uuid,
                                                 expected=expected,
                                                 actual={"status": current.status})
-        return session.scalars(select(Migration).where(Migration.uuid == uuid)).one()
+        return written
 
 
 def in_progress_for(db: Database, instance_uuid: str) -> Migration | None:

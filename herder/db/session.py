@@ -14,10 +14,10 @@ from sqlalchemy.orm import Session, sessionmaker
 ALEMBIC_DIR = os.path.join(os.path.dirname(__file__), "alembic")
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, pool_size: int = 20, max_overflow: int = 20) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30},
-                               pool_size=20, max_overflow=20)
+                               pool_size=pool_size, max_overflow=max_overflow)
         event.listen(engine, "connect", _sqlite_pragmas)
         # pysqlite's own transaction handling defers BEGIN; take the write lock at BEGIN so two
         # concurrent compare-and-swap transactions serialize instead of failing to upgrade a lock.
@@ -41,7 +41,7 @@ def make_engine(url: str) -> Engine:
     # deadlock. Correctness under concurrency comes from row locks, generations and
     # compare-and-swap, not from the isolation level.
     return create_engine(url, isolation_level="READ COMMITTED", connect_args=connect_args,
-                         pool_pre_ping=True, pool_size=20, max_overflow=20)
+                         pool_pre_ping=True, pool_size=pool_size, max_overflow=max_overflow)
 
 
 # set while this thread begins a read-only transaction (SQLite: a deferred BEGIN)
@@ -109,9 +109,9 @@ class TurnLock:
 class Database:
     """One engine and session factory for a herder process."""
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, pool_size: int = 20, max_overflow: int = 20):
         self.url = url
-        self.engine = make_engine(url)
+        self.engine = make_engine(url, pool_size, max_overflow)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._shared = threading.local()   # the session of a one_transaction block, per thread
         # SQLite has one writer at a time. Its busy handler retries with growing sleeps, which

@@ -69,7 +69,8 @@ class Deployment:
         }
         for section, options in conf.items():
             common.setdefault(section, {}).update(options)
-        control = {**common, "database": {"connection": self.database_url},
+        database = {**common.pop("database", {}), "connection": self.database_url}
+        control = {**common, "database": database,
                    "api": {"listen": "127.0.0.1", "port": self.port}}
         self.control_conf = root / "herder.conf"
         self.control_conf.write_text(_ini(control))

@@ -5,6 +5,7 @@ import time
 
 import pytest
 
+from herder import exception
 from herder.db import instances
 from herder.db.models import Instance
 from herder.db.session import TurnLock
@@ -81,3 +82,19 @@ def _wait_until(condition, timeout: float = 5.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.001)
+
+
+def test_a_swap_returns_the_row_as_written_even_after_a_read_in_the_same_transaction(db):
+    """The compare-and-swap hands back the written row (UPDATE ... RETURNING where the database
+    has it); a copy of the row loaded earlier in the transaction must not stand in for it."""
+    server = _server(db, "2")
+    with db.one_transaction():
+        read_before = instances.get(db, server)   # kept: the session's copy of the row
+        assert read_before.task_state is None
+        written = instances.update(db, server, {"task_state": None}, task_state="resize_prep",
+                                   display_name="renamed")
+        assert (written.task_state, written.display_name) == ("resize_prep", "renamed")
+        with pytest.raises(exception.UnexpectedTaskState) as refused:
+            instances.update(db, server, {"task_state": None}, task_state="deleting")
+        assert refused.value.kwargs["actual"] == {"task_state": "resize_prep"}
+    assert instances.get(db, server).display_name == "renamed"

@@ -301,8 +301,7 @@ class ServerAction(Handler):
         reason = (args or {}).get("locked_reason") if self.version(req).at_least("2.73") else None
         instances.update(self.db, instance.uuid, locked=True, locked_reason=reason,
                          locked_by="admin" if context.is_admin else "owner")
-        actions.start(self.db, context, instance.uuid, "lock")
-        actions.finish(self.db, context, instance.uuid, "lock")
+        actions.start(self.db, context, instance.uuid, "lock", finished=True)
         accepted(resp)
 
     def unlock(self, req, resp, server_id, body, args) -> None:
@@ -314,8 +313,7 @@ class ServerAction(Handler):
                            self.target(instance))
         instances.update(self.db, instance.uuid, locked=False, locked_reason=None,
                          locked_by=None)
-        actions.start(self.db, context, instance.uuid, "unlock")
-        actions.finish(self.db, context, instance.uuid, "unlock")
+        actions.start(self.db, context, instance.uuid, "unlock", finished=True)
         accepted(resp)
 
     def reset_state(self, req, resp, server_id, body, args) -> None:
@@ -338,8 +336,7 @@ class ServerAction(Handler):
         except exception.UnexpectedTaskState as error:
             raise refused(error.kwargs["actual"]["vm_state"]) from None
         context = self.context(req)
-        actions.start(self.db, context, instance.uuid, "resetState")
-        actions.finish(self.db, context, instance.uuid, "resetState")
+        actions.start(self.db, context, instance.uuid, "resetState", finished=True)
         accepted(resp)
 
 
