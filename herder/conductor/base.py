@@ -99,6 +99,23 @@ class ServerWorkflow:
         self._migration = moves.update(self.db, self.migration_uuid, expected_status, **values)
         return self._migration
 
+    @contextmanager
+    def together(self) -> Iterator[None]:
+        """The database writes of the block in one transaction: fewer round trips, and all or
+        none of them. No RPC inside (a transaction must not wait on another service). Of the
+        rows other requests also lock, only the server's and this move's: the api locks one
+        row per transaction and one workflow at a time runs per server, so no other
+        transaction can hold one of the two while waiting for the other, and the block cannot
+        deadlock. Placement rows stay out: every move to or from a host locks its provider."""
+        try:
+            with self.db.one_transaction():
+                yield
+        except BaseException:
+            # the block's writes were rolled back: forget what it cached of them
+            self._instance = self._migration = None
+            self._open_events.clear()   # found again by name (finish_event)
+            raise
+
     # -- compute hosts ------------------------------------------------------------------------
     def compute(self, host: str, method: str, **kwargs):
         LOG.debug("%s calling %s on compute.%s", self.log_prefix, method, host)
@@ -136,12 +153,19 @@ class ServerWorkflow:
     def event(self, name: str, host: str) -> Iterator[None]:
         """Record `name` as an event of this workflow's action, on `host`, around the block."""
         self.start_event(name, host)
+        with self.failing_event(name):
+            yield
+        self.finish_event(name)
+
+    @contextmanager
+    def failing_event(self, name: str) -> Iterator[None]:
+        """Around the work of an event started already: a failure closes it as failed. (On
+        success the caller closes it, with the writes that follow the work.)"""
         try:
             yield
         except BaseException as error:
             self.finish_event(name, error)
             raise
-        self.finish_event(name)
 
     def fail_open_events(self, error: BaseException) -> None:
         """Close every event of this workflow's action still open, as failed by `error`

@@ -21,18 +21,25 @@ class ConfirmWorkflow(ServerWorkflow):
         return [Step("confirm_resize", "source", self.confirm_resize)]
 
     def confirm_resize(self) -> None:
-        migration = self.migration()
-        with self.event("compute_confirm_resize", migration.source_compute):
+        with self.together():
+            migration = self.migration()
+            self.start_event("compute_confirm_resize", migration.source_compute)
+        with self.failing_event("compute_confirm_resize"):
             self.compute(migration.source_compute, "confirm_resize", instance=self.wire(),
                          migration=self.migration_wire())
-        self.update_migration(states.MIGRATION_CONFIRMING, status=states.MIGRATION_CONFIRMED)
+        with self.together():
+            self.finish_event("compute_confirm_resize")
+            self.update_migration(states.MIGRATION_CONFIRMING,
+                                  status=states.MIGRATION_CONFIRMED)
         placement.remove(self.db, self.migration_uuid)
-        instance = self.instance()
-        # a delete in VERIFY_RESIZE confirms first, with the server already `deleting`
-        self.update_instance({"vm_state": states.RESIZED, "task_state": (None, states.DELETING)},
-                             vm_state=states.vm_state_for_power(instance.power_state),
-                             old_flavor=None, new_flavor=None)
-        self.finish_action()
+        with self.together():
+            instance = self.instance()
+            # a delete in VERIFY_RESIZE confirms first, with the server already `deleting`
+            self.update_instance({"vm_state": states.RESIZED,
+                                  "task_state": (None, states.DELETING)},
+                                 vm_state=states.vm_state_for_power(instance.power_state),
+                                 old_flavor=None, new_flavor=None)
+            self.finish_action()
 
     def rolled_back(self, error: BaseException, complete: bool) -> None:
         self.fail_open_events(error)

@@ -74,6 +74,10 @@ class MigrateWorkflow(ServerWorkflow):
 
     # -- 2: conductor ---------------------------------------------------------------------------
     def create_migration(self) -> None:
+        with self.together():
+            self._create_migration()
+
+    def _create_migration(self) -> None:
         instance = self.instance()
         if instance.task_state != states.RESIZE_PREP:
             raise exception.UnexpectedTaskState(instance_uuid=self.instance_uuid,
@@ -120,8 +124,9 @@ class MigrateWorkflow(ServerWorkflow):
             ignore_hosts=[] if same_host_ok else [self.source_host],
             requested_host=self.requested_host)
         self.dest = self.selections[0]
-        for event in reversed(SCHEDULING_EVENTS):
-            self.finish_event(event)
+        with self.together():
+            for event in reversed(SCHEDULING_EVENTS):
+                self.finish_event(event)
 
     def release_destination_allocation(self) -> None:
         placement.remove(self.db, self.instance_uuid)
@@ -134,13 +139,17 @@ class MigrateWorkflow(ServerWorkflow):
             self.dest = candidates.pop(0)
             if last_error is not None and not self._claim_alternate(self.dest):
                 continue
-            self.update_migration(states.MIGRATION_PRE_MIGRATING, dest_compute=self.dest["host"],
-                                  dest_node=self.dest["node"], dest_host=self._dest_ip())
-            # read after this destination's claim, so that of two members moving to one
-            # host at least the later reader sees the other (computes cannot read it)
-            group = server_groups.placement_view(self.db, self.svc.conf, self.instance_uuid)
+            dest_ip = self._dest_ip()
+            with self.together():
+                self.update_migration(states.MIGRATION_PRE_MIGRATING,
+                                      dest_compute=self.dest["host"], dest_node=self.dest["node"],
+                                      dest_host=dest_ip)
+                # read after this destination's claim, so that of two members moving to one
+                # host at least the later reader sees the other (computes cannot read it)
+                group = server_groups.placement_view(self.db, self.svc.conf, self.instance_uuid)
+                self.start_event("compute_prep_resize", self.dest["host"])
             try:
-                with self.event("compute_prep_resize", self.dest["host"]):
+                with self.failing_event("compute_prep_resize"):
                     reply = self.compute(self.dest["host"], "prep_resize", instance=self.wire(),
                                          new_flavor=self.new_flavor,
                                          migration=self.migration_wire(), server_group=group)
@@ -148,6 +157,7 @@ class MigrateWorkflow(ServerWorkflow):
                 last_error = error
                 placement.remove(self.db, self.instance_uuid, self.dest["node_uuid"])
                 continue
+            self.finish_event("compute_prep_resize")
             self.transfer_target = reply["transfer"]
             return
         raise exception.NoValidHost(
@@ -172,18 +182,25 @@ class MigrateWorkflow(ServerWorkflow):
 
     # -- 5: source resize_instance ----------------------------------------------------------------
     def resize_instance(self) -> None:
-        self.update_migration(states.MIGRATION_PRE_MIGRATING, status=states.MIGRATION_MIGRATING)
-        self.update_instance({"task_state": states.RESIZE_PREP},
-                             task_state=states.RESIZE_MIGRATING)
-        with self.event("compute_resize_instance", self.source_host):
+        with self.together():
+            self.update_migration(states.MIGRATION_PRE_MIGRATING,
+                                  status=states.MIGRATION_MIGRATING)
+            self.update_instance({"task_state": states.RESIZE_PREP},
+                                 task_state=states.RESIZE_MIGRATING)
+            self.start_event("compute_resize_instance", self.source_host)
+        with self.failing_event("compute_resize_instance"):
             result = self._send_disk()
-        self.update_migration(states.MIGRATION_MIGRATING, status=states.MIGRATION_POST_MIGRATING,
-                              disk_total_bytes=result["allocated_bytes"],
-                              disk_processed_bytes=result["allocated_bytes"],
-                              disk_remaining_bytes=0)
-        self.update_instance({"task_state": states.RESIZE_MIGRATING},
-                             task_state=states.RESIZE_MIGRATED, host=self.dest["host"],
-                             node=self.dest["node"], power_state=states.SHUTDOWN, progress=90)
+        with self.together():
+            self.finish_event("compute_resize_instance")
+            self.update_migration(states.MIGRATION_MIGRATING,
+                                  status=states.MIGRATION_POST_MIGRATING,
+                                  disk_total_bytes=result["allocated_bytes"],
+                                  disk_processed_bytes=result["allocated_bytes"],
+                                  disk_remaining_bytes=0)
+            self.update_instance({"task_state": states.RESIZE_MIGRATING},
+                                 task_state=states.RESIZE_MIGRATED, host=self.dest["host"],
+                                 node=self.dest["node"], power_state=states.SHUTDOWN,
+                                 progress=90)
 
     def _send_disk(self) -> dict:
         """The source's resize_instance, retried with a fresh grant from the destination when
@@ -216,24 +233,29 @@ class MigrateWorkflow(ServerWorkflow):
 
     # -- 6: destination finish_resize ---------------------------------------------------------------
     def finish_resize(self) -> None:
-        self.update_instance({"task_state": states.RESIZE_MIGRATED},
-                             task_state=states.RESIZE_FINISH)
-        with self.event("compute_finish_resize", self.dest["host"]):
+        with self.together():
+            self.update_instance({"task_state": states.RESIZE_MIGRATED},
+                                 task_state=states.RESIZE_FINISH)
+            self.start_event("compute_finish_resize", self.dest["host"])
+        with self.failing_event("compute_finish_resize"):
             power = self.compute(self.dest["host"], "finish_resize", instance=self.wire(),
                                  migration=self.migration_wire(), new_flavor=self.new_flavor,
                                  power_on=self.power_on_after)
-        self.update_migration(states.MIGRATION_POST_MIGRATING, status=states.MIGRATION_FINISHED)
-        self.update_instance({"task_state": states.RESIZE_FINISH}, vm_state=states.RESIZED,
-                             task_state=None, power_state=power, flavor=self.new_flavor,
-                             old_flavor=self.old_flavor, new_flavor=self.new_flavor,
-                             progress=100)
-        spec = instances.request_spec(self.db, self.instance_uuid)
-        instances.save_request_spec(self.db, self.instance_uuid,
-                                    {**spec, "flavor": self.new_flavor})
+        with self.together():
+            self.finish_event("compute_finish_resize")
+            self.update_migration(states.MIGRATION_POST_MIGRATING,
+                                  status=states.MIGRATION_FINISHED)
+            self.update_instance({"task_state": states.RESIZE_FINISH}, vm_state=states.RESIZED,
+                                 task_state=None, power_state=power, flavor=self.new_flavor,
+                                 old_flavor=self.old_flavor, new_flavor=self.new_flavor,
+                                 progress=100)
+            spec = instances.request_spec(self.db, self.instance_uuid)
+            instances.save_request_spec(self.db, self.instance_uuid,
+                                        {**spec, "flavor": self.new_flavor})
+            self.finish_action()
         self.svc.bus.fanout("scheduler", "update_instance_info", self.context,
                             host=self.dest["host"], instance_uuid=self.instance_uuid,
                             previous_host=self.source_host)
-        self.finish_action()
 
     # -- when a step fails ------------------------------------------------------------------------
     def rolled_back(self, error: BaseException, complete: bool) -> None:

@@ -62,12 +62,13 @@ class RevertWorkflow(ServerWorkflow):
                                  power_on=self.power_on_after)
         placement.remove(self.db, self.instance_uuid)
         placement.move(self.db, self.migration_uuid, self.instance_uuid)
-        self.update_migration(states.MIGRATION_REVERTING, status=states.MIGRATION_REVERTED)
-        self.update_instance({"task_state": states.RESIZE_REVERTING},
-                             vm_state=states.vm_state_for_power(power), power_state=power,
-                             host=self.source_host, node=self.source_node,
-                             flavor=instance.old_flavor or instance.flavor, old_flavor=None,
-                             new_flavor=None, progress=0)
+        with self.together():
+            self.update_migration(states.MIGRATION_REVERTING, status=states.MIGRATION_REVERTED)
+            self.update_instance({"task_state": states.RESIZE_REVERTING},
+                                 vm_state=states.vm_state_for_power(power), power_state=power,
+                                 host=self.source_host, node=self.source_node,
+                                 flavor=instance.old_flavor or instance.flavor, old_flavor=None,
+                                 new_flavor=None, progress=0)
 
     def discard_destination(self) -> None:
         if self.dest_host != self.source_host:
