@@ -6,7 +6,7 @@ was cut off from the database for longer than the lease) stops instead of runnin
 """
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 
 from herder.db.models import Workflow, WorkflowStep
 from herder.db.session import Database
@@ -77,15 +77,17 @@ def set_status(db: Database, uuid: str, status: str, error: str | None = None,
         _set_status(session, uuid, status, error, migration_uuid)
 
 
+# The writes below run between every two steps of every workflow: plain UPDATE and INSERT
+# statements, without loading the rows into the ORM first.
+
 def _set_status(session, uuid: str, status: str, error: str | None = None,
                 migration_uuid: str | None = None) -> None:
-    row = session.scalars(select(Workflow).where(Workflow.uuid == uuid)).one()
-    row.status = status
-    row.updated_at = _now()
+    values: dict = {"status": status, "updated_at": _now()}
     if error is not None:
-        row.error = error
+        values["error"] = error
     if migration_uuid is not None:
-        row.migration_uuid = migration_uuid
+        values["migration_uuid"] = migration_uuid
+    session.execute(update(Workflow).where(Workflow.uuid == uuid).values(**values))
 
 
 def step_started(db: Database, workflow_uuid: str, position: int, name: str, service: str,
@@ -106,7 +108,8 @@ def advance(db: Database, workflow_uuid: str, done: tuple[int, dict | None] | No
     with db.transaction() as session:
         _check_owner(session, workflow_uuid, owner)
         if done is not None:
-            _set_step_state(session, done[0], STEP_DONE, context=done[1])
+            _set_step_state(session, done[0], STEP_DONE, context=done[1],
+                            workflow_uuid=workflow_uuid)
         if next_step is None:
             _set_status(session, workflow_uuid, COMPLETED, migration_uuid=migration_uuid)
             return None
@@ -123,33 +126,29 @@ def _check_owner(session, workflow_uuid: str, owner: str | None) -> None:
 
 
 def _start_step(session, workflow_uuid: str, position: int, name: str, service: str) -> int:
-    row = WorkflowStep(workflow_uuid=workflow_uuid, position=position, name=name,
-                       service=service, state=STEP_STARTED, started_at=_now())
-    session.add(row)
-    session.flush()
-    return row.id
+    return session.execute(insert(WorkflowStep).values(
+        workflow_uuid=workflow_uuid, position=position, name=name, service=service,
+        state=STEP_STARTED, started_at=_now())).inserted_primary_key[0]
 
 
-def step_state(db: Database, step_id: int, state: str, error: str | None = None,
-               context: dict | None = None) -> None:
-    """Record a step's outcome and, with it, the workflow's state after the step (so that a
-    restarted conductor can pick the workflow up where it stood)."""
+def step_state(db: Database, step_id: int, state: str, error: str | None = None) -> None:
+    """Record a step's failure or compensation (a step that is done is recorded by `advance`,
+    with the workflow's state after it)."""
     with db.transaction() as session:
-        _set_step_state(session, step_id, state, error, context)
+        _set_step_state(session, step_id, state, error)
 
 
 def _set_step_state(session, step_id: int, state: str, error: str | None = None,
-                    context: dict | None = None) -> None:
-    row = session.get(WorkflowStep, step_id)
-    row.state = state
-    row.finished_at = _now()
+                    context: dict | None = None, workflow_uuid: str | None = None) -> None:
+    """With `context` (and the step's `workflow_uuid`): the workflow's state after the step,
+    so that a restarted conductor can pick the workflow up where it stood."""
+    values: dict = {"state": state, "finished_at": _now()}
     if error is not None:
-        row.error = error
+        values["error"] = error
+    session.execute(update(WorkflowStep).where(WorkflowStep.id == step_id).values(**values))
     if context is not None:
-        workflow = session.scalars(select(Workflow).where(
-            Workflow.uuid == row.workflow_uuid)).one()
-        workflow.context = context
-        workflow.updated_at = _now()
+        session.execute(update(Workflow).where(Workflow.uuid == workflow_uuid)
+                        .values(context=context, updated_at=_now()))
 
 
 def steps(db: Database, workflow_uuid: str) -> list[WorkflowStep]:

@@ -88,6 +88,26 @@ def test_completed_workflow_is_recorded_with_its_kind_and_snapshot(db):
     assert journal.active_for(db, flow.instance_uuid) is None
 
 
+def test_what_a_step_learnt_is_journaled_with_its_done_before_the_next_step_runs(db):
+    """A restarted conductor restores a workflow from the context saved with its last step."""
+    flow = ScriptedFlow(["choose_host", "use_host"])
+    learnt = {"why": "unit test"}
+    flow.snapshot = lambda: dict(learnt)
+    saved = {}
+
+    def choose_host():
+        learnt["host"] = "compute2"
+
+    def use_host():
+        saved["context"] = workflow_row(db, flow).context
+        saved["steps"] = journal_of(db, flow)
+    flow._steps[0].run, flow._steps[1].run = choose_host, use_host
+    Engine(db).run(flow)
+    assert saved["context"] == {"why": "unit test", "host": "compute2"}
+    assert saved["steps"] == [(0, "choose_host", "conductor", "done"),
+                              (1, "use_host", "conductor", "started")]
+
+
 def test_step_journal_row_is_written_before_the_step_runs(db):
     flow = ScriptedFlow(["first", "second"])
     seen = {}
