@@ -15,8 +15,8 @@ from herder.api.service import ApiService
 from herder.bus.rpc import bus_from_conf
 from herder.compute.service import ComputeService
 from herder.conductor.service import ConductorService
-from herder.conf import database_url
-from herder.db.session import Database, upgrade
+from herder.conf import database, database_url
+from herder.db.session import upgrade
 from herder.scheduler.service import SchedulerService
 
 LOG = logging.getLogger(__name__)
@@ -33,7 +33,7 @@ class EmbeddedCloud:
         os.makedirs(conf.state_dir, exist_ok=True)
         self.db_url = database_url(conf)
         upgrade(self.db_url)
-        self.db = Database(self.db_url)
+        self.db = database(conf)
         # memory:// is one broker per interpreter: a namespace of its own keeps clouds that
         # tests start side by side from reading each other's queues
         self.bus = bus_from_conf(conf, namespace=bus_tag or f"herder-{uuid.uuid4().hex[:8]}")

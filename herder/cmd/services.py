@@ -29,8 +29,6 @@ def _conf(args, **overrides):
     return conf
 
 
-
-
 def _run_until_signalled(name: str, stop) -> int:
     """Block until SIGTERM/SIGINT, then stop gracefully; exit 0 if every request finished."""
     signalled = threading.Event()
