@@ -177,13 +177,34 @@ _transfer_opts = [
     cfg.FloatOpt("bandwidth_limit_mbps", default=0.0, min=0.0,
                  help="Megabits per second one disk transfer may use (0 = unlimited)."),
     cfg.IntOpt("chunk_size_kb", default=1024, min=4, max=4096,
-               help="KiB per transfer chunk: each is hashed, acknowledged and, if it arrived "
-                    "damaged, sent again."),
+               help="KiB per transfer chunk: each is checked, acknowledged and, if it arrived "
+                    "damaged, sent again. A chunk never crosses a 1 MiB block of the disk "
+                    "digest, so values above 1024 act as 1024."),
+    cfg.IntOpt("window_chunks", default=16, min=1,
+               help="Chunks a source sends ahead of the destination's acknowledgements (1: "
+                    "stop-and-wait). A damaged chunk is sent again with those after it."),
     cfg.FloatOpt("io_timeout", default=60.0, min=1.0,
                  help="Seconds either side of a transfer waits on a silent peer."),
     cfg.IntOpt("max_attempts", default=3, min=1,
                help="Times the conductor tries a disk transfer; each retry gets a fresh grant "
                     "and resumes after the last extent the destination verified."),
+    cfg.IntOpt("reserved_disk_mb", default=64, min=0,
+               help="MiB of the instances directory's filesystem a destination keeps free: it "
+                    "refuses a disk whose data would not fit besides this and what the "
+                    "transfers under way will still write."),
+    cfg.StrOpt("tls_cert_file", default=None,
+               help="PEM certificate of this host's transfer agent, used as the server "
+                    "certificate when receiving and the client certificate when sending. "
+                    "With tls_key_file set too, transfers to and from this host use TLS only. "
+                    "It must name the host's address (an IP SubjectAltName)."),
+    cfg.StrOpt("tls_key_file", default=None,
+               help="PEM private key of tls_cert_file."),
+    cfg.StrOpt("tls_ca_file", default=None,
+               help="PEM CA certificate(s) that sign the transfer agents' certificates: a "
+                    "source verifies the destination against it, and a destination requires "
+                    "a client certificate signed by it (mutual TLS). Unset: sources verify "
+                    "against the system trust store and destinations ask for no client "
+                    "certificate."),
 ]
 
 _fault_opts = [

@@ -4,24 +4,34 @@ The compute host tells it which disks to expect (`expect`, from prep_resize) and
 to the source through the conductor. The destination alone decides where a disk goes: the
 instances directory, the migration's server, the grant's disk name; the source only sends
 bytes. A connection without a valid grant, or one that would write outside the instances
-directory, is refused before anything is written.
+directory, is refused before anything is written; so is a disk the instances directory has
+no room for (less `reserved_disk_mb`, less what running transfers will still write). With TLS
+configured (herder/transfer/tls.py), connections are TLS only.
+
+A server's disk may be several files (`disk`, `disk.eph0`, `disk.swap`, `disk.info`, ...): each
+has its own grant and transfer, and `cancel` stops and cleans up all of a server's transfers.
 """
 import logging
+import math
 import os
 import re
 import socket
+import ssl
 import threading
 from dataclasses import dataclass
 
 from herder import exception
-from herder.transfer import protocol, tokens
+from herder.transfer import incoming, protocol, tokens
 from herder.transfer.incoming import IncomingDisk
 from herder.transfer.protocol import Kind
+from herder.transfer.tls import TLSConfig
 from herder.faults import FaultInjector
 
 LOG = logging.getLogger(__name__)
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$")   # one path component, not hidden
 STOP_WAIT = 10.0     # seconds stopping a session waits for a running session to stop writing
+MIB = 1024 * 1024
+ACK_EVERY = 8        # verified chunks one acknowledgement may cover, while more are arriving
 
 
 @dataclass
@@ -41,13 +51,17 @@ class TransferRecord:
 class TransferReceiver:
     def __init__(self, host: str, listen_ip: str, port: int, instances_dir: str,
                  token_ttl: float, io_timeout: float = 60.0,
-                 faults: FaultInjector | None = None):
+                 faults: FaultInjector | None = None, reserved_disk_mb: int = 64,
+                 tls: TLSConfig | None = None):
         self.host = host
         self.listen_ip = listen_ip
         self.port = port
         self.instances_dir = instances_dir
         self.io_timeout = io_timeout
         self.faults = faults or FaultInjector(host)
+        self.reserved_bytes = reserved_disk_mb * MIB
+        self.tls = tls or TLSConfig()
+        self._tls_context = self.tls.server_context() if self.tls.enabled else None
         self.grants = tokens.GrantBook(token_ttl)
         self.last_transfer: TransferRecord | None = None
         self._listener: socket.socket | None = None
@@ -61,7 +75,8 @@ class TransferReceiver:
         self._listener = socket.create_server((self.listen_ip, self.port), backlog=64)
         threading.Thread(target=self._accept, args=(self._listener,),
                          name=f"transfer-{self.host}", daemon=True).start()
-        LOG.info("transfer agent of %s listening on %s:%d", self.host, *self.address)
+        LOG.info("transfer agent of %s listening on %s:%d%s", self.host, *self.address,
+                 " (TLS only)" if self._tls_context is not None else "")
 
     def _accept(self, listener: socket.socket) -> None:
         while True:
@@ -101,11 +116,12 @@ class TransferReceiver:
         host, port = self.address
         token = self.grants.issue(migration_uuid, instance_uuid, disk)
         return {"host": host, "port": port, "token": token, "migration_uuid": migration_uuid,
-                "disk": disk}
+                "disk": disk, "tls": self.tls.enabled}
 
     def cancel(self, instance_uuid: str) -> None:
-        """Nothing more arrives for this server: its grants go, running transfers stop (the
-        caller removes the files)."""
+        """Nothing more arrives for this server: its grants go, its running transfers (of all
+        its disk files) stop, and their partial files and resume records are removed. Disks
+        that arrived complete stay: the caller decides about those."""
         self.grants.revoke(instance_uuid)
         with self._lock:
             self._cancels += 1
@@ -113,11 +129,32 @@ class TransferReceiver:
             sessions = [s for s in self._sessions.values() if s.instance_uuid == instance_uuid]
         for session in sessions:
             session.stop(discard=True)
+        with self._lock:
+            self._remove_leftovers(instance_uuid)
+
+    def _remove_leftovers(self, instance_uuid: str) -> None:
+        """The partial files and resume records in the server's directory, except those of a
+        transfer that started since the cancel (a new grant)."""
+        try:
+            directory = os.path.dirname(self.disk_path(instance_uuid, "disk"))
+            names = os.listdir(directory)
+        except (exception.TransferRefused, FileNotFoundError, NotADirectoryError):
+            return
+        for name in names:
+            path = os.path.join(directory, name)
+            suffix = next((s for s in incoming.SUFFIXES if name.endswith(s)), None)
+            if suffix is None or path[:-len(suffix)] in self._sessions:
+                continue
+            try:
+                os.remove(path)
+            except (FileNotFoundError, IsADirectoryError):
+                pass
 
     def disk_path(self, instance_uuid: str, disk: str) -> str:
         """`<instances_dir>/<instance>/<disk>`, or TransferRefused if that is not plainly inside
         the instances directory (odd names, symlinks out)."""
-        if not (_NAME.match(instance_uuid) and _NAME.match(disk)):
+        if not (_NAME.match(instance_uuid) and _NAME.match(disk)) or \
+                disk.endswith(incoming.SUFFIXES):   # a transfer's own files are not disks
             raise exception.TransferRefused(reason="no such disk here")
         root = os.path.realpath(self.instances_dir)
         directory = os.path.realpath(os.path.join(root, instance_uuid))
@@ -126,14 +163,20 @@ class TransferReceiver:
         return os.path.join(directory, disk)
 
     # -- one connection -------------------------------------------------------------------------
-    def _serve(self, sock: socket.socket, peer: tuple) -> None:
-        sock.settimeout(self.io_timeout)
+    def _serve(self, raw: socket.socket, peer: tuple) -> None:
+        raw.settimeout(self.io_timeout)
+        sock: socket.socket | None = raw
         session = None
         try:
+            raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if self._tls_context is not None:
+                sock = self._wrap(raw, peer)   # the TLS socket takes over the connection
+                if sock is None:
+                    return
             hello = protocol.receive(sock, Kind.HELLO).header
             try:
                 session = self._open(hello, sock, peer)
-            except exception.TransferRefused as refusal:
+            except (exception.TransferRefused, exception.TransferFailed) as refusal:
                 LOG.warning("transfer agent of %s refused %s:%d: %s", self.host, *peer[:2],
                             refusal)
                 protocol.send(sock, Kind.REFUSED, {"reason": str(refusal.kwargs.get(
@@ -150,10 +193,38 @@ class TransferReceiver:
                 with self._lock:
                     if self._sessions.get(session.disk.path) is session:
                         del self._sessions[session.disk.path]
-            sock.close()
+            if sock is not None:
+                sock.close()
+            raw.close()
+
+    def _wrap(self, sock: socket.socket, peer: tuple) -> ssl.SSLSocket | None:
+        """The TLS side of an accepted connection, or None (after telling a plain source why)
+        if it does not start a TLS handshake."""
+        first = sock.recv(1, socket.MSG_PEEK)
+        if not first:
+            return None
+        if first[0] != protocol.TLS_HANDSHAKE:
+            reason = (f"the transfer agent of {self.host} takes TLS connections only; the "
+                      "source has no [transfer] tls_cert_file and tls_key_file")
+            LOG.warning("transfer agent of %s refused %s:%d: %s", self.host, *peer[:2], reason)
+            try:
+                protocol.receive(sock, Kind.HELLO)   # read it all, so our answer is not reset
+            except exception.TransferFailed:
+                return None
+            protocol.send(sock, Kind.REFUSED, {"reason": reason})
+            return None
+        try:
+            return self._tls_context.wrap_socket(sock, server_side=True)
+        except (ssl.SSLError, OSError) as error:
+            LOG.warning("TLS handshake of %s:%d with the transfer agent of %s failed: %s",
+                        *peer[:2], self.host, error)
+            _linger(sock)   # so that the source gets our alert, not a reset
+            return None
 
     def _open(self, hello: dict, sock: socket.socket, peer: tuple) -> "_Session":
+        protocol.check_version(hello, "source")
         size = protocol.field_int(hello, "size")
+        allocated = protocol.field_int(hello, "allocated")
         with self._lock:
             cancels_before = self._cancels
         grant = self.grants.redeem(hello.get("token"), hello.get("migration"), hello.get("disk"))
@@ -166,66 +237,145 @@ class TransferReceiver:
             if self._cancelled_at.get(grant.instance_uuid, 0) > cancels_before:
                 # cancelled between redeeming and here: its files are being removed
                 raise exception.TransferRefused(reason="the transfer was cancelled")
+            needed = incoming.bytes_to_come(path, grant.migration_uuid, size, allocated)
+            self._check_space(path, needed)
             os.makedirs(os.path.dirname(path), exist_ok=True)
             session = _Session(self, sock, grant, IncomingDisk(path, grant.migration_uuid, size),
                                TransferRecord(grant.migration_uuid, grant.instance_uuid,
                                               grant.disk, tuple(peer[:2]),
-                                              tuple(sock.getsockname()[:2])))
+                                              tuple(sock.getsockname()[:2])), needed)
             self._sessions[path] = session
             self.last_transfer = session.record   # kept up to date as the transfer runs
         return session
 
+    def _check_space(self, path: str, needed: int) -> None:
+        """TransferRefused unless the instances directory's filesystem has room for `needed`
+        more bytes, after the reserve and what running transfers will still write."""
+        if not needed:
+            return
+        stats = os.statvfs(_existing_ancestor(os.path.dirname(path)))
+        promised = sum(session.still_to_write() for session in self._sessions.values())
+        free = stats.f_bavail * stats.f_frsize - self.reserved_bytes - promised
+        if needed > free:
+            raise exception.TransferRefused(
+                reason=f"host {self.host} has {max(free, 0) // MIB} MiB free on its instances "
+                       f"disk, the disk needs {math.ceil(needed / MIB)} MiB (besides "
+                       f"{self.reserved_bytes // MIB} MiB kept in reserve ([transfer] "
+                       f"reserved_disk_mb) and {math.ceil(promised / MIB)} MiB for other "
+                       f"transfers under way)")
+
+
+def _linger(sock: socket.socket, seconds: float = 1.0) -> None:
+    """Half-close and read what the peer still sends (for a while): closing a socket with
+    unread data resets the connection, and the peer may lose what we sent last."""
+    try:
+        sock.shutdown(socket.SHUT_WR)
+        sock.settimeout(seconds)
+        for _ in range(64):
+            if not sock.recv(65536):
+                break
+    except OSError:
+        pass
+
+
+def _existing_ancestor(path: str) -> str:
+    while not os.path.exists(path):
+        parent = os.path.dirname(path)
+        if parent == path:
+            break
+        path = parent
+    return path
+
 
 class _Session:
-    """One transfer on one connection: verify each chunk, write it, answer."""
+    """One transfer on one connection: verify each chunk in sequence, write it, answer."""
 
     def __init__(self, receiver: TransferReceiver, sock: socket.socket, grant: tokens.Grant,
-                 disk: IncomingDisk, record: TransferRecord):
+                 disk: IncomingDisk, record: TransferRecord, needed: int = 0):
         self.receiver = receiver
         self.sock = sock
         self.instance_uuid = grant.instance_uuid
         self.disk = disk
         self.record = record
+        self.needed = needed                # the disk space this transfer was admitted with
         self._stopped = threading.Event()
         self._discard = False
         self._finished = threading.Event()
         self._writing = threading.Lock()    # held while the files are touched
+        self._payload = bytearray(protocol.MAX_PAYLOAD)   # every chunk is received into this
+
+    def still_to_write(self) -> int:
+        return max(0, self.needed - self.record.bytes_received)
 
     def run(self) -> None:
-        self.record.resumed_from = self.disk.resume_from
-        protocol.send(self.sock, Kind.READY, {"resume_from": self.disk.resume_from})
+        with self._writing:
+            self._still_wanted()
+            try:
+                resume_from = self.disk.prepare(self._stopped.is_set)
+            except InterruptedError:
+                raise exception.TransferFailed(reason="the destination stopped the transfer") \
+                    from None
+        self.record.resumed_from = resume_from
+        protocol.send(self.sock, Kind.READY, {"version": protocol.VERSION,
+                                              "resume_from": resume_from,
+                                              "state": self.disk.fingerprint})
+        expected, refused = 0, False    # the next seq, and whether we said no to it already
+        unacknowledged = 0              # verified chunks not acknowledged yet
         while True:
-            frame = protocol.receive(self.sock, Kind.DATA, Kind.DONE)
+            frame = protocol.receive(self.sock, Kind.DATA, Kind.DONE, into=self._payload)
             if frame.kind == Kind.DONE:
                 self._finish(frame.header.get("digest"))
                 return
-            self._chunk(frame)
+            seq = protocol.field_int(frame.header, "seq")
+            if seq != expected:   # in flight after one we refused: dropped, it comes again
+                if not refused:
+                    self._acknowledge(expected, False)
+                    refused = True
+                continue
+            if self._chunk(frame):
+                expected, refused, unacknowledged = expected + 1, False, unacknowledged + 1
+                # one acknowledgement for several chunks while more are already arriving
+                if unacknowledged >= ACK_EVERY or not protocol.readable(self.sock):
+                    self._acknowledge(seq, True)
+                    unacknowledged = 0
+            else:
+                self._acknowledge(seq, False)    # (it says the ones before are good too)
+                refused, unacknowledged = True, 0
 
-    def _chunk(self, frame: protocol.Frame) -> None:
+    def _acknowledge(self, seq: int, ok: bool) -> None:
+        protocol.send(self.sock, Kind.ACK, {"seq": seq, "ok": ok})
+
+    def _chunk(self, frame: protocol.Frame) -> bool:
+        """Verify and write one chunk; whether it verified."""
         offset = protocol.field_int(frame.header, "offset")
-        intact = frame.header.get("hash") == protocol.chunk_hash(offset, frame.payload)
-        if intact:
-            self.receiver.faults.check("receive_chunk")
-            with self._writing:
-                self._still_wanted()
-                try:
-                    self.disk.write(offset, frame.payload)
-                except ValueError as error:
-                    raise exception.TransferFailed(reason=str(error)) from error
-            self.record.bytes_received += len(frame.payload)
-        else:
+        state = self.disk.verify(offset, frame.payload, frame.header.get("check"))
+        if state is None:
             self.record.chunks_rejected += 1
             LOG.warning("chunk at %d for %s arrived damaged; asking for it again", offset,
                         self.disk.path)
-        protocol.send(self.sock, Kind.ACK, {"offset": offset, "ok": intact})
+            return False
+        self.receiver.faults.check("receive_chunk")
+        with self._writing:
+            self._still_wanted()
+            try:
+                self.disk.write(offset, frame.payload, state)
+            except ValueError as error:
+                raise exception.TransferFailed(reason=str(error)) from error
+            except OSError as error:
+                raise exception.TransferFailed(
+                    reason=f"writing the disk on {self.receiver.host} failed: "
+                           f"{error}") from error
+        self.record.bytes_received += len(frame.payload)
+        return True
 
     def _finish(self, digest: object) -> None:
         with self._writing:
             self._still_wanted()
-            ok = isinstance(digest, str) and self.disk.finish(digest)
+            # not a digest: the source found our partial copy is not its disk; drop it
+            ok = self.disk.finish(digest if isinstance(digest, str) else None)
         self.record.completed = ok
         protocol.send(self.sock, Kind.RESULT, {
-            "ok": ok, "digest": self.disk.record.digest,
+            "ok": ok, "digest": self.disk.digest,
             "reason": None if ok else "the disk's digest differs from the source's; "
                                       "it will be sent again from the start"})
 
@@ -238,8 +388,8 @@ class _Session:
         stays resumable unless `discard` (its files are about to be removed)."""
         self._discard = self._discard or discard
         self._stopped.set()
-        try:
-            self.sock.shutdown(socket.SHUT_RDWR)
+        try:   # the TCP connection under any TLS: wakes the session's blocked read
+            socket.socket.shutdown(self.sock, socket.SHUT_RDWR)
         except OSError:
             pass
         self._finished.wait(STOP_WAIT)

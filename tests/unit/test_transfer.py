@@ -2,7 +2,9 @@
 refused, what a retry resends, how fast it may go."""
 import errno
 import os
+import re
 import socket
+import stat
 import threading
 import time
 import uuid
@@ -25,6 +27,9 @@ CHUNK = 64 * KIB
 # (offset, length): a boot sector, an extent of many chunks, one at the very end
 EXTENTS = [(0, 64 * KIB), (100 * MIB, 1 * MIB + 12 * KIB), (GIB - 4096, 4096)]
 ALLOCATED = sum(length for _, length in EXTENTS)
+# the chunks the sender cuts them into, in order: 64 KiB each, and none crosses a 1 MiB block
+CHUNK_LENGTHS = [CHUNK] * 17 + [12 * KIB, 4 * KIB]
+assert sum(CHUNK_LENGTHS) == ALLOCATED
 
 
 @pytest.fixture
@@ -61,13 +66,17 @@ def data_before(offset: int) -> int:
 
 class Proxy:
     """A man in the middle on 127.0.0.1 that can flip one byte of what the source sends, or
-    cut the connection after some bytes of it."""
+    cut the source's connection after some bytes of it. A cut is clean towards the
+    destination: it gets every byte before the cut, then the end of the stream (what was in
+    flight behind the cut is lost, as on a real network)."""
 
     def __init__(self, target: dict, corrupt_at: int | None = None,
                  cut_after: int | None = None):
         self.upstream = (target["host"], target["port"])
         self.target = {**target, "host": "127.0.0.1"}
         self.corrupt_at, self.cut_after = corrupt_at, cut_after
+        self.forwarded = 0     # bytes of the source's stream passed on so far
+        self._cut = False
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.target["port"] = self._listener.getsockname()[1]
         threading.Thread(target=self._accept, daemon=True).start()
@@ -75,32 +84,44 @@ class Proxy:
     def _accept(self) -> None:
         client, _ = self._listener.accept()
         upstream = socket.create_connection(self.upstream)
+        self._sockets = [client, upstream]
         threading.Thread(target=self._pump, args=(client, upstream, True), daemon=True).start()
         threading.Thread(target=self._pump, args=(upstream, client, False), daemon=True).start()
 
     def _pump(self, source: socket.socket, sink: socket.socket, outbound: bool) -> None:
-        forwarded = 0
         try:
             while data := source.recv(65536):
                 if outbound and self.cut_after is not None and \
-                        forwarded + len(data) >= self.cut_after:
-                    sink.sendall(data[:self.cut_after - forwarded])
-                    for end in (source, sink):
-                        end.shutdown(socket.SHUT_RDWR)
+                        self.forwarded + len(data) >= self.cut_after:
+                    sink.sendall(data[:self.cut_after - self.forwarded])
+                    self.forwarded = self.cut_after
+                    self._cut = True
+                    sink.shutdown(socket.SHUT_WR)        # the destination reads to the cut
+                    source.shutdown(socket.SHUT_RDWR)    # the source's connection is gone
                     return
                 if outbound and self.corrupt_at is not None and \
-                        forwarded <= self.corrupt_at < forwarded + len(data):
+                        self.forwarded <= self.corrupt_at < self.forwarded + len(data):
                     flipped = bytearray(data)
-                    flipped[self.corrupt_at - forwarded] ^= 0xFF
+                    flipped[self.corrupt_at - self.forwarded] ^= 0xFF
                     data, self.corrupt_at = bytes(flipped), None   # once
+                if not outbound and self._cut:
+                    continue    # answers to a source that is gone: drained, never reset
                 sink.sendall(data)
-                forwarded += len(data)
+                if outbound:
+                    self.forwarded += len(data)
             sink.shutdown(socket.SHUT_WR)
         except OSError:
-            pass
+            if not outbound:   # keep reading the destination's answers until it hangs up
+                try:
+                    while source.recv(65536):
+                        pass
+                except OSError:
+                    pass
 
     def close(self) -> None:
         self._listener.close()
+        for sock in getattr(self, "_sockets", []):
+            sock.close()
 
 
 # -- what arrives ------------------------------------------------------------------------------
@@ -152,6 +173,109 @@ def test_only_the_disk_and_its_record_are_left_beside_each_other(disk, receiver,
     assert os.listdir(os.path.dirname(arrived(receiver, server))) == ["disk"]
 
 
+def test_stop_and_wait_still_works(disk, receiver, server):
+    result = DiskSender(SOURCE_IP, chunk_size=CHUNK, window_chunks=1).send(
+        disk, receiver.expect("migration-1", server))
+    assert (result.bytes_sent, result.chunks_resent) == (ALLOCATED, 0)
+    assert sparse.digest(arrived(receiver, server)) == sparse.digest(disk)
+
+
+@pytest.fixture
+def allocating_destination(monkeypatch):
+    """The destination's filesystem keeps no holes: the part of a partial file still to come
+    is zeros stored as data (as on a filesystem without sparse files)."""
+    prepare = incoming.IncomingDisk.prepare
+
+    def allocated_through(self, should_stop=None):
+        resume_from = prepare(self, should_stop)
+        _store_zeros(self.partial, resume_from, self.record.size)
+        return resume_from
+
+    monkeypatch.setattr(incoming.IncomingDisk, "prepare", allocated_through)
+
+
+def _store_zeros(path: str, start: int, end: int) -> None:
+    with open(path, "r+b") as f:
+        for offset in range(start, end, MIB):
+            f.seek(offset)
+            f.write(bytes(min(MIB, end - offset)))
+
+
+SMALL_EXTENTS = [(0, 64 * KIB), (5 * MIB + 4 * KIB, MIB + 12 * KIB), (32 * MIB - 4096, 4096)]
+
+
+def test_a_destination_that_stores_holes_as_data_still_verifies(
+        tmp_path, receiver, sender, server, allocating_destination):
+    disk = make_sparse(tmp_path / "small-disk", 32 * MIB, SMALL_EXTENTS)
+    result = sender.send(disk, receiver.expect("migration-1", server))
+    copy = arrived(receiver, server)
+    assert os.stat(copy).st_blocks * 512 >= 32 * MIB > 4 * os.stat(disk).st_blocks * 512
+    assert result.digest == sparse.digest(copy) == sparse.digest(disk)
+
+
+def test_a_destination_that_stores_holes_as_data_resumes(tmp_path, receiver, sender, server,
+                                                         allocating_destination):
+    disk = make_sparse(tmp_path / "small-disk", 32 * MIB, SMALL_EXTENTS)
+    _interrupted(disk, receiver, sender, server, cut_after=600 * KIB)
+    _wait_idle(receiver)
+    result = sender.send(disk, receiver.expect("migration-1", server))
+    assert result.resumed_from > 5 * MIB
+    assert result.digest == sparse.digest(arrived(receiver, server)) == sparse.digest(disk)
+
+
+def test_the_files_of_one_server_each_arrive_with_their_own_grant(tmp_path, receiver, sender,
+                                                                  server):
+    files = {"disk": make_sparse(tmp_path / "disk", 64 * MIB, [(0, 64 * KIB), (9 * MIB, MIB)]),
+             "disk.eph0": make_sparse(tmp_path / "disk.eph0", 16 * MIB, [(MIB, 4096)]),
+             "disk.swap": make_sparse(tmp_path / "disk.swap", 8 * MIB, []),
+             "disk.info": str(tmp_path / "disk.info"),
+             "disk.config": str(tmp_path / "disk.config")}
+    with open(files["disk.info"], "w") as f:
+        f.write('{"disk": "qcow2"}')   # 17 bytes, no holes
+    open(files["disk.config"], "w").close()   # empty
+    targets = {name: receiver.expect("migration-1", server, name) for name in files}
+    for name, path in files.items():
+        assert sender.send(path, targets[name]).digest == sparse.digest(path)
+    directory = os.path.dirname(arrived(receiver, server))
+    for name, path in files.items():
+        assert sparse.digest(os.path.join(directory, name)) == sparse.digest(path)
+    assert sorted(os.listdir(directory)) == sorted(
+        [*files, *(name + ".transfer" for name in files)])
+
+
+def test_cancel_stops_and_cleans_up_every_transfer_of_the_server(tmp_path, disk, receiver,
+                                                                server):
+    targets = {name: receiver.expect("migration-1", server, name)
+               for name in ("disk", "disk.eph0", "disk.swap", "disk.info")}
+    other = str(uuid.uuid4())
+    other_target = receiver.expect("migration-2", other, "disk.eph0")
+    DiskSender(SOURCE_IP, chunk_size=CHUNK).send(disk, targets["disk"])        # complete
+    for target in (targets["disk.eph0"], other_target):                        # partial
+        proxy = Proxy(target, cut_after=300 * KIB)
+        with pytest.raises(exception.TransferFailed):
+            DiskSender(SOURCE_IP, chunk_size=CHUNK).send(disk, proxy.target)
+        proxy.close()
+        _wait_idle(receiver)
+    hold = receiver.faults.hold("receive_chunk")                               # running
+    failures, cancelled = cancel_while_a_chunk_is_held(
+        hold, lambda: DiskSender(SOURCE_IP, chunk_size=CHUNK).send(disk, targets["disk.swap"]),
+        lambda: receiver.cancel(server))
+
+    assert failures and cancelled
+    directory = os.path.dirname(arrived(receiver, server))
+    assert os.listdir(directory) == ["disk"]     # what arrived complete is the caller's
+    with pytest.raises(exception.TransferRefused):
+        DiskSender(SOURCE_IP).send(disk, targets["disk.info"])
+    assert sorted(os.listdir(os.path.join(receiver.instances_dir, other))) == \
+        ["disk.eph0.part", "disk.eph0.transfer"]   # another server's transfer is untouched
+
+
+@pytest.mark.parametrize("name", ["disk.part", "disk.transfer", "disk.transfer.tmp"])
+def test_a_disk_named_like_a_transfers_own_files_is_never_expected(receiver, server, name):
+    with pytest.raises(exception.TransferRefused):
+        receiver.expect("migration-1", server, name)
+
+
 def test_a_corrupted_chunk_is_detected_and_sent_again(disk, receiver, sender, server):
     # 2000 bytes into the stream is inside the first chunk's payload
     proxy = Proxy(receiver.expect("migration-1", server), corrupt_at=2000)
@@ -159,26 +283,99 @@ def test_a_corrupted_chunk_is_detected_and_sent_again(disk, receiver, sender, se
         result = sender.send(disk, proxy.target)
     finally:
         proxy.close()
-    assert result.chunks_resent == 1
-    assert result.bytes_sent == ALLOCATED + CHUNK
-    assert receiver.last_transfer.chunks_rejected == 1
+    assert (result.chunks_damaged, receiver.last_transfer.chunks_rejected) == (1, 1)
+    # it went again, with whatever had been sent after it (the window)
+    assert 1 <= result.chunks_resent <= 16
+    assert result.bytes_sent == ALLOCATED + sum(CHUNK_LENGTHS[:result.chunks_resent])
     assert sparse.digest(arrived(receiver, server)) == sparse.digest(disk)
 
 
 def test_a_chunk_damaged_every_time_fails_the_transfer(disk, receiver, sender, server,
                                                       monkeypatch):
-    honest, source_thread = protocol.chunk_hash, threading.current_thread()
+    honest, source_thread = sparse.ContentDigest.chunk_check, threading.current_thread()
 
-    def hash_on_the_source_side(offset: int, data: bytes) -> str:
-        # the source vouches for bytes other than those it sends at offset 0, every time
+    def check_on_the_source_side(digest, offset: int) -> str:
+        # the source vouches for other bytes than those it sends at offset 0, every time
         if threading.current_thread() is source_thread and offset == 0:
-            return honest(offset, data + b"!")
-        return honest(offset, data)
+            return "0" * 64
+        return honest(digest, offset)
 
-    monkeypatch.setattr(protocol, "chunk_hash", hash_on_the_source_side)
+    monkeypatch.setattr(sparse.ContentDigest, "chunk_check", check_on_the_source_side)
     with pytest.raises(exception.TransferFailed, match="arrived damaged 4 times"):
         sender.send(disk, receiver.expect("migration-1", server))
     assert not os.path.exists(arrived(receiver, server))
+
+
+def _frame_start(seq: int) -> int:
+    """About where DATA frame `seq` starts in the source's stream (HELLO and headers are a few
+    hundred bytes; what matters is landing well inside the chunk's payload)."""
+    return 300 + seq * (CHUNK + 120)
+
+
+def _send_in_background(sender: DiskSender, disk: str, target: dict):
+    outcome: dict = {}
+
+    def sending():
+        try:
+            outcome["result"] = sender.send(disk, target)
+        except exception.TransferFailed as error:
+            outcome["error"] = error
+
+    thread = threading.Thread(target=sending)
+    thread.start()
+    return thread, outcome
+
+
+def _wait_for(condition, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.005)
+
+
+def test_a_chunk_corrupted_mid_window_is_sent_again_with_the_chunks_after_it(
+        disk, receiver, sender, server):
+    hold = receiver.faults.hold("receive_chunk")   # the destination waits at the first chunk
+    proxy = Proxy(receiver.expect("migration-1", server), corrupt_at=_frame_start(5) + 2000)
+    try:
+        thread, outcome = _send_in_background(sender, disk, proxy.target)
+        hold.wait_reached()
+        # the source has sent the damaged chunk and more behind it, none acknowledged yet
+        _wait_for(lambda: proxy.forwarded >= _frame_start(9))
+        hold.release()
+        thread.join(10)
+    finally:
+        proxy.close()
+    result = outcome["result"]
+    assert (result.chunks_damaged, receiver.last_transfer.chunks_rejected) == (1, 1)
+    assert result.chunks_resent >= 4   # the damaged one, and those in flight behind it
+    assert result.bytes_sent == ALLOCATED + sum(CHUNK_LENGTHS[5:5 + result.chunks_resent])
+    assert receiver.last_transfer.bytes_received == ALLOCATED
+    assert sparse.digest(arrived(receiver, server)) == sparse.digest(disk)
+
+
+def test_a_cut_mid_window_resumes_after_the_last_chunk_verified_in_order(disk, receiver,
+                                                                         sender, server):
+    hold = receiver.faults.hold("receive_chunk")
+    # chunk 3 is damaged and the connection is cut inside chunk 8: chunks 4 to 7 arrive
+    # intact, but after a damaged one, so they do not count
+    proxy = Proxy(receiver.expect("migration-1", server), corrupt_at=_frame_start(3) + 2000,
+                  cut_after=_frame_start(8) + 2000)
+    try:
+        thread, outcome = _send_in_background(sender, disk, proxy.target)
+        hold.wait_reached()
+        _wait_for(lambda: proxy.forwarded >= proxy.cut_after)
+        hold.release()
+        thread.join(10)
+    finally:
+        proxy.close()
+    assert "error" in outcome
+    _wait_idle(receiver)
+
+    result = sender.send(disk, receiver.expect("migration-1", server))
+    assert result.resumed_from == 100 * MIB + 2 * CHUNK   # chunks 0, 1 and 2
+    assert result.bytes_sent == ALLOCATED - sum(CHUNK_LENGTHS[:3])
+    assert sparse.digest(arrived(receiver, server)) == sparse.digest(disk)
 
 
 # -- what is refused ----------------------------------------------------------------------------
@@ -275,6 +472,106 @@ def test_garbage_on_the_port_does_not_stop_the_receiver(disk, receiver, sender, 
     assert sparse.digest(arrived(receiver, server)) == sparse.digest(disk)
 
 
+def _block_device() -> str | None:
+    for name in sorted(os.listdir("/dev")):
+        path = os.path.join("/dev", name)
+        try:
+            if stat.S_ISBLK(os.lstat(path).st_mode) and os.access(path, os.R_OK):
+                return path
+        except OSError:
+            pass
+    return None
+
+
+def _special_file(tmp_path, kind: str) -> str:
+    path = str(tmp_path / kind.replace(" ", "-"))
+    if kind == "character device":
+        return "/dev/null"
+    if kind == "block device":
+        found = _block_device()
+        if found is None:
+            pytest.skip("no readable block device here")
+        return found
+    if kind == "FIFO":
+        os.mkfifo(path)
+    elif kind == "directory":
+        os.mkdir(path)
+    elif kind == "socket":
+        listener = socket.socket(socket.AF_UNIX)
+        listener.bind(path)
+        listener.close()
+    elif kind == "symbolic link":
+        target = make_sparse(tmp_path / "linked", MIB, [(0, 4096)])
+        os.symlink(target, path)
+    return path
+
+
+@pytest.mark.parametrize("kind", ["character device", "block device", "FIFO", "directory",
+                                  "socket", "symbolic link"])
+def test_only_regular_files_are_sent(tmp_path, disk, receiver, sender, server, kind):
+    path = _special_file(tmp_path, kind)
+    target = receiver.expect("migration-1", server)
+    with pytest.raises(exception.TransferFailed,
+                       match=f"{re.escape(path)} is a {kind}; herder transfers regular files "
+                             "only"):
+        sender.send(path, target)
+    assert receiver.last_transfer is None   # refused before connecting: the grant is unspent
+    sender.send(disk, target)
+    assert sparse.digest(arrived(receiver, server)) == sparse.digest(disk)
+
+
+class _StatVFS:
+    def __init__(self, free: int):
+        self.f_bavail, self.f_frsize = free // 4096, 4096
+
+
+def test_a_destination_without_room_for_the_data_refuses_it_saying_how_much(
+        tmp_path, disk, sender, server):
+    full = TransferReceiver("compute2", DEST_IP, 0, str(tmp_path / "c2"), token_ttl=60,
+                            reserved_disk_mb=1 << 40)   # more than any disk has free
+    full.start()
+    try:
+        with pytest.raises(exception.TransferFailed,
+                           match=r"host compute2 has 0 MiB free on its instances disk, the "
+                                 r"disk needs 2 MiB \(besides 1099511627776 MiB kept in "
+                                 r"reserve"):
+            sender.send(disk, full.expect("migration-1", server))
+        assert not os.path.exists(os.path.join(full.instances_dir, server))
+        # a disk without data takes no room
+        empty = make_sparse(tmp_path / "empty", 256 * MIB, [])
+        assert sender.send(empty, full.expect("migration-1", server)).bytes_sent == 0
+    finally:
+        full.stop()
+
+
+def test_the_room_running_transfers_will_take_is_not_given_twice(tmp_path, disk, receiver,
+                                                                 sender, server, monkeypatch):
+    monkeypatch.setattr(os, "statvfs", lambda path: _StatVFS(64 * MIB + 3 * MIB // 2))
+    hold = receiver.faults.hold("receive_chunk")
+    first = receiver.expect("migration-1", server, "disk")
+    thread, outcome = _send_in_background(DiskSender(SOURCE_IP, chunk_size=CHUNK), disk, first)
+    hold.wait_reached()
+    try:
+        with pytest.raises(exception.TransferRefused,
+                           match=r"has 0 MiB free .* the disk needs 2 MiB .* and 2 MiB for "
+                                 r"other transfers under way"):
+            sender.send(disk, receiver.expect("migration-1", server, "disk.eph0"))
+    finally:
+        hold.release()
+        thread.join(10)
+    assert "result" in outcome
+    sender.send(disk, receiver.expect("migration-1", server, "disk.eph0"))   # room again
+
+
+def test_a_source_of_the_previous_protocol_version_is_refused_with_a_reason(receiver, server):
+    target = receiver.expect("migration-1", server)
+    with socket.create_connection(receiver.address) as sock:
+        protocol.send(sock, Kind.HELLO, {"token": target["token"], "migration": "migration-1",
+                                         "disk": "disk", "size": GIB})
+        with pytest.raises(exception.TransferRefused, match="version 1, this host speaks 2"):
+            protocol.receive(sock, Kind.READY)
+
+
 # -- retries -------------------------------------------------------------------------------------
 
 def _interrupted(disk, receiver, sender, server, cut_after: int) -> None:
@@ -338,14 +635,27 @@ def test_a_retry_after_a_lost_reply_finds_the_disk_complete(disk, receiver, send
     assert again.digest == first.digest == sparse.digest(arrived(receiver, server))
 
 
-def test_a_partial_disk_damaged_at_rest_fails_the_digest_and_the_next_try_starts_over(
+def test_a_partial_disk_damaged_at_rest_is_found_on_resuming_and_sent_again_in_full(
         disk, receiver, sender, server):
     _interrupted(disk, receiver, sender, server, cut_after=600 * KIB)
     _wait_idle(receiver)
     with open(incoming.partial_path(arrived(receiver, server)), "r+b") as f:
         f.seek(10)
-        f.write(b"rot")   # verified once, changed since: only the whole-disk digest sees it
-    with pytest.raises(exception.TransferFailed, match="digest differs"):
+        f.write(b"rot")   # verified once, changed since: reading it back to resume shows it
+
+    result = sender.send(disk, receiver.expect("migration-1", server))
+    assert (result.resumed_from, result.bytes_sent) == (0, ALLOCATED)
+    assert sparse.digest(arrived(receiver, server)) == sparse.digest(disk)
+
+
+def test_a_source_disk_that_changed_since_the_partial_copy_makes_the_next_try_start_over(
+        disk, receiver, sender, server):
+    _interrupted(disk, receiver, sender, server, cut_after=600 * KIB)
+    _wait_idle(receiver)
+    with open(disk, "r+b") as f:   # before the resume point: the destination has the old
+        f.seek(100 * MIB + 17)
+        f.write(b"new")
+    with pytest.raises(exception.TransferFailed, match="partial copy differs from this disk"):
         sender.send(disk, receiver.expect("migration-1", server))
     assert not os.path.exists(arrived(receiver, server))
 
@@ -413,5 +723,16 @@ def test_frames_round_trip_and_unexpected_kinds_end_the_transfer():
             protocol.receive(right, Kind.DATA)
 
 
-def test_a_chunk_hash_covers_where_the_chunk_goes():
-    assert protocol.chunk_hash(0, b"data") != protocol.chunk_hash(4096, b"data")
+def test_a_chunk_check_covers_where_the_chunk_goes_and_what_its_block_holds_before_it():
+    def check(size, pieces, offset):
+        digest = sparse.ContentDigest(size)
+        for at, data in pieces:
+            digest.update(at, data)
+        return digest.chunk_check(offset)
+
+    assert check(GIB, [(0, b"data")], 0) != check(GIB, [(4096, b"data")], 4096)
+    assert check(GIB, [(0, b"data")], 0) != check(GIB, [(MIB, b"data")], MIB)
+    assert check(GIB, [(0, b"a"), (8, b"data")], 8) != check(GIB, [(0, b"b"), (8, b"data")], 8)
+    assert check(GIB, [(0, bytes(8)), (8, b"data")], 8) == check(GIB, [(8, b"data")], 8)
+
+
