@@ -3,6 +3,8 @@
 Each herder process builds its own ConfigOpts with `build_conf` instead of using a global, so that
 tests can run several independent clouds in one interpreter.
 """
+import hashlib
+import hmac
 import os
 import socket
 
@@ -207,6 +209,28 @@ _transfer_opts = [
                     "certificate."),
 ]
 
+_image_opts = [
+    cfg.IntOpt("max_image_size_mb", default=10240, min=1,
+               help="The largest image data an upload (PUT /v2/images/{id}/file) may store, "
+                    "in MiB; a larger one is refused with 413 and leaves nothing behind."),
+    cfg.StrOpt("url_signing_key", default=None, secret=True,
+               help="Secret with which the conductor signs the image download URLs it hands "
+                    "to compute hosts (which hold no credentials), and the api checks them. "
+                    "Every api and conductor of a cloud must have the same. When unset, it "
+                    "is derived (HMAC-SHA256) from [DEFAULT] admin_token, which they already "
+                    "share through herder.conf and which grants more than a download does; "
+                    "but not when [api] auth_strategy = keystone and admin_token keeps its "
+                    "well-known default: then signed URLs are refused until this is set."),
+    cfg.StrOpt("api_url", default=None,
+               help="Base URL at which compute hosts reach the api for image downloads "
+                    "(default: [api] public_endpoint, else http://<[api] listen>:<[api] "
+                    "port>, with 127.0.0.1 for a wildcard listen address). Set it when the "
+                    "api listens on an address compute hosts cannot reach as such."),
+    cfg.IntOpt("url_ttl", default=3600, min=1,
+               help="Seconds a signed image download URL stays valid after the conductor "
+                    "made it. A download that started in time runs to its end."),
+]
+
 _fault_opts = [
     cfg.ListOpt("inject", default=[],
                 help="Fault points to trigger, as <host>:<driver step> (tests only; off in production)."),
@@ -229,6 +253,7 @@ def register_opts(conf: cfg.ConfigOpts) -> None:
     conf.register_opts(_messaging_opts, group="messaging")
     conf.register_opts(_workflow_opts, group="workflow")
     conf.register_opts(_transfer_opts, group="transfer")
+    conf.register_opts(_image_opts, group="image")
     conf.register_opts(_fault_opts, group="fault_injection")
 
 
@@ -241,7 +266,34 @@ def build_conf(args: list[str] | None = None, config_files: list[str] | None = N
     for key, value in overrides.items():
         group, _, name = key.rpartition("__")
         conf.set_override(name, value, group=group or None)
+    _derive_image_defaults(conf)
     return conf
+
+
+_DEFAULT_ADMIN_TOKEN = next(o.default for o in _default_opts if o.name == "admin_token")
+
+
+def _derive_image_defaults(conf: cfg.ConfigOpts) -> None:
+    """[image] url_signing_key and api_url, when unset, from what every api and conductor of a
+    cloud already shares (see their help), so that `conf.image.*` can be used as they are."""
+    if conf.image.url_signing_key is None and (
+            conf.api.auth_strategy != "keystone" or
+            conf.admin_token != _DEFAULT_ADMIN_TOKEN):
+        conf.set_default("url_signing_key", hmac.new(
+            conf.admin_token.encode(), b"herder image URL signing key", hashlib.sha256
+        ).hexdigest(), group="image")
+    if conf.image.api_url is None:
+        conf.set_default("api_url", default_api_url(conf), group="image")
+
+
+def default_api_url(conf: cfg.ConfigOpts, port: int | None = None) -> str:
+    """Where the api is reached: its public endpoint, else its listen address (loopback for a
+    wildcard) and `port` (default: [api] port; the bound one when that is 0)."""
+    if conf.api.public_endpoint:
+        return conf.api.public_endpoint.rstrip("/")
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(conf.api.listen,
+                                                                     conf.api.listen)
+    return f"http://{f'[{host}]' if ':' in host else host}:{port or conf.api.port}"
 
 
 def database(conf: cfg.ConfigOpts):
@@ -266,4 +318,4 @@ def list_opts():
             ("filter_scheduler", _filter_scheduler_opts),
             ("quota", _quota_opts), ("database", _database_opts), ("messaging", _messaging_opts),
             ("workflow", _workflow_opts), ("transfer", _transfer_opts),
-            ("fault_injection", _fault_opts)]
+            ("image", _image_opts), ("fault_injection", _fault_opts)]

@@ -15,7 +15,7 @@ from herder.api.service import ApiService
 from herder.bus.rpc import bus_from_conf
 from herder.compute.service import ComputeService
 from herder.conductor.service import ConductorService
-from herder.conf import database, database_url
+from herder.conf import database, database_url, default_api_url
 from herder.db.session import upgrade
 from herder.scheduler.service import SchedulerService
 
@@ -61,6 +61,9 @@ class EmbeddedCloud:
         if serve_http:
             self.api_service.start()
             self._serving_http = True
+            if self.conf.api.port == 0:   # the image URLs the conductor signs name this port
+                self.conf.set_default("api_url", default_api_url(self.conf, self.port),
+                                      group="image")
 
     @property
     def port(self) -> int:

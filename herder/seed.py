@@ -3,6 +3,7 @@ import hashlib
 import os
 import uuid
 
+from herder import image_store
 from herder.db import flavors, images
 from herder.db.models import Image
 from herder.db.session import Database
@@ -31,15 +32,19 @@ def seed_catalogue(db: Database, conf) -> None:
             flavors.create(db, flavorid=flavorid, name=name, vcpus=vcpus, memory_mb=ram,
                            root_gb=disk, ephemeral_gb=0, swap=0, rxtx_factor=1.0,
                            is_public=True, disabled=False, extra_specs={})
-    image_dir = os.path.join(conf.state_dir, "images")
-    os.makedirs(image_dir, exist_ok=True)
-    path = os.path.join(image_dir, IMAGE_ID)
+    os.makedirs(image_store.store_dir(conf), exist_ok=True)
+    path = image_store.path_for(conf, IMAGE_ID)
     content = _image_content()
     if not os.path.exists(path):
         with open(path, "wb") as f:
             f.write(content)
+    hashes = {"checksum": hashlib.md5(content).hexdigest(),
+              "os_hash_algo": image_store.HASH_ALGO,
+              "os_hash_value": hashlib.sha512(content).hexdigest()}
     images.add(db, Image(id=IMAGE_ID, name=IMAGE_NAME, status="active", disk_format="raw",
-                         container_format="bare", size=len(content), min_disk=0, min_ram=0,
-                         visibility="public", owner="admin",
-                         checksum=hashlib.md5(content).hexdigest(), file_path=path,
-                         properties={}))
+                         container_format="bare", size=len(content), virtual_size=len(content),
+                         min_disk=0, min_ram=0, visibility="public", protected=False,
+                         owner="admin", file_path=path, properties={}, tags=[], **hashes))
+    if images.get(db, IMAGE_ID).os_hash_value is None:
+        # seeded before images had glance's hash (migration 0007): the same bytes, hashed
+        images.update(db, IMAGE_ID, {"virtual_size": len(content), **hashes})

@@ -27,21 +27,26 @@ class Operation:
     min_version: str | None = None      # below it the method is a 404, as in Nova
     max_version: str | None = None
     returns_body: bool = True           # False: an empty 202/204
+    # not JSON: the media type of the raw bytes a request sends or a response returns
+    request_type: str | None = None
+    response_type: str | None = None
 
 
 def describe(summary: str, *, status: int | tuple[int, ...] = 200, body: dict | None = None,
              bodies: dict[str, dict] | None = None, query: Iterable[str] = (),
              min_version: str | None = None, max_version: str | None = None,
-             returns_body: bool | None = None) -> Callable:
+             returns_body: bool | None = None, request_type: str | None = None,
+             response_type: str | None = None) -> Callable:
     """Mark a responder (`on_get`, ...) with its Operation; `body` is `bodies={"2.1": body}`.
-    By default a responder returns a body unless its only success is 204."""
+    By default a responder returns a body unless its only success is 204. `request_type` and
+    `response_type` name a body of raw bytes instead of JSON (image data)."""
     if body is not None:
         bodies = {"2.1": body}
     statuses = (status,) if isinstance(status, int) else tuple(status)
     if returns_body is None:
         returns_body = statuses != (204,)
     operation = Operation(summary, statuses, dict(bodies or {}), tuple(query), min_version,
-                          max_version, returns_body)
+                          max_version, returns_body, request_type, response_type)
 
     def mark(responder: Callable) -> Callable:
         responder.openapi = operation

@@ -9,7 +9,7 @@ from herder.api.handlers import aggregates, flavors, images, server_actions, ser
 from herder.api.handlers import (hypervisors, instance_actions, migrations, server_migrations,
                                  services)
 from herder.api.handlers import availability_zones, flavor_access, limits, quota_sets
-from herder.api.handlers import identity, server_groups
+from herder.api.handlers import identity, image_upload, server_groups
 from herder.api.apidoc import describe
 from herder.api.handlers.base import ApiServices
 from herder.api.middleware import ReadTransactionMiddleware, RequestContextMiddleware
@@ -63,8 +63,14 @@ def _routes(api: ApiServices) -> list[tuple[str, object]]:
         ("/image", images.ImageVersions()),
         ("/image/v2/images", images.ImageV2Collection(api)),
         ("/image/v2/images/{image_id}", images.ImageV2Item(api)),
+        ("/image/v2/images/{image_id}/file", image_upload.ImageFile(api)),
+        ("/image/v2/schemas/image", images.ImageSchema(collection=False)),
+        ("/image/v2/schemas/images", images.ImageSchema(collection=True)),
         ("/v2/images", images.ImageV2Collection(api)),
         ("/v2/images/{image_id}", images.ImageV2Item(api)),
+        ("/v2/images/{image_id}/file", image_upload.ImageFile(api)),
+        ("/v2/schemas/image", images.ImageSchema(collection=False)),
+        ("/v2/schemas/images", images.ImageSchema(collection=True)),
         ("/identity", versions.IdentityVersion()),
         ("/identity/v3", versions.IdentityVersion()),
         ("/identity/v3/projects/{project_id}", identity.IdentityProject(api)),

@@ -1,8 +1,14 @@
 """Per-request plumbing: request id, authentication, microversion, and their response headers."""
+import logging
+import re
+
 import falcon
 
+from herder import image_urls
 from herder.api import auth, faults, keystone, microversion
 from herder.context import new_request_id
+
+LOG = logging.getLogger(__name__)
 
 # Paths anyone may read without a token: the version documents and the OpenAPI document.
 PUBLIC_PATHS = {"/", "/v2.1", "/v2.1/", "/v2", "/v2/", "/identity", "/identity/", "/identity/v3",
@@ -16,6 +22,10 @@ class RequestContextMiddleware:
         self.conf = conf
         self.public_url = public_url
         self.keystone = keystone
+        if conf is not None and not conf.image.url_signing_key:
+            LOG.warning("[image] url_signing_key is not set (and, behind Keystone, not derived "
+                        "from the default admin_token): compute hosts cannot download images "
+                        "until it is set, the same for every api and conductor")
 
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
         request_id = new_request_id()
@@ -36,7 +46,12 @@ class RequestContextMiddleware:
             context = auth.context_from_token(req.get_header("X-Auth-Token"),
                                               self.conf.admin_token, request_id)
         if context is None:
-            raise faults.Fault(401, "The request you have made requires authentication.")
+            signed_image_id = signed_download(req, self.conf)
+            if signed_image_id is None:
+                raise faults.Fault(401, "The request you have made requires authentication.")
+            # no caller at all: the download handler serves this one image, nothing else does
+            req.context.signed_image_id = signed_image_id
+            return
         req.context.herder = context
         if "\x00" in req.path or "%00" in req.query_string:  # the path is decoded, the query not
             # PostgreSQL refuses a NUL in any text, even one it only compares
@@ -66,6 +81,23 @@ class RequestContextMiddleware:
         if version is not None:
             resp.set_header(microversion.HEADER, f"{microversion.SERVICE_TYPE} {version}")
             resp.set_header(microversion.LEGACY_HEADER, str(version))
+
+
+# The one request that needs no token: a compute host's download of an image's data through a
+# URL the conductor signed (herder/image_urls.py), exactly in the form it signs.
+_SIGNED_DOWNLOAD = re.compile(r"^/image/v2/images/([^/]+)/file$")
+
+
+def signed_download(req: falcon.Request, conf) -> str | None:
+    """The image id of a GET whose `expires` and `signature` are valid for it, else None."""
+    match = _SIGNED_DOWNLOAD.match(req.path)
+    if req.method != "GET" or match is None or conf is None:
+        return None
+    image_id = match.group(1)
+    if image_urls.verify(conf.image.url_signing_key, image_id, req.get_param("expires"),
+                         req.get_param("signature")):
+        return image_id
+    return None
 
 
 def is_versioned(path: str) -> bool:

@@ -14,6 +14,9 @@ from herder.api.middleware import PUBLIC_PATHS, is_versioned
 _METHODS = ("get", "post", "put", "patch", "delete")
 _PATH_PARAMETER = re.compile(r"{(\w+)}")
 _JSON = "application/json"
+_BYTES = {"schema": {"type": "string", "format": "binary"}}
+# the Image API v2's paths: handlers there answer errors in glance's format
+_IMAGE_API = ("/image/v2/", "/v2/")
 # keywords of a draft 4 schema that apply to values of one JSON type
 _TYPE_KEYWORDS = {
     "string": ("minLength", "maxLength", "pattern", "format"),
@@ -76,8 +79,10 @@ def _operation(template: str, method: str, described: apidoc.Operation) -> dict:
         responses[str(status)] = {"description": described.summary,
                                   "headers": _response_headers(versioned)}
         if described.returns_body and status != 204:
-            responses[str(status)]["content"] = {_JSON: {"schema": {"type": "object"}}}
-    responses["default"] = {"$ref": "#/components/responses/fault"}
+            responses[str(status)]["content"] = {described.response_type: _BYTES} \
+                if described.response_type else {_JSON: {"schema": {"type": "object"}}}
+    responses["default"] = {"$ref": "#/components/responses/" + (
+        "imageFault" if template.startswith(_IMAGE_API) else "fault")}
     operation = {
         "operationId": f"{method}_{re.sub(r'[^A-Za-z0-9]+', '_', template).strip('_') or 'root'}",
         "summary": described.summary,
@@ -96,6 +101,9 @@ def _operation(template: str, method: str, described: apidoc.Operation) -> dict:
     if described.bodies:
         operation["requestBody"] = {"required": True,
                                     "content": {_JSON: {"schema": _body(described.bodies)}}}
+    elif described.request_type:
+        operation["requestBody"] = {"required": True,
+                                    "content": {described.request_type: _BYTES}}
     if template in PUBLIC_PATHS:
         operation["security"] = []
     return operation
@@ -220,9 +228,22 @@ def _components() -> dict:
                 + ", any other code computeFault.",
             "additionalProperties": {
                 "type": "object", "required": ["code", "message"],
-                "properties": {"code": {"type": "integer"}, "message": {"type": "string"}}}}},
+                "properties": {"code": {"type": "integer"}, "message": {"type": "string"}}}},
+            "ImageFault": {
+                "type": "object", "required": ["code", "title", "message"],
+                "additionalProperties": False,
+                "description": "glance's (webob's) error body: code is e.g. \"404 Not Found\".",
+                "properties": {"code": {"type": "string"}, "title": {"type": "string"},
+                               "message": {"type": "string"}}}},
         "responses": {"fault": {
             "description": "An error, in the Compute API's fault format.",
             "headers": {"x-openstack-request-id": {"$ref": "#/components/headers/requestId"}},
-            "content": {_JSON: {"schema": {"$ref": "#/components/schemas/Fault"}}}}},
+            "content": {_JSON: {"schema": {"$ref": "#/components/schemas/Fault"}}}},
+            "imageFault": {
+                "description": "An error of the Image API, in glance's format (one that comes "
+                               "before the handler, such as 401, in the Compute API's).",
+                "headers": {"x-openstack-request-id": {"$ref": "#/components/headers/requestId"}},
+                "content": {_JSON: {"schema": {"anyOf": [
+                    {"$ref": "#/components/schemas/ImageFault"},
+                    {"$ref": "#/components/schemas/Fault"}]}}}}},
     }

@@ -2,7 +2,7 @@
 from datetime import datetime
 
 from sqlalchemy import (JSON, BigInteger, Boolean, DateTime, Float, ForeignKey, Index, Integer,
-                        String, Text, UniqueConstraint)
+                        String, Text, UniqueConstraint, false)
 from sqlalchemy.dialects import mysql
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -53,20 +53,28 @@ class FlavorProject(Base):
 
 
 class Image(Timestamps, Base):
+    """An image of the Image API v2 (glance's fields): queued when created, saving while its
+    data streams in, active once stored (migration 0007 added the upload fields)."""
     __tablename__ = "images"
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    name: Mapped[str] = mapped_column(String(255))
+    # glance lets all three be null at create; data can only be uploaded once both formats are set
+    name: Mapped[str | None] = mapped_column(String(255), nullable=True)
     status: Mapped[str] = mapped_column(String(36), default="active")
-    disk_format: Mapped[str] = mapped_column(String(36), default="raw")
-    container_format: Mapped[str] = mapped_column(String(36), default="bare")
-    size: Mapped[int] = mapped_column(BigInteger, default=0)
+    disk_format: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    container_format: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    size: Mapped[int | None] = mapped_column(BigInteger, nullable=True)   # null until uploaded
+    virtual_size: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     min_disk: Mapped[int] = mapped_column(Integer, default=0)
     min_ram: Mapped[int] = mapped_column(Integer, default=0)
     visibility: Mapped[str] = mapped_column(String(36), default="public")
+    protected: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     owner: Mapped[str | None] = mapped_column(String(255), nullable=True)
-    checksum: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    checksum: Mapped[str | None] = mapped_column(String(64), nullable=True)          # md5
+    os_hash_algo: Mapped[str | None] = mapped_column(String(64), nullable=True)      # sha512
+    os_hash_value: Mapped[str | None] = mapped_column(String(128), nullable=True)
     file_path: Mapped[str | None] = mapped_column(Text, nullable=True)
     properties: Mapped[dict] = mapped_column(JSON, default=dict)
+    tags: Mapped[list | None] = mapped_column(JSON, nullable=True)
 
 
 class Instance(Timestamps, Base):

@@ -65,7 +65,7 @@ class ServerCollection(Handler):
                                  None if context.is_admin else context.project_id)
         except exception.FlavorNotFound as error:
             raise faults.BadRequest(str(error)) from None
-        image = self._image(server)
+        image = self._image(server, context)
         addresses = self._addresses(server, version)
         zone = server.get("availability_zone")
         if zone and zone != self.conf.default_availability_zone:
@@ -131,7 +131,7 @@ class ServerCollection(Handler):
         except exception.InstanceGroupNotFound as error:
             raise faults.BadRequest(str(error)) from None
 
-    def _image(self, server: dict):
+    def _image(self, server: dict, context):
         image_ref = server.get("imageRef")
         for bdm in server.get("block_device_mapping_v2", []):
             if bdm.get("destination_type") == "volume" or bdm.get("source_type") in (
@@ -141,10 +141,14 @@ class ServerCollection(Handler):
                 image_ref = image_ref or bdm.get("uuid")
         if not image_ref:
             raise faults.BadRequest("Missing imageRef attribute")
-        try:
-            return images.get(self.db, image_ref.rsplit("/", 1)[-1])
+        try:   # only an image the caller may see (a member: public, or their project's)
+            image = images.get_visible(self.db, image_ref.rsplit("/", 1)[-1],
+                                       None if context.is_admin else context.project_id)
         except exception.ImageNotFound:
             raise faults.BadRequest(f"Image {image_ref} could not be found.") from None
+        if image.status != "active":   # queued or saving: no data to boot from yet
+            raise faults.BadRequest(f"Image {image.id} is not active.")
+        return image
 
     @staticmethod
     def _addresses(server: dict, version) -> dict:
