@@ -58,7 +58,13 @@ _api_opts = [
 ]
 
 _compute_opts = [
-    cfg.IntOpt("shutdown_retry_interval", default=10, min=1),
+    cfg.StrOpt("compute_driver", default="fake", choices=["fake", "libvirt"],
+               help="The hypervisor driver of compute hosts. fake: real disk files, pretend "
+                    "guests (tests, scale runs). libvirt: real QEMU guests through libvirt "
+                    "(see [libvirt])."),
+    cfg.IntOpt("shutdown_retry_interval", default=10, min=1,
+               help="Seconds between ACPI power-off requests while a guest shuts down (a "
+                    "request sent before the guest listens is lost)."),
     cfg.IntOpt("max_concurrent_migrations", default=8, min=1,
                help="Moves a compute host works on at once."),
     cfg.FloatOpt("fake_power_off_seconds", default=0.0, min=0.0,
@@ -72,6 +78,24 @@ _compute_opts = [
     cfg.IntOpt("reserved_host_memory_mb", default=512, min=0),
     cfg.FloatOpt("periodic_interval", default=1.0, min=0.05,
                  help="Seconds between runs of the compute periodic tasks (auto-confirm, heartbeat)."),
+]
+
+_libvirt_opts = [
+    cfg.StrOpt("virt_type", default="qemu", choices=["qemu", "kvm"],
+               help="qemu: software emulation (TCG), runs anywhere. kvm: hardware "
+                    "acceleration; choose it only where a KVM guest is known to run: a "
+                    "/dev/kvm that exists is not proof (a nested, paravirtual KVM may crash "
+                    "ordinary guests)."),
+    cfg.StrOpt("connection_uri", default="qemu:///system",
+               help="The libvirt daemon compute hosts use. Several simulated hosts may share "
+                    "one: each names its domains after itself and keeps its own "
+                    "instances_path."),
+    cfg.StrOpt("guest_image_file",
+               default=os.path.expanduser("~/.cache/herder/guest-image/herder-guest.qcow2"),
+               sample_default="~/.cache/herder/guest-image/herder-guest.qcow2",
+               help="The bootable image a new cloud registers as `herder-guest` when its "
+                    "computes run the libvirt driver (scripts/guest-image/build.sh makes it). "
+                    "Missing: no such image is registered, and the log says how to build it."),
 ]
 
 _conductor_opts = [
@@ -155,7 +179,13 @@ _messaging_opts = [
 
 _workflow_opts = [
     cfg.FloatOpt("step_deadline", default=600.0, min=1.0,
-                 help="Seconds one workflow step may take before the move is rolled back."),
+                 help="Seconds one workflow step may take before the move is rolled back. "
+                      "A disk copy that still makes progress goes on past it (see "
+                      "copy_stall_timeout)."),
+    cfg.FloatOpt("copy_stall_timeout", default=120.0, min=1.0,
+                 help="Past step_deadline, a disk copy is given up when its progress has not "
+                      "moved for this many seconds: a large disk on a slow link completes, a "
+                      "stuck copy does not wait forever."),
     cfg.FloatOpt("lease_seconds", default=30.0, min=1.0,
                  help="A conductor owns the workflows it runs for this long after its last "
                       "renewal; after that, another conductor (or this one, restarted) adopts "
@@ -245,6 +275,7 @@ def register_opts(conf: cfg.ConfigOpts) -> None:
     conf.register_opts(_default_opts)
     conf.register_opts(_api_opts, group="api")
     conf.register_opts(_compute_opts, group="compute")
+    conf.register_opts(_libvirt_opts, group="libvirt")
     conf.register_opts(_conductor_opts, group="conductor")
     conf.register_opts(_scheduler_opts, group="scheduler")
     conf.register_opts(_filter_scheduler_opts, group="filter_scheduler")
@@ -314,7 +345,7 @@ def instances_root(conf: cfg.ConfigOpts) -> str:
 def list_opts():
     """For oslo-config-generator."""
     return [(None, _default_opts), ("api", _api_opts), ("compute", _compute_opts),
-            ("conductor", _conductor_opts), ("scheduler", _scheduler_opts),
+            ("libvirt", _libvirt_opts), ("conductor", _conductor_opts), ("scheduler", _scheduler_opts),
             ("filter_scheduler", _filter_scheduler_opts),
             ("quota", _quota_opts), ("database", _database_opts), ("messaging", _messaging_opts),
             ("workflow", _workflow_opts), ("transfer", _transfer_opts),

@@ -111,3 +111,9 @@ class TransferRefused(TransferFailed):
     """The destination's transfer agent would not take the disk (bad, expired or spent token,
     or a disk it does not expect)."""
     message = "Disk transfer refused: %(reason)s"
+
+
+class ImageFetchFailed(HerderError):
+    """A compute host could not get an image into its cache: unreachable, cut off, or bytes
+    that do not match the image's hash. Nothing of it is left in the cache."""
+    message = "Image %(image_id)s could not be fetched on %(host)s: %(reason)s"

@@ -1,9 +1,15 @@
-"""The catalogue a new cloud starts with: four flavors and one image in the local image store."""
+"""The catalogue a new cloud starts with: four flavors and one image in the local image store.
+
+The image `herder-guest` is what the computes can run: with the fake driver, 1 MiB of
+recognisable bytes; with the libvirt driver, the project's bootable guest image
+(`[libvirt] guest_image_file`, built by scripts/guest-image/build.sh).
+"""
 import hashlib
+import logging
 import os
 import uuid
 
-from herder import image_store
+from herder import exception, image_store
 from herder.db import flavors, images
 from herder.db.models import Image
 from herder.db.session import Database
@@ -17,6 +23,8 @@ FLAVORS = [  # (flavorid, name, vcpus, memory_mb, root_gb)
 IMAGE_NAME = "herder-guest"
 IMAGE_ID = str(uuid.uuid5(uuid.NAMESPACE_URL, "herder:image:herder-guest"))
 IMAGE_BYTES = 1024 * 1024
+BOOTABLE_IMAGE_ID = str(uuid.uuid5(uuid.NAMESPACE_URL, "herder:image:herder-guest:bootable"))
+LOG = logging.getLogger(__name__)
 
 
 def _image_content() -> bytes:
@@ -32,6 +40,36 @@ def seed_catalogue(db: Database, conf) -> None:
             flavors.create(db, flavorid=flavorid, name=name, vcpus=vcpus, memory_mb=ram,
                            root_gb=disk, ephemeral_gb=0, swap=0, rxtx_factor=1.0,
                            is_public=True, disabled=False, extra_specs={})
+    if conf.compute.compute_driver == "libvirt":
+        _seed_bootable_image(db, conf)
+    else:
+        _seed_fake_image(db, conf)
+
+
+def _seed_bootable_image(db: Database, conf) -> None:
+    source = conf.libvirt.guest_image_file
+    try:
+        images.get(db, BOOTABLE_IMAGE_ID)
+        return
+    except exception.ImageNotFound:
+        pass
+    if not os.path.exists(source):
+        LOG.warning("no guest image at %s: build it with scripts/guest-image/build.sh %s, "
+                    "or upload one (openstack image create)", source, os.path.dirname(source))
+        return
+    with open(source, "rb") as f:
+        stored = image_store.write(conf, BOOTABLE_IMAGE_ID, f.read, os.path.getsize(source),
+                                   "qcow2")
+    images.add(db, Image(id=BOOTABLE_IMAGE_ID, name=IMAGE_NAME, status="active",
+                         disk_format="qcow2", container_format="bare", size=stored.size,
+                         virtual_size=stored.virtual_size, min_disk=0, min_ram=0,
+                         visibility="public", protected=False, owner="admin",
+                         file_path=stored.path, properties={}, tags=[],
+                         checksum=stored.checksum, os_hash_algo=image_store.HASH_ALGO,
+                         os_hash_value=stored.os_hash_value))
+
+
+def _seed_fake_image(db: Database, conf) -> None:
     os.makedirs(image_store.store_dir(conf), exist_ok=True)
     path = image_store.path_for(conf, IMAGE_ID)
     content = _image_content()

@@ -8,6 +8,7 @@ from herder.db.models import Instance, Migration
 def instance_to_wire(instance: Instance) -> dict:
     return {
         "uuid": instance.uuid, "display_name": instance.display_name,
+        "hostname": instance.hostname,
         "project_id": instance.project_id, "user_id": instance.user_id,
         "host": instance.host, "node": instance.node, "flavor": instance.flavor,
         "old_flavor": instance.old_flavor, "new_flavor": instance.new_flavor,

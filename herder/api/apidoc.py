@@ -30,13 +30,16 @@ class Operation:
     # not JSON: the media type of the raw bytes a request sends or a response returns
     request_type: str | None = None
     response_type: str | None = None
+    # the success codes that carry a body, when only some do (None: all but 204)
+    body_statuses: tuple[int, ...] | None = None
 
 
 def describe(summary: str, *, status: int | tuple[int, ...] = 200, body: dict | None = None,
              bodies: dict[str, dict] | None = None, query: Iterable[str] = (),
              min_version: str | None = None, max_version: str | None = None,
              returns_body: bool | None = None, request_type: str | None = None,
-             response_type: str | None = None) -> Callable:
+             response_type: str | None = None,
+             body_statuses: tuple[int, ...] | None = None) -> Callable:
     """Mark a responder (`on_get`, ...) with its Operation; `body` is `bodies={"2.1": body}`.
     By default a responder returns a body unless its only success is 204. `request_type` and
     `response_type` name a body of raw bytes instead of JSON (image data)."""
@@ -46,7 +49,8 @@ def describe(summary: str, *, status: int | tuple[int, ...] = 200, body: dict | 
     if returns_body is None:
         returns_body = statuses != (204,)
     operation = Operation(summary, statuses, dict(bodies or {}), tuple(query), min_version,
-                          max_version, returns_body, request_type, response_type)
+                          max_version, returns_body, request_type, response_type,
+                          body_statuses)
 
     def mark(responder: Callable) -> Callable:
         responder.openapi = operation

@@ -78,7 +78,9 @@ def _operation(template: str, method: str, described: apidoc.Operation) -> dict:
     for status in described.statuses:
         responses[str(status)] = {"description": described.summary,
                                   "headers": _response_headers(versioned)}
-        if described.returns_body and status != 204:
+        carries_body = status in described.body_statuses if described.body_statuses \
+            else described.returns_body and status != 204
+        if carries_body:
             responses[str(status)]["content"] = {described.response_type: _BYTES} \
                 if described.response_type else {_JSON: {"schema": {"type": "object"}}}
     responses["default"] = {"$ref": "#/components/responses/" + (

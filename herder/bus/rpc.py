@@ -27,6 +27,7 @@ from herder.faults import FaultInjector
 LOG = logging.getLogger(__name__)
 
 EXCHANGE = Exchange("herder", type="direct", durable=False)
+KeepWaiting = Callable[[], float | None]   # see Bus.call
 # A broker that is down gets a few seconds of retries, then the publisher sees the error.
 PUBLISH_RETRY = {"max_retries": 5, "interval_start": 0.1, "interval_step": 0.5,
                  "interval_max": 2.0}
@@ -97,7 +98,12 @@ class Bus:
                      declare=[topic_queue(name)])
 
     def call(self, topic: str, method: str, context: RequestContext,
-             timeout: float | None = None, **kwargs) -> Any:
+             timeout: float | None = None, keep_waiting: KeepWaiting | None = None,
+             **kwargs) -> Any:
+        """Send, and wait for the reply up to `timeout` seconds (default rpc_timeout). When
+        that runs out, `keep_waiting` (if given) says for how many seconds more to wait, or
+        0/None to give up; it is asked again each time: a long operation that reports its
+        progress elsewhere is not cut off while it progresses."""
         self._ensure_reply_consumer()
         correlation_id = uuid.uuid4().hex
         future: Future = Future()
@@ -110,16 +116,25 @@ class Bus:
             self.publish({**_message(method, context, kwargs), "deadline": time.time() + wait},
                          routing_key=name, declare=[topic_queue(name)],
                          reply_to=self._reply_queue_name, correlation_id=correlation_id)
-            try:
-                reply = future.result(wait)
-            except TimeoutError:
-                raise exception.MessagingTimeout(method=method, topic=topic) from None
+            reply = self._wait_for_reply(future, wait, keep_waiting, method, topic)
         finally:
             with self._pending_lock:
                 self._pending.pop(correlation_id, None)
         if "failure" in reply:
             raise decode_failure(reply["failure"])
         return reply.get("result")
+
+    @staticmethod
+    def _wait_for_reply(future: Future, wait: float, keep_waiting: KeepWaiting | None,
+                        method: str, topic: str) -> dict:
+        while True:
+            try:
+                return future.result(wait)
+            except TimeoutError:
+                more = keep_waiting() if keep_waiting is not None else None
+                if not more:
+                    raise exception.MessagingTimeout(method=method, topic=topic) from None
+                wait = more
 
     def fanout(self, topic: str, method: str, context: RequestContext, **kwargs) -> None:
         exchange = _fanout_exchange(self.qualified(topic))

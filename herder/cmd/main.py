@@ -9,6 +9,7 @@ import sys
 import threading
 
 from herder import conf as herder_conf
+from herder import exception
 from herder.cmd import clouds, services
 
 
@@ -19,12 +20,18 @@ def _serve(args) -> int:
         overrides["resize_confirm_window"] = args.resize_confirm_window
     if args.power_off_seconds is not None:
         overrides["compute__fake_power_off_seconds"] = args.power_off_seconds
+    if args.compute_driver is not None:
+        overrides["compute__compute_driver"] = args.compute_driver
     conf = herder_conf.build_conf([], args.config_file, **overrides)
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
     from herder.embedded import EmbeddedCloud  # heavy imports only when serving
-    cloud = EmbeddedCloud(conf, hosts=args.hosts)
-    cloud.start()
+    try:
+        cloud = EmbeddedCloud(conf, hosts=args.hosts)
+        cloud.start()
+    except exception.DriverError as error:   # a host that cannot run guests: say why, plainly
+        print(f"herder serve: {error}", file=sys.stderr)
+        return 1
     if conf.api.auth_strategy == "keystone":
         print(clouds.keystone_instructions(cloud.endpoint, args.hosts), flush=True)
     else:
@@ -73,6 +80,9 @@ def parser() -> argparse.ArgumentParser:
                        help="seconds before finished moves are confirmed automatically")
     serve.add_argument("--power-off-seconds", type=float, default=None,
                        help="how long the fake hosts take to power a guest off")
+    serve.add_argument("--compute-driver", choices=["fake", "libvirt"], default=None,
+                       help="libvirt: real QEMU guests (scripts/libvirt/install.sh first); "
+                            "default: [compute] compute_driver, which defaults to fake")
     serve.add_argument("--debug", action="store_true")
     serve.set_defaults(func=_serve)
     services.add_parsers(sub)

@@ -5,18 +5,18 @@ power, disks), emits the versioned notifications the seed's compute emits, and r
 progress. It never touches the database.
 """
 import logging
-import os
 import time
 
 from herder import exception, notifications, states
 from herder.bus.notifier import Notifier
 from herder.bus.rpc import Bus
+from herder.compute.move_claims import MoveClaimRecords
 from herder.compute.resource_tracker import ResourceTracker, incoming, outgoing
 from herder.conductor import REPORTS_TOPIC
 from herder.context import RequestContext
 from herder.db.placement import Resources
 from herder.scheduler import group_policy
-from herder.virt.fake import FakeDriver
+from herder.virt.driver import ComputeDriver
 
 LOG = logging.getLogger(__name__)
 PROGRESS_NOTIFY_EVERY = 2.0   # seconds between instance.resize.progress notifications
@@ -24,13 +24,14 @@ PROGRESS_REPORT_EVERY = 0.5   # seconds between progress reports to the conducto
 
 
 class ComputeAgent:
-    def __init__(self, host: str, host_ip: str, bus: Bus, driver: FakeDriver,
-                 tracker: ResourceTracker):
+    def __init__(self, host: str, host_ip: str, bus: Bus, driver: ComputeDriver,
+                 tracker: ResourceTracker, move_claims: MoveClaimRecords):
         self.host = host
         self.host_ip = host_ip
         self.bus = bus
         self.driver = driver
         self.tracker = tracker
+        self.move_claims = move_claims
         self.notifier = Notifier(bus, f"herder-compute:{host}")
 
     def _log(self, context: RequestContext, instance: dict, message: str, *args) -> None:
@@ -40,43 +41,50 @@ class ComputeAgent:
         self.notifier.info(event_type, notifications.instance_payload(instance, context, **extra))
 
     # -- plain lifecycle ------------------------------------------------------------------------
-    def spawn(self, context, instance: dict, image_path: str | None, power_on: bool = True) -> int:
+    def spawn(self, context, instance: dict, power_on: bool = True) -> int:
         self.tracker.claim(instance["uuid"], Resources.of_flavor(instance["flavor"]),
                            instance["uuid"])
         try:
-            power = self.driver.spawn(instance["uuid"], instance["flavor"], image_path, power_on)
+            power = self.driver.spawn(instance, power_on)
         except Exception:
             self.tracker.drop(instance["uuid"])
-            self.driver.destroy(instance["uuid"])
+            self.driver.destroy(instance)
             raise
         self._log(context, instance, "spawned on %s", self.host)
         return power
 
     def power_off(self, context, instance: dict) -> int:
-        return self.driver.power_off(instance["uuid"])
+        return self.driver.power_off(instance)
 
     def power_on(self, context, instance: dict) -> int:
-        return self.driver.power_on(instance["uuid"])
+        return self.driver.power_on(instance)
 
     def pause(self, context, instance: dict) -> int:
-        return self.driver.pause(instance["uuid"])
+        return self.driver.pause(instance)
 
     def unpause(self, context, instance: dict) -> int:
-        return self.driver.unpause(instance["uuid"])
+        return self.driver.unpause(instance)
 
     def suspend(self, context, instance: dict) -> int:
-        return self.driver.suspend(instance["uuid"])
+        return self.driver.suspend(instance)
 
     def resume(self, context, instance: dict) -> int:
-        return self.driver.resume(instance["uuid"])
+        return self.driver.resume(instance)
 
     def reboot(self, context, instance: dict, hard: bool = False) -> int:
         self._log(context, instance, "%s rebooting on %s", "hard" if hard else "soft",
                   self.host)
-        return self.driver.reboot(instance["uuid"], hard)
+        return self.driver.reboot(instance, hard)
+
+    def get_console_output(self, context, instance: dict, length: int | None = None) -> str:
+        """The guest's console, or its last `length` lines (0: none, as Nova answers)."""
+        output = self.driver.console_output(instance)
+        if length is None:
+            return output
+        return "".join(output.splitlines(keepends=True)[-length:]) if length > 0 else ""
 
     def destroy(self, context, instance: dict) -> None:
-        self.driver.destroy(instance["uuid"])
+        self.driver.destroy(instance)
         self.tracker.drop(instance["uuid"])
         self._log(context, instance, "destroyed on %s", self.host)
 
@@ -100,18 +108,18 @@ class ComputeAgent:
         self.driver.faults.check("prep_resize")
         self.tracker.claim(incoming(migration["uuid"]), Resources.of_flavor(new_flavor),
                            instance["uuid"])
-        self.driver.record_incoming(instance["uuid"], migration["uuid"], new_flavor)
+        self.move_claims.record(instance["uuid"], migration["uuid"], new_flavor)
         self._notify(context, "instance.resize_prep.end", instance, new_flavor=new_flavor)
         return {"host_ip": self.host_ip, "transfer": self.driver.prepare_incoming(
-            instance["uuid"], migration["uuid"])}
+            instance, migration["uuid"])}
 
     def prepare_transfer(self, context, instance: dict, migration: dict) -> dict:
         """A fresh grant for the source to send the disk with, when the one from prep_resize
         was spent or lapsed (a retried copy: it resumes where the last one stopped)."""
-        return self.driver.prepare_incoming(instance["uuid"], migration["uuid"])
+        return self.driver.prepare_incoming(instance, migration["uuid"])
 
     def abort_prep_resize(self, context, instance: dict, migration: dict) -> None:
-        self.driver.forget_incoming(instance["uuid"])
+        self.move_claims.forget(instance["uuid"])
         self.tracker.drop(incoming(migration["uuid"]))
 
     # -- move, source: resize_instance ---------------------------------------------------------
@@ -122,29 +130,25 @@ class ComputeAgent:
         self._log(context, instance, "Starting migrate_disk_and_power_off")
         was_running = self.driver.power_state(instance["uuid"]) == states.RUNNING
         reporter = _ProgressReporter(self, context, instance, migration)
-        result = self.driver.migrate_disk_and_power_off(instance["uuid"], transfer, reporter)
-        reporter.finish(result["allocated_bytes"])
+        report = self.driver.migrate_disk_and_power_off(instance, transfer, reporter)
+        reporter.finish(report.allocated_bytes)
         self.tracker.rekey(instance["uuid"], outgoing(instance["uuid"]))
         self._notify(context, "instance.resize.end", instance)
-        return {**result, "was_running": was_running}
+        return {**report.as_dict(), "was_running": was_running}
 
     def revert_migrate_disk(self, context, instance: dict, migration: dict,
                             power_on: bool) -> int:
         """Compensation of resize_instance: the source copy back in place, guest as it was."""
         self.tracker.rekey(outgoing(instance["uuid"]), instance["uuid"])
-        if self.driver.guest(instance["uuid"]) is not None and \
-                not os.path.isdir(self.driver.resize_dir(instance["uuid"])):
-            # never got as far as the rename: the guest is still defined here, only maybe off
-            return self.driver.power_on(instance["uuid"]) if power_on else \
-                self.driver.power_state(instance["uuid"])
-        return self.driver.finish_revert_migration(instance["uuid"], power_on)
+        return self.driver.finish_revert_migration(instance, power_on)
 
     # -- move, destination: finish_resize --------------------------------------------------------
     def finish_resize(self, context, instance: dict, migration: dict, new_flavor: dict,
                       power_on: bool) -> int:
         self._notify(context, "instance.resize_finish.start", instance)
-        power = self.driver.finish_migration(instance["uuid"], new_flavor, power_on)
+        power = self.driver.finish_migration(instance, new_flavor, power_on)
         self.tracker.rekey(incoming(migration["uuid"]), instance["uuid"])
+        self.move_claims.forget(instance["uuid"])   # the guest holds the claim from now on
         self._notify(context, "instance.resize_finish.end", {**instance, "flavor": new_flavor,
                                                              "host": self.host,
                                                              "node": self.host})
@@ -154,13 +158,14 @@ class ComputeAgent:
         """Destination side of a rollback or revert: guest and copied disk gone, claim dropped."""
         if migration["source_compute"] != self.host:  # same host: that claim is the source's
             self.tracker.rekey(instance["uuid"], incoming(migration["uuid"]))
-        self.driver.discard_incoming(instance["uuid"])
+        self.driver.discard_incoming(instance)
+        self.move_claims.forget(instance["uuid"])
         self.tracker.drop(incoming(migration["uuid"]))
 
     # -- confirm (source) ------------------------------------------------------------------------
     def confirm_resize(self, context, instance: dict, migration: dict) -> None:
         self._notify(context, "instance.resize_confirm.start", instance)
-        self.driver.confirm_migration(instance["uuid"])
+        self.driver.confirm_migration(instance)
         self.tracker.drop(outgoing(instance["uuid"]))
         self._notify(context, "instance.resize_confirm.end", instance)
 
@@ -169,18 +174,18 @@ class ComputeAgent:
         """Destination: stop the guest here; its disk stays until the source copy is back."""
         self.driver.faults.check("revert_resize")
         self.tracker.rekey(instance["uuid"], incoming(migration["uuid"]))
-        return self.driver.power_off(instance["uuid"])
+        return self.driver.power_off(instance)
 
     def undo_revert_resize(self, context, instance: dict, migration: dict,
                            power_on: bool) -> int:
         """Compensation of revert_resize: the guest runs on the destination again."""
         self.tracker.rekey(incoming(migration["uuid"]), instance["uuid"])
-        return self.driver.power_on(instance["uuid"]) if power_on else states.SHUTDOWN
+        return self.driver.power_on(instance) if power_on else states.SHUTDOWN
 
     def finish_revert_resize(self, context, instance: dict, migration: dict,
                              power_on: bool) -> int:
         self._notify(context, "instance.resize_revert.start", instance)
-        power = self.driver.finish_revert_migration(instance["uuid"], power_on)
+        power = self.driver.finish_revert_migration(instance, power_on)
         self.tracker.rekey(outgoing(instance["uuid"]), instance["uuid"])
         self._notify(context, "instance.resize_revert.end",
                      {**instance, "flavor": instance.get("old_flavor") or instance["flavor"],

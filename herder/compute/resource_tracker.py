@@ -57,13 +57,14 @@ class ResourceTracker:
 
     def rebuild(self, guests: dict[str, dict], kept_copies: dict[str, dict],
                 expected: dict[str, dict]) -> None:
-        """After a restart: one claim per guest defined on the host, one per source copy kept
-        for a move until its confirm or revert (the old flavor stays held here), and one per
-        move on its way here whose guest is not defined yet (the driver's incoming records)."""
+        """After a restart: one claim per guest defined on the host (uuid -> flavor), one per
+        source copy kept for a move until its confirm or revert (the old flavor stays held
+        here), and one per move on its way here whose guest is not defined yet (the agent's
+        move claim records)."""
         with self._lock:
-            self._claims = {uuid: Resources.of_flavor(g["flavor"]) for uuid, g in guests.items()}
-            self._claims.update({outgoing(uuid): Resources.of_flavor(g["flavor"])
-                                 for uuid, g in kept_copies.items()})
+            self._claims = {uuid: Resources.of_flavor(flavor) for uuid, flavor in guests.items()}
+            self._claims.update({outgoing(uuid): Resources.of_flavor(flavor)
+                                 for uuid, flavor in kept_copies.items()})
             self._claims.update({incoming(move["migration_uuid"]):
                                  Resources.of_flavor(move["flavor"])
                                  for move in expected.values()})

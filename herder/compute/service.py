@@ -12,19 +12,25 @@ import time
 from herder import exception, faults
 from herder.bus.rpc import Bus
 from herder.compute.agent import ComputeAgent, ExceptionNotifyingEndpoint
+from herder.compute.move_claims import MoveClaimRecords
 from herder.compute.resource_tracker import ResourceTracker
 from herder.conductor import REPORTS_TOPIC
 from herder.conf import instances_root
 from herder.context import admin_context
 from herder.transfer.host import TransferAgent
-from herder.virt.fake import FakeDriver
+from herder.virt.driver import HostInventory, load_driver
+from herder.virt.images import ImageCache
 
 LOG = logging.getLogger(__name__)
 
 
-def inventory_from_conf(conf) -> dict:
+def report_inventory(host: HostInventory, conf) -> dict:
+    """What the host reports to placement: the driver's measure of the host, with the
+    operator's overcommit ratios and reservation (keys are compute node columns)."""
     c = conf.compute
-    return {"vcpus": c.fake_vcpus, "memory_mb": c.fake_memory_mb, "local_gb": c.fake_disk_gb,
+    return {"vcpus": host.vcpus, "memory_mb": host.memory_mb, "local_gb": host.local_gb,
+            "hypervisor_type": host.hypervisor_type,
+            "hypervisor_version": host.hypervisor_version,
             "cpu_allocation_ratio": c.cpu_allocation_ratio,
             "ram_allocation_ratio": c.ram_allocation_ratio,
             "disk_allocation_ratio": c.disk_allocation_ratio,
@@ -37,16 +43,18 @@ class ComputeService:
         self.bus = bus
         self.host = host
         self.host_ip = host_ip
-        self.inventory = inventory_from_conf(conf)
         instances_dir = os.path.join(instances_root(conf), host)
         host_faults = faults.from_conf(conf, host)
         # the host's transfer agent receives disks on the host's own address
         self.transfers = TransferAgent.from_conf(conf, host, host_ip, instances_dir, host_faults)
-        self.driver = FakeDriver(host, instances_dir, conf.compute.fake_power_off_seconds,
-                                 host_faults, self.transfers)
+        images = ImageCache(host, os.path.join(instances_dir, "_base"))
+        self.driver = load_driver(conf, host, instances_dir, host_faults, self.transfers, images)
+        self.inventory = report_inventory(self.driver.inventory(), conf)
+        self.move_claims = MoveClaimRecords(os.path.join(instances_dir, "_move_claims"))
         self.tracker = ResourceTracker(host, self.inventory)
         self.rebuild_claims()
-        self.agent = ComputeAgent(host, host_ip, bus, self.driver, self.tracker)
+        self.agent = ComputeAgent(host, host_ip, bus, self.driver, self.tracker,
+                                  self.move_claims)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._periodic, name=f"periodic-{host}",
                                         daemon=True)
@@ -55,11 +63,12 @@ class ComputeService:
 
     def rebuild_claims(self) -> None:
         """The host's claims, from what its disk holds (at start: they are not kept elsewhere)."""
-        self.tracker.rebuild(self.driver.list_guests(), self.driver.list_kept_copies(),
-                             self.driver.list_incoming())
+        self.tracker.rebuild(self.driver.list_instances(), self.driver.list_kept_copies(),
+                             self.move_claims.all())
 
     def start(self) -> None:
         self.transfers.start()   # bound before prep_resize can hand out its address
+        self.reconcile()
         self._server = self.bus.serve(f"compute.{self.host}",
                                       ExceptionNotifyingEndpoint(self.agent),
                                       workers=self.conf.compute.max_concurrent_migrations * 2,
@@ -71,6 +80,17 @@ class ComputeService:
             LOG.warning("%s could not report to the conductor yet; retrying", self.host,
                         exc_info=True)
         self._thread.start()
+
+    def reconcile(self) -> None:
+        """The hypervisor against herder's view of this host's guests, before the host takes
+        steps. Without a conductor to ask (not started yet), it is skipped and says so."""
+        def placements(uuids: list[str]) -> dict:
+            return self.bus.call(REPORTS_TOPIC, "guest_placements", admin_context(),
+                                 timeout=self.conf.report_interval, uuids=uuids)
+        try:
+            self.driver.init_host(placements)
+        except exception.MessagingTimeout:
+            LOG.warning("%s did not reconcile its guests: no conductor answered", self.host)
 
     def stop_periodic_tasks(self) -> None:
         """No more heartbeats or confirm sweeps (a whole cloud stopping: no conductor to hear

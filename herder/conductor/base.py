@@ -8,6 +8,7 @@ from typing import Iterator
 from herder import notifications
 from herder.bus.notifier import Notifier
 from herder.bus.rpc import Bus
+from herder.conductor import guest_image
 from herder.context import RequestContext
 from herder.db import actions, instances, moves
 from herder.db.models import Instance, Migration
@@ -88,6 +89,12 @@ class ServerWorkflow:
         states while it runs), so it is not read again."""
         return instance_to_wire(self._instance or self.instance())
 
+    def guest_wire(self) -> dict:
+        """The server with what a host needs to create its guest: the image's metadata and
+        where to fetch it (compute hosts hold no credentials: a signed, expiring URL)."""
+        return {**self.wire(), "image": guest_image.image_meta(
+            self.db, self.svc.conf, (self._instance or self.instance()).image_ref)}
+
     def migration_wire(self) -> dict:
         return migration_to_wire(self._migration or self.migration())
 
@@ -117,10 +124,13 @@ class ServerWorkflow:
             raise
 
     # -- compute hosts ------------------------------------------------------------------------
-    def compute(self, host: str, method: str, **kwargs):
+    def compute(self, host: str, method: str, keep_waiting=None, **kwargs):
+        """Call a step on a compute host, waiting up to the step deadline (then as long as
+        `keep_waiting` says, see Bus.call)."""
         LOG.debug("%s calling %s on compute.%s", self.log_prefix, method, host)
         return self.svc.bus.call(f"compute.{host}", method, self.context,
-                                 timeout=self.svc.conf.workflow.step_deadline, **kwargs)
+                                 timeout=self.svc.conf.workflow.step_deadline,
+                                 keep_waiting=keep_waiting, **kwargs)
 
     # -- instance action events -----------------------------------------------------------------
     def action_id(self) -> int | None:

@@ -79,8 +79,8 @@ class ConductorManager:
             pass  # a late report after the move moved on
 
     # -- lifecycle ---------------------------------------------------------------------------
-    def build_instance(self, context, instance_uuid: str, image_path: str | None) -> None:
-        self.engine.run(BuildWorkflow(self.svc, context, instance_uuid, image_path))
+    def build_instance(self, context, instance_uuid: str) -> None:
+        self.engine.run(BuildWorkflow(self.svc, context, instance_uuid))
 
     def stop_instance(self, context, instance_uuid: str) -> None:
         self.engine.run(PowerWorkflow(self.svc, context, instance_uuid, power_on=False))
@@ -99,6 +99,15 @@ class ConductorManager:
         self.engine.run(DeleteWorkflow(self.svc, context, instance_uuid))
 
     # -- hosts -------------------------------------------------------------------------------
+    def guest_placements(self, context, uuids: list[str]) -> dict[str, dict | None]:
+        """For a compute host reconciling its hypervisor at start: where herder places each
+        of `uuids`, and in which states (None: herder has no such server)."""
+        found = instances.placements(self.db, uuids)
+        return {uuid: {"host": found[uuid].host, "vm_state": found[uuid].vm_state,
+                       "task_state": found[uuid].task_state,
+                       "power_state": found[uuid].power_state} if uuid in found else None
+                for uuid in uuids}
+
     def compute_report(self, context, host: str, host_ip: str, inventory: dict,
                        zone: str) -> None:
         # one transaction, so one wait for SQLite's write lock: a heartbeat that waits too long

@@ -34,6 +34,9 @@ class _Reports:
     def report_progress(self, context, **progress) -> None:
         self._manager.report_progress(context, **progress)
 
+    def guest_placements(self, context, uuids: list[str]) -> dict:
+        return self._manager.guest_placements(context, uuids)
+
 
 class ConductorService:
     def __init__(self, conf, db: Database, bus: Bus, host: str):

@@ -84,6 +84,16 @@ def on_host(db: Database, host: str) -> list[Instance]:
                                                            Instance.deleted.is_(False))))
 
 
+def placements(db: Database, uuids: list[str]) -> dict[str, Instance]:
+    """uuid -> the live server, for those of `uuids` that are one."""
+    if not uuids:
+        return {}
+    with db.transaction() as session:
+        found = session.scalars(select(Instance).where(Instance.uuid.in_(uuids),
+                                                       Instance.deleted.is_(False)))
+        return {instance.uuid: instance for instance in found}
+
+
 def add_fault(db: Database, uuid: str, code: int, message: str, details: str | None = None,
               host: str | None = None) -> None:
     with db.transaction() as session:

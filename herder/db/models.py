@@ -210,8 +210,8 @@ class ComputeNode(Timestamps, Base):
     host: Mapped[str] = mapped_column(String(255), index=True)
     hypervisor_hostname: Mapped[str] = mapped_column(String(255), unique=True)
     host_ip: Mapped[str] = mapped_column(String(64))
-    hypervisor_type: Mapped[str] = mapped_column(String(64), default="fake")
-    hypervisor_version: Mapped[int] = mapped_column(Integer, default=1000)
+    hypervisor_type: Mapped[str] = mapped_column(String(64))      # as its driver reports it
+    hypervisor_version: Mapped[int] = mapped_column(Integer)
     vcpus: Mapped[int] = mapped_column(Integer)
     memory_mb: Mapped[int] = mapped_column(Integer)
     local_gb: Mapped[int] = mapped_column(Integer)

@@ -37,8 +37,8 @@ def availability_zone_filter(request: dict, host: HostState) -> str | None:
 
 def image_properties_filter(request: dict, host: HostState) -> str | None:
     wanted = (request.get("image_properties") or {}).get("hypervisor_type")
-    if wanted and wanted != "fake":
-        return f"hypervisor type fake does not match {wanted}"
+    if wanted and wanted.lower() != host.hypervisor_type.lower():
+        return f"hypervisor type {host.hypervisor_type} does not match {wanted}"
     return None
 
 

@@ -14,6 +14,7 @@ class HostState:
     up: bool
     capacity: Resources
     used: Resources
+    hypervisor_type: str          # as the host's driver reports it ("fake", "QEMU")
 
     @property
     def free(self) -> Resources:

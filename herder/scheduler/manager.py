@@ -45,7 +45,8 @@ class SchedulerManager:
                 host=node.host, node=node.hypervisor_hostname, node_uuid=node.uuid,
                 availability_zone=service.zone, enabled=not service.disabled,
                 up=services.is_up(service, self.conf.service_down_time),
-                capacity=placement.capacity(node), used=usage.get(node.uuid, Resources(0, 0, 0))))
+                capacity=placement.capacity(node), used=usage.get(node.uuid, Resources(0, 0, 0)),
+                hypervisor_type=node.hypervisor_type))
         return found
 
     def rank(self, request: dict, ignore_hosts: list[str], requested_host: str | None

@@ -1,10 +1,11 @@
-"""A fake hypervisor that behaves like a host where it matters to a move.
+"""A fake hypervisor that behaves like a host where it matters to a move (`compute_driver = fake`).
 
 Each host has its own instances directory; a guest's disk is a real sparse file there
-(`<instances_dir>/<uuid>/disk`) and its definition a small JSON file beside it, so guests survive
-a restart of the compute service. A move sends the disk over TCP through the hosts' transfer
-agents. Powering off takes a configurable time. Every step can be made to fail through the fault
-injector.
+(`<instances_dir>/<uuid>/disk`, the image's bytes at its start) and its definition a small JSON
+file beside it, so guests survive a restart of the compute service. A move sends the disk over
+TCP through the hosts' transfer agents. Powering off takes a configurable time. Every step can
+be made to fail through the fault injector. No guest code runs: the host's inventory is what
+`[compute] fake_*` says.
 """
 import json
 import logging
@@ -17,40 +18,59 @@ from herder import exception, states
 from herder.transfer import incoming, sparse
 from herder.transfer.host import TransferAgent
 from herder.faults import FaultInjector
+from herder.virt.driver import HostInventory, MoveReport, Placements
+from herder.virt.images import ImageCache
+from herder.virt.layout import RESIZE_SUFFIX, InstanceLayout
 
 LOG = logging.getLogger(__name__)
 GIB = 1024 ** 3
-RESIZE_SUFFIX = "_resize"
-INCOMING_SUFFIX = ".incoming"   # a move's claim on its destination, until the guest is defined
+DEFAULT_INVENTORY = HostInventory(vcpus=16, memory_mb=32768, local_gb=500,
+                                  hypervisor_type="fake", hypervisor_version=1000)
 
 
-class FakeDriver:
+class FakeDriver(InstanceLayout):
     supports_same_host_migration = False
 
     def __init__(self, host: str, instances_dir: str, power_off_seconds: float = 0.0,
-                 faults: FaultInjector | None = None, transfers: TransferAgent | None = None):
+                 faults: FaultInjector | None = None, transfers: TransferAgent | None = None,
+                 images: ImageCache | None = None,
+                 host_inventory: HostInventory = DEFAULT_INVENTORY):
+        super().__init__(instances_dir)
         self.host = host
-        self.instances_dir = instances_dir
         self.power_off_seconds = power_off_seconds
         self.faults = faults or FaultInjector(host)
         self.transfers = transfers   # a host without one can run guests but not move them
+        self.images = images or ImageCache(host, os.path.join(instances_dir, "_base"))
+        self.host_inventory = host_inventory
         self._lock = threading.Lock()
         os.makedirs(instances_dir, exist_ok=True)
 
-    # -- paths ------------------------------------------------------------------------------
-    def instance_dir(self, uuid: str) -> str:
-        return os.path.join(self.instances_dir, uuid)
+    @classmethod
+    def from_conf(cls, conf, host: str, instances_dir: str, faults: FaultInjector,
+                  transfers: TransferAgent, images: ImageCache) -> "FakeDriver":
+        c = conf.compute
+        return cls(host, instances_dir, c.fake_power_off_seconds, faults, transfers, images,
+                   HostInventory(vcpus=c.fake_vcpus, memory_mb=c.fake_memory_mb,
+                                 local_gb=c.fake_disk_gb, hypervisor_type="fake",
+                                 hypervisor_version=1000))
 
-    def resize_dir(self, uuid: str) -> str:
-        return self.instance_dir(uuid) + RESIZE_SUFFIX
+    # -- the host ---------------------------------------------------------------------------
+    def inventory(self) -> HostInventory:
+        return self.host_inventory
 
-    def disk_path(self, uuid: str) -> str:
-        return os.path.join(self.instance_dir(uuid), "disk")
+    def init_host(self, placements: Placements) -> None:
+        """A fake guest stays as its file says; only guests herder does not know are told."""
+        guests = self.list_guests()
+        if not guests:
+            return
+        for uuid, where in placements(sorted(guests)).items():
+            if where is None:
+                LOG.warning("%s holds guest %s of no server herder knows", self.host, uuid)
 
+    # -- guest definitions ------------------------------------------------------------------
     def _definition_path(self, directory: str) -> str:
         return os.path.join(directory, "guest.json")
 
-    # -- guest definitions ------------------------------------------------------------------
     @staticmethod
     def _read_json(path: str) -> dict | None:
         try:
@@ -80,56 +100,47 @@ class FakeDriver:
         """uuid -> definition of every guest defined on this host."""
         return self._definitions(kept_copies=False)
 
+    def list_instances(self) -> dict[str, dict]:
+        return {uuid: guest["flavor"] for uuid, guest in self.list_guests().items()}
+
     def list_kept_copies(self) -> dict[str, dict]:
-        """uuid -> definition of every source copy kept for a move (`<uuid>_resize`)."""
-        return self._definitions(kept_copies=True)
+        """uuid -> flavor of every source copy kept for a move (`<uuid>_resize`)."""
+        return {uuid: guest["flavor"]
+                for uuid, guest in self._definitions(kept_copies=True).items()}
 
     def _definitions(self, kept_copies: bool) -> dict[str, dict]:
         found = {}
         for name in os.listdir(self.instances_dir):
             path = os.path.join(self.instances_dir, name)
             if name.endswith(RESIZE_SUFFIX) != kept_copies or not os.path.isdir(path):
-                continue  # the other kind, or a file (an incoming move's record)
+                continue  # the other kind, or not a guest's directory
             guest = self._read(path)
             if guest is not None:
                 found[name.removesuffix(RESIZE_SUFFIX)] = guest
-        return found
-
-    # -- moves on their way here ------------------------------------------------------------
-    def _incoming_path(self, uuid: str) -> str:
-        return os.path.join(self.instances_dir, uuid + INCOMING_SUFFIX)
-
-    def record_incoming(self, uuid: str, migration_uuid: str, flavor: dict) -> None:
-        """Destination side, from prep_resize until the guest is defined here (or the move is
-        undone): the move this host holds a claim for, and for which flavor. Nothing else on
-        disk says so before the disk arrives, and a restarted host must still count it."""
-        self._write_json(self._incoming_path(uuid),
-                         {"migration_uuid": migration_uuid, "flavor": flavor})
-
-    def forget_incoming(self, uuid: str) -> None:
-        try:
-            os.remove(self._incoming_path(uuid))
-        except FileNotFoundError:
-            pass
-
-    def list_incoming(self) -> dict[str, dict]:
-        """uuid -> {migration_uuid, flavor} of every move this host expects (record_incoming)."""
-        found = {}
-        for name in os.listdir(self.instances_dir):
-            if name.endswith(INCOMING_SUFFIX):
-                record = self._read_json(os.path.join(self.instances_dir, name))
-                if record is not None:
-                    found[name.removesuffix(INCOMING_SUFFIX)] = record
         return found
 
     def power_state(self, uuid: str) -> int:
         guest = self.guest(uuid)
         return guest["power_state"] if guest else states.NOSTATE
 
+    def console_output(self, instance: dict) -> str:
+        """What a fake guest "printed": a line at each power-on."""
+        try:
+            with open(self.console_path(instance["uuid"])) as f:
+                return f.read()
+        except FileNotFoundError:
+            return ""
+
+    def _print(self, uuid: str, line: str) -> None:
+        with open(self.console_path(uuid), "a") as f:
+            f.write(line + "\n")
+
     # -- lifecycle ----------------------------------------------------------------------------
-    def spawn(self, uuid: str, flavor: dict, image_path: str | None, power_on: bool = True) -> int:
+    def spawn(self, instance: dict, power_on: bool = True) -> int:
         """Create the guest's disk from the image (sparse, flavor-sized) and define it."""
         self.faults.check("spawn")
+        uuid, flavor = instance["uuid"], instance["flavor"]
+        image_path = self.images.fetch(instance["image"]) if instance.get("image") else None
         directory = self.instance_dir(uuid)
         os.makedirs(directory, exist_ok=True)
         disk = self.disk_path(uuid)
@@ -141,12 +152,12 @@ class FakeDriver:
             with open(disk, "ab"):
                 pass
             os.truncate(disk, size)
-        power = states.RUNNING if power_on else states.SHUTDOWN
-        self._write(directory, {"uuid": uuid, "flavor": flavor, "power_state": power})
-        return power
+        self._write(directory, {"uuid": uuid, "flavor": flavor, "power_state": states.SHUTDOWN})
+        return self.power_on(instance) if power_on else states.SHUTDOWN
 
-    def power_off(self, uuid: str) -> int:
+    def power_off(self, instance: dict) -> int:
         self.faults.check("power_off")
+        uuid = instance["uuid"]
         guest = self.guest(uuid)
         if guest is None:
             return states.NOSTATE
@@ -156,40 +167,47 @@ class FakeDriver:
         self._write(self.instance_dir(uuid), guest)
         return states.SHUTDOWN
 
-    def power_on(self, uuid: str) -> int:
+    def power_on(self, instance: dict) -> int:
         self.faults.check("power_on")
+        uuid = instance["uuid"]
         guest = self.guest(uuid)
         if guest is None:
             return states.NOSTATE
         guest["power_state"] = states.RUNNING
         self._write(self.instance_dir(uuid), guest)
+        self._print(uuid, f"fake guest {uuid} running on {self.host} with "
+                          f"{guest['flavor']['memory_mb']} MB and {guest['flavor']['vcpus']} "
+                          "vCPUs")
         return states.RUNNING
 
     # -- pause / suspend / reboot ----------------------------------------------------------------
-    def pause(self, uuid: str) -> int:
+    def pause(self, instance: dict) -> int:
         """Freeze a running guest in memory."""
-        return self._change_power("pause", uuid, (states.RUNNING,), states.PAUSED_POWER)
+        return self._change_power("pause", instance, (states.RUNNING,), states.PAUSED_POWER)
 
-    def unpause(self, uuid: str) -> int:
-        return self._change_power("unpause", uuid, (states.PAUSED_POWER,), states.RUNNING)
+    def unpause(self, instance: dict) -> int:
+        return self._change_power("unpause", instance, (states.PAUSED_POWER,), states.RUNNING)
 
-    def suspend(self, uuid: str) -> int:
+    def suspend(self, instance: dict) -> int:
         """Save a running guest's memory to disk and stop it."""
-        return self._change_power("suspend", uuid, (states.RUNNING,), states.SUSPENDED_POWER)
+        return self._change_power("suspend", instance, (states.RUNNING,),
+                                  states.SUSPENDED_POWER)
 
-    def resume(self, uuid: str) -> int:
-        return self._change_power("resume", uuid, (states.SUSPENDED_POWER,), states.RUNNING)
+    def resume(self, instance: dict) -> int:
+        return self._change_power("resume", instance, (states.SUSPENDED_POWER,), states.RUNNING)
 
-    def reboot(self, uuid: str, hard: bool) -> int:
+    def reboot(self, instance: dict, hard: bool) -> int:
         """A soft reboot asks a running guest to restart; a hard one resets it from whatever
         state it is in (off, paused, suspended, crashed)."""
         if hard:
-            return self._change_power("reboot", uuid, None, states.RUNNING)
-        return self._change_power("reboot", uuid, (states.RUNNING,), states.RUNNING)
+            return self._change_power("reboot", instance, None, states.RUNNING)
+        return self._change_power("reboot", instance, (states.RUNNING,), states.RUNNING)
 
-    def _change_power(self, step: str, uuid: str, from_states: tuple | None, to: int) -> int:
+    def _change_power(self, step: str, instance: dict, from_states: tuple | None,
+                      to: int) -> int:
         """Idempotent: a guest already in `to` stays there (a retried step)."""
         self.faults.check(step)
+        uuid = instance["uuid"]
         guest = self.guest(uuid)
         if guest is None:
             raise exception.DriverError(step=step, host=self.host,
@@ -202,11 +220,11 @@ class FakeDriver:
         self._write(self.instance_dir(uuid), guest)
         return to
 
-    def destroy(self, uuid: str) -> None:
+    def destroy(self, instance: dict) -> None:
         """Undefine the guest and delete its files, `_resize` copy included. Idempotent."""
         self.faults.check("destroy")
-        shutil.rmtree(self.instance_dir(uuid), ignore_errors=True)
-        shutil.rmtree(self.resize_dir(uuid), ignore_errors=True)
+        shutil.rmtree(self.instance_dir(instance["uuid"]), ignore_errors=True)
+        shutil.rmtree(self.resize_dir(instance["uuid"]), ignore_errors=True)
 
     # -- moves ----------------------------------------------------------------------------------
     def _transfer_agent(self) -> TransferAgent:
@@ -215,19 +233,21 @@ class FakeDriver:
                                         reason="this host has no transfer agent")
         return self.transfers
 
-    def prepare_incoming(self, uuid: str, migration_uuid: str) -> dict:
+    def prepare_incoming(self, instance: dict, migration_uuid: str) -> dict:
         """Destination side: agree to receive the guest's disk for this migration; the target
         (address, port, single-use token) the source sends it to."""
-        return self._transfer_agent().expect(migration_uuid, uuid, "disk")
+        return self._transfer_agent().expect(migration_uuid, instance["uuid"], "disk")
 
-    def migrate_disk_and_power_off(self, uuid: str, target: dict, progress=None) -> dict:
+    def migrate_disk_and_power_off(self, instance: dict, target: dict,
+                                   progress=None) -> MoveReport:
         """Source side: power off, keep the disk as `<uuid>_resize`, send it to `target` (what
         the destination's `prepare_incoming` returned) over TCP.
 
         Idempotent: a retry after a crash finds the `_resize` copy and only redoes the copy,
         which resumes where the destination stopped verifying.
         """
-        self.power_off(uuid)
+        uuid = instance["uuid"]
+        self.power_off(instance)
         self.faults.check("migrate_disk")
         source, kept = self.instance_dir(uuid), self.resize_dir(uuid)
         if os.path.isdir(source) and not os.path.isdir(kept):
@@ -238,13 +258,14 @@ class FakeDriver:
         LOG.info("disk of %s sent from %s:%d to %s:%d: %d bytes (resumed at %d, %d re-sent "
                  "chunks)", uuid, *sent.local, *sent.peer, sent.bytes_sent, sent.resumed_from,
                  sent.chunks_resent)
-        return {"disk_bytes": sent.size, "allocated_bytes": sent.allocated_bytes,
-                "digest": sent.digest, "bytes_sent": sent.bytes_sent,
-                "resumed_from": sent.resumed_from}
+        return MoveReport(files=1, virtual_bytes=sent.size,
+                          allocated_bytes=sent.allocated_bytes, bytes_sent=sent.bytes_sent,
+                          resumed_from=sent.resumed_from)
 
-    def finish_migration(self, uuid: str, flavor: dict, power_on: bool) -> int:
+    def finish_migration(self, instance: dict, new_flavor: dict, power_on: bool) -> int:
         """Destination side: grow the disk to the new flavor, define the guest, power on."""
         self.faults.check("finish_migration")
+        uuid = instance["uuid"]
         disk = self.disk_path(uuid)
         if not os.path.exists(disk):
             raise FileNotFoundError(f"disk of {uuid} did not arrive on {self.host}")
@@ -252,41 +273,45 @@ class FakeDriver:
         if self.transfers is not None:
             self.transfers.cancel(uuid)
         incoming.remove_leftovers(disk)
-        wanted = flavor["root_gb"] * GIB
+        wanted = new_flavor["root_gb"] * GIB
         if os.path.getsize(disk) < wanted:
             os.truncate(disk, wanted)
         self._write(self.instance_dir(uuid),
-                    {"uuid": uuid, "flavor": flavor, "power_state": states.SHUTDOWN})
-        self.forget_incoming(uuid)   # the definition holds the claim from now on
-        return self.power_on(uuid) if power_on else states.SHUTDOWN
+                    {"uuid": uuid, "flavor": new_flavor, "power_state": states.SHUTDOWN})
+        return self.power_on(instance) if power_on else states.SHUTDOWN
 
-    def confirm_migration(self, uuid: str) -> None:
+    def confirm_migration(self, instance: dict) -> None:
         """Source side, on confirm: the `_resize` copy and the old guest go."""
         self.faults.check("confirm_migration")
-        shutil.rmtree(self.resize_dir(uuid), ignore_errors=True)
+        shutil.rmtree(self.resize_dir(instance["uuid"]), ignore_errors=True)
 
-    def discard_incoming(self, uuid: str) -> None:
+    def discard_incoming(self, instance: dict) -> None:
         """Destination side, on revert or rollback: remove the guest and the copied disk,
         after stopping any transfer still writing it (partial file and resume record go too)."""
         self.faults.check("discard_incoming")
         if self.transfers is not None:
-            self.transfers.cancel(uuid)
-        shutil.rmtree(self.instance_dir(uuid), ignore_errors=True)
-        self.forget_incoming(uuid)
+            self.transfers.cancel(instance["uuid"])
+        shutil.rmtree(self.instance_dir(instance["uuid"]), ignore_errors=True)
 
-    def finish_revert_migration(self, uuid: str, power_on: bool) -> int:
+    def finish_revert_migration(self, instance: dict, power_on: bool) -> int:
         """Source side: put the `_resize` copy back and start the guest if it was running.
 
-        Idempotent: if the copy was already restored, only the power state is applied.
+        Idempotent: if the copy was already restored, or never kept (the move stopped
+        before the power-off was done), only the power state is applied.
         """
         self.faults.check("finish_revert_migration")
+        uuid = instance["uuid"]
         kept, directory = self.resize_dir(uuid), self.instance_dir(uuid)
         if os.path.isdir(kept):
             shutil.rmtree(directory, ignore_errors=True)  # a same-host move's new copy
             os.rename(kept, directory)
+            guest = self.guest(uuid)
+            if guest is not None:   # the copy was kept powered off
+                guest["power_state"] = states.SHUTDOWN
+                self._write(directory, guest)
         guest = self.guest(uuid)
         if guest is None:
             raise FileNotFoundError(f"no source copy of {uuid} to restore on {self.host}")
-        guest["power_state"] = states.SHUTDOWN
-        self._write(directory, guest)
-        return self.power_on(uuid) if power_on else states.SHUTDOWN
+        if power_on and guest["power_state"] != states.RUNNING:
+            return self.power_on(instance)
+        return guest["power_state"]

@@ -14,7 +14,7 @@ from herder.db.placement import Resources
 
 
 def wait_for_status(conn, server_id: str, status: str, timeout: float = 15.0,
-                    seen: list | None = None):
+                    seen: list | None = None, interval: float = 0.01):
     """Poll `GET /servers/{id}` like a user until `status`; `seen` collects every status seen."""
     deadline = time.monotonic() + timeout
     while True:
@@ -26,10 +26,11 @@ def wait_for_status(conn, server_id: str, status: str, timeout: float = 15.0,
         if time.monotonic() > deadline:
             raise AssertionError(f"server {server_id} is {server.status} "
                                  f"(task {server.task_state}), not {status}, after {timeout}s")
-        time.sleep(0.01)
+        time.sleep(interval)
 
 
-def wait_until(predicate, timeout: float = 15.0, message: str = "condition"):
+def wait_until(predicate, timeout: float = 15.0, message: str = "condition",
+               interval: float = 0.01):
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
@@ -37,7 +38,7 @@ def wait_until(predicate, timeout: float = 15.0, message: str = "condition"):
             return value
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {message}")
-        time.sleep(0.01)
+        time.sleep(interval)
 
 
 def create_server(conn, name: str = "vm", flavor: str = "m1.tiny", stopped: bool = False):
@@ -124,9 +125,20 @@ def actual_allocations(cloud) -> dict[tuple[str, str], Resources]:
             for a in placement.all_allocations(cloud.db)}
 
 
+def host_entries(instances_dir: str) -> set[str]:
+    """What a host's instances directory holds for its guests: their directories and the
+    agent's move claim records (`_move_claims/<uuid>.json`: a move under way); the image cache
+    (`_base`) is not a guest's."""
+    names = set(os.listdir(instances_dir)) - {"_base", "_move_claims"}
+    claims = os.path.join(instances_dir, "_move_claims")
+    if os.path.isdir(claims):
+        names |= {f"_move_claims/{name}" for name in os.listdir(claims)}
+    return names
+
+
 def instance_files(cloud) -> dict[str, set[str]]:
-    """host -> names of the entries in its instances directory."""
-    return {host: set(os.listdir(path)) for host, path in cloud.instances_dirs().items()}
+    """host -> host_entries of its instances directory."""
+    return {host: host_entries(path) for host, path in cloud.instances_dirs().items()}
 
 
 def assert_consistent(cloud) -> None:

@@ -185,3 +185,24 @@ def test_a_failed_pause_leaves_the_server_active_with_a_fault(cloud, admin, demo
     # the server can be paused once the host behaves
     assert action(demo, server.id, {"pause": None}).status_code == 202
     wait_for_status(demo, server.id, "PAUSED")
+
+
+def test_console_output_is_the_guests_console_or_its_last_lines(cloud, demo, other_project):
+    server = create_server(demo)
+    demo.compute.stop_server(server)
+    wait_for_status(demo, server.id, "SHUTOFF")
+    demo.compute.start_server(server)
+    wait_for_status(demo, server.id, "ACTIVE")
+    whole = demo.compute.get_server_console_output(server)["output"]
+    lines = whole.splitlines(keepends=True)
+    assert len(lines) == 2 and all(f"fake guest {server.id} running on" in line
+                                   for line in lines)   # one line per power-on
+    assert demo.compute.get_server_console_output(server, length=1)["output"] == lines[-1]
+    for everything in (-1, "-1", None):
+        reply = action(demo, server.id, {"os-getConsoleOutput": {"length": everything}})
+        assert (reply.status_code, reply.json()) == (200, {"output": whole})
+    assert action(demo, server.id, {"os-getConsoleOutput": {"length": 0}}).json() == \
+        {"output": ""}
+    assert action(demo, server.id, {"os-getConsoleOutput": {"length": -2}}).status_code == 400
+    assert action(demo, server.id, {"os-getConsoleOutput": {"length": "x"}}).status_code == 400
+    assert action(other_project, server.id, {"os-getConsoleOutput": {}}).status_code == 404

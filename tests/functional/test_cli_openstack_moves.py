@@ -49,6 +49,9 @@ def test_server_create_list_show_stop_start_delete(served):
     assert server_with_status(served, created["id"], "SHUTOFF").vm_state == "stopped"
     cli(served, "server", "start", "life")
     assert server_with_status(served, created["id"], "ACTIVE").power_state == 1
+    console = cli(served, "console", "log", "show", "--lines", "1", "life").stdout
+    assert console.startswith(f"fake guest {created['id']} running on") and \
+        console.count("running on") == 1
 
     cli(served, "server", "delete", "--wait", "life")
     assert served["sdk"].compute.find_server(created["id"]) is None

@@ -5,6 +5,7 @@ import time
 
 import requests
 
+from tests.functional.observe import host_entries
 from tests.functional.serve_process import ServeProcess, free_port
 
 TOKEN = {"X-Auth-Token": "herder-admin-token", "OpenStack-API-Version": "compute 2.80"}
@@ -63,7 +64,7 @@ def test_kill_during_source_power_off_rolls_the_move_back_after_restart(tmp_path
         assert migration["status"] == "error"
         with open(disk, "rb") as f:
             assert f.read(1 << 20) == content_before
-        leftovers = {host: sorted(os.listdir(os.path.join(state_dir, "hosts", host)))
+        leftovers = {host: sorted(host_entries(os.path.join(state_dir, "hosts", host)))
                      for host in os.listdir(os.path.join(state_dir, "hosts"))}
         assert leftovers == {host: ([server_id] if host == source else [])
                              for host in leftovers}

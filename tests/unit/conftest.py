@@ -74,6 +74,7 @@ def conf(tmp_path):
 def inventory(vcpus=8, memory_mb=16384, local_gb=100, cpu_ratio=1.0, ram_ratio=1.0,
               disk_ratio=1.0, reserved_mb=0) -> dict:
     return {"vcpus": vcpus, "memory_mb": memory_mb, "local_gb": local_gb,
+            "hypervisor_type": "fake", "hypervisor_version": 1000,
             "cpu_allocation_ratio": cpu_ratio, "ram_allocation_ratio": ram_ratio,
             "disk_allocation_ratio": disk_ratio, "reserved_host_memory_mb": reserved_mb}
 

@@ -7,56 +7,58 @@ from herder.virt.fake import FakeDriver
 from herder.faults import FaultInjector
 
 FLAVOR = {"id": 1, "vcpus": 1, "memory_mb": 512, "root_gb": 1, "ephemeral_gb": 0}
+VM = {"uuid": "vm", "display_name": "vm", "hostname": "vm", "flavor": FLAVOR, "image": None,
+      "power_state": states.NOSTATE}
 
 
 @pytest.fixture
 def driver(tmp_path) -> FakeDriver:
     driver = FakeDriver("compute1", str(tmp_path / "instances"), faults=FaultInjector("compute1"))
-    driver.spawn("vm", FLAVOR, None)
+    driver.spawn(VM)
     return driver
 
 
 def test_pause_and_unpause_round_trip_and_are_idempotent(driver):
-    assert driver.pause("vm") == states.PAUSED_POWER
-    assert driver.pause("vm") == states.PAUSED_POWER          # a retry: already paused
+    assert driver.pause(VM) == states.PAUSED_POWER
+    assert driver.pause(VM) == states.PAUSED_POWER          # a retry: already paused
     assert driver.power_state("vm") == states.PAUSED_POWER
-    assert driver.unpause("vm") == states.RUNNING
+    assert driver.unpause(VM) == states.RUNNING
     assert driver.power_state("vm") == states.RUNNING
 
 
 def test_suspend_needs_a_running_guest_and_resume_a_suspended_one(driver):
-    assert driver.resume("vm") == states.RUNNING     # a retried resume: already running
-    driver.pause("vm")
+    assert driver.resume(VM) == states.RUNNING     # a retried resume: already running
+    driver.pause(VM)
     with pytest.raises(exception.DriverError):
-        driver.resume("vm")
+        driver.resume(VM)
     with pytest.raises(exception.DriverError):
-        driver.suspend("vm")
-    driver.unpause("vm")
-    assert driver.suspend("vm") == states.SUSPENDED_POWER
+        driver.suspend(VM)
+    driver.unpause(VM)
+    assert driver.suspend(VM) == states.SUSPENDED_POWER
     with pytest.raises(exception.DriverError):
-        driver.pause("vm")
-    assert driver.resume("vm") == states.RUNNING
+        driver.pause(VM)
+    assert driver.resume(VM) == states.RUNNING
 
 
 def test_soft_reboot_needs_a_running_guest_and_hard_reboot_starts_any(driver):
-    driver.power_off("vm")
+    driver.power_off(VM)
     with pytest.raises(exception.DriverError):
-        driver.reboot("vm", hard=False)
+        driver.reboot(VM, hard=False)
     assert driver.power_state("vm") == states.SHUTDOWN
-    assert driver.reboot("vm", hard=True) == states.RUNNING
-    driver.suspend("vm")
-    assert driver.reboot("vm", hard=True) == states.RUNNING
-    assert driver.reboot("vm", hard=False) == states.RUNNING
+    assert driver.reboot(VM, hard=True) == states.RUNNING
+    driver.suspend(VM)
+    assert driver.reboot(VM, hard=True) == states.RUNNING
+    assert driver.reboot(VM, hard=False) == states.RUNNING
 
 
 def test_a_missing_guest_and_an_injected_fault_are_driver_errors(driver):
     with pytest.raises(exception.DriverError):
-        driver.pause("nobody")
+        driver.pause({**VM, "uuid": "nobody"})
     driver.faults.arm("suspend")
     with pytest.raises(exception.DriverError):
-        driver.suspend("vm")
+        driver.suspend(VM)
     assert driver.power_state("vm") == states.RUNNING
-    assert driver.suspend("vm") == states.SUSPENDED_POWER
+    assert driver.suspend(VM) == states.SUSPENDED_POWER
 
 
 @pytest.mark.parametrize("power_state, vm_state", [

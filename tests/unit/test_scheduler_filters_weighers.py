@@ -12,7 +12,7 @@ def host(name="compute1", *, capacity=(8, 16384, 100), used=(0, 0, 0), zone="nov
          enabled=True, up=True) -> HostState:
     return HostState(host=name, node=name, node_uuid=f"uuid-{name}", availability_zone=zone,
                      enabled=enabled, up=up, capacity=Resources(*capacity),
-                     used=Resources(*used))
+                     used=Resources(*used), hypervisor_type="fake")
 
 
 def request(vcpus=1, memory_mb=512, disk_gb=10, **extra) -> dict:

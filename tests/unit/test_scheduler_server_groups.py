@@ -16,7 +16,7 @@ from herder.scheduler.weighers import weigh
 def host(name: str) -> HostState:
     return HostState(host=name, node=name, node_uuid=f"uuid-{name}", availability_zone="nova",
                      enabled=True, up=True, capacity=Resources(8, 16384, 100),
-                     used=Resources(0, 0, 0))
+                     used=Resources(0, 0, 0), hypervisor_type="fake")
 
 
 def request(policy: str | None = None, max_server_per_host: int = 1, **members_by_host) -> dict:
@@ -114,7 +114,8 @@ def test_soft_anti_affinity_prefers_the_host_with_fewest_members():
 def test_soft_weighers_leave_servers_without_a_soft_group_to_the_spread():
     busy = HostState(host="compute1", node="compute1", node_uuid="uuid-compute1",
                      availability_zone="nova", enabled=True, up=True,
-                     capacity=Resources(8, 16384, 100), used=Resources(4, 8192, 50))
+                     capacity=Resources(8, 16384, 100), used=Resources(4, 8192, 50),
+                     hypervisor_type="fake")
     hosts = [busy, host("compute2")]
     for wanted in (request(), request("anti-affinity", compute2=1)):
         assert names(weigh(hosts, SPREAD + SOFT, wanted)) == ["compute2", "compute1"]
@@ -124,7 +125,8 @@ def test_the_soft_weigher_multiplier_decides_against_the_spread():
     # compute1 holds the member but is the fuller host: every spread weigher prefers compute2
     member_host = HostState(host="compute1", node="compute1", node_uuid="uuid-compute1",
                             availability_zone="nova", enabled=True, up=True,
-                            capacity=Resources(8, 16384, 100), used=Resources(1, 512, 1))
+                            capacity=Resources(8, 16384, 100), used=Resources(1, 512, 1),
+                            hypervisor_type="fake")
     hosts = [member_host, host("compute2")]
     wanted = request("soft-affinity", compute1=1)
     assert names(weigh(hosts, SPREAD + SOFT, wanted)) == ["compute2", "compute1"]

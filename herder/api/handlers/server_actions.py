@@ -4,6 +4,8 @@ Pre-checks run in SPEC §1.4's order: body schema, visibility (404), policy (403
 task_state, launched, host, source service up, then the action's own checks. The last check is a
 compare-and-swap of the task_state, so a concurrent change is a 409, never a 500.
 """
+import re
+
 import falcon
 
 from herder import exception, quota, states
@@ -14,7 +16,11 @@ from herder.api.schemas import servers as schemas
 from herder.api.validation import validate
 from herder.db import actions, flavors, instances, moves, services
 from herder.db.models import Instance
+from herder.wire import instance_to_wire
 
+CONSOLE_TIMEOUT = 30.0   # seconds the api waits for a host to read a console log
+# what the console text may not hold in a JSON body clients parse as text (as Nova strips)
+_CONTROL_CHARACTERS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _MOVABLE = (states.ACTIVE, states.STOPPED)
 # what a migrate or resize compares-and-swaps from: still movable, and nothing else under way
 _MOVE_FROM = {"vm_state": _MOVABLE, "task_state": None}
@@ -25,9 +31,10 @@ _FINISHING = (states.MIGRATION_CONFIRMING, states.MIGRATION_CONFIRMED,
 
 class ServerAction(Handler):
     @describe("Run an action on a server: one key, the action's name "
-              f"({', '.join(schemas.ACTIONS)}); confirmResize answers 204",
-              status=(202, 204), body={"oneOf": list(schemas.ACTIONS.values())},
-              returns_body=False)
+              f"({', '.join(schemas.ACTIONS)}); confirmResize answers 204, "
+              "os-getConsoleOutput 200 with the console's text",
+              status=(200, 202, 204), body={"oneOf": list(schemas.ACTIONS.values())},
+              body_statuses=(200,))
     def on_post(self, req: falcon.Request, resp: falcon.Response, server_id: str) -> None:
         body = self.body(req)
         if not isinstance(body, dict) or len(body) != 1:
@@ -291,6 +298,26 @@ class ServerAction(Handler):
         self._guest_operation(req, resp, server_id, "reboot",
                               "reboot_hard" if hard else "reboot_soft")
 
+    # -- console ------------------------------------------------------------------------------
+    def console_output(self, req, resp, server_id, body, args) -> None:
+        """The guest's serial console, read on its host (200 with the text, as Nova)."""
+        validate(schemas.CONSOLE_OUTPUT, body)
+        instance = self.server(req, server_id)
+        self.authorize(req, "os_compute_api:os-console-output", self.target(instance))
+        length = (args or {}).get("length")
+        length = None if length is None or int(length) == -1 else int(length)
+        if not instance.host or instance.vm_state == states.BUILDING:
+            raise faults.Conflict(f"Instance {instance.uuid} has no console yet: it is not "
+                                  "on a host")
+        try:
+            output = self.api.bus.call(f"compute.{instance.host}", "get_console_output",
+                                       self.context(req), timeout=CONSOLE_TIMEOUT,
+                                       instance=instance_to_wire(instance), length=length)
+        except exception.MessagingTimeout:
+            raise faults.Fault(503, f"The console of {instance.uuid} could not be read: "
+                                    f"{instance.host} did not answer") from None
+        resp.media = {"output": _CONTROL_CHARACTERS.sub("", output)}
+
     # -- lock / unlock / reset-state ---------------------------------------------------------
     def lock(self, req, resp, server_id, body, args) -> None:
         if self.version(req).at_least("2.73"):
@@ -382,4 +409,5 @@ _ACTIONS = {
     "suspend": ServerAction.suspend,
     "resume": ServerAction.resume,
     "reboot": ServerAction.reboot,
+    "os-getConsoleOutput": ServerAction.console_output,
 }

@@ -104,8 +104,7 @@ class ServerCollection(Handler):
         except exception.InstanceGroupNotFound as error:  # the group was deleted meanwhile
             raise faults.BadRequest(str(error)) from None
         actions.start(self.db, context, instance.uuid, "create")
-        self.api.bus.cast("conductor", "build_instance", context, instance_uuid=instance.uuid,
-                          image_path=image.file_path if image else None)
+        self.api.bus.cast("conductor", "build_instance", context, instance_uuid=instance.uuid)
         resp.status = 202
         resp.location = f"{self.base_url(req)}/servers/{instance.uuid}"
         resp.media = {"server": {"id": instance.uuid,

@@ -143,6 +143,16 @@ REBOOT = {
     "required": ["reboot"], "additionalProperties": False,
 }
 
+CONSOLE_OUTPUT = {
+    "type": "object",
+    "properties": {"os-getConsoleOutput": {"type": "object", "properties": {
+        # the last `length` lines; -1 or null: all of it
+        "length": {"anyOf": [{"type": ["integer", "null"], "minimum": -1},
+                             {"type": "string", "pattern": "^-?[0-9]+$"}]}},
+        "additionalProperties": False}},
+    "required": ["os-getConsoleOutput"], "additionalProperties": False,
+}
+
 
 def _ignored_argument(action: str) -> dict:
     """An action whose argument Nova ignores: `{"os-stop": null}`, `{"os-stop": {}}`, ..."""
@@ -167,4 +177,5 @@ ACTIONS = {
     "suspend": _ignored_argument("suspend"),
     "resume": _ignored_argument("resume"),
     "reboot": REBOOT,
+    "os-getConsoleOutput": CONSOLE_OUTPUT,
 }

@@ -17,15 +17,11 @@ class BuildWorkflow(ServerWorkflow):
     kind = "build"
     action = "create"
 
-    def __init__(self, svc, context, instance_uuid: str, image_path: str | None):
+    def __init__(self, svc, context, instance_uuid: str):
         super().__init__(svc, context, instance_uuid)
-        self.image_path = image_path
         self.selection: dict = {}
 
     remembered = ("selection",)
-
-    def arguments(self) -> dict:
-        return {"image_path": self.image_path}
 
     def steps(self) -> list[Step]:
         return [Step("select_destinations", "scheduler", self.schedule, self.release_allocation),
@@ -50,7 +46,7 @@ class BuildWorkflow(ServerWorkflow):
     def spawn(self) -> None:
         host = self.selection["host"]
         with self.event("compute_build_and_run_instance", host):
-            power = self.compute(host, "spawn", instance=self.wire(), image_path=self.image_path)
+            power = self.compute(host, "spawn", instance=self.guest_wire())
         self.update_instance({"task_state": states.SPAWNING}, vm_state=states.ACTIVE,
                              task_state=None, power_state=power, launched_at=_now(), progress=0)
         self.finish_action()

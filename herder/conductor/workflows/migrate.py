@@ -16,6 +16,7 @@ import uuid
 
 from herder import exception, states
 from herder.conductor.base import ServerWorkflow
+from herder.conductor.copy_watch import CopyWatch
 from herder.conductor.engine import Step
 from herder.db import instances, moves, placement, server_groups
 from herder.db.models import Migration
@@ -215,7 +216,9 @@ class MigrateWorkflow(ServerWorkflow):
                                                         migration=self.migration_wire())
                 return self.compute(self.source_host, "resize_instance", instance=self.wire(),
                                     migration=self.migration_wire(),
-                                    transfer=self.transfer_target)
+                                    transfer=self.transfer_target,
+                                    keep_waiting=CopyWatch(self.db, self.migration_uuid,
+                                                           self.svc.conf))
             except exception.TransferFailed as error:
                 self.transfer_target = {}   # spent either way
                 if attempt == attempts:
@@ -238,7 +241,7 @@ class MigrateWorkflow(ServerWorkflow):
                                  task_state=states.RESIZE_FINISH)
             self.start_event("compute_finish_resize", self.dest["host"])
         with self.failing_event("compute_finish_resize"):
-            power = self.compute(self.dest["host"], "finish_resize", instance=self.wire(),
+            power = self.compute(self.dest["host"], "finish_resize", instance=self.guest_wire(),
                                  migration=self.migration_wire(), new_flavor=self.new_flavor,
                                  power_on=self.power_on_after)
         with self.together():

@@ -1,0 +1,1 @@
+"""Real guests: QEMU through libvirt (`[compute] compute_driver = libvirt`)."""

@@ -1,0 +1,527 @@
+"""Real guests: QEMU domains through libvirt-python.
+
+Files, as Nova lays them out, under the host's own instances directory:
+- `_base/<sha1 of image id>`: the image as uploaded, fetched once and checked (ImageCache);
+- `<uuid>/disk`: the root disk, a qcow2 overlay on the cached image, flavor-sized;
+- `<uuid>/disk.eph0`, `<uuid>/disk.swap`: blank qcow2 disks when the flavor has them;
+- `<uuid>/instance.json`: the flavor, image and disks the guest was defined with (its domain
+  can be defined again from it: after a revert, or on a host whose libvirt lost it);
+- `<uuid>/console.log`: the serial console, written by virtlogd;
+- `<uuid>_resize/`: the source copy a move keeps until confirm or revert.
+
+A move sends every disk file of the guest (never the cached image: the destination fetches or
+finds its own copy, checks it, and points the overlay at it), so the bytes on the wire are the
+overlay's data, not the disk's virtual size.
+"""
+import json
+import logging
+import os
+import shutil
+import stat
+import threading
+import time
+
+import libvirt
+
+from herder import exception, states
+from herder.faults import FaultInjector
+from herder.transfer import incoming, sparse
+from herder.transfer.host import TransferAgent
+from herder.virt.driver import HostInventory, MoveReport, Placements, Progress
+from herder.virt.images import ImageCache
+from herder.virt.layout import RESIZE_SUFFIX, InstanceLayout
+from herder.virt.libvirt import qemu_img
+from herder.virt.libvirt.domain import GuestDisk, domain_name, domain_xml
+
+LOG = logging.getLogger(__name__)
+GIB = 1024 ** 3
+MIB = 1024 ** 2
+RECORD = "instance.json"
+POWER_POLL = 0.5        # seconds between looks at a guest that is shutting down
+MAX_CONSOLE_BYTES = 100 * 1024   # the end of the console log is what the API returns (as Nova)
+
+# libvirt-python prints every error to stderr before raising it; herder handles and logs them
+libvirt.registerErrorHandler(lambda _context, _error: None, None)
+
+_POWER_STATES = {
+    libvirt.VIR_DOMAIN_NOSTATE: states.NOSTATE,
+    libvirt.VIR_DOMAIN_RUNNING: states.RUNNING,
+    libvirt.VIR_DOMAIN_BLOCKED: states.RUNNING,
+    libvirt.VIR_DOMAIN_PAUSED: states.PAUSED_POWER,
+    libvirt.VIR_DOMAIN_SHUTDOWN: states.RUNNING,     # still shutting down
+    libvirt.VIR_DOMAIN_SHUTOFF: states.SHUTDOWN,
+    libvirt.VIR_DOMAIN_CRASHED: states.CRASHED,
+    libvirt.VIR_DOMAIN_PMSUSPENDED: states.SUSPENDED_POWER,
+}
+
+
+def disk_files(flavor: dict) -> list[str]:
+    """The disk files a guest of this flavor has, in the order the guest sees them."""
+    files = ["disk"]
+    if flavor.get("ephemeral_gb"):
+        files.append("disk.eph0")
+    if flavor.get("swap"):
+        files.append("disk.swap")
+    return files
+
+
+class LibvirtDriver(InstanceLayout):
+    supports_same_host_migration = False
+
+    def __init__(self, host: str, instances_dir: str, connection_uri: str, virt_type: str,
+                 shutdown_timeout: float, shutdown_retry_interval: float,
+                 faults: FaultInjector | None = None, transfers: TransferAgent | None = None,
+                 images: ImageCache | None = None):
+        super().__init__(instances_dir)
+        self.host = host
+        self.connection_uri = connection_uri
+        self.virt_type = virt_type
+        self.shutdown_timeout = shutdown_timeout
+        self.shutdown_retry_interval = shutdown_retry_interval
+        self.faults = faults or FaultInjector(host)
+        self.transfers = transfers
+        self.images = images or ImageCache(host, os.path.join(instances_dir, "_base"))
+        self._connection: libvirt.virConnect | None = None
+        self._connecting = threading.Lock()
+        os.makedirs(instances_dir, exist_ok=True)
+        _check_reachable_by_qemu(host, instances_dir)
+
+    @classmethod
+    def from_conf(cls, conf, host: str, instances_dir: str, faults: FaultInjector,
+                  transfers: TransferAgent, images: ImageCache) -> "LibvirtDriver":
+        return cls(host, instances_dir, conf.libvirt.connection_uri, conf.libvirt.virt_type,
+                   conf.shutdown_timeout, conf.compute.shutdown_retry_interval, faults,
+                   transfers, images)
+
+    # -- the connection ---------------------------------------------------------------------
+    def _conn(self) -> libvirt.virConnect:
+        """One connection per host, opened again if libvirtd restarted under it."""
+        with self._connecting:
+            if self._connection is None or not self._connection.isAlive():
+                try:
+                    self._connection = libvirt.open(self.connection_uri)
+                except libvirt.libvirtError as error:
+                    raise exception.DriverError(step="connect", host=self.host,
+                                                reason=f"{self.connection_uri}: {error}") \
+                        from error
+            return self._connection
+
+    def _domain(self, uuid: str) -> libvirt.virDomain | None:
+        try:
+            return self._conn().lookupByName(domain_name(self.host, uuid))
+        except libvirt.libvirtError as error:
+            if error.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
+                return None
+            raise
+
+    # -- records ----------------------------------------------------------------------------------
+    def _record(self, directory: str) -> dict | None:
+        try:
+            with open(os.path.join(directory, RECORD)) as f:
+                return json.load(f)
+        except FileNotFoundError:
+            return None
+
+    def _write_record(self, uuid: str, record: dict) -> None:
+        path = os.path.join(self.instance_dir(uuid), RECORD)
+        with open(path + ".tmp", "w") as f:
+            json.dump(record, f)
+        os.replace(path + ".tmp", path)
+
+    def _records(self, kept_copies: bool) -> dict[str, dict]:
+        found = {}
+        for name in os.listdir(self.instances_dir):
+            if name.startswith("_") or name.endswith(RESIZE_SUFFIX) != kept_copies:
+                continue   # the image cache, the agent's records, or the other kind
+            record = self._record(os.path.join(self.instances_dir, name))
+            if record is not None:
+                found[name.removesuffix(RESIZE_SUFFIX)] = record
+        return found
+
+    # -- the host ---------------------------------------------------------------------------
+    def inventory(self) -> HostInventory:
+        conn = self._conn()
+        _model, memory_mb, cpus, *_ = conn.getInfo()
+        disk = os.statvfs(self.instances_dir)
+        return HostInventory(vcpus=cpus, memory_mb=memory_mb,
+                             local_gb=disk.f_blocks * disk.f_frsize // GIB,
+                             hypervisor_type="QEMU", hypervisor_version=conn.getVersion())
+
+    def init_host(self, placements: Placements) -> None:
+        prefix = domain_name(self.host, "")
+        domains = {dom.name().removeprefix(prefix): dom
+                   for dom in self._conn().listAllDomains() if dom.name().startswith(prefix)}
+        if not domains:
+            return
+        for uuid, where in placements(sorted(domains)).items():
+            dom = domains[uuid]
+            if where is None:
+                LOG.warning("%s: domain %s belongs to no server herder knows; left alone",
+                            self.host, dom.name())
+            elif where["task_state"] is not None:
+                continue   # a move or another task works on it: its workflow decides
+            elif where["host"] != self.host:
+                LOG.warning("%s: server %s lives on %s; removing the domain and files a move "
+                            "left here", self.host, uuid, where["host"])
+                self._undefine(uuid)
+                shutil.rmtree(self.instance_dir(uuid), ignore_errors=True)
+            elif where["vm_state"] == states.STOPPED and dom.isActive():
+                LOG.warning("%s: server %s is stopped but its guest runs; powering it off",
+                            self.host, uuid)
+                self.power_off({"uuid": uuid})
+
+    def list_instances(self) -> dict[str, dict]:
+        return {uuid: record["flavor"] for uuid, record in self._records(False).items()}
+
+    def list_kept_copies(self) -> dict[str, dict]:
+        return {uuid: record["flavor"] for uuid, record in self._records(True).items()}
+
+    # -- one guest: creating and defining ----------------------------------------------------------
+    def spawn(self, instance: dict, power_on: bool = True) -> int:
+        self.faults.check("spawn")
+        uuid, flavor = instance["uuid"], instance["flavor"]
+        os.makedirs(self.instance_dir(uuid), exist_ok=True)
+        image = instance.get("image")
+        root = self.disk_path(uuid)
+        if not os.path.exists(root):
+            size = flavor["root_gb"] * GIB
+            if image:
+                base = self.images.fetch(image)
+                base_size = qemu_img.info(self.host, base)["virtual-size"]
+                if size and base_size > size:
+                    raise exception.DriverError(
+                        step="spawn", host=self.host,
+                        reason=f"the image is {base_size // MIB} MiB, the flavor's root disk "
+                               f"{flavor['root_gb']} GB")
+                qemu_img.create_overlay(self.host, root, base, _format(image),
+                                        size or None)
+            else:
+                qemu_img.create_blank(self.host, root, size or GIB)
+        self._create_extra_disks(uuid, flavor)
+        self._write_record(uuid, {"flavor": flavor, "image": _image_ref(image)})
+        self._define(instance, self.instance_dir(uuid))
+        return self.power_on(instance) if power_on else states.SHUTDOWN
+
+    def _create_extra_disks(self, uuid: str, flavor: dict) -> None:
+        for name, size in (("disk.eph0", flavor.get("ephemeral_gb", 0) * GIB),
+                           ("disk.swap", flavor.get("swap", 0) * MIB)):
+            path = os.path.join(self.instance_dir(uuid), name)
+            if size and not os.path.exists(path):
+                qemu_img.create_blank(self.host, path, size)
+
+    def _define(self, instance: dict, directory: str) -> libvirt.virDomain:
+        """(Re)define the guest from the record in `directory` (its flavor and disks)."""
+        uuid = instance["uuid"]
+        record = self._record(directory)
+        if record is None:
+            raise exception.DriverError(step="define", host=self.host,
+                                        reason=f"no record of guest {uuid} in {directory}")
+        disks = [GuestDisk(os.path.join(directory, name), "qcow2")
+                 for name in disk_files(record["flavor"])]
+        xml = domain_xml(self.host, instance, record["flavor"], disks,
+                         os.path.join(directory, "console.log"), self.virt_type)
+        return self._conn().defineXML(xml)
+
+    def _undefine(self, uuid: str) -> None:
+        """Stop and forget the guest's domain (its files stay). Idempotent."""
+        dom = self._domain(uuid)
+        if dom is None:
+            return
+        if dom.isActive():
+            dom.destroy()
+        dom.undefineFlags(libvirt.VIR_DOMAIN_UNDEFINE_MANAGED_SAVE)
+
+    # -- power ------------------------------------------------------------------------------------
+    def power_state(self, uuid: str) -> int:
+        dom = self._domain(uuid)
+        if dom is None:
+            return states.NOSTATE
+        state, _reason = dom.state()
+        if state == libvirt.VIR_DOMAIN_SHUTOFF and dom.hasManagedSaveImage():
+            return states.SUSPENDED_POWER
+        return _POWER_STATES.get(state, states.NOSTATE)
+
+    def _existing(self, step: str, uuid: str) -> libvirt.virDomain:
+        dom = self._domain(uuid)
+        if dom is None:
+            raise exception.DriverError(step=step, host=self.host,
+                                        reason=f"no guest {uuid} on this host")
+        return dom
+
+    def power_on(self, instance: dict) -> int:
+        self.faults.check("power_on")
+        dom = self._domain(instance["uuid"])
+        if dom is None:
+            return states.NOSTATE
+        if not dom.isActive():
+            dom.create()    # restores a managed save (a suspended guest) if there is one
+        elif dom.state()[0] == libvirt.VIR_DOMAIN_PAUSED:
+            dom.resume()
+        return states.RUNNING
+
+    def power_off(self, instance: dict) -> int:
+        """ACPI power-off, asked again every shutdown_retry_interval (a request that arrives
+        before the guest listens is lost), then a hard stop after shutdown_timeout."""
+        self.faults.check("power_off")
+        uuid = instance["uuid"]
+        dom = self._domain(uuid)
+        if dom is None:
+            return states.NOSTATE
+        if dom.isActive() and not self._shut_down_cleanly(dom):
+            LOG.warning("guest %s on %s did not power off within %ss; stopping it", uuid,
+                        self.host, self.shutdown_timeout)
+            try:
+                dom.destroy()
+            except libvirt.libvirtError:
+                if dom.isActive():
+                    raise
+        return states.SHUTDOWN
+
+    def _shut_down_cleanly(self, dom: libvirt.virDomain) -> bool:
+        if dom.state()[0] == libvirt.VIR_DOMAIN_PAUSED:
+            return False   # a frozen guest cannot hear ACPI
+        deadline = time.monotonic() + self.shutdown_timeout
+        next_request = time.monotonic()
+        while time.monotonic() < deadline:
+            if not dom.isActive():
+                return True
+            if time.monotonic() >= next_request:
+                try:
+                    dom.shutdown()
+                except libvirt.libvirtError:
+                    if dom.isActive():
+                        raise
+                next_request = time.monotonic() + self.shutdown_retry_interval
+            time.sleep(POWER_POLL)
+        return not dom.isActive()
+
+    def pause(self, instance: dict) -> int:
+        self.faults.check("pause")
+        dom = self._existing("pause", instance["uuid"])
+        state = dom.state()[0]
+        if state != libvirt.VIR_DOMAIN_PAUSED:
+            self._require(dom, "pause", libvirt.VIR_DOMAIN_RUNNING)
+            dom.suspend()
+        return states.PAUSED_POWER
+
+    def unpause(self, instance: dict) -> int:
+        self.faults.check("unpause")
+        dom = self._existing("unpause", instance["uuid"])
+        if dom.state()[0] != libvirt.VIR_DOMAIN_RUNNING:
+            self._require(dom, "unpause", libvirt.VIR_DOMAIN_PAUSED)
+            dom.resume()
+        return states.RUNNING
+
+    def suspend(self, instance: dict) -> int:
+        """The guest's memory goes to disk (libvirt's managed save) and it stops."""
+        self.faults.check("suspend")
+        dom = self._existing("suspend", instance["uuid"])
+        if not dom.hasManagedSaveImage():
+            self._require(dom, "suspend", libvirt.VIR_DOMAIN_RUNNING)
+            dom.managedSave(0)
+        return states.SUSPENDED_POWER
+
+    def resume(self, instance: dict) -> int:
+        self.faults.check("resume")
+        dom = self._existing("resume", instance["uuid"])
+        if not dom.isActive():
+            if not dom.hasManagedSaveImage():
+                raise exception.DriverError(step="resume", host=self.host,
+                                            reason="the guest is off, not suspended")
+            dom.create()
+        elif dom.state()[0] != libvirt.VIR_DOMAIN_RUNNING:
+            raise exception.DriverError(step="resume", host=self.host,
+                                        reason="the guest is paused, not suspended")
+        return states.RUNNING
+
+    def reboot(self, instance: dict, hard: bool) -> int:
+        """Soft: a clean power-off and start again (a running guest only), hard if the guest
+        does not go down in time; hard: stop and start from any state."""
+        self.faults.check("reboot")
+        dom = self._existing("reboot", instance["uuid"])
+        if not hard:
+            self._require(dom, "reboot", libvirt.VIR_DOMAIN_RUNNING)
+            if not self._shut_down_cleanly(dom):
+                LOG.warning("guest %s did not shut down for a soft reboot: rebooting it hard",
+                            instance["uuid"])
+        if dom.isActive():
+            dom.destroy()
+        if dom.hasManagedSaveImage():
+            dom.managedSaveRemove(0)
+        dom.create()
+        return states.RUNNING
+
+    def _require(self, dom: libvirt.virDomain, step: str, wanted: int) -> None:
+        state = dom.state()[0]
+        if state != wanted:
+            raise exception.DriverError(
+                step=step, host=self.host,
+                reason=f"guest is in power state {_POWER_STATES.get(state, states.NOSTATE)}")
+
+    def destroy(self, instance: dict) -> None:
+        """The domain and every file of the guest, a kept move copy included. Idempotent."""
+        self.faults.check("destroy")
+        self._undefine(instance["uuid"])
+        shutil.rmtree(self.instance_dir(instance["uuid"]), ignore_errors=True)
+        shutil.rmtree(self.resize_dir(instance["uuid"]), ignore_errors=True)
+
+    def console_output(self, instance: dict) -> str:
+        try:
+            with open(self.console_path(instance["uuid"]), errors="replace") as f:
+                return f.read()[-MAX_CONSOLE_BYTES:]
+        except FileNotFoundError:
+            return ""
+
+    # -- moves: source --------------------------------------------------------------------------
+    def _transfer_agent(self) -> TransferAgent:
+        if self.transfers is None:
+            raise exception.DriverError(step="transfer", host=self.host,
+                                        reason="this host has no transfer agent")
+        return self.transfers
+
+    def migrate_disk_and_power_off(self, instance: dict, target: dict,
+                                   progress: Progress | None = None) -> MoveReport:
+        """Idempotent: a retry finds the kept copy and only sends again, resuming each file
+        where the destination stopped verifying it."""
+        uuid = instance["uuid"]
+        self.power_off(instance)
+        self.faults.check("migrate_disk")
+        source, kept = self.instance_dir(uuid), self.resize_dir(uuid)
+        if os.path.isdir(source) and not os.path.isdir(kept):
+            self._undefine(uuid)        # the domain names the files by their old place
+            os.rename(source, kept)
+        record = self._record(kept)
+        if record is None:
+            raise exception.DriverError(step="migrate_disk", host=self.host,
+                                        reason=f"no copy of guest {uuid} to send")
+        self.faults.check("copy_disk")
+        names = disk_files(record["flavor"])
+        grants = target.get("files", {})
+        missing = [name for name in names if name not in grants]
+        if missing:
+            raise exception.DriverError(step="migrate_disk", host=self.host,
+                                        reason=f"the destination expects no {missing}")
+        paths = [os.path.join(kept, name) for name in names]
+        virtual = sum(qemu_img.info(self.host, path)["virtual-size"] for path in paths)
+        sent = _send_all(self._transfer_agent(), paths, [grants[n] for n in names], progress)
+        LOG.info("%d disk file(s) of %s sent from %s: %d bytes of data, %d sent this time "
+                 "(virtual size %d)", len(paths), uuid, self.host, sent.allocated_bytes,
+                 sent.bytes_sent, virtual)
+        return MoveReport(files=len(paths), virtual_bytes=virtual,
+                          allocated_bytes=sent.allocated_bytes, bytes_sent=sent.bytes_sent,
+                          resumed_from=sent.resumed_from)
+
+    def confirm_migration(self, instance: dict) -> None:
+        self.faults.check("confirm_migration")
+        shutil.rmtree(self.resize_dir(instance["uuid"]), ignore_errors=True)
+
+    def finish_revert_migration(self, instance: dict, power_on: bool) -> int:
+        """The kept copy is the guest again. Idempotent: a copy already restored, or never
+        kept (the move stopped before it), only gets its power state applied."""
+        self.faults.check("finish_revert_migration")
+        uuid = instance["uuid"]
+        kept, directory = self.resize_dir(uuid), self.instance_dir(uuid)
+        if os.path.isdir(kept):
+            self._undefine(uuid)   # a same-host move's new guest
+            shutil.rmtree(directory, ignore_errors=True)
+            os.rename(kept, directory)
+        if self._record(directory) is None:
+            raise exception.DriverError(step="finish_revert_migration", host=self.host,
+                                        reason=f"no source copy of {uuid} to restore")
+        if self._domain(uuid) is None:
+            self._define(instance, directory)
+        if power_on:
+            return self.power_on(instance)
+        return self.power_state(uuid)
+
+    # -- moves: destination -----------------------------------------------------------------------
+    def prepare_incoming(self, instance: dict, migration_uuid: str) -> dict:
+        """A grant per disk file of the guest's current flavor (the files the source has)."""
+        agent = self._transfer_agent()
+        return {"files": {name: agent.expect(migration_uuid, instance["uuid"], name)
+                          for name in disk_files(instance["flavor"])}}
+
+    def finish_migration(self, instance: dict, new_flavor: dict, power_on: bool) -> int:
+        """The files are here: point the root disk at this host's copy of the image, grow it
+        to the new flavor, define the guest with the new flavor, start it if asked."""
+        self.faults.check("finish_migration")
+        uuid = instance["uuid"]
+        root = self.disk_path(uuid)
+        if not os.path.exists(root):
+            raise exception.DriverError(step="finish_migration", host=self.host,
+                                        reason=f"the disk of {uuid} did not arrive")
+        if self.transfers is not None:   # no transfer for it may still write here
+            self.transfers.cancel(uuid)
+        old_flavor = instance.get("old_flavor") or instance["flavor"]
+        for name in disk_files(old_flavor):
+            incoming.remove_leftovers(os.path.join(self.instance_dir(uuid), name))
+        image = instance.get("image")
+        if image and qemu_img.info(self.host, root).get("backing-filename"):
+            qemu_img.rebase_unsafe(self.host, root, self.images.fetch(image), _format(image))
+        wanted = new_flavor["root_gb"] * GIB
+        if wanted > qemu_img.info(self.host, root)["virtual-size"]:
+            qemu_img.grow(self.host, root, wanted)
+        self._create_extra_disks(uuid, new_flavor)
+        self._write_record(uuid, {"flavor": new_flavor, "image": _image_ref(image)})
+        dom = self._define(instance, self.instance_dir(uuid))
+        if power_on:
+            return self.power_on(instance)
+        return states.RUNNING if dom.isActive() else states.SHUTDOWN
+
+    def discard_incoming(self, instance: dict) -> None:
+        self.faults.check("discard_incoming")
+        uuid = instance["uuid"]
+        if self.transfers is not None:
+            self.transfers.cancel(uuid)
+        self._undefine(uuid)   # on a same-host move, the new guest: the kept copy stays
+        shutil.rmtree(self.instance_dir(uuid), ignore_errors=True)
+
+
+def _check_reachable_by_qemu(host: str, instances_dir: str) -> None:
+    """QEMU runs as its own user (libvirt-qemu on Debian) and must reach the disks: every
+    directory above them must let others through. A state directory under a private home
+    (/root, mode 0700) fails at the first guest start with a message that does not name the
+    cause; say it up front."""
+    path = os.path.abspath(instances_dir)
+    while True:
+        if not os.stat(path).st_mode & stat.S_IXOTH:
+            raise exception.DriverError(
+                step="init_host", host=host,
+                reason=f"QEMU cannot reach {instances_dir}: {path} does not let other users "
+                       "through (chmod o+x it, or put state_dir / instances_path elsewhere, "
+                       "such as /var/lib/herder)")
+        parent = os.path.dirname(path)
+        if parent == path:
+            return
+        path = parent
+
+
+def _format(image: dict) -> str:
+    return "raw" if image.get("disk_format") == "raw" else "qcow2"
+
+
+def _image_ref(image: dict | None) -> dict | None:
+    return {"id": image["id"], "disk_format": image.get("disk_format")} if image else None
+
+
+class _Totals:
+    def __init__(self):
+        self.allocated_bytes = self.bytes_sent = self.resumed_from = 0
+
+
+def _send_all(agent: TransferAgent, paths: list[str], targets: list[dict],
+              progress: Progress | None) -> _Totals:
+    """Send each file in turn; progress counts over all of them."""
+    totals = _Totals()
+    grand_total = sum(sparse.allocated_bytes(path) for path in paths)
+    for path, target in zip(paths, targets):
+        done_before = totals.allocated_bytes
+
+        def report(done: int, _total: int, before: int = done_before) -> None:
+            if progress is not None:
+                progress(before + done, grand_total)
+        sent = agent.send(path, target, report)
+        totals.allocated_bytes += sent.allocated_bytes
+        totals.bytes_sent += sent.bytes_sent
+        totals.resumed_from += sent.resumed_from
+    return totals

@@ -1,0 +1,46 @@
+"""The qemu-img operations the libvirt driver needs, each a short subprocess."""
+import json
+import subprocess
+
+from herder import exception
+
+TIMEOUT = 300.0   # seconds: these touch metadata only, or grow a file sparsely
+
+
+def _run(host: str, step: str, *args: str) -> str:
+    try:
+        done = subprocess.run(["qemu-img", *args], capture_output=True, text=True,
+                              timeout=TIMEOUT, check=False)
+    except (OSError, subprocess.TimeoutExpired) as error:
+        raise exception.DriverError(step=step, host=host, reason=f"qemu-img: {error}") from error
+    if done.returncode != 0:
+        raise exception.DriverError(step=step, host=host,
+                                    reason=f"qemu-img {args[0]}: {done.stderr.strip()}")
+    return done.stdout
+
+
+def info(host: str, path: str) -> dict:
+    """virtual-size, actual-size, format, backing-filename... of one image file (its own
+    header only: the backing file need not be there)."""
+    return json.loads(_run(host, "qemu_img_info", "info", "--output=json", "-U", path))
+
+
+def create_overlay(host: str, path: str, backing: str, backing_format: str,
+                   size_bytes: int | None) -> None:
+    args = ["create", "-q", "-f", "qcow2", "-F", backing_format, "-b", backing, path]
+    if size_bytes is not None:
+        args.append(str(size_bytes))
+    _run(host, "create_disk", *args)
+
+
+def create_blank(host: str, path: str, size_bytes: int) -> None:
+    _run(host, "create_disk", "create", "-q", "-f", "qcow2", path, str(size_bytes))
+
+
+def rebase_unsafe(host: str, path: str, backing: str, backing_format: str) -> None:
+    """Point an overlay at another copy of the same backing file (header only)."""
+    _run(host, "rebase_disk", "rebase", "-q", "-u", "-F", backing_format, "-b", backing, path)
+
+
+def grow(host: str, path: str, size_bytes: int) -> None:
+    _run(host, "resize_disk", "resize", "-q", path, str(size_bytes))
