@@ -250,7 +250,8 @@ _image_opts = [
                     "is derived (HMAC-SHA256) from [DEFAULT] admin_token, which they already "
                     "share through herder.conf and which grants more than a download does; "
                     "but not when [api] auth_strategy = keystone and admin_token keeps its "
-                    "well-known default: then signed URLs are refused until this is set."),
+                    "well-known default: then a random key is made once and shared through "
+                    "the database (table service_secrets)."),
     cfg.StrOpt("api_url", default=None,
                help="Base URL at which compute hosts reach the api for image downloads "
                     "(default: [api] public_endpoint, else http://<[api] listen>:<[api] "

@@ -14,8 +14,19 @@ import re
 import time
 from urllib.parse import quote, urlencode
 
+from herder.db import service_secrets
+
 FILE_PATH = "/image/v2/images/{image_id}/file"
+SECRET_NAME = "image_url_signing_key"
 _DIGITS = re.compile(r"[0-9]{1,12}")   # a unix time; the length bound keeps int() cheap
+
+
+def signing_key(conf, db) -> str:
+    """The key that signs and checks download URLs: `[image] url_signing_key` (set, or derived
+    from the admin token), else one the api and conductors share through the database,
+    made by whichever needs it first (behind Keystone with the well-known default admin
+    token, which would make a derived key guessable)."""
+    return conf.image.url_signing_key or service_secrets.get_or_create(db, SECRET_NAME)
 
 
 def signed_file_url(api_url: str, secret: str, image_id: str, ttl: float,

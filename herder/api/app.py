@@ -97,8 +97,9 @@ def openapi_text() -> str:
 def make_app(api: ApiServices, public_url: str | None = None) -> keystone.WsgiApp:
     """The Compute API; in keystone mode behind keystonemiddleware's auth_token."""
     use_keystone = api.conf is not None and api.conf.api.auth_strategy == "keystone"
-    app = falcon.App(middleware=[RequestContextMiddleware(api.conf, public_url, use_keystone),
-                                 ReadTransactionMiddleware(api.db)])
+    app = falcon.App(middleware=[
+        RequestContextMiddleware(api.conf, public_url, use_keystone, api.db),
+        ReadTransactionMiddleware(api.db)])
     app.req_options.strip_url_path_trailing_slash = True
     app.resp_options.default_media_type = "application/json"
     app.add_error_handler(Exception, _unexpected)

@@ -18,14 +18,11 @@ PUBLIC_PATHS = {"/", "/v2.1", "/v2.1/", "/v2", "/v2/", "/identity", "/identity/"
 class RequestContextMiddleware:
     """Authenticates the caller and parses the microversion before any handler runs."""
 
-    def __init__(self, conf, public_url: str | None = None, keystone: bool = False):
+    def __init__(self, conf, public_url: str | None = None, keystone: bool = False, db=None):
         self.conf = conf
         self.public_url = public_url
         self.keystone = keystone
-        if conf is not None and not conf.image.url_signing_key:
-            LOG.warning("[image] url_signing_key is not set (and, behind Keystone, not derived "
-                        "from the default admin_token): compute hosts cannot download images "
-                        "until it is set, the same for every api and conductor")
+        self.db = db    # where the image URL signing key is kept when none is configured
 
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
         request_id = new_request_id()
@@ -46,7 +43,7 @@ class RequestContextMiddleware:
             context = auth.context_from_token(req.get_header("X-Auth-Token"),
                                               self.conf.admin_token, request_id)
         if context is None:
-            signed_image_id = signed_download(req, self.conf)
+            signed_image_id = signed_download(req, self.conf, self.db)
             if signed_image_id is None:
                 raise faults.Fault(401, "The request you have made requires authentication.")
             # no caller at all: the download handler serves this one image, nothing else does
@@ -88,13 +85,13 @@ class RequestContextMiddleware:
 _SIGNED_DOWNLOAD = re.compile(r"^/image/v2/images/([^/]+)/file$")
 
 
-def signed_download(req: falcon.Request, conf) -> str | None:
+def signed_download(req: falcon.Request, conf, db) -> str | None:
     """The image id of a GET whose `expires` and `signature` are valid for it, else None."""
     match = _SIGNED_DOWNLOAD.match(req.path)
-    if req.method != "GET" or match is None or conf is None:
+    if req.method != "GET" or match is None or conf is None or db is None:
         return None
     image_id = match.group(1)
-    if image_urls.verify(conf.image.url_signing_key, image_id, req.get_param("expires"),
+    if image_urls.verify(image_urls.signing_key(conf, db), image_id, req.get_param("expires"),
                          req.get_param("signature")):
         return image_id
     return None

@@ -2,7 +2,8 @@
 
 Compute hosts hold no credentials. The conductor, which reads the catalogue, hands them a URL
 of the api's image download that is signed for this one image and expires
-(`[image] url_ttl`); the host checks the bytes it gets against the image's hash.
+(`[image] url_ttl`, key: image_urls.signing_key); the host checks the bytes it gets against the
+image's hash.
 """
 from herder import exception, image_urls
 from herder.db import images
@@ -23,5 +24,6 @@ def image_meta(db: Database, conf, image_ref: str | None) -> dict | None:
             "size": image.size, "checksum": image.checksum,
             "os_hash_algo": image.os_hash_algo, "os_hash_value": image.os_hash_value,
             "properties": dict(image.properties or {}),
-            "url": image_urls.signed_file_url(conf.image.api_url, conf.image.url_signing_key,
-                                              image.id, conf.image.url_ttl)}
+            "url": image_urls.signed_file_url(conf.image.api_url,
+                                              image_urls.signing_key(conf, db), image.id,
+                                              conf.image.url_ttl)}

@@ -301,3 +301,11 @@ class ServerGroupMember(Base):
                                             index=True)
     instance_uuid: Mapped[str] = mapped_column(String(36), unique=True)
     created_at: Mapped[datetime] = mapped_column(Timestamp, default=_now)
+
+
+class ServiceSecret(Base):
+    """A secret the control services share through the database, made once by whichever needs
+    it first (the image URL signing key when none is configured)."""
+    __tablename__ = "service_secrets"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(255))

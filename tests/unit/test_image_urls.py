@@ -5,6 +5,7 @@ import pytest
 
 from herder import image_urls
 from herder.conf import build_conf
+from herder.db.session import Database
 
 SECRET = "s3cret"
 IMAGE = "5f0c6e7e-3c1a-4a53-9d8e-2b1f3f7d9a10"
@@ -77,6 +78,20 @@ def test_behind_keystone_the_default_admin_token_derives_no_key(tmp_path):
     chosen = build_conf(state_dir=str(tmp_path), api__auth_strategy="keystone",
                         admin_token="not-the-default")
     assert chosen.image.url_signing_key
+
+
+def test_without_a_derivable_key_the_services_share_one_made_in_the_database(tmp_path, db):
+    behind_keystone = build_conf(state_dir=str(tmp_path), api__auth_strategy="keystone")
+    made = image_urls.signing_key(behind_keystone, db)
+    assert len(made) == 64
+    another_process = Database(db.url)
+    try:
+        assert image_urls.signing_key(behind_keystone, another_process) == made
+    finally:
+        another_process.dispose()
+    configured = build_conf(state_dir=str(tmp_path), api__auth_strategy="keystone",
+                            image__url_signing_key="mine")
+    assert image_urls.signing_key(configured, db) == "mine"
 
 
 def test_the_api_url_follows_the_api_options_unless_set(tmp_path):
