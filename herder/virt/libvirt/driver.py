@@ -4,7 +4,7 @@ Files, as Nova lays them out, under the host's own instances directory:
 - `_base/<sha1 of image id>`: the image as uploaded, fetched once and checked (ImageCache);
 - `<uuid>/disk`: the root disk, a qcow2 overlay on the cached image, flavor-sized;
 - `<uuid>/disk.eph0`, `<uuid>/disk.swap`: blank qcow2 disks when the flavor has them;
-- `<uuid>/instance.json`: the flavor, image and disks the guest was defined with (its domain
+- `<uuid>/instance.json`: the flavor and image the guest was defined with (its domain
   can be defined again from it: after a revert, or on a host whose libvirt lost it);
 - `<uuid>/console.log`: the serial console, written by virtlogd;
 - `<uuid>_resize/`: the source copy a move keeps until confirm or revert.
