@@ -5,8 +5,9 @@ else on this host says that a move is on its way: the disk may not have arrived 
 host that restarts in between must still count the claim, so each one is a small JSON file
 under `<instances_dir>/_move_claims/`.
 """
-import json
 import os
+
+from herder import json_records
 
 
 class MoveClaimRecords:
@@ -18,10 +19,8 @@ class MoveClaimRecords:
         return os.path.join(self.directory, instance_uuid + ".json")
 
     def record(self, instance_uuid: str, migration_uuid: str, flavor: dict) -> None:
-        path = self._path(instance_uuid)
-        with open(path + ".tmp", "w") as f:
-            json.dump({"migration_uuid": migration_uuid, "flavor": flavor}, f)
-        os.replace(path + ".tmp", path)
+        json_records.write(self._path(instance_uuid),
+                           {"migration_uuid": migration_uuid, "flavor": flavor})
 
     def forget(self, instance_uuid: str) -> None:
         try:
@@ -34,6 +33,7 @@ class MoveClaimRecords:
         found = {}
         for name in os.listdir(self.directory):
             if name.endswith(".json"):
-                with open(os.path.join(self.directory, name)) as f:
-                    found[name.removesuffix(".json")] = json.load(f)
+                record = json_records.read(os.path.join(self.directory, name))
+                if record is not None:   # forgotten since the listing
+                    found[name.removesuffix(".json")] = record
         return found

@@ -7,14 +7,13 @@ TCP through the hosts' transfer agents. Powering off takes a configurable time. 
 be made to fail through the fault injector. No guest code runs: the host's inventory is what
 `[compute] fake_*` says.
 """
-import json
 import logging
 import os
 import shutil
 import threading
 import time
 
-from herder import exception, states
+from herder import exception, json_records, states
 from herder.transfer import incoming, sparse
 from herder.transfer.host import TransferAgent
 from herder.faults import FaultInjector
@@ -71,26 +70,11 @@ class FakeDriver(InstanceLayout):
     def _definition_path(self, directory: str) -> str:
         return os.path.join(directory, "guest.json")
 
-    @staticmethod
-    def _read_json(path: str) -> dict | None:
-        try:
-            with open(path) as f:
-                return json.load(f)
-        except FileNotFoundError:
-            return None
-
-    @staticmethod
-    def _write_json(path: str, data: dict) -> None:
-        tmp = path + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump(data, f)
-        os.replace(tmp, path)
-
     def _read(self, directory: str) -> dict | None:
-        return self._read_json(self._definition_path(directory))
+        return json_records.read(self._definition_path(directory))
 
     def _write(self, directory: str, guest: dict) -> None:
-        self._write_json(self._definition_path(directory), guest)
+        json_records.write(self._definition_path(directory), guest)
 
     def guest(self, uuid: str) -> dict | None:
         """The guest defined on this host for `uuid` (not a `_resize` leftover)."""

@@ -13,7 +13,6 @@ A move sends every disk file of the guest (never the cached image: the destinati
 finds its own copy, checks it, and points the overlay at it), so the bytes on the wire are the
 overlay's data, not the disk's virtual size.
 """
-import json
 import logging
 import os
 import shutil
@@ -23,7 +22,7 @@ import time
 
 import libvirt
 
-from herder import exception, states
+from herder import exception, json_records, states
 from herder.faults import FaultInjector
 from herder.transfer import incoming, sparse
 from herder.transfer.host import TransferAgent
@@ -116,17 +115,10 @@ class LibvirtDriver(InstanceLayout):
 
     # -- records ----------------------------------------------------------------------------------
     def _record(self, directory: str) -> dict | None:
-        try:
-            with open(os.path.join(directory, RECORD)) as f:
-                return json.load(f)
-        except FileNotFoundError:
-            return None
+        return json_records.read(os.path.join(directory, RECORD))
 
     def _write_record(self, uuid: str, record: dict) -> None:
-        path = os.path.join(self.instance_dir(uuid), RECORD)
-        with open(path + ".tmp", "w") as f:
-            json.dump(record, f)
-        os.replace(path + ".tmp", path)
+        json_records.write(os.path.join(self.instance_dir(uuid), RECORD), record)
 
     def _records(self, kept_copies: bool) -> dict[str, dict]:
         found = {}
