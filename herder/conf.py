@@ -30,7 +30,10 @@ _default_opts = [
     cfg.IntOpt("report_interval", default=10, min=1, help="Seconds between service heartbeats."),
     cfg.StrOpt("default_availability_zone", default="nova"),
     cfg.StrOpt("host", default=socket.gethostname(), sample_default="<hostname>",
-               help="This service's host name (a compute host's name, as the API shows it)."),
+               help="This service's host name (a compute host's name, as the API shows it). "
+                    "Services of one kind running at the same time need different names: a "
+                    "conductor that starts adopts at once the workflows that earlier "
+                    "processes of its name left."),
     cfg.HostAddressOpt("my_ip", default="127.0.0.1",
                        help="The address a compute host binds for other hosts to reach it "
                             "(disk transfers). Loopback 127.0.1.N when several run on one "
@@ -188,8 +191,8 @@ _workflow_opts = [
                       "stuck copy does not wait forever."),
     cfg.FloatOpt("lease_seconds", default=30.0, min=1.0,
                  help="A conductor owns the workflows it runs for this long after its last "
-                      "renewal; after that, another conductor (or this one, restarted) adopts "
-                      "and recovers them."),
+                      "renewal; after that, another conductor adopts and recovers them (a "
+                      "conductor restarted under the same host name does so at once)."),
     cfg.FloatOpt("recovery_interval", default=10.0, min=0.1,
                  help="Seconds between a conductor's lease renewals and its look for "
                       "workflows and requests to recover."),

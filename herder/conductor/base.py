@@ -45,6 +45,7 @@ class ServerWorkflow:
         self._action_id: int | None = None
         self._action_looked_up = False
         self._open_events: dict[str, int] = {}
+        self.restored = False   # rebuilt from the journal after a crash (see restore)
 
     @property
     def log_prefix(self) -> str:
@@ -72,12 +73,18 @@ class ServerWorkflow:
         flow.migration_uuid = row.migration_uuid or flow.migration_uuid
         for name, value in saved.get("remembered", {}).items():
             setattr(flow, name, value)
+        flow.restored = True
         return flow
 
     # -- records ---------------------------------------------------------------------------
     def instance(self) -> Instance:
         self._instance = instances.get(self.db, self.instance_uuid)
         return self._instance
+
+    def instance_now(self) -> Instance:
+        """The server's row as it is, deleted or not: for a step's done_if, which looks at
+        records a user may have changed since the step (see Step.done_if)."""
+        return instances.get(self.db, self.instance_uuid, include_deleted=True)
 
     def migration(self) -> Migration:
         self._migration = moves.get(self.db, self.migration_uuid)
@@ -143,21 +150,26 @@ class ServerWorkflow:
 
     def start_event(self, name: str, host: str) -> None:
         action_id = self.action_id()
-        if action_id is not None:
-            self._open_events[name] = actions.event_start(self.db, action_id, name, host)
+        if action_id is None:
+            return
+        # a step run again after a crash goes on with the event its first run opened
+        reopened = self._unfinished_event(action_id, name) if self.restored else None
+        self._open_events[name] = reopened or actions.event_start(self.db, action_id, name,
+                                                                  host)
 
     def finish_event(self, name: str, error: BaseException | None = None) -> None:
         action_id = self.action_id()
         if action_id is None:
             return
-        event_id = self._open_events.pop(name, None)
-        if event_id is None:  # opened before a restart of the conductor: find it by name
-            event_id = next((open_id for open_id, open_name
-                             in actions.unfinished_events(self.db, action_id)
-                             if open_name == name), None)
-            if event_id is None:
-                return
-        actions.event_finish(self.db, action_id, event_id, error, _traceback_of(error))
+        # not opened by this run: opened before a restart of the conductor, found by name
+        event_id = self._open_events.pop(name, None) or self._unfinished_event(action_id, name)
+        if event_id is not None:
+            actions.event_finish(self.db, action_id, event_id, error, _traceback_of(error))
+
+    def _unfinished_event(self, action_id: int, name: str) -> int | None:
+        return next((open_id for open_id, open_name
+                     in actions.unfinished_events(self.db, action_id) if open_name == name),
+                    None)
 
     @contextmanager
     def event(self, name: str, host: str) -> Iterator[None]:

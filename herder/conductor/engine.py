@@ -6,12 +6,17 @@ compensations of that step and of every step already done run in reverse order, 
 workflow's `rolled_back` hook puts the server in its final, usable state. Compensations must be
 idempotent: they may find their step's work done fully, partly or not at all.
 
-After a crash, `recover` picks a journaled workflow up where it stood: once a step marked
-`commits` has begun (the point after which going back would lose more than going on), the
-remaining steps run again from the first one not done; before that, everything begun is
-compensated and the workflow rolled back.
+After a crash, `recover` picks a journaled workflow up where it stood. A crash can stop a step
+anywhere: before its first write, between two of them, or after its last one and before the
+journal recorded it done. A step that can tell from the records that all its work is in (its
+`done_if`) then counts as done, so a workflow whose last write went in completes instead of
+being undone. Once a step marked `commits` has begun (the point after which going back would
+lose more than going on), the remaining steps run again from the first one not done; before
+that, everything begun is compensated and the workflow rolled back, and each compensation
+copes with a step that ran fully, partly or not at all.
 """
 import logging
+import threading
 import traceback
 import uuid
 from dataclasses import dataclass, field
@@ -32,6 +37,9 @@ class Step:
     compensate: Callable[[], None] | None = None
     critical: bool = True               # a non-critical step's failure is journaled, not rolled back
     commits: bool = False               # once begun, recovery goes forward, never back
+    # after a crash inside the step: whether the records show all its work done (its last
+    # write committed), so that recovery counts it done instead of redoing or undoing it
+    done_if: Callable[[], bool] | None = None
 
 
 class Workflow(Protocol):
@@ -66,8 +74,14 @@ class Engine:
         # tests); it must renew its leases within lease_seconds (journal.renew_leases)
         self.owner = owner
         self.lease_seconds = lease_seconds
-        # a fault point at the start of every step, `<kind>.<step>` (tests only)
+        # fault points (tests only): `<kind>.<step>` before a step runs, and, when the
+        # injector holds across processes, `<kind>.<step>.first_write` after the step's
+        # first committed write and `<kind>.<step>.last_write` once it returned, before the
+        # journal records it done: the places a crash inside a step can leave it
         self.faults = faults or FaultInjector("conductor")
+        self._running = threading.local()   # the first-write fault point of this thread's step
+        if self.faults.hold_dir:
+            db.after_writes(self._after_write)
 
     def run(self, flow: Workflow) -> Outcome:
         workflow_uuid = str(uuid.uuid4())
@@ -80,8 +94,13 @@ class Engine:
         """Finish or undo a workflow a previous run of the service left unfinished."""
         steps = flow.steps()
         latest = {row.position: row for row in journal.steps(self.db, workflow_uuid)}
+        self._count_finished_steps_done(flow, steps, latest)
         done = [(latest[p].id, steps[p]) for p in sorted(latest)
                 if latest[p].state == journal.STEP_DONE]
+        if len(done) == len(steps):
+            LOG.warning("%s %s interrupted after its last step's work: completing it",
+                        flow.log_prefix, flow.kind)
+            return self._run_from(workflow_uuid, flow, len(steps), done)
         if any(steps[p].commits for p in latest):
             # a committing step was begun: re-run from the first step not done (steps are
             # idempotent), never undo
@@ -97,6 +116,41 @@ class Engine:
         error = Interrupted(f"{flow.kind} was interrupted by a restart of the conductor "
                             "and rolled back")
         return self._roll_back(workflow_uuid, flow, begun, error)
+
+    def _count_finished_steps_done(self, flow: Workflow, steps: list[Step],
+                                   latest: dict) -> None:
+        """Record done the interrupted steps whose work the records show finished."""
+        for position, row in latest.items():
+            step = steps[position]
+            if row.state != journal.STEP_STARTED or step.done_if is None:
+                continue
+            try:
+                finished = step.done_if()
+            except Exception:  # the records cannot tell: treat the step as interrupted
+                LOG.exception("%s could not tell whether %s finished", flow.log_prefix,
+                              step.name)
+                finished = False
+            if finished:
+                LOG.warning("%s %s step %s had finished its work before the interruption",
+                            flow.log_prefix, flow.kind, step.name)
+                journal.step_state(self.db, row.id, journal.STEP_DONE)
+                row.state = journal.STEP_DONE
+
+    def _after_write(self) -> None:
+        point = getattr(self._running, "first_write_point", None)
+        if point is not None:
+            self._running.first_write_point = None
+            self.faults.check(point)
+
+    def _run_step(self, flow: Workflow, step: Step) -> None:
+        point = f"{flow.kind}.{step.name}"
+        self.faults.check(point)
+        self._running.first_write_point = f"{point}.first_write"
+        try:
+            step.run()
+        finally:
+            self._running.first_write_point = None
+        self.faults.check(f"{point}.last_write")
 
     def _run_from(self, workflow_uuid: str, flow: Workflow, start: int,
                   done: list[tuple[int, Step]]) -> Outcome:
@@ -114,8 +168,7 @@ class Engine:
             LOG.info("%s %s step %s (%s) started", flow.log_prefix, flow.kind, step.name,
                      step.service)
             try:
-                self.faults.check(f"{flow.kind}.{step.name}")
-                step.run()
+                self._run_step(flow, step)
             except Exception as error:  # any failure of a step leads to compensation
                 LOG.warning("%s %s step %s failed: %s", flow.log_prefix, flow.kind, step.name,
                             error)

@@ -1,6 +1,5 @@
 """The conductor's RPC endpoints: start workflows, take host reports and progress."""
 import logging
-import uuid
 from datetime import datetime, timedelta
 
 from herder import exception, states
@@ -26,16 +25,17 @@ class ConductorManager:
         self.svc = svc
         self.db = svc.db
         # this conductor process, as the owner of the workflows it runs
-        self.incarnation = f"{svc.host}:{uuid.uuid4().hex[:12]}"
+        self.incarnation = recovery.incarnation(svc.host)
         self.engine = Engine(svc.db, faults.from_conf(svc.conf, "conductor"), self.incarnation,
                              svc.conf.workflow.lease_seconds)
 
-    def recover(self, sole_conductor: bool = False) -> int:
+    def recover(self, sole_conductor: bool = False, starting: bool = False) -> int:
         """Finish or undo what a stopped conductor (another one, or a previous run of this
         one) left half done, and requests lost on the way (see recovery.py)."""
         workflow_conf = self.svc.conf.workflow
         return recovery.recover(self.svc, self.engine, sole_conductor,
-                                0.0 if sole_conductor else workflow_conf.lost_request_timeout)
+                                0.0 if sole_conductor else workflow_conf.lost_request_timeout,
+                                starting)
 
     def renew_leases(self) -> int:
         """Keep the workflows this conductor runs its own (see journal.adopt)."""

@@ -4,7 +4,9 @@ service left half done.
 Two kinds of leftovers exist after a crash:
 - journaled workflows still `running` or `rolling_back` whose conductor stopped renewing its
   lease (it died; or it is this one, restarted): one conductor adopts each (journal.adopt) and
-  the engine resumes or rolls it back from the journal (see Engine.recover);
+  the engine resumes or rolls it back from the journal (see Engine.recover). A conductor that
+  starts takes its own host's earlier processes' workflows at once, lease or not: a host name
+  runs one conductor at a time, so an earlier process of that name is dead (`[DEFAULT] host`);
 - servers whose request was accepted by the api but whose cast to the conductor was lost before
   any workflow began (the api or the conductor died in between): once the request is older than
   `lost_request_timeout` (by the server's row, or by its migration's for a confirm, which
@@ -12,6 +14,7 @@ Two kinds of leftovers exist after a crash:
   where the api found it, with a fault that says so.
 """
 import logging
+import uuid
 from datetime import datetime, timedelta
 
 from herder import states
@@ -36,17 +39,21 @@ _ACCEPTED_TASK_STATES = (states.RESIZE_PREP, states.RESIZE_REVERTING, *states.PO
 
 
 def recover(svc: ConductorServices, engine: Engine, sole_conductor: bool = False,
-            lost_after: float = 0.0) -> int:
+            lost_after: float = 0.0, starting: bool = False) -> int:
     """Resume or roll back every unfinished workflow this conductor can adopt, then sweep the
     requests lost more than `lost_after` seconds ago; returns how many workflows it recovered.
 
     `sole_conductor`: this is the only conductor there is (the embedded cloud), so whatever is
     unfinished was left by a previous run of this one and is adopted at once, lease or not.
+    `starting`: the conductor has just started, so the workflows of earlier processes of its
+    host name are adopted at once too.
     """
     recovered = 0
     for row in journal.unfinished(svc.db):
-        if not journal.adopt(svc.db, row, engine.owner, engine.lease_seconds,
-                             force=sole_conductor):
+        if row.owner == engine.owner:
+            continue  # running here
+        force = sole_conductor or (starting and incarnation_host(row.owner) == svc.host)
+        if not journal.adopt(svc.db, row, engine.owner, engine.lease_seconds, force=force):
             continue  # its conductor is alive, or another one adopted it first
         recovered += 1
         try:
@@ -58,6 +65,15 @@ def recover(svc: ConductorServices, engine: Engine, sole_conductor: bool = False
             LOG.exception("could not recover %s workflow %s", row.kind, row.uuid)
     _sweep_lost_requests(svc, datetime.utcnow() - timedelta(seconds=lost_after))
     return recovered
+
+
+def incarnation(host: str) -> str:
+    """A name for one process of the conductor of `host`: the owner of the workflows it runs."""
+    return f"{host}:{uuid.uuid4().hex[:12]}"
+
+
+def incarnation_host(owner: str | None) -> str | None:
+    return owner.rpartition(":")[0] if owner else None
 
 
 def _sweep_lost_requests(svc: ConductorServices, accepted_before: datetime) -> None:

@@ -66,25 +66,26 @@ class ConductorService:
         """Finish or undo what a previous run left half done, now and then periodically.
 
         `sole_conductor` (the embedded cloud): adopt everything unfinished at once, since no
-        other conductor can be running it. Recovery calls the compute hosts (compensations run
-        there). In one process they are up before it runs; a conductor process recovers on a
-        thread of its own, because the hosts may still be starting (its requests wait in their
-        queues meanwhile).
+        other conductor can be running it. Otherwise what earlier processes of this host name
+        left is adopted at once, and other conductors' workflows once their lease ran out.
+        Recovery calls the compute hosts (compensations run there). In one process they are up
+        before it runs; a conductor process recovers on a thread of its own, because the hosts
+        may still be starting (its requests wait in their queues meanwhile).
         """
         if in_background:
-            threading.Thread(target=self._recover, args=(sole_conductor,),
+            threading.Thread(target=self._recover, args=(sole_conductor, True),
                              name="conductor-recovery-start", daemon=True).start()
         else:
-            self._recover(sole_conductor)
+            self._recover(sole_conductor, True)
         self._recovery.start()
 
     def _renew_and_recover(self) -> None:
         self.manager.renew_leases()
         self._recover()
 
-    def _recover(self, sole_conductor: bool = False) -> None:
+    def _recover(self, sole_conductor: bool = False, starting: bool = False) -> None:
         try:
-            self.manager.recover(sole_conductor)
+            self.manager.recover(sole_conductor, starting)
         except Exception:
             LOG.exception("recovery of unfinished workflows failed")
 

@@ -131,6 +131,26 @@ def move(db: Database, from_consumer: str, to_consumer: str) -> None:
             row.consumer_uuid = to_consumer
 
 
+def give_back(db: Database, migration_uuid: str, instance_uuid: str) -> None:
+    """End a move on the source: the allocations the migration holds become the instance's
+    again, replacing what the instance holds (its destination claim), atomically. Nothing
+    happens once they were given back, so that a step that did this before a crash can run
+    again without dropping the instance's allocations."""
+    with db.transaction() as session:
+        rows = list(session.scalars(select(Allocation)
+                                    .where(Allocation.consumer_uuid == migration_uuid)))
+        if not rows:
+            return
+        held = list(session.scalars(select(Allocation)
+                                    .where(Allocation.consumer_uuid == instance_uuid)))
+        _touch_generations(session, {row.node_uuid for row in rows + held})
+        for row in held:
+            session.delete(row)
+        session.flush()
+        for row in rows:
+            row.consumer_uuid = instance_uuid
+
+
 def remove(db: Database, consumer_uuid: str, node_uuid: str | None = None) -> None:
     """Drop a consumer's allocations (on one node, or everywhere)."""
     with db.transaction() as session:

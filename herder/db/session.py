@@ -3,7 +3,7 @@ import os
 import threading
 from collections import deque
 from contextlib import contextmanager, nullcontext
-from typing import Iterator
+from typing import Callable, Iterator
 
 from alembic import command
 from alembic.config import Config
@@ -119,6 +119,25 @@ class Database:
         # winning; this process's writers take turns instead, first come first served.
         # Other processes (a distributed deployment on SQLite) still meet the busy handler.
         self._write_turns = TurnLock() if url.startswith("sqlite") else None
+        self._write_listener: Callable[[], None] | None = None
+        self._wrote = threading.local()     # this thread's transaction has written
+
+    def after_writes(self, listener: Callable[[], None]) -> None:
+        """Call `listener` on the committing thread after each transaction that wrote something.
+        For the workflow engine's fault points between the writes of a step (tests only: it
+        looks at every statement this process sends)."""
+        if self._write_listener is None:
+            event.listen(self.engine, "before_cursor_execute", self._note_write)
+        self._write_listener = listener
+
+    def _note_write(self, _conn, _cursor, statement: str, *_args) -> None:
+        if statement.lstrip()[:6].upper() in ("INSERT", "UPDATE", "DELETE"):
+            self._wrote.flag = True
+
+    def _committed(self) -> None:
+        if self._write_listener is not None and getattr(self._wrote, "flag", False):
+            self._wrote.flag = False
+            self._write_listener()
 
     def _write_turn(self):
         return self._write_turns.held() if self._write_turns is not None else nullcontext()
@@ -131,8 +150,10 @@ class Database:
         if shared is not None:
             yield shared
             return
+        self._wrote.flag = False
         with self._write_turn(), self._sessions.begin() as session:
             yield session
+        self._committed()
 
     @contextmanager
     def one_transaction(self, read_only: bool = False) -> Iterator[None]:
@@ -154,10 +175,12 @@ class Database:
                 session.connection()   # BEGIN now, while this thread is marked as reading
             finally:
                 _reading.active = False
+            self._wrote.flag = False
             try:
                 yield
             finally:
                 self._shared.session = None
+        self._committed()
 
     def dispose(self) -> None:
         self.engine.dispose()

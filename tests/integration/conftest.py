@@ -16,9 +16,5 @@ def rabbitmq():
 
 @pytest.fixture
 def deployment(rabbitmq, tmp_path):
-    deployment = Deployment(tmp_path)
-    try:
-        deployment.start_all()
+    with Deployment(tmp_path) as deployment:
         yield deployment
-    finally:
-        deployment.close()

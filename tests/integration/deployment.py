@@ -199,6 +199,18 @@ class Deployment:
         return self._db
 
     # -- teardown -------------------------------------------------------------------------
+    def __enter__(self) -> "Deployment":
+        """`with Deployment(...) as cloud:` starts every service and closes it all after."""
+        try:
+            self.start_all()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self.close()
+
     def close(self) -> None:
         for name, process in self.processes.items():
             if process.poll() is None:

@@ -2,11 +2,12 @@
 import uuid
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from herder.conductor.engine import Engine, Step
 from herder.db import journal
 from herder.db.models import Workflow
+from herder.faults import FaultInjector
 
 
 class StepFailed(Exception):
@@ -242,3 +243,36 @@ def test_failing_rolled_back_hook_leaves_the_workflow_failed_not_rolled_back(db)
     except StepFailed:
         pass  # whether the hook's error propagates is not the point here
     assert workflow_row(db, flow).status == "failed"
+
+
+def _writing_step(db, writes: list[str]):
+    """A step that commits two writes (workflow rows stand in for any record)."""
+    def run():
+        for _ in range(2):
+            journal.open_workflow(db, str(uuid.uuid4()), "record", str(uuid.uuid4()), None, {})
+            writes.append("written")
+    return run
+
+
+def test_a_fault_point_after_a_steps_first_write_fires_with_that_write_committed(db, tmp_path):
+    """`<kind>.<step>.first_write`: where the crash matrix kills a conductor inside a step."""
+    faults = FaultInjector("conductor", ["conductor:scripted.a.first_write"], str(tmp_path))
+    flow = ScriptedFlow(["a"])
+    writes: list[str] = []
+    flow._steps[0].run = _writing_step(db, writes)
+    outcome = Engine(db, faults).run(flow)
+    assert not outcome.completed and "injected fault" in str(outcome.error)
+    assert writes == []   # failed on the way out of the first write's transaction...
+    with db.transaction() as session:   # ...which had committed
+        assert session.scalar(select(func.count()).select_from(Workflow).where(
+            Workflow.kind == "record")) == 1
+
+
+def test_a_fault_point_after_a_steps_last_write_fires_once_it_returned(db, tmp_path):
+    faults = FaultInjector("conductor", ["conductor:scripted.a.last_write"], str(tmp_path))
+    flow = ScriptedFlow(["a", "b"])
+    writes: list[str] = []
+    flow._steps[0].run = _writing_step(db, writes)
+    outcome = Engine(db, faults).run(flow)
+    assert not outcome.completed and writes == ["written", "written"]
+    assert flow.log == ["undo a", "rolled_back"]   # b never ran

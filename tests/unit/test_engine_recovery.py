@@ -56,3 +56,43 @@ def test_crash_during_a_rollback_finishes_it_without_undoing_a_step_twice(db):
     Engine(db).recover(workflow_uuid, flow)
     assert flow.log == ["undo b", "undo a", "rolled_back"]
     assert workflow_row(db, flow).status == journal.ROLLED_BACK
+
+
+def test_a_step_whose_last_write_went_in_counts_done_and_the_workflow_completes(db):
+    """A crash after the last step's last write and before the journal's: the records show
+    the work done, so nothing is undone (a user may already act on the result)."""
+    flow = ScriptedFlow(["a", "b"])
+    flow.steps()[1].done_if = lambda: True
+    workflow_uuid = crashed(db, flow, [("a", "done"), ("b", "started")])
+    outcome = Engine(db).recover(workflow_uuid, flow)
+    assert outcome.completed and flow.log == []
+    assert workflow_row(db, flow).status == journal.COMPLETED
+    assert [s.state for s in journal.steps(db, workflow_uuid)] == ["done", "done"]
+
+
+def test_a_step_whose_records_show_it_unfinished_is_rolled_back_as_before(db):
+    flow = ScriptedFlow(["a", "b"])
+    flow.steps()[1].done_if = lambda: False
+    workflow_uuid = crashed(db, flow, [("a", "done"), ("b", "started")])
+    Engine(db).recover(workflow_uuid, flow)
+    assert flow.log == ["undo b", "undo a", "rolled_back"]
+
+
+def test_a_done_check_that_fails_counts_as_unfinished(db):
+    flow = ScriptedFlow(["a", "b"])
+
+    def cannot_tell():
+        raise RuntimeError("record gone")
+    flow.steps()[1].done_if = cannot_tell
+    workflow_uuid = crashed(db, flow, [("a", "done"), ("b", "started")])
+    Engine(db).recover(workflow_uuid, flow)
+    assert flow.log == ["undo b", "undo a", "rolled_back"]
+
+
+def test_a_finished_step_before_the_last_moves_a_committing_workflow_on(db):
+    flow = ScriptedFlow(["a", "b", "c"])
+    flow.steps()[1].commits = True
+    flow.steps()[1].done_if = lambda: True
+    workflow_uuid = crashed(db, flow, [("a", "done"), ("b", "started")])
+    assert Engine(db).recover(workflow_uuid, flow).completed
+    assert flow.log == ["run c"]

@@ -3,6 +3,10 @@
 The api has already moved the migration to `confirming`. If the source host fails to clean up,
 nothing is lost: the server stays in VERIFY_RESIZE on the destination, the migration returns to
 `finished` (with the reason recorded), and confirm or revert can be tried again.
+
+A confirm interrupted by a crash is finished, never undone: the source host may have deleted
+the source copy already, and then a revert could no longer work. So the step may run a second
+time over its own partial work.
 """
 from herder import states
 from herder.conductor.base import ServerWorkflow
@@ -18,7 +22,8 @@ class ConfirmWorkflow(ServerWorkflow):
         return {"migration_uuid": self.migration_uuid}
 
     def steps(self) -> list[Step]:
-        return [Step("confirm_resize", "source", self.confirm_resize)]
+        return [Step("confirm_resize", "source", self.confirm_resize, commits=True,
+                     done_if=self.confirmed)]
 
     def confirm_resize(self) -> None:
         with self.together():
@@ -29,7 +34,8 @@ class ConfirmWorkflow(ServerWorkflow):
                          migration=self.migration_wire())
         with self.together():
             self.finish_event("compute_confirm_resize")
-            self.update_migration(states.MIGRATION_CONFIRMING,
+            # already `confirmed` if a run before a crash got this far
+            self.update_migration((states.MIGRATION_CONFIRMING, states.MIGRATION_CONFIRMED),
                                   status=states.MIGRATION_CONFIRMED)
         placement.remove(self.db, self.migration_uuid)
         with self.together():
@@ -40,6 +46,11 @@ class ConfirmWorkflow(ServerWorkflow):
                                  vm_state=states.vm_state_for_power(instance.power_state),
                                  old_flavor=None, new_flavor=None)
             self.finish_action()
+
+    def confirmed(self) -> bool:
+        """The step's last write went in: the server left VERIFY_RESIZE."""
+        return self.migration().status == states.MIGRATION_CONFIRMED and \
+            self.instance_now().vm_state != states.RESIZED
 
     def rolled_back(self, error: BaseException, complete: bool) -> None:
         self.fail_open_events(error)

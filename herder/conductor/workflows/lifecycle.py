@@ -25,7 +25,8 @@ class BuildWorkflow(ServerWorkflow):
 
     def steps(self) -> list[Step]:
         return [Step("select_destinations", "scheduler", self.schedule, self.release_allocation),
-                Step("build_and_run_instance", "compute", self.spawn, self.destroy)]
+                Step("build_and_run_instance", "compute", self.spawn, self.destroy,
+                     done_if=self.launched)]
 
     def schedule(self) -> None:
         spec = instances.request_spec(self.db, self.instance_uuid)
@@ -47,9 +48,14 @@ class BuildWorkflow(ServerWorkflow):
         host = self.selection["host"]
         with self.event("compute_build_and_run_instance", host):
             power = self.compute(host, "spawn", instance=self.guest_wire())
-        self.update_instance({"task_state": states.SPAWNING}, vm_state=states.ACTIVE,
-                             task_state=None, power_state=power, launched_at=_now(), progress=0)
-        self.finish_action()
+        with self.together():
+            self.update_instance({"task_state": states.SPAWNING}, vm_state=states.ACTIVE,
+                                 task_state=None, power_state=power, launched_at=_now(),
+                                 progress=0)
+            self.finish_action()
+
+    def launched(self) -> bool:
+        return self.instance_now().launched_at is not None
 
     def destroy(self) -> None:
         if self.selection:
@@ -103,16 +109,21 @@ class PowerWorkflow(ServerWorkflow):
         return {"operation": self.operation}
 
     def steps(self) -> list[Step]:
-        return [Step(f"{self.action}_instance", "compute", self.change_power)]
+        return [Step(f"{self.action}_instance", "compute", self.change_power,
+                     done_if=self.power_changed)]
 
     def change_power(self) -> None:
         instance = self.instance()
         with self.event(f"compute_{self.action}_instance", instance.host):
             power = self.compute(instance.host, self.power.agent_method, instance=self.wire(),
                                  **dict(self.power.agent_arguments))
-        self.update_instance({"task_state": self.task_state}, task_state=None, power_state=power,
-                             vm_state=states.vm_state_for_power(power))
-        self.finish_action()
+        with self.together():
+            self.update_instance({"task_state": self.task_state}, task_state=None,
+                                 power_state=power, vm_state=states.vm_state_for_power(power))
+            self.finish_action()
+
+    def power_changed(self) -> bool:
+        return self.instance_now().task_state != self.task_state
 
     def rolled_back(self, error: BaseException, complete: bool) -> None:
         self.fail_open_events(error)
@@ -127,7 +138,8 @@ class DeleteWorkflow(ServerWorkflow):
 
     def steps(self) -> list[Step]:
         # a half-done delete is finished, not undone: the guest may already be gone
-        return [Step("terminate_instance", "compute", self.terminate, commits=True)]
+        return [Step("terminate_instance", "compute", self.terminate, commits=True,
+                     done_if=lambda: self.instance_now().deleted)]
 
     def terminate(self) -> None:
         instance = self.instance()
@@ -143,11 +155,12 @@ class DeleteWorkflow(ServerWorkflow):
             moves.update(self.db, open_move.uuid, status=states.MIGRATION_ERROR,
                          error_reason="server deleted")
         placement.remove(self.db, self.instance_uuid)
-        self.update_instance(vm_state=states.DELETED, task_state=None, deleted=True,
-                             deleted_at=_now(), terminated_at=_now(),
-                             power_state=states.NOSTATE)
-        server_groups.remove_member(self.db, self.instance_uuid)
-        self.finish_action()
+        with self.together():
+            self.update_instance(vm_state=states.DELETED, task_state=None, deleted=True,
+                                 deleted_at=_now(), terminated_at=_now(),
+                                 power_state=states.NOSTATE)
+            server_groups.remove_member(self.db, self.instance_uuid)
+            self.finish_action()
 
     def rolled_back(self, error: BaseException, complete: bool) -> None:
         self.fail_open_events(error)

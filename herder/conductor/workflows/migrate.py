@@ -66,7 +66,8 @@ class MigrateWorkflow(ServerWorkflow):
                  self.release_destination_allocation),
             Step("prep_resize", "destination", self.prep_resize, self.discard_destination),
             Step("resize_instance", "source", self.resize_instance, self.restore_source),
-            Step("finish_resize", "destination", self.finish_resize, self.discard_destination),
+            Step("finish_resize", "destination", self.finish_resize, self.discard_destination,
+                 done_if=self.move_finished),
         ]
 
     @property
@@ -106,10 +107,9 @@ class MigrateWorkflow(ServerWorkflow):
         placement.move(self.db, self.instance_uuid, self.migration_uuid)
 
     def return_source_allocation(self) -> None:
-        if not placement.of_consumer(self.db, self.migration_uuid):
-            return  # never moved (a crash before the step ran), or already given back
-        placement.remove(self.db, self.instance_uuid)  # a destination claim under its name
-        placement.move(self.db, self.migration_uuid, self.instance_uuid)
+        # a destination claim under the instance's name goes; nothing happens if the source
+        # allocation never moved (a crash before the step wrote) or was given back already
+        placement.give_back(self.db, self.migration_uuid, self.instance_uuid)
 
     # -- 3: scheduler ---------------------------------------------------------------------------
     def select_destinations(self) -> None:
@@ -177,8 +177,11 @@ class MigrateWorkflow(ServerWorkflow):
         return node.host_ip if node else None
 
     def discard_destination(self) -> None:
-        if self.dest:
-            self.compute(self.dest["host"], "discard_incoming", instance=self.wire(),
+        # the host the migration record names: prep_resize writes it before it calls a
+        # candidate, so it is right even after a crash while an alternate was being tried
+        migration = self.migration()
+        if migration.dest_compute:
+            self.compute(migration.dest_compute, "discard_incoming", instance=self.wire(),
                          migration=self.migration_wire())
 
     # -- 5: source resize_instance ----------------------------------------------------------------
@@ -260,11 +263,15 @@ class MigrateWorkflow(ServerWorkflow):
                             host=self.dest["host"], instance_uuid=self.instance_uuid,
                             previous_host=self.source_host)
 
+    def move_finished(self) -> bool:
+        """finish_resize's last write went in (the user may even have confirmed since)."""
+        return self.migration().status in states.MIGRATION_AFTER_FINISH
+
     # -- when a step fails ------------------------------------------------------------------------
     def rolled_back(self, error: BaseException, complete: bool) -> None:
         self.fail_open_events(error)
-        if not self.source_host:
-            # the server was not in resize_prep any more (a concurrent change): not ours to touch
+        if not self.source_host and not self._learn_from_migration_record():
+            self._release_request(error)
             self.finish_action()
             return
         try:
@@ -285,3 +292,28 @@ class MigrateWorkflow(ServerWorkflow):
             else "instance.resize.error"
         self.notify_error(event, error)
         self.finish_action()
+
+    def _learn_from_migration_record(self) -> bool:
+        """After a crash inside create_migration, the journal has not kept what the step
+        learnt; if its writes went in, the migration record and the server tell it (the flavor
+        and host stay the old ones until finish_resize). False: they did not go in."""
+        try:
+            migration = self.migration()
+        except exception.MigrationNotFound:
+            return False
+        instance = self.instance()
+        self.source_host, self.source_node = migration.source_compute, migration.source_node
+        self.old_flavor = instance.flavor
+        self.old_vm_state = instance.system_metadata.get("old_vm_state", instance.vm_state)
+        return True
+
+    def _release_request(self, error: BaseException) -> None:
+        """No migration was recorded: put back what the api set, if the server still shows
+        this request (a create_migration that found another task state leaves it alone)."""
+        try:
+            self.update_instance({"task_state": states.RESIZE_PREP}, task_state=None,
+                                 new_flavor=None)
+        except exception.UnexpectedTaskState:
+            return
+        self.record_fault(error)
+        self.notify_error("instance.resize.error", error)

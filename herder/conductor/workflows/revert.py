@@ -37,9 +37,11 @@ class RevertWorkflow(ServerWorkflow):
         return [
             Step("revert_resize", "destination", self.revert_resize, self.restart_on_destination),
             # once the source copy is being restored, going back would leave two guests
-            Step("finish_revert_resize", "source", self.finish_revert_resize, commits=True),
+            Step("finish_revert_resize", "source", self.finish_revert_resize, commits=True,
+                 done_if=self.back_on_source),
             Step("discard_destination", "destination", self.discard_destination, critical=False),
-            Step("complete_revert", "conductor", self.complete_revert),
+            Step("complete_revert", "conductor", self.complete_revert,
+                 done_if=self.revert_completed),
         ]
 
     def revert_resize(self) -> None:
@@ -60,8 +62,9 @@ class RevertWorkflow(ServerWorkflow):
             power = self.compute(self.source_host, "finish_revert_resize", instance=self.wire(),
                                  migration=self.migration_wire(),
                                  power_on=self.power_on_after)
-        placement.remove(self.db, self.instance_uuid)
-        placement.move(self.db, self.migration_uuid, self.instance_uuid)
+        # the source allocation, held by the migration, is the server's again (once only: a
+        # run before a crash may have done it already)
+        placement.give_back(self.db, self.migration_uuid, self.instance_uuid)
         with self.together():
             self.update_migration(states.MIGRATION_REVERTING, status=states.MIGRATION_REVERTED)
             self.update_instance({"task_state": states.RESIZE_REVERTING},
@@ -69,6 +72,10 @@ class RevertWorkflow(ServerWorkflow):
                                  host=self.source_host, node=self.source_node,
                                  flavor=instance.old_flavor or instance.flavor, old_flavor=None,
                                  new_flavor=None, progress=0)
+
+    def back_on_source(self) -> bool:
+        """finish_revert_resize's last write went in."""
+        return self.migration().status == states.MIGRATION_REVERTED
 
     def discard_destination(self) -> None:
         if self.dest_host != self.source_host:
@@ -79,6 +86,9 @@ class RevertWorkflow(ServerWorkflow):
         """Last, so that a server shown ACTIVE again has nothing left on the destination."""
         self.update_instance({"task_state": states.RESIZE_REVERTING}, task_state=None)
         self.finish_action()
+
+    def revert_completed(self) -> bool:
+        return self.instance_now().task_state != states.RESIZE_REVERTING
 
     def rolled_back(self, error: BaseException, complete: bool) -> None:
         self.fail_open_events(error)
