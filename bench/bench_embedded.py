@@ -70,7 +70,7 @@ class Client:
             self._conn.request(method, f"/v2.1{path}", body=data, headers=self._headers)
             resp = self._conn.getresponse()
         except (BrokenPipeError, ConnectionResetError, http.client.RemoteDisconnected):
-            # the server closed the idle keep-alive connection (cheroot does after 10 s) before
+            # the server closed the idle keep-alive connection ([api] client_timeout) before
             # it read this request: reconnect once, as urllib3 does for a stale pooled connection
             self._conn.close()
             self._conn.request(method, f"/v2.1{path}", body=data, headers=self._headers)

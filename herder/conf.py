@@ -52,6 +52,26 @@ _api_opts = [
     cfg.IntOpt("workers", default=16, min=1,
                help="Requests the api's own HTTP server (herder api, herder serve) answers at "
                     "once."),
+    cfg.IntOpt("max_request_body_size", default=114688, min=1,
+               help="Bytes a request body may hold (413 beyond), except an image's data, "
+                    "which [image] max_image_size_mb bounds. Nova's default."),
+    cfg.IntOpt("max_header_line", default=16384, min=256,
+               help="Bytes one request header line may hold (431 beyond), as Nova's "
+                    "[wsgi] max_header_line."),
+    cfg.IntOpt("max_request_header_size", default=65536, min=1024,
+               help="Bytes the request line and all headers of a request may hold together "
+                    "(431 beyond)."),
+    cfg.IntOpt("client_timeout", default=30, min=1,
+               help="Seconds a client of the api's own HTTP server (herder api, herder serve) "
+                    "has to send a request's line and headers; the connection is closed "
+                    "after that. Until they are whole, the request holds no worker thread."),
+    cfg.IntOpt("max_connections", default=2000, min=1,
+               help="Connections whose request is still arriving that the api's own HTTP "
+                    "server keeps at once; more are closed on arrival."),
+    cfg.IntOpt("max_connections_per_client", default=200, min=1,
+               help="Of those, how many one client address may hold; more are closed on "
+                    "arrival. Raise it if clients reach the api through a proxy that shows one "
+                    "address for all."),
     cfg.StrOpt("public_endpoint", default=None,
                help="Base URL clients reach the API at (default: http://<listen>:<port>)."),
     cfg.StrOpt("auth_strategy", default="noauth2", choices=["noauth2", "keystone"],

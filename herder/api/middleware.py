@@ -1,11 +1,12 @@
 """Per-request plumbing: request id, authentication, microversion, and their response headers."""
+import io
 import logging
 import re
 
 import falcon
 
 from herder import image_urls
-from herder.api import auth, faults, keystone, microversion
+from herder.api import auth, faults, http_server, keystone, microversion
 from herder.context import new_request_id
 
 LOG = logging.getLogger(__name__)
@@ -29,6 +30,7 @@ class RequestContextMiddleware:
         req.context.request_id = request_id
         resp.set_header("x-openstack-request-id", request_id)
         resp.set_header("x-compute-request-id", request_id)
+        self._bound_body(req)
         root = (self.public_url or f"{req.scheme}://{req.netloc}").rstrip("/")
         req.context.root_url = root
         req.context.base_url = f"{root}/v2.1"
@@ -53,6 +55,27 @@ class RequestContextMiddleware:
         if "\x00" in req.path or "%00" in req.query_string:  # the path is decoded, the query not
             # PostgreSQL refuses a NUL in any text, even one it only compares
             raise faults.BadRequest("Invalid input: the URL holds a NUL character")
+
+    def _bound_body(self, req: falcon.Request) -> None:
+        """413 for a body larger than its route allows. herder's own server refuses a declared
+        length before reading it (http_server.py); this covers other WSGI servers, and chunked
+        bodies, which are read here up to the limit and then handed on with their length (a
+        handler reading by Content-Length would otherwise see none). Image data is left to its
+        handler, which streams it and answers in the Image API's format."""
+        chunked = "chunked" in (req.get_header("Transfer-Encoding") or "").lower()
+        if not (req.content_length or chunked) or \
+                http_server.streams_body(req.method, req.path):
+            return
+        limit = self.conf.api.max_request_body_size
+        too_large = faults.Fault(413, f"Request is too large: the body may hold {limit} bytes.")
+        if (req.content_length or 0) > limit:
+            raise too_large
+        if chunked:
+            body = req.stream.read(limit + 1)
+            if len(body) > limit:
+                raise too_large
+            req.stream = req.env["wsgi.input"] = io.BytesIO(body)
+            req.env["CONTENT_LENGTH"] = str(len(body))
 
     @staticmethod
     def _negotiate(req: falcon.Request) -> None:

@@ -2,7 +2,9 @@
 
 The list is filtered in Python over the project's rows (a project holds few servers next to
 what a database pages through), with Nova's meaning for each parameter: `name` is a regular
-expression searched in the name, `status` the API status, `changes-since`/`changes-before` the
+expression searched in the name (matched by RE2, in time linear in the name whatever the
+pattern, so that no pattern can hold the process: RE2 has no backreferences or lookarounds,
+and a pattern that needs them is refused with 400), `status` the API status, `changes-since`/`changes-before` the
 window the server last changed in (deleted servers included), `sort_key`/`sort_dir` any number
 of keys with the newest first by default.
 
@@ -12,13 +14,20 @@ any of the values given (they may repeat); `availability_zone`, `key_name` and `
 as text the field contains; `created_at`, `launched_at` and `terminated_at` as the instant
 they name.
 """
-import re
 from dataclasses import dataclass, field
 from datetime import datetime
+
+import re2
 
 from herder import states
 from herder.api import faults
 from herder.db.models import Instance
+
+# RE2 compiles within this memory (a larger pattern is refused) and says nothing on stderr
+_NAME_PATTERN_OPTIONS = re2.Options()
+_NAME_PATTERN_OPTIONS.max_mem = 8 << 20
+_NAME_PATTERN_OPTIONS.log_errors = False
+_NAME_PATTERN_OPTIONS.never_capture = True
 
 # Every status Nova knows; herder shows only some of them, the others simply match nothing.
 KNOWN_STATUSES = frozenset({
@@ -70,13 +79,13 @@ class ServerFilter:
     changes_before: datetime | None = None
     # STATE_FILTERS given: a string each (a list for _ONE_OF, a datetime for _INSTANT)
     states: dict = field(default_factory=dict)
-    _name_pattern: re.Pattern | None = field(default=None, init=False, repr=False)
+    _name_pattern: object | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.name is not None:
             try:
-                self._name_pattern = re.compile(self.name)
-            except (re.error, RecursionError, OverflowError):
+                self._name_pattern = re2.compile(self.name, _NAME_PATTERN_OPTIONS)
+            except re2.error:
                 raise faults.BadRequest(f"Invalid regular expression for name: {self.name}") \
                     from None
         if self.status is not None:

@@ -1,14 +1,14 @@
-"""The api as a service: the Compute API application served by cheroot (`herder api`, and the
-api of `herder serve`). Production may serve `herder.api.wsgi:application` with any WSGI server
-instead."""
+"""The api as a service: the Compute API application served by cheroot behind a gate that keeps
+slow clients off its workers (http_server.py; `herder api`, and the api of `herder serve`).
+Production may serve `herder.api.wsgi:application` with any WSGI server instead."""
 import logging
 import threading
 
 import falcon
-from cheroot import wsgi
 
 from herder.api.app import make_app
 from herder.api.handlers.base import ApiServices
+from herder.api.http_server import GatedServer
 from herder.api.policies import make_enforcer
 from herder.bus.rpc import Bus
 from herder.db.session import Database
@@ -25,12 +25,12 @@ class ApiService:
         self.conf = conf
         self.services = ApiServices(conf, db, bus, make_enforcer(conf))
         self.app = make_app(self.services, conf.api.public_endpoint)  # replaceable before start
-        self._http: wsgi.Server | None = None
+        self._http: GatedServer | None = None
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
-        self._http = wsgi.Server((self.conf.api.listen, self.conf.api.port), self.app,
-                                 numthreads=self.conf.api.workers, request_queue_size=256)
+        self._http = GatedServer(self.conf, (self.conf.api.listen, self.conf.api.port),
+                                 self.app)
         self._http.prepare()  # bound: `port` is known from here on
         self._thread = threading.Thread(target=self._http.serve, daemon=True, name="api-http")
         self._thread.start()

@@ -158,7 +158,9 @@ def _reset_to_error(cloud, server_id: str) -> bool:
 
 # What the fuzzer found, and what it cannot send (it writes valid UTF-8, numbers of a few
 # digits, shallow JSON): each is answered with the status given, never a 500.
-_DEEP = '{"migrate": ' * 100_000 + "null" + "}" * 100_000
+# nested deeper than the JSON parser goes, within the 112 KiB a body may hold
+_DEEP = '{"migrate": ' + "[" * 50_000 + "]" * 50_000 + "}"
+_HUGE = '{"migrate": ' * 100_000 + "null" + "}" * 100_000   # 1.4 MB: over the size limit
 EDGES = [
     ("POST", "/flavors", '{"flavor": {"name": "f", "ram": 1, "vcpus": 1, "disk": 0, '
                          '"rxtx_factor": "fast"}}', None, 400),
@@ -171,6 +173,7 @@ EDGES = [
     ("PUT", "/servers/{server}", '{"server": {"name": "\\ud800"}}', None, 400),
     ("PUT", "/servers/{server}", '{"server": {"name": "a\\u0000b"}}', None, 400),
     ("POST", "/servers/{server}/action", _DEEP, None, 400),
+    ("POST", "/servers/{server}/action", _HUGE, None, 413),
     ("GET", "/servers", None, "2." + "1" * 5000, 400),
     ("GET", "/servers/%00", None, None, 400),
     ("GET", "/servers?name=%00", None, None, 400),

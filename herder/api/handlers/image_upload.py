@@ -4,7 +4,7 @@ An upload takes the image from `queued` to `saving` (compare-and-swap: of two up
 one gets 409), streams the body to disk in pieces, never whole in memory, and ends `active`
 with its size and hashes, or back in `queued` with nothing stored. A body sent with
 `Transfer-Encoding: chunked` (no Content-Length) is read from the server's input stream, which
-cheroot un-chunks; falcon's bounded_stream would see a body of length 0.
+the WSGI server un-chunks; falcon's bounded_stream would see a body of length 0.
 
 A download is open to whoever may see the image, and to a compute host presenting a URL the
 conductor signed (herder/image_urls.py): the auth middleware lets exactly such a request
