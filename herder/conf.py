@@ -240,6 +240,12 @@ _transfer_opts = [
                     "stop-and-wait). A damaged chunk is sent again with those after it."),
     cfg.FloatOpt("io_timeout", default=60.0, min=1.0,
                  help="Seconds either side of a transfer waits on a silent peer."),
+    cfg.FloatOpt("hello_timeout", default=10.0, min=0.1,
+                 help="Seconds a source has, from connecting, to complete its greeting (TLS "
+                      "handshake and HELLO with its grant) before the agent hangs up."),
+    cfg.IntOpt("max_connections", default=64, min=1,
+               help="Connections a host's transfer agent serves at once; more are closed on "
+                    "arrival (each one holds a thread)."),
     cfg.IntOpt("max_attempts", default=3, min=1,
                help="Times the conductor tries a disk transfer; each retry gets a fresh grant "
                     "and resumes after the last extent the destination verified."),

@@ -24,6 +24,7 @@ import threading
 import time
 from dataclasses import dataclass
 
+from cheroot import server as cheroot_server
 from cheroot import wsgi
 
 from herder.api import faults, request_head
@@ -200,8 +201,38 @@ class HeadGate:
         return waiting
 
 
+class _FirstValueWins(dict):
+    """Headers as cheroot collects them, except that of a repeated microversion header the
+    first one counts, as in Nova (cheroot keeps the last)."""
+    FIRST_WINS = {b"Openstack-Api-Version", b"X-Openstack-Nova-Api-Version"}
+
+    def __setitem__(self, name: bytes, value: bytes) -> None:
+        if name in self.FIRST_WINS and name in self:
+            return
+        super().__setitem__(name, value)
+
+
+class _HeaderReader(cheroot_server.HeaderReader):
+    def __call__(self, rfile, hdict=None):
+        read = super().__call__(rfile, _FirstValueWins())
+        if hdict is None:
+            return dict(read)
+        hdict.update(read)
+        return hdict
+
+
+class _Request(cheroot_server.HTTPRequest):
+    header_reader = _HeaderReader()
+
+
+class _Connection(cheroot_server.HTTPConnection):
+    RequestHandlerClass = _Request
+
+
 class GatedServer(wsgi.Server):
     """cheroot's WSGI server, its connections passing the HeadGate on their way to a worker."""
+
+    ConnectionClass = _Connection
 
     def __init__(self, conf, bind_addr, app):
         super().__init__(bind_addr, app, numthreads=conf.api.workers, request_queue_size=256)

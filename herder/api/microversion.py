@@ -79,11 +79,12 @@ def from_headers(headers: dict) -> Version:
     """The requested microversion; raises InvalidVersion (400) or UnsupportedVersion (406)."""
     wanted = None
     value = headers.get(HEADER.upper())
-    if value:
+    if value:   # several headers arrive joined by commas: the first one for compute counts
         for item in value.split(","):
             service, _, version = item.strip().partition(" ")
             if service.lower() == SERVICE_TYPE:
                 wanted = version.strip()
+                break
     if wanted is None:
         wanted = headers.get(LEGACY_HEADER.upper())
     if not wanted:

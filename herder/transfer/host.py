@@ -22,7 +22,9 @@ class TransferAgent:
         tls = TLSConfig.from_options(options)
         return cls(TransferReceiver(host, host_ip, options.port, instances_dir,
                                     options.token_ttl, options.io_timeout, faults,
-                                    reserved_disk_mb=options.reserved_disk_mb, tls=tls),
+                                    reserved_disk_mb=options.reserved_disk_mb, tls=tls,
+                                    hello_timeout=options.hello_timeout,
+                                    max_connections=options.max_connections),
                    DiskSender(host_ip, options.chunk_size_kb * 1024,
                               options.bandwidth_limit_mbps, options.io_timeout,
                               window_chunks=options.window_chunks, tls=tls))

@@ -108,8 +108,9 @@ def receive(sock: socket.socket, *expected: Kind, into: bytearray | None = None)
     try:
         kind = Kind(kind)
         header = json.loads(_read(sock, header_length))
-    except ValueError as error:
-        raise exception.TransferFailed(reason=f"malformed frame: {error}") from error
+    except (ValueError, RecursionError) as error:   # not JSON, or nested deeper than we parse
+        raise exception.TransferFailed(reason=f"malformed frame: {type(error).__name__}") \
+            from error
     if not isinstance(header, dict):
         raise exception.TransferFailed(reason="malformed frame: header is not an object")
     payload = b""

@@ -8,6 +8,11 @@ directory, is refused before anything is written; so is a disk the instances dir
 no room for (less `reserved_disk_mb`, less what running transfers will still write). With TLS
 configured (herder/transfer/tls.py), connections are TLS only.
 
+Anyone on the network can connect, so a connection must earn its thread: at most
+`max_connections` are served at once, the greeting (TLS handshake and HELLO) must be complete
+within `hello_timeout` seconds, and the warnings about refused connections are rate-limited so
+that junk cannot flood the log. Nothing a peer sends stops the accepting loop.
+
 A server's disk may be several files (`disk`, `disk.eph0`, `disk.swap`, `disk.info`, ...): each
 has its own grant and transfer, and `cancel` stops and cleans up all of a server's transfers.
 """
@@ -18,6 +23,7 @@ import re
 import socket
 import ssl
 import threading
+import time
 from dataclasses import dataclass
 
 from herder import exception
@@ -52,12 +58,16 @@ class TransferReceiver:
     def __init__(self, host: str, listen_ip: str, port: int, instances_dir: str,
                  token_ttl: float, io_timeout: float = 60.0,
                  faults: FaultInjector | None = None, reserved_disk_mb: int = 64,
-                 tls: TLSConfig | None = None):
+                 tls: TLSConfig | None = None, hello_timeout: float = 10.0,
+                 max_connections: int = 64):
         self.host = host
         self.listen_ip = listen_ip
         self.port = port
         self.instances_dir = instances_dir
         self.io_timeout = io_timeout
+        self.hello_timeout = hello_timeout
+        self._connection_slots = threading.BoundedSemaphore(max_connections)
+        self._warnings = _WarningBudget()
         self.faults = faults or FaultInjector(host)
         self.reserved_bytes = reserved_disk_mb * MIB
         self.tls = tls or TLSConfig()
@@ -79,13 +89,29 @@ class TransferReceiver:
                  " (TLS only)" if self._tls_context is not None else "")
 
     def _accept(self, listener: socket.socket) -> None:
-        while True:
+        while self._listener is listener:
             try:
                 sock, peer = listener.accept()
-            except OSError:   # `stop` shut the listener down
-                return
-            threading.Thread(target=self._serve, args=(sock, peer), daemon=True,
-                             name=f"transfer-{self.host}-{peer[0]}:{peer[1]}").start()
+            except OSError as error:
+                if self._listener is not listener:
+                    return      # `stop` shut the listener down
+                self._warnings.warn("transfer agent of %s could not accept: %s", self.host,
+                                    error)
+                time.sleep(0.1)     # out of file descriptors, say: they come back
+                continue
+            if not self._connection_slots.acquire(blocking=False):
+                self._warnings.warn("transfer agent of %s refused %s:%d: %s", self.host,
+                                    *peer[:2], "too many connections at once")
+                sock.close()
+                continue
+            try:
+                threading.Thread(target=self._serve, args=(sock, peer), daemon=True,
+                                 name=f"transfer-{self.host}-{peer[0]}:{peer[1]}").start()
+            except Exception as error:   # no thread to be had: this one goes, the loop stays
+                self._connection_slots.release()
+                sock.close()
+                self._warnings.warn("transfer agent of %s dropped %s:%d: %s", self.host,
+                                    *peer[:2], error)
 
     def stop(self) -> None:
         listener, self._listener = self._listener, None
@@ -167,6 +193,9 @@ class TransferReceiver:
         raw.settimeout(self.io_timeout)
         sock: socket.socket | None = raw
         session = None
+        # a greeting not complete in time: the socket is shut, which ends the waiting read
+        hang_up = threading.Timer(self.hello_timeout, _shut, (raw,))
+        hang_up.start()
         try:
             raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if self._tls_context is not None:
@@ -174,20 +203,27 @@ class TransferReceiver:
                 if sock is None:
                     return
             hello = protocol.receive(sock, Kind.HELLO).header
+            hang_up.cancel()
             try:
                 session = self._open(hello, sock, peer)
             except (exception.TransferRefused, exception.TransferFailed) as refusal:
-                LOG.warning("transfer agent of %s refused %s:%d: %s", self.host, *peer[:2],
-                            refusal)
+                self._warnings.warn("transfer agent of %s refused %s:%d: %s", self.host,
+                                    *peer[:2], refusal)
                 protocol.send(sock, Kind.REFUSED, {"reason": str(refusal.kwargs.get(
                     "reason", refusal))})
                 return
             session.run()
         except (exception.TransferFailed, exception.DriverError) as error:
-            LOG.warning("transfer from %s:%d to %s ended: %s", *peer[:2], self.host, error)
+            if session is None:     # never got past its greeting: junk, or too slow
+                self._warnings.warn("transfer agent of %s dropped %s:%d: %s", self.host,
+                                    *peer[:2], error)
+            else:
+                LOG.warning("transfer from %s:%d to %s ended: %s", *peer[:2], self.host,
+                            error)
         except Exception:  # a broken session must not take the server with it
             LOG.exception("transfer from %s:%d to %s failed", *peer[:2], self.host)
         finally:
+            hang_up.cancel()
             if session is not None:
                 session.close()
                 with self._lock:
@@ -196,6 +232,7 @@ class TransferReceiver:
             if sock is not None:
                 sock.close()
             raw.close()
+            self._connection_slots.release()
 
     def _wrap(self, sock: socket.socket, peer: tuple) -> ssl.SSLSocket | None:
         """The TLS side of an accepted connection, or None (after telling a plain source why)
@@ -206,7 +243,8 @@ class TransferReceiver:
         if first[0] != protocol.TLS_HANDSHAKE:
             reason = (f"the transfer agent of {self.host} takes TLS connections only; the "
                       "source has no [transfer] tls_cert_file and tls_key_file")
-            LOG.warning("transfer agent of %s refused %s:%d: %s", self.host, *peer[:2], reason)
+            self._warnings.warn("transfer agent of %s refused %s:%d: %s", self.host,
+                                *peer[:2], reason)
             try:
                 protocol.receive(sock, Kind.HELLO)   # read it all, so our answer is not reset
             except exception.TransferFailed:
@@ -216,8 +254,8 @@ class TransferReceiver:
         try:
             return self._tls_context.wrap_socket(sock, server_side=True)
         except (ssl.SSLError, OSError) as error:
-            LOG.warning("TLS handshake of %s:%d with the transfer agent of %s failed: %s",
-                        *peer[:2], self.host, error)
+            self._warnings.warn("TLS handshake of %s:%d with the transfer agent of %s "
+                                "failed: %s", *peer[:2], self.host, error)
             _linger(sock)   # so that the source gets our alert, not a reset
             return None
 
@@ -263,6 +301,39 @@ class TransferReceiver:
                        f"{self.reserved_bytes // MIB} MiB kept in reserve ([transfer] "
                        f"reserved_disk_mb) and {math.ceil(promised / MIB)} MiB for other "
                        f"transfers under way)")
+
+
+def _shut(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+
+
+class _WarningBudget:
+    """Warnings about unwelcome connections: at most `per_minute` a minute, then one line
+    saying how many were left out."""
+
+    def __init__(self, per_minute: int = 10, clock=time.monotonic):
+        self.per_minute = per_minute
+        self._clock = clock
+        self._window_start = clock()
+        self._spent = self._left_out = 0
+        self._lock = threading.Lock()
+
+    def warn(self, message: str, *args) -> None:
+        with self._lock:
+            now = self._clock()
+            if now - self._window_start >= 60:
+                if self._left_out:
+                    LOG.warning("%d more such warnings were left out in the last minute",
+                                self._left_out)
+                self._window_start, self._spent, self._left_out = now, 0, 0
+            if self._spent >= self.per_minute:
+                self._left_out += 1
+                return
+            self._spent += 1
+        LOG.warning(message, *args)
 
 
 def _linger(sock: socket.socket, seconds: float = 1.0) -> None:

@@ -46,7 +46,7 @@ class GrantBook:
                direction: str = PUSH) -> Grant:
         """Spend `token` on the transfer it was issued for; TransferRefused otherwise. The
         refusal never says which check failed: a guesser learns nothing."""
-        if not isinstance(token, str):
+        if not isinstance(token, str) or not token.isascii():   # issued tokens are ASCII
             raise exception.TransferRefused(reason="invalid, expired or spent token")
         with self._lock:
             self._forget_expired()

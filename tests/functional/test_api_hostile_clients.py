@@ -135,6 +135,19 @@ def test_a_pattern_that_needs_backtracking_features_is_refused(serve):
         "code": 400, "message": r"Invalid regular expression for name: (a)\1"}}
 
 
+def test_the_first_of_two_microversion_headers_counts(serve):
+    """As Nova: `compute 2.1` then `compute 2.90` asks for 2.1."""
+    response = exchange(serve.endpoint, b"GET /v2.1/servers HTTP/1.1\r\nHost: x\r\n"
+                        b"Connection: close\r\nX-Auth-Token: herder-admin-token\r\n"
+                        b"OpenStack-API-Version: compute 2.1\r\n"
+                        b"OpenStack-API-Version: compute 2.90\r\n\r\n")
+    assert status_of(response) == 200
+    head = response.split(b"\r\n\r\n", 1)[0].decode().split("\r\n")[1:]
+    headers = {name.lower(): value.strip() for name, _, value in
+               (line.partition(":") for line in head)}
+    assert headers["openstack-api-version"] == "compute 2.1"
+
+
 class _server:
     """herder's HTTP server in this process, serving a trivial app (`with _server(conf)`)."""
 

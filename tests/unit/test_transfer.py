@@ -15,7 +15,7 @@ from herder import exception
 from herder.transfer import incoming, protocol, sparse
 from herder.transfer.bandwidth import Throttle
 from herder.transfer.protocol import Kind
-from herder.transfer.receiver import TransferReceiver
+from herder.transfer.receiver import TransferReceiver, _WarningBudget
 from herder.transfer.sender import DiskSender
 from herder.transfer.tokens import GrantBook
 from tests.unit.sparse_disks import (GIB, MIB, cancel_while_a_chunk_is_held, make_sparse,
@@ -736,3 +736,94 @@ def test_a_chunk_check_covers_where_the_chunk_goes_and_what_its_block_holds_befo
     assert check(GIB, [(0, bytes(8)), (8, b"data")], 8) == check(GIB, [(8, b"data")], 8)
 
 
+
+
+# -- hostile peers (docs/security.md) ---------------------------------------------------------
+
+def _hello_frame(header: bytes) -> bytes:
+    return protocol._PREAMBLE.pack(Kind.HELLO, len(header), 0) + header
+
+
+def _answer(sock: socket.socket) -> bytes:
+    """What the receiver says before it hangs up."""
+    sock.settimeout(10)
+    received = b""
+    try:
+        while chunk := sock.recv(4096):
+            received += chunk
+    except ConnectionResetError:
+        pass
+    return received
+
+
+@pytest.mark.parametrize("header", [
+    b"[" * 30_000 + b"]" * 30_000,                       # nested deeper than JSON is parsed
+    b'{"version": 2, "token": "\\ud800", "migration": "m", "disk": "disk", '
+    b'"size": 1, "allocated": 1}',                       # a lone surrogate as the token
+])
+def test_a_malformed_hello_is_refused_without_a_traceback(receiver, disk, sender, server,
+                                                          header, caplog):
+    with socket.create_connection(receiver.address) as sock:
+        sock.sendall(_hello_frame(header))
+        _answer(sock)
+    assert "Traceback" not in caplog.text
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
+    sender.send(disk, receiver.expect("migration-1", server))   # and it still receives
+
+
+def test_a_greeting_that_drips_in_is_cut_off_at_the_hello_deadline(tmp_path):
+    agent = TransferReceiver("compute2", DEST_IP, 0, str(tmp_path / "c2"), token_ttl=60,
+                             hello_timeout=0.5)
+    agent.start()
+    try:
+        with socket.create_connection(agent.address) as sock:
+            started = time.monotonic()
+            for byte in _hello_frame(b'{"version": 2}')[:6]:   # a byte now and then
+                try:
+                    sock.sendall(bytes([byte]))
+                except OSError:
+                    break
+                time.sleep(0.2)
+            _answer(sock)
+            assert time.monotonic() - started < 3
+    finally:
+        agent.stop()
+
+
+def test_connections_beyond_the_limit_are_closed_and_the_agent_keeps_receiving(
+        tmp_path, disk, sender, server):
+    agent = TransferReceiver("compute2", DEST_IP, 0, str(tmp_path / "c2"), token_ttl=60,
+                             max_connections=3)
+    agent.start()
+    try:
+        idle = [socket.create_connection(agent.address) for _ in range(3)]
+        with socket.create_connection(agent.address) as extra:
+            assert _answer(extra) == b""                # closed at once, not served
+        for sock in idle:
+            sock.close()
+        deadline = time.monotonic() + 5
+        while True:   # the idle ones' slots come back once the agent sees them go
+            try:
+                sender.send(disk, agent.expect("migration-1", server))
+                break
+            except exception.TransferFailed:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        assert sparse.digest(os.path.join(agent.instances_dir, server, "disk")) == \
+            sparse.digest(disk)
+    finally:
+        agent.stop()
+
+
+def test_warnings_about_unwelcome_connections_are_rate_limited(caplog):
+    now = [0.0]
+    budget = _WarningBudget(per_minute=3, clock=lambda: now[0])
+    with caplog.at_level("WARNING"):
+        for i in range(10):
+            budget.warn("junk %d", i)
+        now[0] = 61.0
+        budget.warn("junk after a minute")
+    assert [r.getMessage() for r in caplog.records] == [
+        "junk 0", "junk 1", "junk 2", "7 more such warnings were left out in the last minute",
+        "junk after a minute"]
