@@ -74,10 +74,13 @@ _api_opts = [
                     "address for all."),
     cfg.StrOpt("public_endpoint", default=None,
                help="Base URL clients reach the API at (default: http://<listen>:<port>)."),
-    cfg.StrOpt("auth_strategy", default="noauth2", choices=["noauth2", "keystone"],
-               help="noauth2: tokens are `user:project[:roles]` or the admin token (embedded "
-                    "use and tests). keystone: Keystone tokens, validated by keystonemiddleware "
-                    "as configured in [keystone_authtoken] (needs the `keystone` extra)."),
+    cfg.StrOpt("auth_strategy", default=None, choices=["noauth2", "keystone"],
+               help="keystone: Keystone tokens, validated by keystonemiddleware as configured "
+                    "in [keystone_authtoken] (needs the `keystone` extra); what production "
+                    "uses. noauth2: no authentication, tokens are `user:project[:roles]` or "
+                    "the admin token, so anyone may act as anyone (trials and tests). Unset: "
+                    "`herder serve` runs noauth2, while `herder api` and the WSGI app refuse "
+                    "to start until it is chosen."),
 ]
 
 _compute_opts = [
@@ -316,6 +319,22 @@ def register_opts(conf: cfg.ConfigOpts) -> None:
     conf.register_opts(_transfer_opts, group="transfer")
     conf.register_opts(_image_opts, group="image")
     conf.register_opts(_fault_opts, group="fault_injection")
+
+
+class AuthStrategyUnset(Exception):
+    """A separately deployed api was started without choosing how callers authenticate."""
+
+    def __init__(self, what: str):
+        super().__init__(
+            f"{what} needs [api] auth_strategy in its configuration: keystone (production: "
+            "Keystone tokens) or noauth2 (no authentication: anyone may act as any project, "
+            "and whoever has the admin token is admin).")
+
+
+def require_auth_strategy(conf, what: str) -> None:
+    """AuthStrategyUnset unless [api] auth_strategy was chosen (herder api, the WSGI app)."""
+    if conf.api.auth_strategy is None:
+        raise AuthStrategyUnset(what)
 
 
 def build_conf(args: list[str] | None = None, config_files: list[str] | None = None,

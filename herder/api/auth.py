@@ -2,7 +2,19 @@
 
 A token is `user:project[:role,role]`, or the configured admin token. No token, no entry: 401.
 """
+import logging
+
 from herder.context import RequestContext
+
+LOG = logging.getLogger(__name__)
+
+
+def warn_if_unauthenticated(conf) -> None:
+    """Say loudly, at every start, that an api without Keystone lets anyone in."""
+    if conf.api.auth_strategy != "keystone":
+        LOG.warning("AUTHENTICATION IS OFF ([api] auth_strategy = noauth2): any caller may act "
+                    "as any project, and anyone who knows the admin token is admin. Set "
+                    "[api] auth_strategy = keystone for a cloud others can reach.")
 
 
 def context_from_token(token: str | None, admin_token: str, request_id: str

@@ -6,6 +6,7 @@ import threading
 
 import falcon
 
+from herder.api import auth
 from herder.api.app import make_app
 from herder.api.handlers.base import ApiServices
 from herder.api.http_server import GatedServer
@@ -32,6 +33,7 @@ class ApiService:
         self._http = GatedServer(self.conf, (self.conf.api.listen, self.conf.api.port),
                                  self.app)
         self._http.prepare()  # bound: `port` is known from here on
+        auth.warn_if_unauthenticated(self.conf)
         self._thread = threading.Thread(target=self._http.serve, daemon=True, name="api-http")
         self._thread.start()
         LOG.info("Compute API listening on %s", self.endpoint)

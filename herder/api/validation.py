@@ -1,9 +1,19 @@
 """Request body validation against JSON schemas, with Nova's error messages."""
+import base64
+import binascii
+
 import jsonschema
 
 from herder.api.faults import BadRequest
 
 _FORMAT_CHECKER = jsonschema.FormatChecker()
+
+
+@_FORMAT_CHECKER.checks("base64", raises=binascii.Error)
+def _is_base64(value) -> bool:
+    if isinstance(value, str):
+        base64.b64decode(value, validate=True)
+    return True
 
 
 def validate(schema: dict, body) -> None:

@@ -27,7 +27,10 @@ def init_application(files: list[str] | None = None):
     """The api's WSGI application, with its own database and bus handles."""
     from herder.api.service import build_app
     from herder.bus.rpc import bus_from_conf
+    from herder.api.auth import warn_if_unauthenticated
     conf = herder_conf.build_conf([], files if files is not None else config_files())
+    herder_conf.require_auth_strategy(conf, "The api's WSGI application")
+    warn_if_unauthenticated(conf)
     return build_app(conf, herder_conf.database(conf), bus_from_conf(conf))
 
 

@@ -10,6 +10,7 @@ by the next start of a conductor.
 import logging
 import os
 import signal
+import sys
 import threading
 
 from herder import conf as herder_conf
@@ -49,6 +50,11 @@ def run_api(args) -> int:
     from herder.cmd import clouds
     from herder import faults
     conf = _conf(args, api__listen=args.listen, api__port=args.port)
+    try:
+        herder_conf.require_auth_strategy(conf, "herder api")
+    except herder_conf.AuthStrategyUnset as error:
+        print(f"herder api: {error}", file=sys.stderr)
+        return 1
     db, bus = herder_conf.database(conf), bus_from_conf(conf)
     bus.faults = faults.from_conf(conf, "api")
     seed.seed_catalogue(db, conf)

@@ -2,6 +2,8 @@
 oversized heads and bodies, ambiguous framing, and regular expressions built to backtrack
 (docs/security.md lists each with its expected answer)."""
 import json
+import os
+import subprocess
 import threading
 import time
 
@@ -9,10 +11,11 @@ import pytest
 import requests
 
 from herder.api.http_server import GatedServer
-from herder.conf import build_conf
+from herder.api.wsgi import init_application
+from herder.conf import AuthStrategyUnset, build_conf
 from tests.functional.hostile import (ATTACKER, answered_within, exchange, slow_clients,
                                       status_of)
-from tests.functional.serve_process import ServeProcess, free_port
+from tests.functional.serve_process import BIN_DIR, ServeProcess, free_port
 
 ADMIN = {"X-Auth-Token": "herder-admin-token", "Content-Type": "application/json"}
 
@@ -146,6 +149,50 @@ def test_the_first_of_two_microversion_headers_counts(serve):
     headers = {name.lower(): value.strip() for name, _, value in
                (line.partition(":") for line in head)}
     assert headers["openstack-api-version"] == "compute 2.1"
+
+
+
+def _create(serve, **server):
+    image = requests.get(f"{serve.endpoint}/v2.1/images", headers=ADMIN).json()["images"][0]
+    return requests.post(f"{serve.endpoint}/v2.1/servers", headers=ADMIN, json={"server": {
+        "name": "limits", "flavorRef": "1", "imageRef": image["id"], "networks": "none",
+        **server}})
+
+
+def test_more_metadata_items_than_the_quota_allows_are_refused(serve):
+    """`/limits` says maxServerMeta 128: 5,000 items used to be stored anyway."""
+    refused = _create(serve, metadata={f"key{i}": "v" for i in range(129)})
+    assert refused.status_code == 403
+    assert refused.json() == {"forbidden": {
+        "code": 403, "message": "Maximum number of metadata items exceeds 128"}}
+    assert _create(serve, metadata={f"key{i}": "v" for i in range(128)}).status_code == 202
+
+
+@pytest.mark.parametrize("user_data,reason", [
+    ("not base64!", "is not a 'base64'"),
+    ("QUJD" * 16384 + "QQ==", "is too long"),     # 65540 characters of valid base64
+])
+def test_user_data_must_be_base64_and_at_most_65535_characters(serve, user_data, reason):
+    refused = _create(serve, user_data=user_data)
+    assert refused.status_code == 400
+    assert reason in refused.json()["badRequest"]["message"]
+
+
+
+def test_an_api_without_authentication_says_so_at_start(serve):
+    assert "AUTHENTICATION IS OFF" in serve.banner
+
+
+def test_a_separate_api_process_will_not_start_until_authentication_is_chosen(tmp_path):
+    config = tmp_path / "herder.conf"
+    config.write_text(f"[DEFAULT]\nstate_dir = {tmp_path / 'state'}\n")
+    started = subprocess.run([os.path.join(BIN_DIR, "herder"), "--config-file", str(config),
+                              "api", "--port", str(free_port())],
+                             capture_output=True, text=True, timeout=60)
+    assert started.returncode == 1
+    assert "needs [api] auth_strategy" in started.stderr
+    with pytest.raises(AuthStrategyUnset):
+        init_application([str(config)])
 
 
 class _server:

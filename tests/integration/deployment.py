@@ -71,7 +71,8 @@ class Deployment:
             common.setdefault(section, {}).update(options)
         database = {**common.pop("database", {}), "connection": self.database_url}
         control = {**common, "database": database,
-                   "api": {"listen": "127.0.0.1", "port": self.port}}
+                   "api": {"listen": "127.0.0.1", "port": self.port,
+                           "auth_strategy": "noauth2", **common.get("api", {})}}
         self.control_conf = root / "herder.conf"
         self.control_conf.write_text(_ini(control))
         self.compute_conf = root / "compute.conf"   # no [database]: no credentials

@@ -14,7 +14,8 @@ from herder.api.schemas import servers as schemas
 from herder.api.query import Query, is_uuid_like
 from herder.api.views import servers as views
 from herder.api.views.common import links
-from herder.db import actions, flavors, images, instances, moves, server_groups, services
+from herder.db import (actions, flavors, images, instances, moves, quotas, server_groups,
+                       services)
 from herder.db.models import Instance
 
 _FILTERS = ("name", "status", "host", "image", "flavor")
@@ -73,6 +74,10 @@ class ServerCollection(Handler):
         for name in ("min_count", "max_count"):  # an integer or a string of digits
             if str(server.get(name, 1)).lstrip("0") != "1":
                 raise faults.BadRequest("herder creates one server per request.")
+        metadata = server.get("metadata", {})
+        allowed = quotas.limits(self.db, self.conf, context.project_id)["metadata_items"]
+        if 0 <= allowed < len(metadata):
+            raise faults.Forbidden(f"Maximum number of metadata items exceeds {allowed}")
         group_uuid = self._server_group(hints, context)
         if group_uuid:  # the spec keeps the group as its canonical uuid, however it was spelt
             hints = {**hints, "group": group_uuid}
@@ -84,7 +89,7 @@ class ServerCollection(Handler):
             user_id=context.user_id, image_ref=image.id if image else "",
             flavor=flavors.as_dict(flavor), vm_state=states.BUILDING, task_state="scheduling",
             power_state=states.NOSTATE, availability_zone=zone or self.conf.default_availability_zone,
-            metadata_=server.get("metadata", {}), system_metadata={}, addresses=addresses,
+            metadata_=metadata, system_metadata={}, addresses=addresses,
             key_name=server.get("key_name"),
             disk_config=server.get("OS-DCF:diskConfig", "MANUAL"),
             created_at=datetime.utcnow().replace(microsecond=0))

@@ -37,7 +37,9 @@ CREATE = {
                 "description": {"type": ["string", "null"], "maxLength": 255},
                 "min_count": COUNT, "max_count": COUNT,
                 "return_reservation_id": {"type": ["boolean", "string"]},
-                "user_data": {"type": "string"}, "config_drive": {"type": ["boolean", "string"]},
+                # as Nova: base64, at most 65535 characters
+                "user_data": {"type": "string", "format": "base64", "maxLength": 65535},
+                "config_drive": {"type": ["boolean", "string"]},
                 "security_groups": {"type": "array"}, "adminPass": {"type": "string"},
                 "OS-DCF:diskConfig": {"type": "string", "enum": ["AUTO", "MANUAL"]},
                 "accessIPv4": {"type": "string"}, "accessIPv6": {"type": "string"},
