@@ -136,11 +136,13 @@ class TransferReceiver:
         return self._listener.getsockname()[:2]
 
     # -- what the compute host asks -------------------------------------------------------------
-    def expect(self, migration_uuid: str, instance_uuid: str, disk: str = "disk") -> dict:
-        """Agree to receive `disk` of the migration's server: the target the source needs."""
+    def expect(self, migration_uuid: str, instance_uuid: str, disk: str = "disk",
+               max_size: int | None = None) -> dict:
+        """Agree to receive `disk` of the migration's server, of at most `max_size` bytes:
+        the target the source needs."""
         self.disk_path(instance_uuid, disk)  # refuse now what would be refused on connection
         host, port = self.address
-        token = self.grants.issue(migration_uuid, instance_uuid, disk)
+        token = self.grants.issue(migration_uuid, instance_uuid, disk, max_size=max_size)
         return {"host": host, "port": port, "token": token, "migration_uuid": migration_uuid,
                 "disk": disk, "tls": self.tls.enabled}
 
@@ -266,6 +268,12 @@ class TransferReceiver:
         with self._lock:
             cancels_before = self._cancels
         grant = self.grants.redeem(hello.get("token"), hello.get("migration"), hello.get("disk"))
+        if allocated > size:
+            raise exception.TransferRefused(reason="the disk's declared sizes do not add up")
+        if grant.max_size is not None and size > grant.max_size:
+            raise exception.TransferRefused(
+                reason=f"the disk declares {size} bytes, more than the {grant.max_size} this "
+                       "move allows")
         path = self.disk_path(grant.instance_uuid, grant.disk)
         with self._lock:
             previous = self._sessions.get(path)

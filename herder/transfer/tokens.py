@@ -24,6 +24,7 @@ class Grant:
     disk: str
     direction: str
     expires_at: float
+    max_size: int | None = None     # the most bytes the disk may declare (None: no bound)
 
 
 class GrantBook:
@@ -34,12 +35,12 @@ class GrantBook:
         self._lock = threading.Lock()
 
     def issue(self, migration_uuid: str, instance_uuid: str, disk: str,
-              direction: str = PUSH) -> str:
+              direction: str = PUSH, max_size: int | None = None) -> str:
         token = secrets.token_urlsafe(32)
         with self._lock:
             self._forget_expired()
             self._grants[_key(token)] = Grant(migration_uuid, instance_uuid, disk, direction,
-                                              self._clock() + self.ttl)
+                                              self._clock() + self.ttl, max_size)
         return token
 
     def redeem(self, token: object, migration_uuid: object, disk: object,

@@ -220,7 +220,8 @@ class FakeDriver(InstanceLayout):
     def prepare_incoming(self, instance: dict, migration_uuid: str) -> dict:
         """Destination side: agree to receive the guest's disk for this migration; the target
         (address, port, single-use token) the source sends it to."""
-        return self._transfer_agent().expect(migration_uuid, instance["uuid"], "disk")
+        return self._transfer_agent().expect(migration_uuid, instance["uuid"], "disk",
+                                             instance["flavor"])
 
     def migrate_disk_and_power_off(self, instance: dict, target: dict,
                                    progress=None) -> MoveReport:

@@ -1,6 +1,7 @@
 """Disk transfer between two hosts on their own loopback addresses: what arrives, what is
 refused, what a retry resends, how fast it may go."""
 import errno
+import json
 import os
 import re
 import socket
@@ -14,6 +15,7 @@ import pytest
 from herder import exception
 from herder.transfer import incoming, protocol, sparse
 from herder.transfer.bandwidth import Throttle
+from herder.transfer.host import disk_size_limit
 from herder.transfer.protocol import Kind
 from herder.transfer.receiver import TransferReceiver, _WarningBudget
 from herder.transfer.sender import DiskSender
@@ -827,3 +829,25 @@ def test_warnings_about_unwelcome_connections_are_rate_limited(caplog):
     assert [r.getMessage() for r in caplog.records] == [
         "junk 0", "junk 1", "junk 2", "7 more such warnings were left out in the last minute",
         "junk after a minute"]
+
+
+@pytest.mark.parametrize("size", [2 ** 40, 2 ** 63 - 1])
+def test_a_grant_holder_cannot_declare_a_disk_larger_than_the_move_allows(receiver, server,
+                                                                         size):
+    """With a valid grant for a 1 GiB disk, a 1 TiB one used to be created (sparse), and
+    2^63-1 failed with EFBIG and files left behind."""
+    target = receiver.expect("migration-1", server, max_size=GIB)
+    hello = json.dumps({"version": protocol.VERSION, "token": target["token"],
+                        "migration": "migration-1", "disk": "disk", "size": size,
+                        "allocated": 0}).encode()
+    with socket.create_connection(receiver.address) as sock:
+        sock.sendall(_hello_frame(hello))
+        answer = _answer(sock)
+    assert b"more than the 1073741824 this move allows" in answer
+    assert not os.path.exists(os.path.join(receiver.instances_dir, server))
+
+
+def test_the_bound_of_a_disk_follows_the_servers_flavor():
+    flavor = {"root_gb": 1, "ephemeral_gb": 0, "swap": 0}
+    assert disk_size_limit(flavor, image_limit_bytes=10 * GIB) == 12 * GIB
+    assert disk_size_limit({**flavor, "ephemeral_gb": 2, "swap": 512}, 0) == 4 * GIB + 512 * MIB

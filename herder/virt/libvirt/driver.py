@@ -430,7 +430,8 @@ class LibvirtDriver(InstanceLayout):
     def prepare_incoming(self, instance: dict, migration_uuid: str) -> dict:
         """A grant per disk file of the guest's current flavor (the files the source has)."""
         agent = self._transfer_agent()
-        return {"files": {name: agent.expect(migration_uuid, instance["uuid"], name)
+        return {"files": {name: agent.expect(migration_uuid, instance["uuid"], name,
+                                             instance["flavor"])
                           for name in disk_files(instance["flavor"])}}
 
     def finish_migration(self, instance: dict, new_flavor: dict, power_on: bool) -> int:
