@@ -28,6 +28,7 @@ from cheroot import server as cheroot_server
 from cheroot import wsgi
 
 from herder.api import faults, request_head
+from herder.log_budget import WarningBudget
 
 LOG = logging.getLogger(__name__)
 
@@ -77,6 +78,7 @@ class HeadGate:
         self._epoll = select.epoll()
         self._waiting: dict[int, _Waiting] = {}
         self._lock = threading.Lock()
+        self._warnings = WarningBudget(LOG)
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True, name="api-head-gate")
         self._thread.start()
@@ -88,8 +90,9 @@ class HeadGate:
             held = sum(1 for waiting in self._waiting.values() if waiting.client == client)
             if len(self._waiting) >= api.max_connections or \
                     held >= api.max_connections_per_client:
-                LOG.warning("refusing a connection from %s: %d connections wait for their "
-                            "request, %d of them its own", client, len(self._waiting), held)
+                self._warnings.warn("refusing a connection from %s: %d connections wait "
+                                    "for their request, %d of them its own", client,
+                                    len(self._waiting), held)
                 conn.close()
                 return
             fd = conn.socket.fileno()

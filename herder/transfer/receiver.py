@@ -32,6 +32,7 @@ from herder.transfer.incoming import IncomingDisk
 from herder.transfer.protocol import Kind
 from herder.transfer.tls import TLSConfig
 from herder.faults import FaultInjector
+from herder.log_budget import WarningBudget
 
 LOG = logging.getLogger(__name__)
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$")   # one path component, not hidden
@@ -67,7 +68,7 @@ class TransferReceiver:
         self.io_timeout = io_timeout
         self.hello_timeout = hello_timeout
         self._connection_slots = threading.BoundedSemaphore(max_connections)
-        self._warnings = _WarningBudget()
+        self._warnings = WarningBudget(LOG)
         self.faults = faults or FaultInjector(host)
         self.reserved_bytes = reserved_disk_mb * MIB
         self.tls = tls or TLSConfig()
@@ -316,32 +317,6 @@ def _shut(sock: socket.socket) -> None:
         sock.shutdown(socket.SHUT_RDWR)
     except OSError:
         pass
-
-
-class _WarningBudget:
-    """Warnings about unwelcome connections: at most `per_minute` a minute, then one line
-    saying how many were left out."""
-
-    def __init__(self, per_minute: int = 10, clock=time.monotonic):
-        self.per_minute = per_minute
-        self._clock = clock
-        self._window_start = clock()
-        self._spent = self._left_out = 0
-        self._lock = threading.Lock()
-
-    def warn(self, message: str, *args) -> None:
-        with self._lock:
-            now = self._clock()
-            if now - self._window_start >= 60:
-                if self._left_out:
-                    LOG.warning("%d more such warnings were left out in the last minute",
-                                self._left_out)
-                self._window_start, self._spent, self._left_out = now, 0, 0
-            if self._spent >= self.per_minute:
-                self._left_out += 1
-                return
-            self._spent += 1
-        LOG.warning(message, *args)
 
 
 def _linger(sock: socket.socket, seconds: float = 1.0) -> None:

@@ -2,6 +2,7 @@
 refused, what a retry resends, how fast it may go."""
 import errno
 import json
+import logging
 import os
 import re
 import socket
@@ -13,11 +14,12 @@ import uuid
 import pytest
 
 from herder import exception
+from herder.log_budget import WarningBudget
 from herder.transfer import incoming, protocol, sparse
 from herder.transfer.bandwidth import Throttle
 from herder.transfer.host import disk_size_limit
 from herder.transfer.protocol import Kind
-from herder.transfer.receiver import TransferReceiver, _WarningBudget
+from herder.transfer.receiver import TransferReceiver
 from herder.transfer.sender import DiskSender
 from herder.transfer.tokens import GrantBook
 from tests.unit.sparse_disks import (GIB, MIB, cancel_while_a_chunk_is_held, make_sparse,
@@ -820,7 +822,8 @@ def test_connections_beyond_the_limit_are_closed_and_the_agent_keeps_receiving(
 
 def test_warnings_about_unwelcome_connections_are_rate_limited(caplog):
     now = [0.0]
-    budget = _WarningBudget(per_minute=3, clock=lambda: now[0])
+    budget = WarningBudget(logging.getLogger("herder.test"), per_minute=3,
+                           clock=lambda: now[0])
     with caplog.at_level("WARNING"):
         for i in range(10):
             budget.warn("junk %d", i)
