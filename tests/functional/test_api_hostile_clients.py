@@ -170,6 +170,7 @@ def test_more_metadata_items_than_the_quota_allows_are_refused(serve):
 
 @pytest.mark.parametrize("user_data,reason", [
     ("not base64!", "is not a 'base64'"),
+    ("V\u00af\u00b5", "is not a 'base64'"),       # not even ASCII (found by the fuzzer)
     ("QUJD" * 16384 + "QQ==", "is too long"),     # 65540 characters of valid base64
 ])
 def test_user_data_must_be_base64_and_at_most_65535_characters(serve, user_data, reason):
