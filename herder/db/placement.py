@@ -135,7 +135,9 @@ def give_back(db: Database, migration_uuid: str, instance_uuid: str) -> None:
     """End a move on the source: the allocations the migration holds become the instance's
     again, replacing what the instance holds (its destination claim), atomically. Nothing
     happens once they were given back, so that a step that did this before a crash can run
-    again without dropping the instance's allocations."""
+    again without dropping the instance's allocations. Not remove() then move() in one
+    transaction: that would lock the two consumers' nodes in two sorted passes, and two moves
+    over the same nodes could then deadlock; here every node is locked in one."""
     with db.transaction() as session:
         rows = list(session.scalars(select(Allocation)
                                     .where(Allocation.consumer_uuid == migration_uuid)))

@@ -75,9 +75,10 @@ class ServerCollection(Handler):
             if str(server.get(name, 1)).lstrip("0") != "1":
                 raise faults.BadRequest("herder creates one server per request.")
         metadata = server.get("metadata", {})
-        allowed = quotas.limits(self.db, self.conf, context.project_id)["metadata_items"]
-        if 0 <= allowed < len(metadata):
-            raise faults.Forbidden(f"Maximum number of metadata items exceeds {allowed}")
+        if metadata:   # no quota read for the many creates that bring none
+            allowed = quotas.limits(self.db, self.conf, context.project_id)["metadata_items"]
+            if 0 <= allowed < len(metadata):
+                raise faults.Forbidden(f"Maximum number of metadata items exceeds {allowed}")
         group_uuid = self._server_group(hints, context)
         if group_uuid:  # the spec keeps the group as its canonical uuid, however it was spelt
             hints = {**hints, "group": group_uuid}
