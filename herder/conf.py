@@ -88,6 +88,14 @@ _compute_opts = [
                help="The hypervisor driver of compute hosts. fake: real disk files, pretend "
                     "guests (tests, scale runs). libvirt: real QEMU guests through libvirt "
                     "(see [libvirt])."),
+    cfg.StrOpt("instances_dir", default=None,
+               help="The directory this process's compute hosts keep their guests in (Nova's "
+                    "instances_path). Default: <instances_path>/<host>, one per host. Hosts "
+                    "that name the same directory (an NFS export mounted at one path on each, "
+                    "or one directory for simulated hosts on one machine) share their storage: "
+                    "a move between two of them copies the guest's files locally and sends "
+                    "nothing over the network. Each move finds out with a probe file (see "
+                    "docs/real-guests.md)."),
     cfg.IntOpt("shutdown_retry_interval", default=10, min=1,
                help="Seconds between ACPI power-off requests while a guest shuts down (a "
                     "request sent before the guest listens is lost)."),
@@ -389,6 +397,12 @@ def database_url(conf: cfg.ConfigOpts) -> str:
 
 def instances_root(conf: cfg.ConfigOpts) -> str:
     return conf.instances_path or os.path.join(conf.state_dir, "hosts")
+
+
+def host_instances_dir(conf: cfg.ConfigOpts, host: str) -> str:
+    """Where compute host `host` keeps its guests: `[compute] instances_dir` when set (and
+    then possibly shared with other hosts), else a directory of its own."""
+    return conf.compute.instances_dir or os.path.join(instances_root(conf), host)
 
 
 def list_opts():

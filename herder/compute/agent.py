@@ -12,6 +12,7 @@ from herder.bus.notifier import Notifier
 from herder.bus.rpc import Bus
 from herder.compute.move_claims import MoveClaimRecords
 from herder.compute.resource_tracker import ResourceTracker, incoming, outgoing
+from herder.compute.shared_storage import SharedStorageProbes
 from herder.conductor import REPORTS_TOPIC
 from herder.context import RequestContext
 from herder.db.placement import Resources
@@ -25,13 +26,15 @@ PROGRESS_REPORT_EVERY = 0.5   # seconds between progress reports to the conducto
 
 class ComputeAgent:
     def __init__(self, host: str, host_ip: str, bus: Bus, driver: ComputeDriver,
-                 tracker: ResourceTracker, move_claims: MoveClaimRecords):
+                 tracker: ResourceTracker, move_claims: MoveClaimRecords,
+                 probes: SharedStorageProbes):
         self.host = host
         self.host_ip = host_ip
         self.bus = bus
         self.driver = driver
         self.tracker = tracker
         self.move_claims = move_claims
+        self.probes = probes
         self.notifier = Notifier(bus, f"herder-compute:{host}")
 
     def _log(self, context: RequestContext, instance: dict, message: str, *args) -> None:
@@ -110,16 +113,22 @@ class ComputeAgent:
                            instance["uuid"])
         self.move_claims.record(instance["uuid"], migration["uuid"], new_flavor)
         self._notify(context, "instance.resize_prep.end", instance, new_flavor=new_flavor)
-        return {"host_ip": self.host_ip, "transfer": self.driver.prepare_incoming(
-            instance, migration["uuid"])}
+        return {"host_ip": self.host_ip, "transfer": self._incoming_target(instance, migration)}
 
     def prepare_transfer(self, context, instance: dict, migration: dict) -> dict:
         """A fresh grant for the source to send the disk with, when the one from prep_resize
         was spent or lapsed (a retried copy: it resumes where the last one stopped)."""
-        return self.driver.prepare_incoming(instance, migration["uuid"])
+        return self._incoming_target(instance, migration)
+
+    def _incoming_target(self, instance: dict, migration: dict) -> dict:
+        """What the source needs to get the guest's files here: the driver's transfer grants,
+        and the probe that tells the source whether it sees this host's files already."""
+        return {**self.driver.prepare_incoming(instance, migration["uuid"]),
+                "shared_probe": self.probes.leave(migration["uuid"])}
 
     def abort_prep_resize(self, context, instance: dict, migration: dict) -> None:
         self.move_claims.forget(instance["uuid"])
+        self.probes.remove(migration["uuid"])
         self.tracker.drop(incoming(migration["uuid"]))
 
     # -- move, source: resize_instance ---------------------------------------------------------
@@ -129,8 +138,13 @@ class ComputeAgent:
         self._notify(context, "instance.resize.start", instance)
         self._log(context, instance, "Starting migrate_disk_and_power_off")
         was_running = self.driver.power_state(instance["uuid"]) == states.RUNNING
+        shared = self.probes.shared_with(transfer.get("shared_probe"))
+        if shared:
+            self._log(context, instance, "the instances directory of %s is this host's "
+                      "own: copying the disks locally, sending nothing", migration["dest_compute"])
         reporter = _ProgressReporter(self, context, instance, migration)
-        report = self.driver.migrate_disk_and_power_off(instance, transfer, reporter)
+        report = self.driver.migrate_disk_and_power_off(instance, transfer, reporter,
+                                                        shared_storage=shared)
         reporter.finish(report.allocated_bytes)
         self.tracker.rekey(instance["uuid"], outgoing(instance["uuid"]))
         self._notify(context, "instance.resize.end", instance)
@@ -149,6 +163,7 @@ class ComputeAgent:
         power = self.driver.finish_migration(instance, new_flavor, power_on)
         self.tracker.rekey(incoming(migration["uuid"]), instance["uuid"])
         self.move_claims.forget(instance["uuid"])   # the guest holds the claim from now on
+        self.probes.remove(migration["uuid"])
         self._notify(context, "instance.resize_finish.end", {**instance, "flavor": new_flavor,
                                                              "host": self.host,
                                                              "node": self.host})
@@ -160,6 +175,7 @@ class ComputeAgent:
             self.tracker.rekey(instance["uuid"], incoming(migration["uuid"]))
         self.driver.discard_incoming(instance)
         self.move_claims.forget(instance["uuid"])
+        self.probes.remove(migration["uuid"])
         self.tracker.drop(incoming(migration["uuid"]))
 
     # -- confirm (source) ------------------------------------------------------------------------

@@ -3,7 +3,8 @@
 From prep_resize until the guest is defined here (finish_resize) or the move is undone, nothing
 else on this host says that a move is on its way: the disk may not have arrived yet. A compute
 host that restarts in between must still count the claim, so each one is a small JSON file
-under `<instances_dir>/_move_claims/`.
+under `<instances_dir>/_move_claims/<host>/` (the instances directory may be shared by several
+hosts: each keeps its own claims).
 """
 import os
 

@@ -14,8 +14,9 @@ from herder.bus.rpc import Bus
 from herder.compute.agent import ComputeAgent, ExceptionNotifyingEndpoint
 from herder.compute.move_claims import MoveClaimRecords
 from herder.compute.resource_tracker import ResourceTracker
+from herder.compute.shared_storage import SharedStorageProbes
 from herder.conductor import REPORTS_TOPIC
-from herder.conf import instances_root
+from herder.conf import host_instances_dir
 from herder.context import admin_context
 from herder.transfer.host import TransferAgent
 from herder.virt.driver import HostInventory, load_driver
@@ -43,18 +44,20 @@ class ComputeService:
         self.bus = bus
         self.host = host
         self.host_ip = host_ip
-        instances_dir = os.path.join(instances_root(conf), host)
+        instances_dir = host_instances_dir(conf, host)
         host_faults = faults.from_conf(conf, host)
         # the host's transfer agent receives disks on the host's own address
         self.transfers = TransferAgent.from_conf(conf, host, host_ip, instances_dir, host_faults)
         images = ImageCache(host, os.path.join(instances_dir, "_base"))
         self.driver = load_driver(conf, host, instances_dir, host_faults, self.transfers, images)
         self.inventory = report_inventory(self.driver.inventory(), conf)
-        self.move_claims = MoveClaimRecords(os.path.join(instances_dir, "_move_claims"))
+        # per host: the instances directory may be shared with other hosts
+        self.move_claims = MoveClaimRecords(os.path.join(instances_dir, "_move_claims", host))
+        self.probes = SharedStorageProbes(instances_dir, host)
         self.tracker = ResourceTracker(host, self.inventory)
         self.rebuild_claims()
         self.agent = ComputeAgent(host, host_ip, bus, self.driver, self.tracker,
-                                  self.move_claims)
+                                  self.move_claims, self.probes)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._periodic, name=f"periodic-{host}",
                                         daemon=True)
@@ -63,8 +66,10 @@ class ComputeService:
 
     def rebuild_claims(self) -> None:
         """The host's claims, from what its disk holds (at start: they are not kept elsewhere)."""
+        claims = self.move_claims.all()
         self.tracker.rebuild(self.driver.list_instances(), self.driver.list_kept_copies(),
-                             self.move_claims.all())
+                             claims)
+        self.probes.sweep({claim["migration_uuid"] for claim in claims.values()})
 
     def start(self) -> None:
         self.transfers.start()   # bound before prep_resize can hand out its address

@@ -15,12 +15,25 @@ A guest's instance is the dict the conductor sends (herder/wire.py): at least `u
 None), `power_state`.
 """
 from dataclasses import asdict, dataclass
-from typing import Callable, Protocol, runtime_checkable
+from typing import Callable, Iterator, Protocol, runtime_checkable
 
 from herder.faults import FaultInjector
 
 Progress = Callable[[int, int], None]   # (bytes done, bytes in all) of a disk copy
 Placements = Callable[[list[str]], dict[str, dict | None]]   # see ComputeDriver.init_host
+
+
+def progress_over_files(progress: Progress | None, sizes: list[int]) -> Iterator[Progress]:
+    """For files copied one after the other: one callback per file, in order, each turning
+    that file's (done, total) into (done in all files so far, total of all of them)."""
+    grand_total = sum(sizes)
+    before = 0
+    for size in sizes:
+        def report(done: int, _total: int, before: int = before) -> None:
+            if progress is not None:
+                progress(before + done, grand_total)
+        yield report
+        before += size
 
 
 @dataclass(frozen=True)
@@ -42,6 +55,8 @@ class MoveReport:
     allocated_bytes: int       # the data in them: what a copy from zero sends
     bytes_sent: int            # what went over the wire this time (resumes and re-sends)
     resumed_from: int          # bytes the destination already had verified
+    shared_storage: bool = False   # the destination shares the instances directory: copied
+                                   # there locally, nothing sent
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -114,9 +129,12 @@ class ComputeDriver(Protocol):
 
     # -- moves: source ------------------------------------------------------------------------
     def migrate_disk_and_power_off(self, instance: dict, target: dict,
-                                   progress: Progress | None = None) -> MoveReport:
+                                   progress: Progress | None = None,
+                                   shared_storage: bool = False) -> MoveReport:
         """Power the guest off, keep its files as the move's source copy, send them to
-        `target` (what the destination's prepare_incoming returned)."""
+        `target` (what the destination's prepare_incoming returned). With `shared_storage`
+        the destination sees this host's instances directory: the files are copied into the
+        guest's directory there (herder/virt/local_copy.py), nothing is sent."""
 
     def confirm_migration(self, instance: dict) -> None:
         """Confirm: the source copy goes."""

@@ -13,13 +13,14 @@ import shutil
 import threading
 import time
 
-from herder import exception, json_records, states
+from herder import exception, states
 from herder.transfer import incoming, sparse
 from herder.transfer.host import TransferAgent
 from herder.faults import FaultInjector
+from herder.virt import local_copy
 from herder.virt.driver import HostInventory, MoveReport, Placements
 from herder.virt.images import ImageCache
-from herder.virt.layout import RESIZE_SUFFIX, InstanceLayout
+from herder.virt.layout import InstanceLayout
 
 LOG = logging.getLogger(__name__)
 GIB = 1024 ** 3
@@ -28,14 +29,14 @@ DEFAULT_INVENTORY = HostInventory(vcpus=16, memory_mb=32768, local_gb=500,
 
 
 class FakeDriver(InstanceLayout):
+    RECORD = "guest.json"
     supports_same_host_migration = False
 
     def __init__(self, host: str, instances_dir: str, power_off_seconds: float = 0.0,
                  faults: FaultInjector | None = None, transfers: TransferAgent | None = None,
                  images: ImageCache | None = None,
                  host_inventory: HostInventory = DEFAULT_INVENTORY):
-        super().__init__(instances_dir)
-        self.host = host
+        super().__init__(instances_dir, host)
         self.power_off_seconds = power_off_seconds
         self.faults = faults or FaultInjector(host)
         self.transfers = transfers   # a host without one can run guests but not move them
@@ -66,23 +67,14 @@ class FakeDriver(InstanceLayout):
             if where is None:
                 LOG.warning("%s holds guest %s of no server herder knows", self.host, uuid)
 
-    # -- guest definitions ------------------------------------------------------------------
-    def _definition_path(self, directory: str) -> str:
-        return os.path.join(directory, "guest.json")
-
-    def _read(self, directory: str) -> dict | None:
-        return json_records.read(self._definition_path(directory))
-
-    def _write(self, directory: str, guest: dict) -> None:
-        json_records.write(self._definition_path(directory), guest)
-
+    # -- guest definitions: the layout's records ----------------------------------------------
     def guest(self, uuid: str) -> dict | None:
         """The guest defined on this host for `uuid` (not a `_resize` leftover)."""
-        return self._read(self.instance_dir(uuid))
+        return self.record(self.instance_dir(uuid))
 
     def list_guests(self) -> dict[str, dict]:
         """uuid -> definition of every guest defined on this host."""
-        return self._definitions(kept_copies=False)
+        return self.records(kept_copies=False)
 
     def list_instances(self) -> dict[str, dict]:
         return {uuid: guest["flavor"] for uuid, guest in self.list_guests().items()}
@@ -90,18 +82,7 @@ class FakeDriver(InstanceLayout):
     def list_kept_copies(self) -> dict[str, dict]:
         """uuid -> flavor of every source copy kept for a move (`<uuid>_resize`)."""
         return {uuid: guest["flavor"]
-                for uuid, guest in self._definitions(kept_copies=True).items()}
-
-    def _definitions(self, kept_copies: bool) -> dict[str, dict]:
-        found = {}
-        for name in os.listdir(self.instances_dir):
-            path = os.path.join(self.instances_dir, name)
-            if name.endswith(RESIZE_SUFFIX) != kept_copies or not os.path.isdir(path):
-                continue  # the other kind, or not a guest's directory
-            guest = self._read(path)
-            if guest is not None:
-                found[name.removesuffix(RESIZE_SUFFIX)] = guest
-        return found
+                for uuid, guest in self.records(kept_copies=True).items()}
 
     def power_state(self, uuid: str) -> int:
         guest = self.guest(uuid)
@@ -136,7 +117,8 @@ class FakeDriver(InstanceLayout):
             with open(disk, "ab"):
                 pass
             os.truncate(disk, size)
-        self._write(directory, {"uuid": uuid, "flavor": flavor, "power_state": states.SHUTDOWN})
+        self.write_record(directory,
+                          {"uuid": uuid, "flavor": flavor, "power_state": states.SHUTDOWN})
         return self.power_on(instance) if power_on else states.SHUTDOWN
 
     def power_off(self, instance: dict) -> int:
@@ -148,7 +130,7 @@ class FakeDriver(InstanceLayout):
         if guest["power_state"] == states.RUNNING and self.power_off_seconds:
             time.sleep(self.power_off_seconds)
         guest["power_state"] = states.SHUTDOWN
-        self._write(self.instance_dir(uuid), guest)
+        self.write_record(self.instance_dir(uuid), guest)
         return states.SHUTDOWN
 
     def power_on(self, instance: dict) -> int:
@@ -158,7 +140,7 @@ class FakeDriver(InstanceLayout):
         if guest is None:
             return states.NOSTATE
         guest["power_state"] = states.RUNNING
-        self._write(self.instance_dir(uuid), guest)
+        self.write_record(self.instance_dir(uuid), guest)
         self._print(uuid, f"fake guest {uuid} running on {self.host} with "
                           f"{guest['flavor']['memory_mb']} MB and {guest['flavor']['vcpus']} "
                           "vCPUs")
@@ -201,14 +183,14 @@ class FakeDriver(InstanceLayout):
             raise exception.DriverError(step=step, host=self.host,
                                         reason=f"guest is in power state {guest['power_state']}")
         guest["power_state"] = to
-        self._write(self.instance_dir(uuid), guest)
+        self.write_record(self.instance_dir(uuid), guest)
         return to
 
     def destroy(self, instance: dict) -> None:
         """Undefine the guest and delete its files, `_resize` copy included. Idempotent."""
         self.faults.check("destroy")
-        shutil.rmtree(self.instance_dir(instance["uuid"]), ignore_errors=True)
-        shutil.rmtree(self.resize_dir(instance["uuid"]), ignore_errors=True)
+        self.remove_if_here(self.instance_dir(instance["uuid"]))
+        self.remove_if_here(self.resize_dir(instance["uuid"]))
 
     # -- moves ----------------------------------------------------------------------------------
     def _transfer_agent(self) -> TransferAgent:
@@ -223,10 +205,11 @@ class FakeDriver(InstanceLayout):
         return self._transfer_agent().expect(migration_uuid, instance["uuid"], "disk",
                                              instance["flavor"])
 
-    def migrate_disk_and_power_off(self, instance: dict, target: dict,
-                                   progress=None) -> MoveReport:
+    def migrate_disk_and_power_off(self, instance: dict, target: dict, progress=None,
+                                   shared_storage: bool = False) -> MoveReport:
         """Source side: power off, keep the disk as `<uuid>_resize`, send it to `target` (what
-        the destination's `prepare_incoming` returned) over TCP.
+        the destination's `prepare_incoming` returned) over TCP, or copy it beside the kept
+        copy when the destination shares this host's instances directory.
 
         Idempotent: a retry after a crash finds the `_resize` copy and only redoes the copy,
         which resumes where the destination stopped verifying.
@@ -239,6 +222,13 @@ class FakeDriver(InstanceLayout):
             os.rename(source, kept)
         source_disk = os.path.join(kept, "disk")
         self.faults.check("copy_disk")
+        if shared_storage:
+            copied = local_copy.copy_disks(kept, source, ["disk"], progress)
+            LOG.info("disk of %s copied on the instances directory %s shares with the "
+                     "destination: %d bytes of data", uuid, self.host, copied)
+            return MoveReport(files=1, virtual_bytes=os.path.getsize(source_disk),
+                              allocated_bytes=copied, bytes_sent=0, resumed_from=0,
+                              shared_storage=True)
         sent = self._transfer_agent().send(source_disk, target, progress)
         LOG.info("disk of %s sent from %s:%d to %s:%d: %d bytes (resumed at %d, %d re-sent "
                  "chunks)", uuid, *sent.local, *sent.peer, sent.bytes_sent, sent.resumed_from,
@@ -261,8 +251,8 @@ class FakeDriver(InstanceLayout):
         wanted = new_flavor["root_gb"] * GIB
         if os.path.getsize(disk) < wanted:
             os.truncate(disk, wanted)
-        self._write(self.instance_dir(uuid),
-                    {"uuid": uuid, "flavor": new_flavor, "power_state": states.SHUTDOWN})
+        self.write_record(self.instance_dir(uuid),
+                          {"uuid": uuid, "flavor": new_flavor, "power_state": states.SHUTDOWN})
         return self.power_on(instance) if power_on else states.SHUTDOWN
 
     def confirm_migration(self, instance: dict) -> None:
@@ -276,7 +266,8 @@ class FakeDriver(InstanceLayout):
         self.faults.check("discard_incoming")
         if self.transfers is not None:
             self.transfers.cancel(instance["uuid"])
-        shutil.rmtree(self.instance_dir(instance["uuid"]), ignore_errors=True)
+        # a shared instances directory: before the source kept its copy, this is its guest
+        self.remove_if_here(self.instance_dir(instance["uuid"]))
 
     def finish_revert_migration(self, instance: dict, power_on: bool) -> int:
         """Source side: put the `_resize` copy back and start the guest if it was running.
@@ -288,12 +279,12 @@ class FakeDriver(InstanceLayout):
         uuid = instance["uuid"]
         kept, directory = self.resize_dir(uuid), self.instance_dir(uuid)
         if os.path.isdir(kept):
-            shutil.rmtree(directory, ignore_errors=True)  # a same-host move's new copy
+            self.clear_for_restore(uuid)
             os.rename(kept, directory)
             guest = self.guest(uuid)
             if guest is not None:   # the copy was kept powered off
                 guest["power_state"] = states.SHUTDOWN
-                self._write(directory, guest)
+                self.write_record(directory, guest)
         guest = self.guest(uuid)
         if guest is None:
             raise FileNotFoundError(f"no source copy of {uuid} to restore on {self.host}")

@@ -39,7 +39,8 @@ class ImageCache:
             if os.path.exists(path):
                 return path
             os.makedirs(self.base_dir, exist_ok=True)
-            partial = path + ".part"
+            # hosts sharing an instances directory share `_base`: each writes its own partial
+            partial = f"{path}.{self.host}.{os.getpid()}.part"
             try:
                 self._download(image, partial)
                 os.replace(partial, path)

@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-packages=(qemu-system-x86 qemu-utils libvirt-daemon-system libvirt-dev pkg-config gcc)
+packages=(qemu-system-x86 qemu-utils e2fsprogs libvirt-daemon-system libvirt-dev pkg-config gcc)
 missing=()
 for package in "${packages[@]}"; do
   dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")

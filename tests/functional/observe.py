@@ -126,34 +126,38 @@ def actual_allocations(cloud) -> dict[tuple[str, str], Resources]:
 
 
 def host_entries(instances_dir: str) -> set[str]:
-    """What a host's instances directory holds for its guests: their directories and the
-    agent's move claim records (`_move_claims/<uuid>.json`: a move under way); the image cache
-    (`_base`) is not a guest's."""
-    names = set(os.listdir(instances_dir)) - {"_base", "_move_claims"}
-    claims = os.path.join(instances_dir, "_move_claims")
-    if os.path.isdir(claims):
-        names |= {f"_move_claims/{name}" for name in os.listdir(claims)}
+    """What a host's instances directory holds for its guests: their directories, and the
+    files of moves under way: the agent's move claims (`_move_claims/<host>/<uuid>.json`) and
+    shared-storage probes (`_shared_probes/<migration>.json`). The image cache (`_base`) is
+    not a guest's."""
+    names = {name for name in os.listdir(instances_dir) if not name.startswith("_")}
+    for kept_per_move in ("_move_claims", "_shared_probes"):
+        for directory, _subdirectories, files in os.walk(os.path.join(instances_dir,
+                                                                      kept_per_move)):
+            names |= {os.path.relpath(os.path.join(directory, name), instances_dir)
+                      for name in files}
     return names
 
 
 def instance_files(cloud) -> dict[str, set[str]]:
-    """host -> host_entries of its instances directory."""
-    return {host: host_entries(path) for host, path in cloud.instances_dirs().items()}
+    """instances directory -> host_entries of it (hosts may share one)."""
+    return {path: host_entries(path) for path in set(cloud.instances_dirs().values())}
 
 
 def assert_consistent(cloud) -> None:
     """The accounting invariant, and no orphan files: each live server's disk is on its host
     (plus the `_resize` copy on the source while a move awaits confirm), nothing else."""
     assert actual_allocations(cloud) == expected_allocations(cloud)
-    wanted: dict[str, set[str]] = {host: set() for host in cloud.instances_dirs()}
+    directory_of = cloud.instances_dirs()
+    wanted: dict[str, set[str]] = {path: set() for path in directory_of.values()}
     live, open_moves = _live_servers_and_open_moves(cloud)
     for instance in live:
         if instance.host is None:
             continue
-        wanted[instance.host].add(instance.uuid)
+        wanted[directory_of[instance.host]].add(instance.uuid)
         move = open_moves.get(instance.uuid)
         if move is not None:
-            wanted[move.source_compute].add(instance.uuid + "_resize")
+            wanted[directory_of[move.source_compute]].add(instance.uuid + "_resize")
     assert instance_files(cloud) == wanted
 
 

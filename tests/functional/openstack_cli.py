@@ -21,7 +21,12 @@ HOSTS = ("compute1", "compute2", "compute3")
 def serve_three_hosts(tmp_path_factory):
     """For a module fixture: yields {"clouds": its clouds.yaml, "settings": the admin cloud's
     entry, "sdk": an openstacksdk connection as the admin}, and stops the server after."""
-    server = ServeProcess(str(tmp_path_factory.mktemp("serve")), free_port(), "--hosts", "3")
+    yield from serve(str(tmp_path_factory.mktemp("serve")), "--hosts", "3")
+
+
+def serve(state_dir: str, *serve_args: str, env: dict[str, str] | None = None):
+    """serve_three_hosts with other `herder serve` arguments and environment."""
+    server = ServeProcess(state_dir, free_port(), *serve_args, env=env)
     clouds = os.path.join(server.state_dir, "clouds.yaml")
     try:
         yield {"clouds": clouds, "settings": cloud_settings(clouds, "herder"),

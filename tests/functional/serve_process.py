@@ -16,12 +16,14 @@ def free_port() -> int:
 
 
 class ServeProcess:
-    def __init__(self, state_dir: str, port: int, *extra_args: str):
+    def __init__(self, state_dir: str, port: int, *extra_args: str,
+                 env: dict[str, str] | None = None):
         self.state_dir, self.port = state_dir, port
         self.endpoint = f"http://127.0.0.1:{port}"
         self.process = subprocess.Popen(
             [os.path.join(BIN_DIR, "herder"), "serve", "--state-dir", state_dir, "--port",
-             str(port), *extra_args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+             str(port), *extra_args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            env=env)
         self.banner = self._read_banner()
         # keep draining the log so the server never blocks on a full pipe
         self._drain = subprocess.Popen(["cat"], stdin=self.process.stdout,

@@ -95,7 +95,7 @@ def test_spawn_makes_a_sparse_flavor_sized_disk_holding_the_image(source, server
     assert head(disk) == IMAGE
     assert os.stat(disk).st_blocks * 512 < 4 * 1024 * 1024
     assert source.guest(server) == {"uuid": server, "flavor": SMALL,
-                                    "power_state": states.RUNNING}
+                                    "power_state": states.RUNNING, "host": "compute1"}
 
 
 def test_spawn_powered_off_defines_a_shut_down_guest(source, image):
@@ -177,7 +177,7 @@ def test_finish_migration_grows_the_disk_to_the_new_flavor_and_starts_the_guest(
     assert os.path.getsize(disk) == LARGE["root_gb"] * GIB
     assert head(disk) == IMAGE
     assert dest.guest(server) == {"uuid": server, "flavor": LARGE,
-                                  "power_state": states.RUNNING}
+                                  "power_state": states.RUNNING, "host": "compute2"}
 
 
 def test_finish_migration_of_a_stopped_server_leaves_it_shut_down(source, dest, server):
@@ -245,7 +245,7 @@ def test_revert_restores_the_resize_copy_and_power_state(source, dest, server):
     assert not os.path.exists(source.resize_dir(server))
     assert sparse.digest(source.disk_path(server)) == original_digest
     assert source.guest(server) == {"uuid": server, "flavor": SMALL,
-                                    "power_state": states.RUNNING}
+                                    "power_state": states.RUNNING, "host": "compute1"}
     assert not os.path.exists(dest.instance_dir(server))
 
 

@@ -3,7 +3,8 @@
 Files, as Nova lays them out, under the host's own instances directory:
 - `_base/<sha1 of image id>`: the image as uploaded, fetched once and checked (ImageCache);
 - `<uuid>/disk`: the root disk, a qcow2 overlay on the cached image, flavor-sized;
-- `<uuid>/disk.eph0`, `<uuid>/disk.swap`: blank qcow2 disks when the flavor has them;
+- `<uuid>/disk.eph0`, `<uuid>/disk.swap`: the flavor's ephemeral (ext4) and swap disks,
+  qcow2 files of their own (extra_disks.py);
 - `<uuid>/instance.json`: the flavor and image the guest was defined with (its domain
   can be defined again from it: after a revert, or on a host whose libvirt lost it);
 - `<uuid>/console.log`: the serial console, written by virtlogd;
@@ -22,20 +23,21 @@ import time
 
 import libvirt
 
-from herder import exception, json_records, states
+from herder import exception, states
 from herder.faults import FaultInjector
 from herder.transfer import incoming, sparse
 from herder.transfer.host import TransferAgent
-from herder.virt.driver import HostInventory, MoveReport, Placements, Progress
+from herder.virt import local_copy
+from herder.virt.driver import (HostInventory, MoveReport, Placements, Progress,
+                                progress_over_files)
 from herder.virt.images import ImageCache
-from herder.virt.layout import RESIZE_SUFFIX, InstanceLayout
-from herder.virt.libvirt import qemu_img
+from herder.virt.layout import InstanceLayout
+from herder.virt.libvirt import extra_disks, qemu_img
 from herder.virt.libvirt.domain import GuestDisk, domain_name, domain_xml
 
 LOG = logging.getLogger(__name__)
 GIB = 1024 ** 3
 MIB = 1024 ** 2
-RECORD = "instance.json"
 POWER_POLL = 0.5        # seconds between looks at a guest that is shutting down
 MAX_CONSOLE_BYTES = 100 * 1024   # the end of the console log is what the API returns (as Nova)
 
@@ -56,12 +58,7 @@ _POWER_STATES = {
 
 def disk_files(flavor: dict) -> list[str]:
     """The disk files a guest of this flavor has, in the order the guest sees them."""
-    files = ["disk"]
-    if flavor.get("ephemeral_gb"):
-        files.append("disk.eph0")
-    if flavor.get("swap"):
-        files.append("disk.swap")
-    return files
+    return ["disk", *extra_disks.names(flavor)]
 
 
 class LibvirtDriver(InstanceLayout):
@@ -71,8 +68,7 @@ class LibvirtDriver(InstanceLayout):
                  shutdown_timeout: float, shutdown_retry_interval: float,
                  faults: FaultInjector | None = None, transfers: TransferAgent | None = None,
                  images: ImageCache | None = None):
-        super().__init__(instances_dir)
-        self.host = host
+        super().__init__(instances_dir, host)
         self.connection_uri = connection_uri
         self.virt_type = virt_type
         self.shutdown_timeout = shutdown_timeout
@@ -113,23 +109,6 @@ class LibvirtDriver(InstanceLayout):
                 return None
             raise
 
-    # -- records ----------------------------------------------------------------------------------
-    def _record(self, directory: str) -> dict | None:
-        return json_records.read(os.path.join(directory, RECORD))
-
-    def _write_record(self, uuid: str, record: dict) -> None:
-        json_records.write(os.path.join(self.instance_dir(uuid), RECORD), record)
-
-    def _records(self, kept_copies: bool) -> dict[str, dict]:
-        found = {}
-        for name in os.listdir(self.instances_dir):
-            if name.startswith("_") or name.endswith(RESIZE_SUFFIX) != kept_copies:
-                continue   # the image cache, the agent's records, or the other kind
-            record = self._record(os.path.join(self.instances_dir, name))
-            if record is not None:
-                found[name.removesuffix(RESIZE_SUFFIX)] = record
-        return found
-
     # -- the host ---------------------------------------------------------------------------
     def inventory(self) -> HostInventory:
         conn = self._conn()
@@ -156,17 +135,17 @@ class LibvirtDriver(InstanceLayout):
                 LOG.warning("%s: server %s lives on %s; removing the domain and files a move "
                             "left here", self.host, uuid, where["host"])
                 self._undefine(uuid)
-                shutil.rmtree(self.instance_dir(uuid), ignore_errors=True)
+                self.remove_if_here(self.instance_dir(uuid))   # not a shared directory's
             elif where["vm_state"] == states.STOPPED and dom.isActive():
                 LOG.warning("%s: server %s is stopped but its guest runs; powering it off",
                             self.host, uuid)
                 self.power_off({"uuid": uuid})
 
     def list_instances(self) -> dict[str, dict]:
-        return {uuid: record["flavor"] for uuid, record in self._records(False).items()}
+        return {uuid: record["flavor"] for uuid, record in self.records(kept_copies=False).items()}
 
     def list_kept_copies(self) -> dict[str, dict]:
-        return {uuid: record["flavor"] for uuid, record in self._records(True).items()}
+        return {uuid: record["flavor"] for uuid, record in self.records(kept_copies=True).items()}
 
     # -- one guest: creating and defining ----------------------------------------------------------
     def spawn(self, instance: dict, power_on: bool = True) -> int:
@@ -189,22 +168,16 @@ class LibvirtDriver(InstanceLayout):
                                         size or None)
             else:
                 qemu_img.create_blank(self.host, root, size or GIB)
-        self._create_extra_disks(uuid, flavor)
-        self._write_record(uuid, {"flavor": flavor, "image": _image_ref(image)})
+        extra_disks.create(self.host, self.instance_dir(uuid), flavor)
+        self.write_record(self.instance_dir(uuid),
+                          {"flavor": flavor, "image": _image_ref(image)})
         self._define(instance, self.instance_dir(uuid))
         return self.power_on(instance) if power_on else states.SHUTDOWN
-
-    def _create_extra_disks(self, uuid: str, flavor: dict) -> None:
-        for name, size in (("disk.eph0", flavor.get("ephemeral_gb", 0) * GIB),
-                           ("disk.swap", flavor.get("swap", 0) * MIB)):
-            path = os.path.join(self.instance_dir(uuid), name)
-            if size and not os.path.exists(path):
-                qemu_img.create_blank(self.host, path, size)
 
     def _define(self, instance: dict, directory: str) -> libvirt.virDomain:
         """(Re)define the guest from the record in `directory` (its flavor and disks)."""
         uuid = instance["uuid"]
-        record = self._record(directory)
+        record = self.record(directory)
         if record is None:
             raise exception.DriverError(step="define", host=self.host,
                                         reason=f"no record of guest {uuid} in {directory}")
@@ -354,8 +327,8 @@ class LibvirtDriver(InstanceLayout):
         """The domain and every file of the guest, a kept move copy included. Idempotent."""
         self.faults.check("destroy")
         self._undefine(instance["uuid"])
-        shutil.rmtree(self.instance_dir(instance["uuid"]), ignore_errors=True)
-        shutil.rmtree(self.resize_dir(instance["uuid"]), ignore_errors=True)
+        self.remove_if_here(self.instance_dir(instance["uuid"]))
+        self.remove_if_here(self.resize_dir(instance["uuid"]))
 
     def console_output(self, instance: dict) -> str:
         try:
@@ -372,9 +345,10 @@ class LibvirtDriver(InstanceLayout):
         return self.transfers
 
     def migrate_disk_and_power_off(self, instance: dict, target: dict,
-                                   progress: Progress | None = None) -> MoveReport:
-        """Idempotent: a retry finds the kept copy and only sends again, resuming each file
-        where the destination stopped verifying it."""
+                                   progress: Progress | None = None,
+                                   shared_storage: bool = False) -> MoveReport:
+        """Idempotent: a retry finds the kept copy and only sends (or copies) again, resuming
+        each file where the destination stopped verifying it."""
         uuid = instance["uuid"]
         self.power_off(instance)
         self.faults.check("migrate_disk")
@@ -382,19 +356,26 @@ class LibvirtDriver(InstanceLayout):
         if os.path.isdir(source) and not os.path.isdir(kept):
             self._undefine(uuid)        # the domain names the files by their old place
             os.rename(source, kept)
-        record = self._record(kept)
+        record = self.record(kept)
         if record is None:
             raise exception.DriverError(step="migrate_disk", host=self.host,
                                         reason=f"no copy of guest {uuid} to send")
         self.faults.check("copy_disk")
         names = disk_files(record["flavor"])
+        paths = [os.path.join(kept, name) for name in names]
+        virtual = sum(qemu_img.info(self.host, path)["virtual-size"] for path in paths)
+        if shared_storage:
+            copied = local_copy.copy_disks(kept, source, names, progress)
+            LOG.info("%d disk file(s) of %s copied on the instances directory %s shares with "
+                     "the destination: %d bytes of data (virtual size %d)", len(paths), uuid,
+                     self.host, copied, virtual)
+            return MoveReport(files=len(paths), virtual_bytes=virtual, allocated_bytes=copied,
+                              bytes_sent=0, resumed_from=0, shared_storage=True)
         grants = target.get("files", {})
         missing = [name for name in names if name not in grants]
         if missing:
             raise exception.DriverError(step="migrate_disk", host=self.host,
                                         reason=f"the destination expects no {missing}")
-        paths = [os.path.join(kept, name) for name in names]
-        virtual = sum(qemu_img.info(self.host, path)["virtual-size"] for path in paths)
         sent = _send_all(self._transfer_agent(), paths, [grants[n] for n in names], progress)
         LOG.info("%d disk file(s) of %s sent from %s: %d bytes of data, %d sent this time "
                  "(virtual size %d)", len(paths), uuid, self.host, sent.allocated_bytes,
@@ -415,9 +396,9 @@ class LibvirtDriver(InstanceLayout):
         kept, directory = self.resize_dir(uuid), self.instance_dir(uuid)
         if os.path.isdir(kept):
             self._undefine(uuid)   # a same-host move's new guest
-            shutil.rmtree(directory, ignore_errors=True)
+            self.clear_for_restore(uuid)
             os.rename(kept, directory)
-        if self._record(directory) is None:
+        if self.record(directory) is None:
             raise exception.DriverError(step="finish_revert_migration", host=self.host,
                                         reason=f"no source copy of {uuid} to restore")
         if self._domain(uuid) is None:
@@ -454,8 +435,9 @@ class LibvirtDriver(InstanceLayout):
         wanted = new_flavor["root_gb"] * GIB
         if wanted > qemu_img.info(self.host, root)["virtual-size"]:
             qemu_img.grow(self.host, root, wanted)
-        self._create_extra_disks(uuid, new_flavor)
-        self._write_record(uuid, {"flavor": new_flavor, "image": _image_ref(image)})
+        extra_disks.apply_flavor(self.host, self.instance_dir(uuid), new_flavor)
+        self.write_record(self.instance_dir(uuid),
+                          {"flavor": new_flavor, "image": _image_ref(image)})
         dom = self._define(instance, self.instance_dir(uuid))
         if power_on:
             return self.power_on(instance)
@@ -467,7 +449,8 @@ class LibvirtDriver(InstanceLayout):
         if self.transfers is not None:
             self.transfers.cancel(uuid)
         self._undefine(uuid)   # on a same-host move, the new guest: the kept copy stays
-        shutil.rmtree(self.instance_dir(uuid), ignore_errors=True)
+        # a shared instances directory: before the source kept its copy, this is its guest
+        self.remove_if_here(self.instance_dir(uuid))
 
 
 def _check_reachable_by_qemu(host: str, instances_dir: str) -> None:
@@ -506,13 +489,8 @@ def _send_all(agent: TransferAgent, paths: list[str], targets: list[dict],
               progress: Progress | None) -> _Totals:
     """Send each file in turn; progress counts over all of them."""
     totals = _Totals()
-    grand_total = sum(sparse.allocated_bytes(path) for path in paths)
-    for path, target in zip(paths, targets):
-        done_before = totals.allocated_bytes
-
-        def report(done: int, _total: int, before: int = done_before) -> None:
-            if progress is not None:
-                progress(before + done, grand_total)
+    sizes = [sparse.allocated_bytes(path) for path in paths]
+    for path, target, report in zip(paths, targets, progress_over_files(progress, sizes)):
         sent = agent.send(path, target, report)
         totals.allocated_bytes += sent.allocated_bytes
         totals.bytes_sent += sent.bytes_sent

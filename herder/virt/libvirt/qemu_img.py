@@ -44,3 +44,8 @@ def rebase_unsafe(host: str, path: str, backing: str, backing_format: str) -> No
 
 def grow(host: str, path: str, size_bytes: int) -> None:
     _run(host, "resize_disk", "resize", "-q", path, str(size_bytes))
+
+
+def convert_to_qcow2(host: str, source: str, target: str) -> None:
+    """A raw file as a qcow2 of its own, holes left out."""
+    _run(host, "create_disk", "convert", "-q", "-f", "raw", "-O", "qcow2", source, target)
