@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from herder import exception
-from herder.transfer import protocol, sparse
+from herder.transfer import keys, protocol, sparse
 from herder.transfer.bandwidth import Throttle
 from herder.transfer.protocol import Kind
 from herder.transfer.tls import TLSConfig
@@ -40,7 +40,8 @@ _FILE_TYPES = [(stat.S_ISDIR, "directory"), (stat.S_ISCHR, "character device"),
 class SendResult:
     size: int                 # apparent size of the disk
     allocated_bytes: int      # its data, what a transfer from zero sends
-    digest: str
+    digest: str               # content digest keyed with the grant's key (hex), the same as
+                              # the destination's `incoming.completed_digest` of the disk
     bytes_sent: int           # data bytes that went over the wire this time, re-sends included
     resumed_from: int         # offset the destination already had verified
     chunks_resent: int        # chunks sent again: damaged ones and those sent after them
@@ -98,6 +99,7 @@ class DiskSender:
     def send(self, path: str, target: dict,
              progress: Callable[[int, int], None] | None = None) -> SendResult:
         """Send the disk at `path` to `target` (what the destination's `expect` returned)."""
+        keys.from_target(target)   # a target without a digest key: say so before connecting
         fd = open_regular(path)
         try:
             with self._connect(target) as sock:
@@ -156,6 +158,7 @@ class _Transfer:
     def __init__(self, sender: DiskSender, fd: int, sock: socket.socket, target: dict,
                  progress: Callable[[int, int], None] | None):
         self.sender, self.fd, self.sock, self.target = sender, fd, sock, target
+        self.key = keys.from_target(target)
         self.progress = progress
         self.throttle = Throttle(sender.bandwidth_limit_mbps)
         self.in_flight: deque[_Chunk] = deque()
@@ -179,7 +182,7 @@ class _Transfer:
         if resume_from > size:
             raise exception.TransferFailed(reason=f"the destination would resume at "
                                                   f"{resume_from}, past the disk's end")
-        digest = sparse.ContentDigest(size)
+        digest = sparse.ContentDigest(size, self.key)
         done = self._digest_prefix(digest, spans, resume_from)
         complete_there = resume_from == size and ready.get("state") is None
         if resume_from and not complete_there and ready.get("state") != digest.fingerprint():
