@@ -1022,3 +1022,26 @@ def test_the_recorded_digest_is_the_same_with_holes_or_stored_zeros(
     assert os.stat(copy_stored).st_blocks > 4 * os.stat(copy_with_holes).st_blocks
     assert holes.digest == stored.digest == with_holes == \
         incoming.completed_digest(copy_stored) == sparse.digest(copy_stored, key_of(target))
+
+
+def test_a_write_that_fails_on_the_destination_ends_the_transfer_and_a_retry_resumes(
+        disk, receiver, sender, server, monkeypatch):
+    """A failed write ends the transfer, and what was written before it still counts."""
+    write_at, writes = sparse.write_at, []
+
+    def full_after_four_chunks(fd, data, offset):
+        if len(writes) >= 4:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        writes.append(offset)
+        write_at(fd, data, offset)
+
+    monkeypatch.setattr(sparse, "write_at", full_after_four_chunks)
+    with pytest.raises(exception.TransferFailed):
+        sender.send(disk, receiver.expect("migration-1", server))
+    _wait_idle(receiver)
+    assert not os.path.exists(arrived(receiver, server))
+
+    monkeypatch.setattr(sparse, "write_at", write_at)
+    result = sender.send(disk, receiver.expect("migration-1", server))
+    assert result.resumed_from == 100 * MIB + 3 * CHUNK   # chunks 0 to 3 were written
+    assert sparse.digest(arrived(receiver, server)) == sparse.digest(disk)
