@@ -4,8 +4,9 @@ The source opens the disk (a regular file; anything else is refused before conne
 connects from its own address to the destination's transfer agent (over TLS if configured),
 presents the grant the destination issued with the disk's size and data, and learns where to
 resume. It then walks the disk's data extents in order: everything is fed to the content digest
-(`sparse.ContentDigest`), and the chunks past the resume point go over the wire, each with its
-check, at most `bandwidth_limit_mbps`. Up to `window_chunks` chunks travel before their
+(`sparse.ContentDigest`, keyed with the grant's digest key, which the target carries and which
+is never sent), and the chunks past the resume point go over the wire, each with its check, at
+most `bandwidth_limit_mbps`. Up to `window_chunks` chunks travel before their
 acknowledgements come back; these are read as they arrive. A chunk the destination finds
 damaged is sent again, with every chunk sent after it (go-back-N, up to MAX_RESENDS times per
 chunk), so the destination only ever verifies the disk in order. The transfer counts only when
