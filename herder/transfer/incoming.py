@@ -239,6 +239,7 @@ class IncomingDisk:
             self._start_over()
             return False
         os.fsync(self._fd)
+        drop_cached(self._fd, 0, self.record.size)
         self._unsynced = 0   # all of it is durable: closing need not checkpoint again
         self.close()
         os.replace(self.partial, self.path)
@@ -302,14 +303,26 @@ class IncomingDisk:
         self.record.save(self.record_file)
 
 
+def drop_cached(fd: int, start: int, end: int) -> None:
+    """Let the kernel drop the page cache of the file between `start` and `end` (synced, so
+    clean). A disk arriving here is not read again soon (QEMU opens disks with cache=none,
+    bypassing the page cache), and the pages freed are the ones the next chunks are written
+    into: warm memory, where 1 GiB of fresh page cache costs a first touch per page (on a VM
+    whose free memory goes back to the hypervisor, the most expensive part of receiving)."""
+    if end > start:
+        os.posix_fadvise(fd, start, end - start, os.POSIX_FADV_DONTNEED)
+
+
 class _Syncer:
     """A partial file's checkpoints, off the receiving thread: `fdatasync` (which waits for the
-    disk) then the resume record, while the next chunks arrive. A failure comes back to the
-    receiving thread at its next request (or `drain`)."""
+    disk) then the resume record, while the next chunks arrive; what is synced leaves the page
+    cache (`drop_cached`). A failure comes back to the receiving thread at its next request (or
+    `drain`)."""
 
     def __init__(self, fd: int, record_file: str, record: ResumeRecord):
         self._fd, self._record_file, self._record = fd, record_file, replace(record)
         self._pending: tuple[int, str | None] | None = None
+        self._dropped_to = 0   # the page cache before this offset was dropped
         self._busy = self._stopping = False
         self._error: OSError | None = None
         self._changed = threading.Condition()
@@ -359,6 +372,8 @@ class _Syncer:
                 self._busy = True
             try:
                 os.fdatasync(self._fd)
+                drop_cached(self._fd, self._dropped_to, verified_through)
+                self._dropped_to = max(self._dropped_to, verified_through)
                 replace(self._record, verified_through=verified_through, state=state,
                         digest=None).save(self._record_file)
             except OSError as error:
