@@ -36,6 +36,7 @@ PHASES = [(sparse, ["read_into", "write_at"]),
           (protocol, ["send", "receive", "readable"]),
           (incoming.IncomingDisk, ["verify", "write", "prepare", "finish"]),
           (incoming._Syncer, ["_run"])]
+LABELS = {"_run": "checkpoints"}   # the syncer thread: fdatasync, page cache drop, record
 WHOLE = [(sender._Transfer, "run"), (receiver._Session, "run")]
 
 
@@ -98,7 +99,7 @@ def main() -> None:
     args = parser.parse_args()
     for owner, names in PHASES:
         for name in names:
-            _timed(owner, name, name.strip("_"))
+            _timed(owner, name, LABELS.get(name, name))
     for owner, name in WHOLE:
         _whole(owner, name)
     work = tempfile.mkdtemp(prefix="herder-profile-transfer-", dir=args.dir)
