@@ -1045,3 +1045,38 @@ def test_a_write_that_fails_on_the_destination_ends_the_transfer_and_a_retry_res
     result = sender.send(disk, receiver.expect("migration-1", server))
     assert result.resumed_from == 100 * MIB + 3 * CHUNK   # chunks 0 to 3 were written
     assert sparse.digest(arrived(receiver, server)) == sparse.digest(disk)
+
+
+def test_a_target_without_a_digest_key_is_refused_before_connecting(disk, receiver, sender,
+                                                                   server):
+    target = receiver.expect("migration-1", server)
+    older = {name: value for name, value in target.items() if name != keys.TARGET_FIELD}
+    with pytest.raises(exception.TransferFailed,
+                       match="carries no digest key: the destination runs an older herder"):
+        sender.send(disk, older)
+    assert receiver.last_transfer is None   # it never connected
+
+
+def test_a_destination_of_protocol_version_2_is_detected_by_its_ready(disk, sender):
+    listener = socket.create_server((DEST_IP, 0))
+
+    def older_destination():
+        conn, _ = listener.accept()
+        with conn:
+            protocol.receive(conn, Kind.HELLO)
+            protocol.send(conn, Kind.READY, {"version": 2, "resume_from": 0, "state": None})
+            conn.recv(1)
+
+    thread = threading.Thread(target=older_destination, daemon=True)
+    thread.start()
+    target = {"host": DEST_IP, "port": listener.getsockname()[1], "token": "t",
+              "migration_uuid": "migration-1", "disk": "disk", "tls": False,
+              keys.TARGET_FIELD: keys.new_key()}
+    try:
+        with pytest.raises(exception.TransferFailed,
+                           match="the destination speaks disk transfer protocol version 2, "
+                                 "this host speaks 3"):
+            sender.send(disk, target)
+    finally:
+        listener.close()
+        thread.join(5)
