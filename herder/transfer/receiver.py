@@ -1,7 +1,8 @@
 """The destination half of the transfer agent: a threaded TCP server on the host's own address.
 
 The compute host tells it which disks to expect (`expect`, from prep_resize) and hands the grant
-to the source through the conductor. The destination alone decides where a disk goes: the
+(its single-use token, and the digest key the transfer's checks and digest are keyed with:
+keys.py) to the source through the conductor. The destination alone decides where a disk goes: the
 instances directory, the migration's server, the grant's disk name; the source only sends
 bytes. A connection without a valid grant, or one that would write outside the instances
 directory, is refused before anything is written; so is a disk the instances directory has
