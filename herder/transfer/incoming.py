@@ -1,14 +1,16 @@
 """A disk arriving on the destination: the partial file, written sparse, and its resume record.
 
 The data goes to `<disk>.part` beside where the disk will live; `<disk>.transfer` (a small JSON
-record) says which migration it belongs to, how large the disk is, up to which offset every
-chunk has been verified and synced, and a fingerprint of the content digest's state there. A
-retry of the same migration picks up from that offset: it reads the verified part back to
-rebuild the digest state, and starts over if that does not match the fingerprint (the partial
-file changed at rest). The whole-disk digest is computed from the verified chunks as they are
-written; once it matches the source's, the partial file becomes the disk and the record keeps
-the digest, so a retry after a lost reply finds the work done instead of doing it again. The
-record goes when the destination finishes the move (or discards it).
+record) says which migration it belongs to, how large the disk is, the digest key of its grant
+(keys.py), up to which offset every chunk has been verified and synced, and a fingerprint of the
+content digest's state there. A retry of the same migration (with the same key) picks up from
+that offset: it reads the verified part back to rebuild the digest state, and starts over if
+that does not match the fingerprint (the partial file changed at rest). The whole-disk digest
+(keyed) is computed from the verified chunks as they are written; once it matches the source's,
+the partial file becomes the disk and the record keeps the digest, so a retry after a lost reply
+finds the work done instead of doing it again, and the destination's driver can read it
+(`completed_digest`) to compare with what the source reported. The record goes when the
+destination finishes the move (or discards it).
 """
 import json
 import os
@@ -19,7 +21,7 @@ from typing import Callable
 from herder.transfer import sparse
 
 CHECKPOINT_BYTES = 64 * 1024 * 1024   # verified bytes between syncs of the resume record
-FORMAT = 2                            # resume records of another format are not resumed
+FORMAT = 3                            # resume records of another format are not resumed
 SUFFIXES = (".part", ".transfer", ".transfer.tmp")   # what a transfer leaves beside a disk
 
 
@@ -49,6 +51,7 @@ class ResumeRecord:
     digest: str | None = None     # set once the disk is complete
     state: str | None = None      # ContentDigest.fingerprint() at verified_through
     format: int = 0
+    digest_key: str | None = None  # hex: the grant's key, which `digest` and `state` are under
 
     @classmethod
     def load(cls, path: str) -> "ResumeRecord | None":
@@ -70,20 +73,45 @@ class ResumeRecord:
         os.replace(tmp, path)
 
 
-def _matching(disk_path: str, migration_uuid: str, size: int) -> ResumeRecord | None:
-    """The resume record of `disk_path` if it is this migration's and its files are there."""
+def _matching(disk_path: str, migration_uuid: str, size: int,
+              digest_key: str | None) -> ResumeRecord | None:
+    """The resume record of `disk_path` if it is this migration's, under this digest key, and
+    its files are there."""
     record = ResumeRecord.load(record_path(disk_path))
-    if record and (record.migration_uuid, record.size) == (migration_uuid, size) and (
+    if record and (record.migration_uuid, record.size, record.digest_key) == \
+            (migration_uuid, size, digest_key) and (
             os.path.exists(disk_path) if record.digest
             else os.path.exists(partial_path(disk_path))):
         return record
     return None
 
 
-def bytes_to_come(disk_path: str, migration_uuid: str, size: int, allocated: int) -> int:
+def recorded_key(disk_path: str, migration_uuid: str) -> str | None:
+    """The digest key (hex) the resume record of `disk_path` keeps for this migration, if any:
+    a new grant for the same disk reuses it, so that what arrived under it still counts."""
+    record = ResumeRecord.load(record_path(disk_path))
+    if record is not None and record.migration_uuid == migration_uuid:
+        return record.digest_key
+    return None
+
+
+def completed_digest(disk_path: str, migration_uuid: str | None = None) -> str | None:
+    """The keyed content digest (hex) of the disk at `disk_path` as this host computed it from
+    the bytes it received and wrote, if a transfer (of `migration_uuid`, when given) completed
+    it; None otherwise. It equals the source's `SendResult.digest` for the same grant. Read it
+    before `remove_leftovers`, which removes the record that keeps it."""
+    record = ResumeRecord.load(record_path(disk_path))
+    if record is None or record.digest is None or not os.path.exists(disk_path) or \
+            (migration_uuid is not None and record.migration_uuid != migration_uuid):
+        return None
+    return record.digest
+
+
+def bytes_to_come(disk_path: str, migration_uuid: str, size: int, allocated: int,
+                  digest_key: str | None = None) -> int:
     """About how many bytes of disk space receiving this disk still takes: the source's data
     less what a partial file here already holds (nothing, if the disk is complete)."""
-    record = _matching(disk_path, migration_uuid, size)
+    record = _matching(disk_path, migration_uuid, size, digest_key)
     if record is not None and record.digest:
         return 0
     try:
@@ -94,12 +122,15 @@ def bytes_to_come(disk_path: str, migration_uuid: str, size: int, allocated: int
 
 
 class IncomingDisk:
-    """Where one transfer writes. Open it with the migration and size the source announces;
-    it resumes a matching partial transfer and starts any other one from zero. `prepare` (which
-    may read the verified part back) must run before chunks are verified and written."""
+    """Where one transfer writes. Open it with the migration and size the source announces and
+    the grant's digest key (hex); it resumes a matching partial transfer and starts any other
+    one from zero. `prepare` (which may read the verified part back) must run before chunks are
+    verified and written."""
 
-    def __init__(self, disk_path: str, migration_uuid: str, size: int):
+    def __init__(self, disk_path: str, migration_uuid: str, size: int, digest_key: str):
         self.path = disk_path
+        self.digest_key = digest_key
+        self._key = bytes.fromhex(digest_key)
         self.partial = partial_path(disk_path)
         self.record_file = record_path(disk_path)
         self._fd: int | None = None
@@ -107,11 +138,11 @@ class IncomingDisk:
         self._digest: sparse.ContentDigest | None = None     # of what is written
         self._verified: sparse.ContentDigest | None = None   # of what is verified
         self._syncer: _Syncer | None = None
-        record = _matching(disk_path, migration_uuid, size)
+        record = _matching(disk_path, migration_uuid, size, digest_key)
         if record is not None:
             self.record = record
         else:
-            self.record = ResumeRecord(migration_uuid, size, format=FORMAT)
+            self.record = self._new_record(migration_uuid, size)
             self._start_over()
         if not self.complete:
             self._fd = os.open(self.partial, os.O_RDWR)
@@ -134,13 +165,13 @@ class IncomingDisk:
         verified, size = self.record.verified_through, self.record.size
         os.ftruncate(self._fd, verified)   # nothing unverified stays behind the resume point
         os.ftruncate(self._fd, size)
-        state = sparse.ContentDigest(size)
+        state = sparse.ContentDigest(size, self._key)
         if verified:
-            state = sparse.content_digest(self._fd, size, verified, should_stop)
+            state = sparse.content_digest(self._fd, size, verified, should_stop, self._key)
             if state.fingerprint() != self.record.state:
-                self.record = ResumeRecord(self.record.migration_uuid, size, format=FORMAT)
+                self.record = self._new_record(self.record.migration_uuid, size)
                 self._start_over(self._fd)
-                state = sparse.ContentDigest(size)
+                state = sparse.ContentDigest(size, self._key)
         self._digest = self._verified = state
         return self.resume_from
 
@@ -197,18 +228,18 @@ class IncomingDisk:
         if self.complete:
             if self.record.digest == source_digest:
                 return True
-            self.record = ResumeRecord(self.record.migration_uuid, self.record.size,
-                                       format=FORMAT)   # the source's disk is not this one
+            # the source's disk is not this one
+            self.record = self._new_record(self.record.migration_uuid, self.record.size)
             self._start_over()
             return False
         arrived = self._digest.hexdigest() if self._digest is not None else None
         if arrived != source_digest:
             self.close()
-            self.record = ResumeRecord(self.record.migration_uuid, self.record.size,
-                                       format=FORMAT)
+            self.record = self._new_record(self.record.migration_uuid, self.record.size)
             self._start_over()
             return False
         os.fsync(self._fd)
+        drop_cached(self._fd, 0, self.record.size)
         self._unsynced = 0   # all of it is durable: closing need not checkpoint again
         self.close()
         os.replace(self.partial, self.path)
@@ -255,6 +286,9 @@ class IncomingDisk:
         if syncer is not None:
             syncer.stop(finish)
 
+    def _new_record(self, migration_uuid: str, size: int) -> ResumeRecord:
+        return ResumeRecord(migration_uuid, size, format=FORMAT, digest_key=self.digest_key)
+
     def _start_over(self, fd: int | None = None) -> None:
         own = fd is None
         if own:
@@ -269,14 +303,26 @@ class IncomingDisk:
         self.record.save(self.record_file)
 
 
+def drop_cached(fd: int, start: int, end: int) -> None:
+    """Let the kernel drop the page cache of the file between `start` and `end` (synced, so
+    clean). A disk arriving here is not read again soon (QEMU opens disks with cache=none,
+    bypassing the page cache), and the pages freed are the ones the next chunks are written
+    into: warm memory, where 1 GiB of fresh page cache costs a first touch per page (on a VM
+    whose free memory goes back to the hypervisor, the most expensive part of receiving)."""
+    if end > start:
+        os.posix_fadvise(fd, start, end - start, os.POSIX_FADV_DONTNEED)
+
+
 class _Syncer:
     """A partial file's checkpoints, off the receiving thread: `fdatasync` (which waits for the
-    disk) then the resume record, while the next chunks arrive. A failure comes back to the
-    receiving thread at its next request (or `drain`)."""
+    disk) then the resume record, while the next chunks arrive; what is synced leaves the page
+    cache (`drop_cached`). A failure comes back to the receiving thread at its next request (or
+    `drain`)."""
 
     def __init__(self, fd: int, record_file: str, record: ResumeRecord):
         self._fd, self._record_file, self._record = fd, record_file, replace(record)
         self._pending: tuple[int, str | None] | None = None
+        self._dropped_to = 0   # the page cache before this offset was dropped
         self._busy = self._stopping = False
         self._error: OSError | None = None
         self._changed = threading.Condition()
@@ -326,6 +372,8 @@ class _Syncer:
                 self._busy = True
             try:
                 os.fdatasync(self._fd)
+                drop_cached(self._fd, self._dropped_to, verified_through)
+                self._dropped_to = max(self._dropped_to, verified_through)
                 replace(self._record, verified_through=verified_through, state=state,
                         digest=None).save(self._record_file)
             except OSError as error:

@@ -3,7 +3,7 @@
     frame   = kind (1 byte) | header length (4 bytes) | payload length (4 bytes) | header | payload
     header  = a JSON object; payload = raw disk bytes (DATA frames only)
 
-One connection carries one transfer (protocol version 2):
+One connection carries one transfer (protocol version 3):
 
     source  HELLO   {version, token, migration, disk, size, allocated}
     dest    READY   {version, resume_from, state}   or REFUSED {reason}, and hangs up
@@ -13,6 +13,12 @@ One connection carries one transfer (protocol version 2):
     ...     (up to `window` DATA frames travel before their ACKs come back)
     source  DONE    {digest}                   once every chunk is acknowledged
     dest    RESULT  {ok, digest, reason}
+
+Every hash in it (`state`, `check`, `digest`) is BLAKE3 keyed with the grant's digest key
+(keys.py), which the source got with the token in the target, through the conductor, and which
+never crosses this connection: without it nobody on the path can make the check of a chunk
+they changed, nor the digest of a disk they swapped. `digest` is `sparse.ContentDigest`'s, of the
+disk's logical content: the same whatever either filesystem does with holes.
 
 `allocated` is the data the source has (what a transfer from zero sends): the destination
 refuses a disk it has no room for. `state` in READY is `ContentDigest.fingerprint` of what the
@@ -29,8 +35,9 @@ not ok once and drops everything after it until that seq comes again (go-back-N)
 on not ok, sends again from that chunk (each chunk at most MAX_RESENDS times more). So what the
 destination has verified is always a prefix of the disk, and a retry resumes after it.
 
-Version 1 (stop-and-wait, BLAKE2b over extent positions) is not understood: a version 1 source
-is refused with a reason that says so, and a version 1 destination is detected by its READY.
+Versions 1 (stop-and-wait, BLAKE2b over extent positions) and 2 (this exchange with unkeyed
+SHA-256) are not understood: such a source is refused with a reason that names both versions,
+and such a destination is detected by its READY (or refuses us the same way).
 """
 import enum
 import json
@@ -43,7 +50,7 @@ from dataclasses import dataclass, field
 from herder import exception
 from herder.transfer import sparse
 
-VERSION = 2
+VERSION = 3
 _PREAMBLE = struct.Struct("!BII")
 MAX_HEADER = 64 * 1024
 MAX_PAYLOAD = sparse.BLOCK

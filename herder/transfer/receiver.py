@@ -1,7 +1,8 @@
 """The destination half of the transfer agent: a threaded TCP server on the host's own address.
 
 The compute host tells it which disks to expect (`expect`, from prep_resize) and hands the grant
-to the source through the conductor. The destination alone decides where a disk goes: the
+(its single-use token, and the digest key the transfer's checks and digest are keyed with:
+keys.py) to the source through the conductor. The destination alone decides where a disk goes: the
 instances directory, the migration's server, the grant's disk name; the source only sends
 bytes. A connection without a valid grant, or one that would write outside the instances
 directory, is refused before anything is written; so is a disk the instances directory has
@@ -27,7 +28,7 @@ import time
 from dataclasses import dataclass
 
 from herder import exception
-from herder.transfer import incoming, protocol, tokens
+from herder.transfer import incoming, keys, protocol, tokens
 from herder.transfer.incoming import IncomingDisk
 from herder.transfer.protocol import Kind
 from herder.transfer.tls import TLSConfig
@@ -140,12 +141,17 @@ class TransferReceiver:
     def expect(self, migration_uuid: str, instance_uuid: str, disk: str = "disk",
                max_size: int | None = None) -> dict:
         """Agree to receive `disk` of the migration's server, of at most `max_size` bytes:
-        the target the source needs."""
-        self.disk_path(instance_uuid, disk)  # refuse now what would be refused on connection
+        the target the source needs, with the grant's token and digest key (keys.py). Every
+        grant for the same migration's disk gets the same key (an outstanding grant's, else
+        the one its resume record keeps, else a new one), so that a retry resumes."""
+        path = self.disk_path(instance_uuid, disk)  # refuse now what would be refused later
         host, port = self.address
-        token = self.grants.issue(migration_uuid, instance_uuid, disk, max_size=max_size)
+        digest_key = self.grants.outstanding_key(migration_uuid, instance_uuid, disk) or \
+            incoming.recorded_key(path, migration_uuid) or keys.new_key()
+        token = self.grants.issue(migration_uuid, instance_uuid, disk, max_size=max_size,
+                                  digest_key=digest_key)
         return {"host": host, "port": port, "token": token, "migration_uuid": migration_uuid,
-                "disk": disk, "tls": self.tls.enabled}
+                "disk": disk, "tls": self.tls.enabled, keys.TARGET_FIELD: digest_key}
 
     def cancel(self, instance_uuid: str) -> None:
         """Nothing more arrives for this server: its grants go, its running transfers (of all
@@ -284,10 +290,12 @@ class TransferReceiver:
             if self._cancelled_at.get(grant.instance_uuid, 0) > cancels_before:
                 # cancelled between redeeming and here: its files are being removed
                 raise exception.TransferRefused(reason="the transfer was cancelled")
-            needed = incoming.bytes_to_come(path, grant.migration_uuid, size, allocated)
+            needed = incoming.bytes_to_come(path, grant.migration_uuid, size, allocated,
+                                            grant.digest_key)
             self._check_space(path, needed)
             os.makedirs(os.path.dirname(path), exist_ok=True)
-            session = _Session(self, sock, grant, IncomingDisk(path, grant.migration_uuid, size),
+            session = _Session(self, sock, grant,
+                               IncomingDisk(path, grant.migration_uuid, size, grant.digest_key),
                                TransferRecord(grant.migration_uuid, grant.instance_uuid,
                                               grant.disk, tuple(peer[:2]),
                                               tuple(sock.getsockname()[:2])), needed)

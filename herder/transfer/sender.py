@@ -4,8 +4,9 @@ The source opens the disk (a regular file; anything else is refused before conne
 connects from its own address to the destination's transfer agent (over TLS if configured),
 presents the grant the destination issued with the disk's size and data, and learns where to
 resume. It then walks the disk's data extents in order: everything is fed to the content digest
-(`sparse.ContentDigest`), and the chunks past the resume point go over the wire, each with its
-check, at most `bandwidth_limit_mbps`. Up to `window_chunks` chunks travel before their
+(`sparse.ContentDigest`, keyed with the grant's digest key, which the target carries and which
+is never sent), and the chunks past the resume point go over the wire, each with its check, at
+most `bandwidth_limit_mbps`. Up to `window_chunks` chunks travel before their
 acknowledgements come back; these are read as they arrive. A chunk the destination finds
 damaged is sent again, with every chunk sent after it (go-back-N, up to MAX_RESENDS times per
 chunk), so the destination only ever verifies the disk in order. The transfer counts only when
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from herder import exception
-from herder.transfer import protocol, sparse
+from herder.transfer import keys, protocol, sparse
 from herder.transfer.bandwidth import Throttle
 from herder.transfer.protocol import Kind
 from herder.transfer.tls import TLSConfig
@@ -40,7 +41,8 @@ _FILE_TYPES = [(stat.S_ISDIR, "directory"), (stat.S_ISCHR, "character device"),
 class SendResult:
     size: int                 # apparent size of the disk
     allocated_bytes: int      # its data, what a transfer from zero sends
-    digest: str
+    digest: str               # content digest keyed with the grant's key (hex), the same as
+                              # the destination's `incoming.completed_digest` of the disk
     bytes_sent: int           # data bytes that went over the wire this time, re-sends included
     resumed_from: int         # offset the destination already had verified
     chunks_resent: int        # chunks sent again: damaged ones and those sent after them
@@ -98,6 +100,7 @@ class DiskSender:
     def send(self, path: str, target: dict,
              progress: Callable[[int, int], None] | None = None) -> SendResult:
         """Send the disk at `path` to `target` (what the destination's `expect` returned)."""
+        keys.from_target(target)   # a target without a digest key: say so before connecting
         fd = open_regular(path)
         try:
             with self._connect(target) as sock:
@@ -156,6 +159,7 @@ class _Transfer:
     def __init__(self, sender: DiskSender, fd: int, sock: socket.socket, target: dict,
                  progress: Callable[[int, int], None] | None):
         self.sender, self.fd, self.sock, self.target = sender, fd, sock, target
+        self.key = keys.from_target(target)
         self.progress = progress
         self.throttle = Throttle(sender.bandwidth_limit_mbps)
         self.in_flight: deque[_Chunk] = deque()
@@ -179,7 +183,7 @@ class _Transfer:
         if resume_from > size:
             raise exception.TransferFailed(reason=f"the destination would resume at "
                                                   f"{resume_from}, past the disk's end")
-        digest = sparse.ContentDigest(size)
+        digest = sparse.ContentDigest(size, self.key)
         done = self._digest_prefix(digest, spans, resume_from)
         complete_there = resume_from == size and ready.get("state") is None
         if resume_from and not complete_there and ready.get("state") != digest.fingerprint():

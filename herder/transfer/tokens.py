@@ -3,7 +3,9 @@
 There is no trust between hosts. The destination issues a grant when it agrees to receive a
 disk (prep_resize) and the token travels to the source through the conductor; a connection that
 presents it may push exactly that migration's disk, once, before the grant expires. The token is
-a random secret; only its SHA-256 is kept, so lookups never compare secrets byte by byte.
+a random secret; only its SHA-256 is kept, so lookups never compare secrets byte by byte. A grant
+also keeps the digest key the transfer's hashes are keyed with (keys.py), which, unlike the
+token, the source never sends back.
 """
 import hashlib
 import secrets
@@ -25,6 +27,7 @@ class Grant:
     direction: str
     expires_at: float
     max_size: int | None = None     # the most bytes the disk may declare (None: no bound)
+    digest_key: str | None = None   # hex; what the transfer's checks and digest are keyed with
 
 
 class GrantBook:
@@ -35,13 +38,22 @@ class GrantBook:
         self._lock = threading.Lock()
 
     def issue(self, migration_uuid: str, instance_uuid: str, disk: str,
-              direction: str = PUSH, max_size: int | None = None) -> str:
+              direction: str = PUSH, max_size: int | None = None,
+              digest_key: str | None = None) -> str:
         token = secrets.token_urlsafe(32)
         with self._lock:
             self._forget_expired()
             self._grants[_key(token)] = Grant(migration_uuid, instance_uuid, disk, direction,
-                                              self._clock() + self.ttl, max_size)
+                                              self._clock() + self.ttl, max_size, digest_key)
         return token
+
+    def outstanding_key(self, migration_uuid: str, instance_uuid: str, disk: str) -> str | None:
+        """The digest key of a grant for this disk not spent yet, if there is one."""
+        with self._lock:
+            self._forget_expired()
+            return next((grant.digest_key for grant in self._grants.values()
+                         if (grant.migration_uuid, grant.instance_uuid, grant.disk) ==
+                         (migration_uuid, instance_uuid, disk) and grant.digest_key), None)
 
     def redeem(self, token: object, migration_uuid: object, disk: object,
                direction: str = PUSH) -> Grant:

@@ -195,3 +195,26 @@ def test_without_seek_data_the_whole_file_is_data(disk, monkeypatch):
         assert sparse.content_digest(fd, GIB).hexdigest() == digest
     finally:
         os.close(fd)
+
+
+def test_a_keyed_digest_is_of_the_content_and_depends_on_the_key(tmp_path):
+    holes = make_sparse(tmp_path / "holes", 24 * MIB,
+                        [(0, 4096), (3 * MIB + 512, 1000), (7 * MIB, 2 * MIB + 4096)])
+    stored = _allocated_copy(holes, tmp_path / "stored")
+    key, other = bytes(range(32)), bytes(range(1, 33))
+    assert sparse.digest(stored, key) == sparse.digest(holes, key)
+    assert len({sparse.digest(holes, key), sparse.digest(holes, other),
+                sparse.digest(holes)}) == 3
+
+
+def test_chunk_checks_and_fingerprints_are_keyed():
+    def state(key):
+        digest = sparse.ContentDigest(4 * MIB, key)
+        digest.update(MIB, pattern(4096, 1))
+        return digest
+    key, other = bytes(32), b"\1" * 32
+    assert state(key).chunk_check(MIB) == state(key).chunk_check(MIB)
+    assert state(key).chunk_check(MIB) != state(other).chunk_check(MIB)
+    assert state(key).fingerprint() != state(other).fingerprint()
+    with pytest.raises(ValueError):
+        sparse.ContentDigest(MIB, b"short")

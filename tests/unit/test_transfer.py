@@ -15,7 +15,7 @@ import pytest
 
 from herder import exception
 from herder.log_budget import WarningBudget
-from herder.transfer import incoming, protocol, sparse
+from herder.transfer import incoming, keys, protocol, sparse
 from herder.transfer.bandwidth import Throttle
 from herder.transfer.host import disk_size_limit
 from herder.transfer.protocol import Kind
@@ -61,6 +61,11 @@ def server() -> str:
 
 def arrived(receiver: TransferReceiver, server: str) -> str:
     return os.path.join(receiver.instances_dir, server, "disk")
+
+
+def key_of(target: dict) -> bytes:
+    """The digest key of the grant `target`: what the transfer's digest is keyed with."""
+    return keys.from_target(target)
 
 
 def data_before(offset: int) -> int:
@@ -137,7 +142,9 @@ def test_sparse_disk_arrives_identical_by_digest_and_stays_sparse(disk, receiver
     result = sender.send(disk, target, lambda done, total: reports.append((done, total)))
 
     copy = arrived(receiver, server)
-    assert sparse.digest(copy) == sparse.digest(disk) == result.digest
+    key = key_of(target)
+    assert sparse.digest(copy, key) == sparse.digest(disk, key) == result.digest
+    assert sparse.digest(copy) == sparse.digest(disk)
     assert os.path.getsize(copy) == GIB
     assert os.stat(copy).st_blocks * 512 < 8 * MIB
     assert (result.bytes_sent, result.resumed_from, result.chunks_resent) == (ALLOCATED, 0, 0)
@@ -161,10 +168,12 @@ def test_the_bytes_cross_a_socket_between_the_two_hosts_addresses(disk, receiver
 def test_a_disk_without_data_arrives_as_an_empty_sparse_file(tmp_path, receiver, sender,
                                                              server):
     empty = make_sparse(tmp_path / "empty", 256 * MIB, [])
-    result = sender.send(empty, receiver.expect("migration-1", server))
+    target = receiver.expect("migration-1", server)
+    result = sender.send(empty, target)
     copy = arrived(receiver, server)
     assert os.path.getsize(copy) == 256 * MIB and os.stat(copy).st_blocks == 0
-    assert result.digest == sparse.digest(copy) == sparse.digest(empty)
+    key = key_of(target)
+    assert result.digest == sparse.digest(copy, key) == sparse.digest(empty, key)
     assert result.bytes_sent == 0
 
 
@@ -211,10 +220,12 @@ SMALL_EXTENTS = [(0, 64 * KIB), (5 * MIB + 4 * KIB, MIB + 12 * KIB), (32 * MIB -
 def test_a_destination_that_stores_holes_as_data_still_verifies(
         tmp_path, receiver, sender, server, allocating_destination):
     disk = make_sparse(tmp_path / "small-disk", 32 * MIB, SMALL_EXTENTS)
-    result = sender.send(disk, receiver.expect("migration-1", server))
+    target = receiver.expect("migration-1", server)
+    result = sender.send(disk, target)
     copy = arrived(receiver, server)
     assert os.stat(copy).st_blocks * 512 >= 32 * MIB > 4 * os.stat(disk).st_blocks * 512
-    assert result.digest == sparse.digest(copy) == sparse.digest(disk)
+    key = key_of(target)
+    assert result.digest == sparse.digest(copy, key) == sparse.digest(disk, key)
 
 
 def test_a_destination_that_stores_holes_as_data_resumes(tmp_path, receiver, sender, server,
@@ -222,9 +233,12 @@ def test_a_destination_that_stores_holes_as_data_resumes(tmp_path, receiver, sen
     disk = make_sparse(tmp_path / "small-disk", 32 * MIB, SMALL_EXTENTS)
     _interrupted(disk, receiver, sender, server, cut_after=600 * KIB)
     _wait_idle(receiver)
-    result = sender.send(disk, receiver.expect("migration-1", server))
+    target = receiver.expect("migration-1", server)
+    result = sender.send(disk, target)
     assert result.resumed_from > 5 * MIB
-    assert result.digest == sparse.digest(arrived(receiver, server)) == sparse.digest(disk)
+    key = key_of(target)
+    assert result.digest == sparse.digest(arrived(receiver, server), key) == \
+        sparse.digest(disk, key)
 
 
 def test_the_files_of_one_server_each_arrive_with_their_own_grant(tmp_path, receiver, sender,
@@ -239,7 +253,8 @@ def test_the_files_of_one_server_each_arrive_with_their_own_grant(tmp_path, rece
     open(files["disk.config"], "w").close()   # empty
     targets = {name: receiver.expect("migration-1", server, name) for name in files}
     for name, path in files.items():
-        assert sender.send(path, targets[name]).digest == sparse.digest(path)
+        assert sender.send(path, targets[name]).digest == \
+            sparse.digest(path, key_of(targets[name]))
     directory = os.path.dirname(arrived(receiver, server))
     for name, path in files.items():
         assert sparse.digest(os.path.join(directory, name)) == sparse.digest(path)
@@ -572,7 +587,7 @@ def test_a_source_of_the_previous_protocol_version_is_refused_with_a_reason(rece
     with socket.create_connection(receiver.address) as sock:
         protocol.send(sock, Kind.HELLO, {"token": target["token"], "migration": "migration-1",
                                          "disk": "disk", "size": GIB})
-        with pytest.raises(exception.TransferRefused, match="version 1, this host speaks 2"):
+        with pytest.raises(exception.TransferRefused, match="version 1, this host speaks 3"):
             protocol.receive(sock, Kind.READY)
 
 
@@ -633,10 +648,12 @@ def test_a_partial_disk_of_another_migration_is_not_resumed(disk, receiver, send
 
 
 def test_a_retry_after_a_lost_reply_finds_the_disk_complete(disk, receiver, sender, server):
-    first = sender.send(disk, receiver.expect("migration-1", server))
+    first_target = receiver.expect("migration-1", server)
+    first = sender.send(disk, first_target)
     again = sender.send(disk, receiver.expect("migration-1", server))
     assert (again.resumed_from, again.bytes_sent) == (GIB, 0)
-    assert again.digest == first.digest == sparse.digest(arrived(receiver, server))
+    assert again.digest == first.digest == \
+        sparse.digest(arrived(receiver, server), key_of(first_target))
 
 
 def test_a_partial_disk_damaged_at_rest_is_found_on_resuming_and_sent_again_in_full(
@@ -762,7 +779,7 @@ def _answer(sock: socket.socket) -> bytes:
 
 @pytest.mark.parametrize("header", [
     b"[" * 30_000 + b"]" * 30_000,                       # nested deeper than JSON is parsed
-    b'{"version": 2, "token": "\\ud800", "migration": "m", "disk": "disk", '
+    b'{"version": 3, "token": "\\ud800", "migration": "m", "disk": "disk", '
     b'"size": 1, "allocated": 1}',                       # a lone surrogate as the token
 ])
 def test_a_malformed_hello_is_refused_without_a_traceback(receiver, disk, sender, server,
@@ -854,3 +871,212 @@ def test_the_bound_of_a_disk_follows_the_servers_flavor():
     flavor = {"root_gb": 1, "ephemeral_gb": 0, "swap": 0}
     assert disk_size_limit(flavor, image_limit_bytes=10 * GIB) == 12 * GIB
     assert disk_size_limit({**flavor, "ephemeral_gb": 2, "swap": 512}, 0) == 4 * GIB + 512 * MIB
+
+
+# -- the digest is keyed with the grant's key (protocol 3) ---------------------------------------
+
+def test_a_source_of_protocol_version_2_is_refused_with_a_reason(receiver, server):
+    target = receiver.expect("migration-1", server)
+    with socket.create_connection(receiver.address) as sock:
+        protocol.send(sock, Kind.HELLO, {"version": 2, "token": target["token"],
+                                         "migration": "migration-1", "disk": "disk",
+                                         "size": GIB, "allocated": 0})
+        with pytest.raises(exception.TransferRefused,
+                           match="version 2, this host speaks 3: upgrade both hosts"):
+            protocol.receive(sock, Kind.READY)
+    assert not os.path.exists(os.path.join(receiver.instances_dir, server))
+
+
+def test_send_returns_the_keyed_digest_the_destination_recorded(disk, receiver, sender, server):
+    target = receiver.expect("migration-1", server)
+    result = sender.send(disk, target)
+    copy = arrived(receiver, server)
+    assert incoming.completed_digest(copy) == result.digest
+    assert incoming.completed_digest(copy, "migration-1") == result.digest
+    assert incoming.completed_digest(copy, "migration-2") is None
+    assert result.digest == sparse.digest(disk, key_of(target)) != sparse.digest(disk)
+    incoming.remove_leftovers(copy)
+    assert incoming.completed_digest(copy) is None   # the record kept it
+
+
+def test_each_migration_gets_its_own_key_and_its_grants_share_it(receiver, server):
+    first, second = (receiver.expect("migration-1", server) for _ in range(2))
+    other = receiver.expect("migration-2", server)
+    assert key_of(first) == key_of(second) != key_of(other)
+    assert len(key_of(first)) == 32
+    assert first["token"] != second["token"]
+
+
+def test_the_key_never_crosses_the_transfer_connection(disk, receiver, sender, server):
+    target = receiver.expect("migration-1", server)
+    proxy = RecordingProxy(target)
+    try:
+        sender.send(disk, proxy.target)
+    finally:
+        proxy.close()
+    key = key_of(target)
+    assert target["token"].encode() in proxy.stream   # the token does, in HELLO
+    assert key not in proxy.stream and key.hex().encode() not in proxy.stream
+
+
+class RecordingProxy(Proxy):
+    """A Proxy that keeps everything that crosses it, both ways."""
+
+    def __init__(self, target: dict):
+        self.stream = bytearray()
+        super().__init__(target)
+
+    def _pump(self, source, sink, outbound):
+        proxy = self
+
+        class Tap:
+            def recv(self, size):
+                data = source.recv(size)
+                proxy.stream += data
+                return data
+
+            def shutdown(self, how):
+                source.shutdown(how)
+        super()._pump(Tap(), sink, outbound)
+
+
+def test_chunks_checked_with_another_key_are_refused(disk, receiver, sender, server):
+    target = receiver.expect("migration-1", server)
+    forged = {**target, keys.TARGET_FIELD: keys.new_key()}   # same grant, someone else's key
+    with pytest.raises(exception.TransferFailed, match="arrived damaged 4 times"):
+        sender.send(disk, forged)
+    assert receiver.last_transfer.chunks_rejected == 4
+    assert receiver.last_transfer.bytes_received == 0
+    assert not os.path.exists(arrived(receiver, server))
+
+
+def _send_by_hand(receiver, target: dict, data: bytes, check_key: bytes,
+                  digest_key: bytes) -> dict:
+    """A source that sends `data` as the first bytes of a 4 MiB disk, one chunk, its check
+    keyed with `check_key` and its final digest with `digest_key`; the destination's RESULT
+    (or ACK, if it refused the chunk)."""
+    size = 4 * MIB
+    with socket.create_connection(receiver.address) as sock:
+        protocol.send(sock, Kind.HELLO, {"version": protocol.VERSION, "token": target["token"],
+                                         "migration": "migration-1", "disk": "disk",
+                                         "size": size, "allocated": len(data)})
+        assert protocol.receive(sock, Kind.READY).header["resume_from"] == 0
+        checked = sparse.ContentDigest(size, check_key)
+        checked.update(0, data)
+        protocol.send(sock, Kind.DATA, {"seq": 0, "offset": 0,
+                                        "check": checked.chunk_check(0)}, data)
+        ack = protocol.receive(sock, Kind.ACK).header
+        if not ack["ok"]:
+            return ack
+        digest = sparse.ContentDigest(size, digest_key)
+        digest.update(0, data)
+        protocol.send(sock, Kind.DONE, {"digest": digest.hexdigest()})
+        return protocol.receive(sock, Kind.RESULT).header
+
+
+def test_a_final_digest_made_with_another_key_is_refused(receiver, server):
+    data = os.urandom(64 * KIB)
+    target = receiver.expect("migration-1", server)
+    answer = _send_by_hand(receiver, target, data, key_of(target),
+                           bytes.fromhex(keys.new_key()))
+    assert answer["ok"] is False and "differs" in answer["reason"]
+    assert not os.path.exists(arrived(receiver, server))
+
+    target = receiver.expect("migration-1", server)   # the same bytes, the grant's key
+    answer = _send_by_hand(receiver, target, data, key_of(target), key_of(target))
+    assert answer["ok"] is True
+    assert answer["digest"] == incoming.completed_digest(arrived(receiver, server))
+
+
+def test_a_chunk_checked_with_another_key_is_refused_by_hand(receiver, server):
+    target = receiver.expect("migration-1", server)
+    answer = _send_by_hand(receiver, target, os.urandom(64 * KIB),
+                           bytes.fromhex(keys.new_key()), key_of(target))
+    assert answer == {"seq": 0, "ok": False}
+    assert receiver.last_transfer.chunks_rejected == 1
+
+
+def test_the_recorded_digest_is_the_same_with_holes_or_stored_zeros(
+        tmp_path, receiver, sender, server, monkeypatch):
+    disk = make_sparse(tmp_path / "small-disk", 32 * MIB, SMALL_EXTENTS)
+    target = receiver.expect("migration-1", server)
+    holes = sender.send(disk, target)
+    with_holes = incoming.completed_digest(arrived(receiver, server))
+    copy_with_holes = str(tmp_path / "copy-with-holes")
+    os.rename(arrived(receiver, server), copy_with_holes)   # its record keeps the key
+
+    # the same disk again, to a destination whose filesystem stores zeros for holes
+    prepare = incoming.IncomingDisk.prepare
+
+    def allocated_through(self, should_stop=None):
+        resume_from = prepare(self, should_stop)
+        _store_zeros(self.partial, resume_from, self.record.size)
+        return resume_from
+
+    monkeypatch.setattr(incoming.IncomingDisk, "prepare", allocated_through)
+    again = receiver.expect("migration-1", server)
+    assert key_of(again) == key_of(target)
+    stored = sender.send(disk, again)
+    assert stored.resumed_from == 0
+    copy_stored = arrived(receiver, server)
+    assert os.stat(copy_stored).st_blocks > 4 * os.stat(copy_with_holes).st_blocks
+    assert holes.digest == stored.digest == with_holes == \
+        incoming.completed_digest(copy_stored) == sparse.digest(copy_stored, key_of(target))
+
+
+def test_a_write_that_fails_on_the_destination_ends_the_transfer_and_a_retry_resumes(
+        disk, receiver, sender, server, monkeypatch):
+    """A failed write ends the transfer, and what was written before it still counts."""
+    write_at, writes = sparse.write_at, []
+
+    def full_after_four_chunks(fd, data, offset):
+        if len(writes) >= 4:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        writes.append(offset)
+        write_at(fd, data, offset)
+
+    monkeypatch.setattr(sparse, "write_at", full_after_four_chunks)
+    with pytest.raises(exception.TransferFailed):
+        sender.send(disk, receiver.expect("migration-1", server))
+    _wait_idle(receiver)
+    assert not os.path.exists(arrived(receiver, server))
+
+    monkeypatch.setattr(sparse, "write_at", write_at)
+    result = sender.send(disk, receiver.expect("migration-1", server))
+    assert result.resumed_from == 100 * MIB + 3 * CHUNK   # chunks 0 to 3 were written
+    assert sparse.digest(arrived(receiver, server)) == sparse.digest(disk)
+
+
+def test_a_target_without_a_digest_key_is_refused_before_connecting(disk, receiver, sender,
+                                                                   server):
+    target = receiver.expect("migration-1", server)
+    older = {name: value for name, value in target.items() if name != keys.TARGET_FIELD}
+    with pytest.raises(exception.TransferFailed,
+                       match="carries no digest key: the destination runs an older herder"):
+        sender.send(disk, older)
+    assert receiver.last_transfer is None   # it never connected
+
+
+def test_a_destination_of_protocol_version_2_is_detected_by_its_ready(disk, sender):
+    listener = socket.create_server((DEST_IP, 0))
+
+    def older_destination():
+        conn, _ = listener.accept()
+        with conn:
+            protocol.receive(conn, Kind.HELLO)
+            protocol.send(conn, Kind.READY, {"version": 2, "resume_from": 0, "state": None})
+            conn.recv(1)
+
+    thread = threading.Thread(target=older_destination, daemon=True)
+    thread.start()
+    target = {"host": DEST_IP, "port": listener.getsockname()[1], "token": "t",
+              "migration_uuid": "migration-1", "disk": "disk", "tls": False,
+              keys.TARGET_FIELD: keys.new_key()}
+    try:
+        with pytest.raises(exception.TransferFailed,
+                           match="the destination speaks disk transfer protocol version 2, "
+                                 "this host speaks 3"):
+            sender.send(disk, target)
+    finally:
+        listener.close()
+        thread.join(5)

@@ -11,7 +11,7 @@ import uuid
 import pytest
 
 from herder import exception
-from herder.transfer import sparse
+from herder.transfer import keys, sparse
 from herder.transfer.receiver import TransferReceiver
 from herder.transfer.sender import DiskSender
 from herder.transfer.tls import TLSConfig
@@ -94,7 +94,9 @@ def test_a_disk_crosses_mutual_tls_between_the_hosts_addresses(disk, tls_receive
     assert target["tls"] is True
     result = DiskSender(SOURCE_IP, io_timeout=5, tls=pki["compute1"]).send(disk, target)
     assert result.local[0] == SOURCE_IP and result.peer[0] == DEST_IP
-    assert result.digest == sparse.digest(_arrived(tls_receiver, server)) == sparse.digest(disk)
+    key = keys.from_target(target)
+    assert result.digest == sparse.digest(_arrived(tls_receiver, server), key) == \
+        sparse.digest(disk, key)
     assert tls_receiver.last_transfer.completed
     assert tls_receiver.last_transfer.peer[0] == SOURCE_IP
 
@@ -171,10 +173,11 @@ def test_a_tls_transfer_cut_off_resumes(disk, tls_receiver, pki, server):
     thread.join(10)
     assert failures
     tls_receiver.start()
-    result = DiskSender(SOURCE_IP, io_timeout=5, tls=pki["compute1"]).send(
-        disk, tls_receiver.expect("migration-1", server))
+    target = tls_receiver.expect("migration-1", server)
+    result = DiskSender(SOURCE_IP, io_timeout=5, tls=pki["compute1"]).send(disk, target)
     assert result.resumed_from >= 256 * 1024
-    assert result.digest == sparse.digest(_arrived(tls_receiver, server))
+    assert result.digest == sparse.digest(_arrived(tls_receiver, server),
+                                          keys.from_target(target))
 
 
 def test_tls_options_must_come_together():
