@@ -107,6 +107,12 @@ class TransferFailed(HerderError):
     message = "Disk transfer failed: %(reason)s"
 
 
+class DiskMismatch(HerderError):
+    """What arrived on the destination is not what the source sent: the move rolls back (a
+    retry would resume from the same damaged copy)."""
+    message = "The disk that arrived on %(host)s is not the one sent: %(reason)s"
+
+
 class TransferRefused(TransferFailed):
     """The destination's transfer agent would not take the disk (bad, expired or spent token,
     or a disk it does not expect)."""

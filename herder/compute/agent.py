@@ -156,6 +156,11 @@ class ComputeAgent:
         self.tracker.rekey(outgoing(instance["uuid"]), instance["uuid"])
         return self.driver.finish_revert_migration(instance, power_on)
 
+    def arrived_digests(self, context, instance: dict, migration: dict) -> dict:
+        """Destination: the keyed digest of each disk file as it arrived here, for the
+        conductor to hold against the source's (the source's resize_instance report)."""
+        return self.driver.arrived_digests(instance, migration["uuid"])
+
     # -- move, destination: finish_resize --------------------------------------------------------
     def finish_resize(self, context, instance: dict, migration: dict, new_flavor: dict,
                       power_on: bool) -> int:

@@ -14,7 +14,7 @@ A guest's instance is the dict the conductor sends (herder/wire.py): at least `u
 `display_name`, `hostname`, `flavor` (with `extra_specs`), `image` (ImageMeta as a dict, or
 None), `power_state`.
 """
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Callable, Iterator, Protocol, runtime_checkable
 
 from herder.faults import FaultInjector
@@ -57,6 +57,9 @@ class MoveReport:
     resumed_from: int          # bytes the destination already had verified
     shared_storage: bool = False   # the destination shares the instances directory: copied
                                    # there locally, nothing sent
+    digests: dict[str, str] = field(default_factory=dict)
+    # file name -> the keyed digest of what was sent of it (transfer protocol 3): the
+    # destination's own, for what it received, must be the same (ComputeDriver.arrived_digests)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -118,6 +121,11 @@ class ComputeDriver(Protocol):
     def prepare_incoming(self, instance: dict, migration_uuid: str) -> dict:
         """Agree to receive the guest's files for this migration: what the source needs to
         send them here (transfer grants)."""
+
+    def arrived_digests(self, instance: dict, migration_uuid: str) -> dict[str, str | None]:
+        """file name -> the keyed digest of each of the guest's disk files as this host
+        received and verified it for this migration (None: it did not arrive complete).
+        Asked before finish_migration, which removes the transfer's records."""
 
     def finish_migration(self, instance: dict, new_flavor: dict, power_on: bool) -> int:
         """The files are here: apply the new flavor (grow the root disk), define the guest,

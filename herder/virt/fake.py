@@ -235,7 +235,11 @@ class FakeDriver(InstanceLayout):
                  sent.chunks_resent)
         return MoveReport(files=1, virtual_bytes=sent.size,
                           allocated_bytes=sent.allocated_bytes, bytes_sent=sent.bytes_sent,
-                          resumed_from=sent.resumed_from)
+                          resumed_from=sent.resumed_from, digests={"disk": sent.digest})
+
+    def arrived_digests(self, instance: dict, migration_uuid: str) -> dict[str, str | None]:
+        return {"disk": incoming.completed_digest(self.disk_path(instance["uuid"]),
+                                                  migration_uuid)}
 
     def finish_migration(self, instance: dict, new_flavor: dict, power_on: bool) -> int:
         """Destination side: grow the disk to the new flavor, define the guest, power on."""

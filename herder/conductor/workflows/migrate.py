@@ -194,6 +194,7 @@ class MigrateWorkflow(ServerWorkflow):
             self.start_event("compute_resize_instance", self.source_host)
         with self.failing_event("compute_resize_instance"):
             result = self._send_disk()
+            self._check_what_arrived(result)
         with self.together():
             self.finish_event("compute_resize_instance")
             self.update_migration(states.MIGRATION_MIGRATING,
@@ -230,6 +231,24 @@ class MigrateWorkflow(ServerWorkflow):
                             self.log_prefix, attempt, attempts, error)
                 time.sleep(TRANSFER_RETRY_DELAY * attempt)
         raise exception.TransferFailed(reason="no attempt was made")  # max_attempts >= 1
+
+    def _check_what_arrived(self, report: dict) -> None:
+        """Each disk file's digest as the destination received it, against the source's. Both
+        are keyed with the grant's key, which only the two hosts and this conductor saw: a disk
+        changed on the way, by a fault or by anyone on the path, cannot match."""
+        sent = report.get("digests") or {}
+        if not sent:
+            return   # copied on a shared instances directory: nothing crossed the network
+        arrived = self.compute(self.dest["host"], "arrived_digests", instance=self.wire(),
+                               migration=self.migration_wire())
+        wrong = sorted(name for name, digest in sent.items() if arrived.get(name) != digest)
+        if wrong:
+            raise exception.DiskMismatch(
+                host=self.dest["host"],
+                reason=f"{', '.join(wrong)}: the destination's digest differs from the one "
+                       f"{self.source_host} sent, or it has none")
+        LOG.info("%s the destination's digests of %d disk file(s) match the source's",
+                 self.log_prefix, len(sent))
 
     def restore_source(self) -> None:
         power = self.compute(self.source_host, "revert_migrate_disk", instance=self.wire(),

@@ -248,7 +248,7 @@ class LibvirtDriver(GuestPower, InstanceLayout):
                  sent.bytes_sent, virtual)
         return MoveReport(files=len(paths), virtual_bytes=virtual,
                           allocated_bytes=sent.allocated_bytes, bytes_sent=sent.bytes_sent,
-                          resumed_from=sent.resumed_from)
+                          resumed_from=sent.resumed_from, digests=dict(zip(names, sent.digests)))
 
     def confirm_migration(self, instance: dict) -> None:
         self.faults.check("confirm_migration")
@@ -280,6 +280,11 @@ class LibvirtDriver(GuestPower, InstanceLayout):
         return {"files": {name: agent.expect(migration_uuid, instance["uuid"], name,
                                              instance["flavor"])
                           for name in disk_files(instance["flavor"])}}
+
+    def arrived_digests(self, instance: dict, migration_uuid: str) -> dict[str, str | None]:
+        directory = self.instance_dir(instance["uuid"])
+        return {name: incoming.completed_digest(os.path.join(directory, name), migration_uuid)
+                for name in disk_files(instance["flavor"])}
 
     def finish_migration(self, instance: dict, new_flavor: dict, power_on: bool) -> int:
         """The files are here: point the root disk at this host's copy of the image, grow it
@@ -349,6 +354,7 @@ def _image_ref(image: dict | None) -> dict | None:
 class _Totals:
     def __init__(self):
         self.allocated_bytes = self.bytes_sent = self.resumed_from = 0
+        self.digests: list[str] = []   # each file's, in order
 
 
 def _send_all(agent: TransferAgent, paths: list[str], targets: list[dict],
@@ -361,4 +367,5 @@ def _send_all(agent: TransferAgent, paths: list[str], targets: list[dict],
         totals.allocated_bytes += sent.allocated_bytes
         totals.bytes_sent += sent.bytes_sent
         totals.resumed_from += sent.resumed_from
+        totals.digests.append(sent.digest)
     return totals
