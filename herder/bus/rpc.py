@@ -260,14 +260,22 @@ class _ConsumerThread(threading.Thread):
             except Exception:  # taken on a connection since lost: the broker redelivers it
                 LOG.warning("%s: could not acknowledge a finished message", self.name)
 
+    def _wake(self) -> None:
+        """On memory://, end the drain this thread waits in, so that it sees its events now
+        rather than up to _DRAIN_SECONDS later (a broker's socket wait cannot be cut short)."""
+        if self.bus.url.startswith("memory://"):
+            memory.interrupt()
+
     def stop_taking(self) -> None:
         """Stop deliveries but keep the connection, to acknowledge what is still running."""
         self._cancel_event.set()
+        self._wake()
         if self.is_alive() and self is not threading.current_thread():
             self.cancelled.wait(5)
 
     def stop(self) -> None:
         self._stop_event.set()
+        self._wake()
         if self is not threading.current_thread():
             self.join(5)  # its last drain ends within _DRAIN_SECONDS
 

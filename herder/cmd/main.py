@@ -2,6 +2,7 @@
 `scheduler` and `compute` run one service each; `herder db upgrade` the schema; `herder openapi`
 prints the API's OpenAPI document (docs/openapi.json)."""
 import argparse
+import gc
 import logging
 import os
 import signal
@@ -103,7 +104,13 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    return args.func(args)
+    status = args.func(args)
+    # The command is done (a service has stopped and let its requests finish). What is left
+    # is the interpreter's exit, whose garbage collections walk every object a service built
+    # up: 1-2 s of CPU after the service said it stopped, for nothing. Frozen objects are
+    # left out of those collections; the process ends the same way, sooner.
+    gc.freeze()
+    return status
 
 
 if __name__ == "__main__":
