@@ -3,6 +3,8 @@ import logging
 import threading
 from typing import Callable
 
+from herder.log_budget import FailureStreak
+
 LOG = logging.getLogger(__name__)
 
 
@@ -16,6 +18,7 @@ class Periodic:
         self.task = task
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
+        self._failures = FailureStreak(LOG, f"periodic task {name}")
 
     def start(self) -> "Periodic":
         self._thread.start()
@@ -28,5 +31,7 @@ class Periodic:
         while not self._stop.wait(self.interval):
             try:
                 self.task()
-            except Exception:
-                LOG.exception("periodic task %s failed", self.name)
+            except Exception as error:
+                self._failures.failed(error)
+            else:
+                self._failures.succeeded()

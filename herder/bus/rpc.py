@@ -23,6 +23,7 @@ from herder.bus import memory
 from herder.bus.codec import decode_failure, encode_failure
 from herder.context import RequestContext
 from herder.faults import FaultInjector
+from herder.log_budget import FailureStreak
 
 LOG = logging.getLogger(__name__)
 
@@ -79,16 +80,34 @@ class Bus:
     def _producer(self) -> Producer:
         producer = getattr(self._local, "producer", None)
         if producer is None:
-            conn = self.connection()
-            producer = Producer(conn.channel(), exchange=EXCHANGE, serializer="json")
+            self._local.connection = self.connection()
+            producer = Producer(self._local.connection.channel(), exchange=EXCHANGE,
+                                serializer="json")
             self._local.producer = producer
         return producer
 
     def publish(self, body: dict, routing_key: str, exchange: Exchange = EXCHANGE,
                 declare: list[Queue] | None = None, **properties) -> None:
         producer = self._producer()
-        producer.publish(body, exchange=exchange, routing_key=routing_key, declare=declare or [],
-                         retry=True, retry_policy=PUBLISH_RETRY, **properties)
+        try:
+            producer.publish(body, exchange=exchange, routing_key=routing_key,
+                             declare=declare or [], retry=True, retry_policy=PUBLISH_RETRY,
+                             **properties)
+        except Exception:
+            # a broker away for longer than the retries leaves the producer without a
+            # connection, and kombu never gives it one again: every later publish on this
+            # thread (a compute's heartbeat) would fail for good. The next one starts afresh.
+            self._forget_producer()
+            raise
+
+    def _forget_producer(self) -> None:
+        connection = getattr(self._local, "connection", None)
+        self._local.producer = self._local.connection = None
+        if connection is not None:
+            try:
+                connection.release()
+            except Exception:   # already gone with the broker: nothing left to release
+                LOG.debug("could not release a failed producer's connection", exc_info=True)
 
     # -- client side ------------------------------------------------------------------------
     def cast(self, topic: str, method: str, context: RequestContext, **kwargs) -> None:
@@ -223,6 +242,7 @@ class _ConsumerThread(threading.Thread):
         self.finished: queue.SimpleQueue = queue.SimpleQueue()
 
     def run(self) -> None:
+        failures = FailureStreak(LOG, f"bus consumer {self.name}'s connection")
         while not self._stop_event.is_set():
             try:
                 with self.bus.connection() as conn:
@@ -230,6 +250,7 @@ class _ConsumerThread(threading.Thread):
                     # back off to 30 s, which would keep the service deaf long after it is back)
                     conn.ensure_connection(max_retries=3, interval_start=0.5, interval_step=0.5,
                                            interval_max=1.0)
+                    failures.succeeded()
                     with Consumer(conn, self.queues, callbacks=[self.callback], accept=["json"],
                                   prefetch_count=0) as consumer:
                         self.ready.set()
@@ -243,10 +264,10 @@ class _ConsumerThread(threading.Thread):
                                 pass
                             self._acknowledge_finished()
                         self._acknowledge_finished()
-            except Exception:  # a lost broker connection: reconnect after a pause
+            except Exception as error:  # a lost broker connection: reconnect after a pause
                 if self._stop_event.is_set():
                     return
-                LOG.exception("bus consumer %s lost its connection; reconnecting", self.name)
+                failures.failed(error)
                 self._stop_event.wait(1.0)
 
     def _acknowledge_finished(self) -> None:

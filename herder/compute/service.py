@@ -18,6 +18,7 @@ from herder.compute.shared_storage import SharedStorageProbes
 from herder.conductor import REPORTS_TOPIC
 from herder.conf import host_instances_dir
 from herder.context import admin_context
+from herder.log_budget import FailureStreak
 from herder.transfer.host import TransferAgent
 from herder.virt.driver import HostInventory, load_driver
 from herder.virt.images import ImageCache
@@ -120,6 +121,7 @@ class ComputeService:
 
     def _periodic(self) -> None:
         interval = self.conf.compute.periodic_interval
+        failures = FailureStreak(LOG, f"periodic tasks of {self.host}")
         while not self._stop.wait(interval):
             try:
                 # by the clock, not by counting periods: under load a period lasts longer
@@ -131,5 +133,7 @@ class ComputeService:
                                   host=self.host, window=self.conf.resize_confirm_window)
             except exception.MessagingTimeout as error:  # the conductor or the broker is away
                 LOG.warning("periodic tasks of %s: %s", self.host, error)
-            except Exception:  # the next period tries again
-                LOG.exception("periodic tasks of %s failed", self.host)
+            except Exception as error:  # the next period tries again
+                failures.failed(error)
+            else:
+                failures.succeeded()

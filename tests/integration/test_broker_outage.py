@@ -24,13 +24,17 @@ def relayed(rabbitmq, tmp_path):
         relay.close()
 
 
-def test_after_a_broker_outage_every_service_reconnects_and_moves_work(relayed):
+# 3 s: within what a publisher retries; 20 s: a broker restart, past every retry, so that
+# each service's next publish (its heartbeat first) must start on a new connection
+@pytest.mark.parametrize("outage_seconds", [OUTAGE_SECONDS, 20])
+def test_after_a_broker_outage_every_service_reconnects_and_moves_work(relayed,
+                                                                       outage_seconds):
     deployment, relay = relayed
     admin = deployment.connect()
     server = create_server(admin)
 
     relay.outage()
-    time.sleep(OUTAGE_SECONDS)
+    time.sleep(outage_seconds)
     relay.restore()
 
     deployment.wait_ready()          # every compute's heartbeat reaches the conductor again
