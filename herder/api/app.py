@@ -3,6 +3,7 @@ import functools
 import logging
 
 import falcon
+import sqlalchemy.exc
 
 from herder.api import faults, keystone, openapi
 from herder.api.handlers import aggregates, flavors, images, server_actions, servers, versions
@@ -13,8 +14,10 @@ from herder.api.handlers import identity, image_upload, server_groups
 from herder.api.apidoc import describe
 from herder.api.handlers.base import ApiServices
 from herder.api.middleware import ReadTransactionMiddleware, RequestContextMiddleware
+from herder.log_budget import WarningBudget
 
 LOG = logging.getLogger(__name__)
+_DATABASE_WARNINGS = WarningBudget(LOG)   # an outage fails every request: a line each is a flood
 
 
 def _routes(api: ApiServices) -> list[tuple[str, object]]:
@@ -103,6 +106,8 @@ def make_app(api: ApiServices, public_url: str | None = None) -> keystone.WsgiAp
     app.req_options.strip_url_path_trailing_slash = True
     app.resp_options.default_media_type = "application/json"
     app.add_error_handler(Exception, _unexpected)
+    app.add_error_handler(sqlalchemy.exc.DBAPIError, _database_error)
+    app.add_error_handler(sqlalchemy.exc.TimeoutError, _database_unavailable)
     app.add_error_handler(falcon.HTTPError, _falcon_error)
     app.add_error_handler(faults.Fault, _fault)
     for template, resource in _routes(api):
@@ -122,6 +127,29 @@ def _falcon_error(req, resp, error: falcon.HTTPError, params) -> None:
     elif code == 405:
         message = "The method specified is not allowed for this resource."
     faults.render(resp, code, message)
+
+
+def _database_error(req, resp, error: sqlalchemy.exc.DBAPIError, params) -> None:
+    if _lost_the_database(error):
+        _database_unavailable(req, resp, error, params)
+    else:
+        _unexpected(req, resp, error, params)
+
+
+def _lost_the_database(error: sqlalchemy.exc.DBAPIError) -> bool:
+    """The database cannot be reached, or the connection to it was lost (as its server
+    restarting does): not something the request did. OperationalError is also what a
+    deadlock or a lock wait timeout raises on MariaDB: the request may be tried again."""
+    return error.connection_invalidated or isinstance(
+        error, (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError))
+
+
+def _database_unavailable(req, resp, error: Exception, params) -> None:
+    """503, as Nova answers when its database is away; the request changed nothing (its
+    transaction did not commit) and can be sent again."""
+    _DATABASE_WARNINGS.warn("the database is unavailable serving %s %s: %s", req.method,
+                            req.path, str(error).splitlines()[0])
+    faults.render(resp, 503, "The database is unavailable; try again later.")
 
 
 def _unexpected(req, resp, error: Exception, params) -> None:

@@ -170,13 +170,16 @@ class Database:
         with nullcontext() if read_only else self._write_turn(), \
                 self._sessions.begin() as session:
             self._shared.session = session
-            _reading.active = read_only
+            # from here on, whatever fails (BEGIN itself, with the database away) must not
+            # leave the session shared: the thread's next block would take it for an outer
+            # one, work in it and never commit, holding its row locks for good
             try:
-                session.connection()   # BEGIN now, while this thread is marked as reading
-            finally:
-                _reading.active = False
-            self._wrote.flag = False
-            try:
+                _reading.active = read_only
+                try:
+                    session.connection()   # BEGIN now, while this thread is marked as reading
+                finally:
+                    _reading.active = False
+                self._wrote.flag = False
                 yield
             finally:
                 self._shared.session = None

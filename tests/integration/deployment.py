@@ -46,8 +46,10 @@ def _ini(sections: dict[str, dict]) -> str:
 
 class Deployment:
     def __init__(self, root: Path, hosts: int = 3, conductors: int = 1, schedulers: int = 1,
-                 **conf: dict):
-        """`conf`: extra options per section, e.g. `workflow={"step_deadline": 30}`."""
+                 services_reach_database=None, **conf: dict):
+        """`conf`: extra options per section, e.g. `workflow={"step_deadline": 30}`.
+        `services_reach_database`: the database URL the services get, from the test's own
+        (an OutageRelay's database_url: the test keeps a direct line to check the data)."""
         self.root = root
         self.hosts = [f"compute{i}" for i in range(1, hosts + 1)]
         self.conductors = ["conductor", *(f"conductor-{i}" for i in range(2, conductors + 1))]
@@ -69,7 +71,9 @@ class Deployment:
         }
         for section, options in conf.items():
             common.setdefault(section, {}).update(options)
-        database = {**common.pop("database", {}), "connection": self.database_url}
+        services_url = services_reach_database(self.database_url) \
+            if services_reach_database else self.database_url
+        database = {**common.pop("database", {}), "connection": services_url}
         control = {**common, "database": database,
                    "api": {"listen": "127.0.0.1", "port": self.port,
                            "auth_strategy": "noauth2", **common.get("api", {})}}

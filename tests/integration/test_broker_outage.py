@@ -5,7 +5,7 @@ import time
 import pytest
 
 from tests.functional.observe import assert_consistent, create_server, wait_for_status
-from tests.integration.broker_outage import BrokerRelay
+from tests.integration.outage_relay import OutageRelay
 from tests.integration.deployment import Deployment
 
 OUTAGE_SECONDS = 3
@@ -13,9 +13,9 @@ OUTAGE_SECONDS = 3
 
 @pytest.fixture
 def relayed(rabbitmq, tmp_path):
-    """A deployment whose every service reaches the broker through a BrokerRelay."""
-    relay = BrokerRelay()
-    deployment = Deployment(tmp_path, messaging={"transport_url": relay.url})
+    """A deployment whose every service reaches the broker through an OutageRelay."""
+    relay = OutageRelay(("127.0.0.1", 5672))
+    deployment = Deployment(tmp_path, messaging={"transport_url": relay.broker_url()})
     try:
         deployment.start_all()
         yield deployment, relay

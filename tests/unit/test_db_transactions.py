@@ -98,3 +98,22 @@ def test_a_swap_returns_the_row_as_written_even_after_a_read_in_the_same_transac
             instances.update(db, server, {"task_state": None}, task_state="deleting")
         assert refused.value.kwargs["actual"] == {"task_state": "resize_prep"}
     assert instances.get(db, server).display_name == "renamed"
+
+
+def test_a_block_whose_begin_fails_leaves_no_transaction_behind():
+    """The database away (nothing listens on port 1): BEGIN fails. The thread's next blocks
+    must each get a transaction of their own, not the failed block's session, in which they
+    would work without ever committing (holding their row locks)."""
+    from sqlalchemy.exc import OperationalError
+
+    from herder.db.session import Database
+    away = Database("postgresql+psycopg://herder@127.0.0.1:1/herder?connect_timeout=2")
+    with pytest.raises(OperationalError):
+        with away.one_transaction():
+            pass
+    with away.transaction() as first:   # connects only when a query needs it: none here
+        pass
+    with away.transaction() as second:
+        pass
+    assert first is not second
+    away.dispose()

@@ -1,17 +1,20 @@
-"""RabbitMQ behind a relay on 127.0.0.1 that a test can take down and bring back.
+"""A server (RabbitMQ, PostgreSQL, MariaDB) behind a relay on 127.0.0.1 that a test can take
+down and bring back.
 
-An outage looks to the services as a broker restart does: every open connection is dropped at
-once, and new ones are dropped as soon as they are made, until the relay is restored. The
-broker itself (which other test runs on this machine share) is never touched.
+An outage looks to the services as the server's restart does: every open connection is dropped
+at once, and new ones are dropped as soon as they are made, until the relay is restored. The
+server itself (which other test runs on this machine share) is never touched.
 """
 import socket
 import threading
 
+from sqlalchemy.engine import make_url
+
 from tests.integration.deployment import RABBITMQ
 
 
-class BrokerRelay:
-    def __init__(self, upstream: tuple[str, int] = ("127.0.0.1", 5672)):
+class OutageRelay:
+    def __init__(self, upstream: tuple[str, int]):
         self.upstream = upstream
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.port = self._listener.getsockname()[1]
@@ -21,10 +24,15 @@ class BrokerRelay:
         self._up.set()
         threading.Thread(target=self._accept, name="broker-relay", daemon=True).start()
 
-    @property
-    def url(self) -> str:
+    def broker_url(self) -> str:
+        """The test broker's URL, through this relay."""
         credentials = RABBITMQ.split("://", 1)[1].split("@", 1)[0]
         return f"amqp://{credentials}@127.0.0.1:{self.port}//"
+
+    def database_url(self, url: str) -> str:
+        """A database URL of the relayed server, through this relay."""
+        return make_url(url).set(host="127.0.0.1", port=self.port) \
+            .render_as_string(hide_password=False)
 
     def _accept(self) -> None:
         while True:

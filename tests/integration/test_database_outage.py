@@ -1,0 +1,94 @@
+"""The services ride out the database going away (a PostgreSQL or MariaDB restart, a dropped
+connection): the api answers 503 in the Compute API's format while it is away, and afterwards
+every service works on new connections, and moves work as before.
+
+The services reach the database through an OutageRelay; the test keeps a direct connection of
+its own to check the data. Needs a database server (HERDER_TEST_DB=postgresql or mysql).
+"""
+import time
+
+import pytest
+import requests
+
+from tests import databases
+from tests.functional.observe import assert_consistent, create_server, wait_for_status
+from tests.integration.deployment import ADMIN_TOKEN, Deployment
+from tests.integration.outage_relay import OutageRelay
+
+OUTAGE_SECONDS = 17   # as long as a database server's restart takes
+
+pytestmark = pytest.mark.skipif(databases.SERVER is None,
+                                reason="needs a database server (HERDER_TEST_DB)")
+
+
+@pytest.fixture
+def relayed(rabbitmq, tmp_path):
+    """A deployment whose every service reaches the database through an OutageRelay."""
+    port = databases.SERVER.url.port or {"postgresql": 5432}.get(
+        databases.SERVER.url.get_backend_name(), 3306)
+    relay = OutageRelay(("127.0.0.1", port))
+    deployment = Deployment(tmp_path, services_reach_database=relay.database_url)
+    try:
+        deployment.start_all()
+        yield deployment, relay
+    finally:
+        deployment.close()
+        relay.close()
+
+
+def _servers(deployment) -> requests.Response:
+    return requests.get(f"{deployment.endpoint}/v2.1/servers",
+                        headers={"X-Auth-Token": ADMIN_TOKEN}, timeout=30)
+
+
+def test_while_the_database_is_away_the_api_says_503_and_afterwards_all_works(relayed):
+    deployment, relay = relayed
+    admin = deployment.connect()
+    server = create_server(admin)
+
+    relay.outage()
+    try:
+        away = _servers(deployment)
+        assert away.status_code == 503
+        assert away.json()["serviceUnavailable"]["message"] == \
+            "The database is unavailable; try again later."
+        time.sleep(OUTAGE_SECONDS)
+    finally:
+        relay.restore()
+
+    deadline = time.monotonic() + 30
+    while _servers(deployment).status_code != 200:
+        assert time.monotonic() < deadline, "the api did not recover"
+        time.sleep(0.5)
+    deployment.wait_ready()      # every compute's heartbeat is written again
+    admin.compute.migrate_server(server)
+    wait_for_status(admin, server.id, "VERIFY_RESIZE", timeout=60)
+    admin.compute.confirm_server_resize(server)
+    wait_for_status(admin, server.id, "ACTIVE", timeout=60)
+    assert create_server(admin, name="after-the-outage").status == "ACTIVE"
+    assert_consistent(deployment)
+    for name in deployment.processes:
+        assert "PendingRollbackError" not in deployment.log(name), name
+
+
+def test_a_move_in_flight_while_the_database_is_away_settles(relayed):
+    deployment, relay = relayed
+    admin = deployment.connect()
+    server = create_server(admin)
+    deployment.hold("*", "copy_disk")
+    admin.compute.migrate_server(server)
+    source, _ = deployment.wait_reached("copy_disk")
+
+    relay.outage()
+    time.sleep(OUTAGE_SECONDS)
+    relay.restore()
+    deployment.release(source, "copy_disk")
+
+    settled = wait_for_status(admin, server.id, "VERIFY_RESIZE", timeout=120)
+    assert settled.compute_host != source
+    deployment.wait_ready()   # a confirm needs the source's service up: heartbeats written again
+    admin.compute.confirm_server_resize(server)
+    wait_for_status(admin, server.id, "ACTIVE", timeout=60)
+    assert_consistent(deployment)
+    for name in deployment.processes:
+        assert "PendingRollbackError" not in deployment.log(name), name
