@@ -2,9 +2,12 @@
 import uuid
 from datetime import datetime
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from herder.db import instances, placement
+
+from herder import exception
+from herder.db import flavors, instances, placement
 from herder.db.cas import compare_and_swap
 from herder.db.models import Base, Instance, InstanceFault
 
@@ -41,3 +44,16 @@ def test_compare_and_swap_that_writes_the_values_already_there_succeeds(db, add_
                                     {"vm_state": "stopped"}, {"vm_state": "active"})
         assert not compare_and_swap(session, Instance, Instance.uuid, str(uuid.uuid4()),
                                     {}, {"vm_state": "active"})
+
+
+def test_uuids_and_names_compare_exactly_on_every_database(db, add_server):
+    """As on PostgreSQL and SQLite, also on MariaDB (whose default collation ignores case)."""
+    server = add_server("p", 1, 512)
+    assert instances.get(db, server).uuid == server
+    with pytest.raises(exception.InstanceNotFound):
+        instances.get(db, server.upper())
+    for flavorid, name in (("x1", "tiny"), ("X1", "TINY")):   # both may exist
+        flavors.create(db, flavorid=flavorid, name=name, vcpus=1, memory_mb=64, root_gb=1,
+                       ephemeral_gb=0, swap=0, rxtx_factor=1.0, is_public=True)
+    assert flavors.get(db, "X1").name == "TINY"
+    assert flavors.get(db, "x1").name == "tiny"
