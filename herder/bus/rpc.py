@@ -11,7 +11,6 @@ import socket
 import threading
 import time
 import uuid
-from collections import OrderedDict
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_for_futures
 from typing import Any, Callable
@@ -21,6 +20,7 @@ from kombu import Connection, Consumer, Exchange, Producer, Queue
 from herder import exception
 from herder.bus import memory
 from herder.bus.codec import decode_failure, encode_failure
+from herder.bus.replies import ReplyLog
 from herder.context import RequestContext
 from herder.faults import FaultInjector
 from herder.log_budget import FailureStreak
@@ -181,8 +181,10 @@ class Bus:
 
     # -- server side ------------------------------------------------------------------------
     def serve(self, topic: str, endpoint: object, workers: int = 16, fanout: bool = False,
-              acknowledge_when_done: bool = False) -> "RpcServer":
-        server = RpcServer(self, topic, endpoint, workers, fanout, acknowledge_when_done)
+              acknowledge_when_done: bool = False,
+              replies: ReplyLog | None = None) -> "RpcServer":
+        server = RpcServer(self, topic, endpoint, workers, fanout, acknowledge_when_done,
+                           replies)
         server.start()
         self._servers.append(server)
         return server
@@ -214,11 +216,6 @@ def bus_from_conf(conf, namespace: str | None = None) -> Bus:
 def _message(method: str, context: RequestContext, kwargs: dict) -> dict:
     return {"method": method, "context": context.to_dict(), "args": kwargs}
 
-
-# How many finished calls an acknowledge_when_done server remembers the reply of: a broker
-# connection that drops takes the acknowledgements not yet sent on it, and the broker hands
-# those calls back (at most the server's in-flight requests of that moment).
-_REPLAYABLE = 1024
 
 # How long a consumer waits for a message before it looks whether it should stop: a stopping
 # service waits this long per server, and an idle consumer wakes this often (a cheap poll).
@@ -311,11 +308,12 @@ class RpcServer:
     its handler finished, so that if the process dies in the middle the broker hands the
     request to the service's next start, which runs it again. Only for endpoints whose every
     method is idempotent (the compute agent's): the conductor's requests start workflows, which
-    its journal recovers instead.
+    its journal recovers instead. Such a server answers a call handed to it again with the
+    reply it sent (herder/bus/replies.py: `replies`, in memory unless a log on disk is given).
     """
 
     def __init__(self, bus: Bus, topic: str, endpoint: object, workers: int, fanout: bool,
-                 acknowledge_when_done: bool = False):
+                 acknowledge_when_done: bool = False, replies: ReplyLog | None = None):
         self.bus = bus
         self.topic = topic
         self.endpoint = endpoint
@@ -325,7 +323,7 @@ class RpcServer:
         self._running_calls: dict[str, Future] = {}   # by correlation id
         # the replies of the latest finished calls, by correlation id, for the broker's
         # redeliveries (acknowledge_when_done servers only)
-        self._replies: OrderedDict[str, tuple[str, dict]] = OrderedDict()
+        self._replies = replies or ReplyLog()
         self._running_lock = threading.Lock()
         name = bus.qualified(topic)
         queues = [topic_queue(name)]
@@ -416,7 +414,7 @@ class RpcServer:
         if reply_to is not None:
             if self.acknowledge_when_done and correlation_id:
                 with self._running_lock:
-                    self._replies[correlation_id] = (reply_to, reply)
-                    while len(self._replies) > _REPLAYABLE:
-                        self._replies.popitem(last=False)
+                    self._replies.put(correlation_id, reply_to, reply)
             self.bus.publish(reply, routing_key=reply_to, correlation_id=correlation_id)
+            # tests: a process killed here has replied but not acknowledged the call
+            self.bus.faults.check(f"replied.{method}")

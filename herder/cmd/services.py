@@ -99,10 +99,12 @@ def run_scheduler(args) -> int:
 
 
 def run_compute(args) -> int:
+    from herder import faults
     from herder.bus.rpc import bus_from_conf
     from herder.compute.service import ComputeService
     conf = _conf(args, my_ip=args.my_ip)
     bus = bus_from_conf(conf)  # and no database: a compute host has no credentials for it
+    bus.faults = faults.from_conf(conf, conf.host)   # tests: its replies' fault points
     compute = ComputeService(conf, bus, conf.host, conf.my_ip)
     compute.start()
     return _run_until_signalled(f"herder compute {conf.host} ({conf.my_ip})",

@@ -10,6 +10,7 @@ import threading
 import time
 
 from herder import exception, faults
+from herder.bus.replies import DiskReplyLog
 from herder.bus.rpc import Bus
 from herder.compute.agent import ComputeAgent, ExceptionNotifyingEndpoint
 from herder.compute.move_claims import MoveClaimRecords
@@ -55,6 +56,7 @@ class ComputeService:
         # per host: the instances directory may be shared with other hosts
         self.move_claims = MoveClaimRecords(os.path.join(instances_dir, "_move_claims", host))
         self.probes = SharedStorageProbes(instances_dir, host)
+        self._replies_dir = os.path.join(instances_dir, "_replies", host)
         self.tracker = ResourceTracker(host, self.inventory)
         self.rebuild_claims()
         self.agent = ComputeAgent(host, host_ip, bus, self.driver, self.tracker,
@@ -79,7 +81,9 @@ class ComputeService:
                                       ExceptionNotifyingEndpoint(self.agent),
                                       workers=self.conf.compute.max_concurrent_migrations * 2,
                                       # a step cut off by a crash runs again after the restart
-                                      acknowledge_when_done=True)
+                                      acknowledge_when_done=True,
+                                      # and one done before the crash is answered, not redone
+                                      replies=DiskReplyLog(self._replies_dir))
         try:
             self.report()
         except Exception:  # no conductor yet: the periodic task reports again

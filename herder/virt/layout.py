@@ -3,7 +3,7 @@
 `<instances_dir>/<uuid>/` holds the guest (its `disk`, its `console.log`, the driver's record);
 `<instances_dir>/<uuid>_resize/` is a move's source copy until confirm or revert. Names that
 start with `_` are the hosts' own (`_base`: the image cache; `_move_claims`: the agents';
-`_shared_probes`: herder/compute/shared_storage.py).
+`_shared_probes`: herder/compute/shared_storage.py; `_replies`: herder/bus/replies.py).
 
 Several hosts may share one instances directory (`[compute] instances_dir`). The record each
 driver keeps in a guest's directory therefore names the host that wrote it, and a host lists,

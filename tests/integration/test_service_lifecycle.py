@@ -97,3 +97,26 @@ def test_a_stopped_compute_shows_down_and_refuses_moves_from_it_with_409(deploym
     admin.compute.confirm_server_resize(server)
     wait_for_status(admin, server.id, "ACTIVE", timeout=30)
     assert_consistent(deployment)
+
+
+def test_a_compute_killed_after_replying_answers_the_redelivered_call_without_running_it(
+        deployment):
+    """The destination replies to prep_resize and is killed before its acknowledgement goes
+    out: the broker hands the call to the restarted host, which finds its reply on disk and
+    sends it again instead of claiming a second time. The move goes on and confirms."""
+    admin = deployment.connect()
+    server = create_server(admin)
+    deployment.hold("*", "replied.prep_resize")
+    admin.compute.migrate_server(server)
+    dest, _ = deployment.wait_reached("replied.prep_resize")
+    deployment.kill(dest)
+    deployment.clear_holds()
+    deployment.restart(dest)
+
+    wait_for_status(admin, server.id, "VERIFY_RESIZE", timeout=60)
+    log = deployment.log(dest)
+    assert log.count("Stashing vm_state") == 1
+    assert "prep_resize was already done; replying again" in log
+    admin.compute.confirm_server_resize(server)
+    wait_for_status(admin, server.id, "ACTIVE", timeout=30)
+    assert_consistent(deployment)
