@@ -193,10 +193,9 @@ def test_stop_and_wait_still_works(disk, receiver, server):
     assert sparse.digest(arrived(receiver, server)) == sparse.digest(disk)
 
 
-@pytest.fixture
-def allocating_destination(monkeypatch):
-    """The destination's filesystem keeps no holes: the part of a partial file still to come
-    is zeros stored as data (as on a filesystem without sparse files)."""
+def _keep_no_holes(monkeypatch) -> None:
+    """From now on the destination's filesystem keeps no holes: the part of a partial file
+    still to come is zeros stored as data (as on a filesystem without sparse files)."""
     prepare = incoming.IncomingDisk.prepare
 
     def allocated_through(self, should_stop=None):
@@ -205,6 +204,11 @@ def allocating_destination(monkeypatch):
         return resume_from
 
     monkeypatch.setattr(incoming.IncomingDisk, "prepare", allocated_through)
+
+
+@pytest.fixture
+def allocating_destination(monkeypatch):
+    _keep_no_holes(monkeypatch)
 
 
 def _store_zeros(path: str, start: int, end: int) -> None:
@@ -1006,14 +1010,7 @@ def test_the_recorded_digest_is_the_same_with_holes_or_stored_zeros(
     os.rename(arrived(receiver, server), copy_with_holes)   # its record keeps the key
 
     # the same disk again, to a destination whose filesystem stores zeros for holes
-    prepare = incoming.IncomingDisk.prepare
-
-    def allocated_through(self, should_stop=None):
-        resume_from = prepare(self, should_stop)
-        _store_zeros(self.partial, resume_from, self.record.size)
-        return resume_from
-
-    monkeypatch.setattr(incoming.IncomingDisk, "prepare", allocated_through)
+    _keep_no_holes(monkeypatch)
     again = receiver.expect("migration-1", server)
     assert key_of(again) == key_of(target)
     stored = sender.send(disk, again)
