@@ -127,9 +127,15 @@ class ComputeAgent:
                 "shared_probe": self.probes.leave(migration["uuid"])}
 
     def abort_prep_resize(self, context, instance: dict, migration: dict) -> None:
+        self._forget_move(instance, migration)
+        self.tracker.drop(incoming(migration["uuid"]))
+
+    def _forget_move(self, instance: dict, migration: dict) -> None:
+        """The records this host keeps of a move on its way in (its claim record and its
+        shared-storage probe, which live as long as each other): the move arrived or was
+        undone."""
         self.move_claims.forget(instance["uuid"])
         self.probes.remove(migration["uuid"])
-        self.tracker.drop(incoming(migration["uuid"]))
 
     # -- move, source: resize_instance ---------------------------------------------------------
     def resize_instance(self, context, instance: dict, migration: dict, transfer: dict) -> dict:
@@ -167,8 +173,7 @@ class ComputeAgent:
         self._notify(context, "instance.resize_finish.start", instance)
         power = self.driver.finish_migration(instance, new_flavor, power_on)
         self.tracker.rekey(incoming(migration["uuid"]), instance["uuid"])
-        self.move_claims.forget(instance["uuid"])   # the guest holds the claim from now on
-        self.probes.remove(migration["uuid"])
+        self._forget_move(instance, migration)   # the guest holds the claim from now on
         self._notify(context, "instance.resize_finish.end", {**instance, "flavor": new_flavor,
                                                              "host": self.host,
                                                              "node": self.host})
@@ -179,8 +184,7 @@ class ComputeAgent:
         if migration["source_compute"] != self.host:  # same host: that claim is the source's
             self.tracker.rekey(instance["uuid"], incoming(migration["uuid"]))
         self.driver.discard_incoming(instance)
-        self.move_claims.forget(instance["uuid"])
-        self.probes.remove(migration["uuid"])
+        self._forget_move(instance, migration)
         self.tracker.drop(incoming(migration["uuid"]))
 
     # -- confirm (source) ------------------------------------------------------------------------

@@ -76,14 +76,6 @@ class FakeDriver(InstanceLayout):
         """uuid -> definition of every guest defined on this host."""
         return self.records(kept_copies=False)
 
-    def list_instances(self) -> dict[str, dict]:
-        return {uuid: guest["flavor"] for uuid, guest in self.list_guests().items()}
-
-    def list_kept_copies(self) -> dict[str, dict]:
-        """uuid -> flavor of every source copy kept for a move (`<uuid>_resize`)."""
-        return {uuid: guest["flavor"]
-                for uuid, guest in self.records(kept_copies=True).items()}
-
     def power_state(self, uuid: str) -> int:
         guest = self.guest(uuid)
         return guest["power_state"] if guest else states.NOSTATE
@@ -223,12 +215,8 @@ class FakeDriver(InstanceLayout):
         source_disk = os.path.join(kept, "disk")
         self.faults.check("copy_disk")
         if shared_storage:
-            copied = local_copy.copy_disks(kept, source, ["disk"], progress)
-            LOG.info("disk of %s copied on the instances directory %s shares with the "
-                     "destination: %d bytes of data", uuid, self.host, copied)
-            return MoveReport(files=1, virtual_bytes=os.path.getsize(source_disk),
-                              allocated_bytes=copied, bytes_sent=0, resumed_from=0,
-                              shared_storage=True)
+            return local_copy.copy_disks(kept, source, ["disk"], os.path.getsize(source_disk),
+                                         progress)
         sent = self._transfer_agent().send(source_disk, target, progress)
         LOG.info("disk of %s sent from %s:%d to %s:%d: %d bytes (resumed at %d, %d re-sent "
                  "chunks)", uuid, *sent.local, *sent.peer, sent.bytes_sent, sent.resumed_from,

@@ -60,6 +60,15 @@ class InstanceLayout:
                 found[name.removesuffix(RESIZE_SUFFIX)] = record
         return found
 
+    def list_instances(self) -> dict[str, dict]:
+        """uuid -> flavor of every guest of this host (every driver's record holds the
+        flavor it defined the guest with)."""
+        return {uuid: record["flavor"] for uuid, record in self.records(kept_copies=False).items()}
+
+    def list_kept_copies(self) -> dict[str, dict]:
+        """uuid -> flavor of every move's source copy kept here (`<uuid>_resize`)."""
+        return {uuid: record["flavor"] for uuid, record in self.records(kept_copies=True).items()}
+
     def belongs_here(self, directory: str) -> bool:
         """False for a guest directory another host's record names: on a shared instances
         directory, that host's live guest (a move's destination must never remove the

@@ -10,7 +10,8 @@ import threading
 
 from sqlalchemy.engine import make_url
 
-from tests.integration.deployment import RABBITMQ
+from tests.functional.observe import assert_consistent, create_server, wait_for_status
+from tests.integration.deployment import RABBITMQ, Deployment
 
 
 class OutageRelay:
@@ -80,3 +81,35 @@ class OutageRelay:
     def close(self) -> None:
         self.outage()
         self._listener.close()
+
+
+# -- what the outage tests share ----------------------------------------------------------------
+def relayed_deployment(relay: OutageRelay, root, **deployment_args):
+    """For a fixture: yields a started Deployment (whose services reach the relayed server
+    through `relay`, as `deployment_args` say) with the relay, and stops both after."""
+    deployment = Deployment(root, **deployment_args)
+    try:
+        deployment.start_all()
+        yield deployment, relay
+    finally:
+        deployment.close()
+        relay.close()
+
+
+def migrate_held_in_the_copy(deployment: Deployment, admin, server) -> str:
+    """A migrate of `server`, stopped in the source's disk copy; the source's name."""
+    deployment.hold("*", "copy_disk")
+    admin.compute.migrate_server(server)
+    source, _ = deployment.wait_reached("copy_disk")
+    return source
+
+
+def moves_work(deployment: Deployment, admin, server, timeout: float) -> None:
+    """After an outage: `server` migrates and confirms, a new server builds, and allocations
+    and files are what the servers hold."""
+    admin.compute.migrate_server(server)
+    wait_for_status(admin, server.id, "VERIFY_RESIZE", timeout=timeout)
+    admin.compute.confirm_server_resize(server)
+    wait_for_status(admin, server.id, "ACTIVE", timeout=timeout)
+    assert create_server(admin, name="after-the-outage").status == "ACTIVE"
+    assert_consistent(deployment)

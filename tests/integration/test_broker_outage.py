@@ -5,8 +5,8 @@ import time
 import pytest
 
 from tests.functional.observe import assert_consistent, create_server, wait_for_status
-from tests.integration.outage_relay import OutageRelay
-from tests.integration.deployment import Deployment
+from tests.integration.outage_relay import (OutageRelay, migrate_held_in_the_copy, moves_work,
+                                            relayed_deployment)
 
 OUTAGE_SECONDS = 3
 
@@ -15,13 +15,8 @@ OUTAGE_SECONDS = 3
 def relayed(rabbitmq, tmp_path):
     """A deployment whose every service reaches the broker through an OutageRelay."""
     relay = OutageRelay(("127.0.0.1", 5672))
-    deployment = Deployment(tmp_path, messaging={"transport_url": relay.broker_url()})
-    try:
-        deployment.start_all()
-        yield deployment, relay
-    finally:
-        deployment.close()
-        relay.close()
+    yield from relayed_deployment(relay, tmp_path,
+                                  messaging={"transport_url": relay.broker_url()})
 
 
 # 3 s: within what a publisher retries; 20 s: a broker restart, past every retry, so that
@@ -38,12 +33,7 @@ def test_after_a_broker_outage_every_service_reconnects_and_moves_work(relayed,
     relay.restore()
 
     deployment.wait_ready()          # every compute's heartbeat reaches the conductor again
-    admin.compute.migrate_server(server)
-    wait_for_status(admin, server.id, "VERIFY_RESIZE", timeout=30)
-    admin.compute.confirm_server_resize(server)
-    wait_for_status(admin, server.id, "ACTIVE", timeout=30)
-    assert create_server(admin, name="after-the-outage").status == "ACTIVE"
-    assert_consistent(deployment)
+    moves_work(deployment, admin, server, timeout=30)
 
 
 def test_a_move_in_flight_during_a_broker_outage_completes(relayed):
@@ -52,9 +42,7 @@ def test_a_move_in_flight_during_a_broker_outage_completes(relayed):
     deployment, relay = relayed
     admin = deployment.connect()
     server = create_server(admin)
-    deployment.hold("*", "copy_disk")
-    admin.compute.migrate_server(server)
-    source, _ = deployment.wait_reached("copy_disk")
+    source = migrate_held_in_the_copy(deployment, admin, server)
 
     relay.outage()
     time.sleep(OUTAGE_SECONDS)

@@ -12,8 +12,9 @@ import requests
 
 from tests import databases
 from tests.functional.observe import assert_consistent, create_server, wait_for_status
-from tests.integration.deployment import ADMIN_TOKEN, Deployment
-from tests.integration.outage_relay import OutageRelay
+from tests.integration.deployment import ADMIN_TOKEN
+from tests.integration.outage_relay import (OutageRelay, migrate_held_in_the_copy, moves_work,
+                                            relayed_deployment)
 
 OUTAGE_SECONDS = 17   # as long as a database server's restart takes
 
@@ -27,13 +28,7 @@ def relayed(rabbitmq, tmp_path):
     port = databases.SERVER.url.port or {"postgresql": 5432}.get(
         databases.SERVER.url.get_backend_name(), 3306)
     relay = OutageRelay(("127.0.0.1", port))
-    deployment = Deployment(tmp_path, services_reach_database=relay.database_url)
-    try:
-        deployment.start_all()
-        yield deployment, relay
-    finally:
-        deployment.close()
-        relay.close()
+    yield from relayed_deployment(relay, tmp_path, services_reach_database=relay.database_url)
 
 
 def _servers(deployment) -> requests.Response:
@@ -61,12 +56,7 @@ def test_while_the_database_is_away_the_api_says_503_and_afterwards_all_works(re
         assert time.monotonic() < deadline, "the api did not recover"
         time.sleep(0.5)
     deployment.wait_ready()      # every compute's heartbeat is written again
-    admin.compute.migrate_server(server)
-    wait_for_status(admin, server.id, "VERIFY_RESIZE", timeout=60)
-    admin.compute.confirm_server_resize(server)
-    wait_for_status(admin, server.id, "ACTIVE", timeout=60)
-    assert create_server(admin, name="after-the-outage").status == "ACTIVE"
-    assert_consistent(deployment)
+    moves_work(deployment, admin, server, timeout=60)
     for name in deployment.processes:
         assert "PendingRollbackError" not in deployment.log(name), name
 
@@ -75,9 +65,7 @@ def test_a_move_in_flight_while_the_database_is_away_settles(relayed):
     deployment, relay = relayed
     admin = deployment.connect()
     server = create_server(admin)
-    deployment.hold("*", "copy_disk")
-    admin.compute.migrate_server(server)
-    source, _ = deployment.wait_reached("copy_disk")
+    source = migrate_held_in_the_copy(deployment, admin, server)
 
     relay.outage()
     time.sleep(OUTAGE_SECONDS)

@@ -134,12 +134,6 @@ class LibvirtDriver(GuestPower, InstanceLayout):
                             self.host, uuid)
                 self.power_off({"uuid": uuid})
 
-    def list_instances(self) -> dict[str, dict]:
-        return {uuid: record["flavor"] for uuid, record in self.records(kept_copies=False).items()}
-
-    def list_kept_copies(self) -> dict[str, dict]:
-        return {uuid: record["flavor"] for uuid, record in self.records(kept_copies=True).items()}
-
     # -- one guest: creating and defining ----------------------------------------------------------
     def spawn(self, instance: dict, power_on: bool = True) -> int:
         self.faults.check("spawn")
@@ -231,12 +225,7 @@ class LibvirtDriver(GuestPower, InstanceLayout):
         paths = [os.path.join(kept, name) for name in names]
         virtual = sum(qemu_img.info(self.host, path)["virtual-size"] for path in paths)
         if shared_storage:
-            copied = local_copy.copy_disks(kept, source, names, progress)
-            LOG.info("%d disk file(s) of %s copied on the instances directory %s shares with "
-                     "the destination: %d bytes of data (virtual size %d)", len(paths), uuid,
-                     self.host, copied, virtual)
-            return MoveReport(files=len(paths), virtual_bytes=virtual, allocated_bytes=copied,
-                              bytes_sent=0, resumed_from=0, shared_storage=True)
+            return local_copy.copy_disks(kept, source, names, virtual, progress)
         grants = target.get("files", {})
         missing = [name for name in names if name not in grants]
         if missing:

@@ -17,17 +17,15 @@ wrote is cut off). A swap area of another size is made again: it holds nothing a
 power-off.
 """
 import os
-import subprocess
 
-from herder import exception
 from herder.virt.libvirt import qemu_img
+from herder.virt.libvirt.commands import run
 
 EPHEMERAL = "disk.eph0"
 SWAP = "disk.swap"
 EPHEMERAL_LABEL = "ephemeral0"
 GIB = 1024 ** 3
 MIB = 1024 ** 2
-TIMEOUT = 300.0
 
 
 def names(flavor: dict) -> list[str]:
@@ -69,25 +67,13 @@ def _make(host: str, path: str, size: int, name: str) -> None:
         with open(raw, "wb") as f:
             f.truncate(size)
         if name == EPHEMERAL:
-            _run(host, "mkfs.ext4", "-q", "-F", "-L", EPHEMERAL_LABEL,
-                 "-E", "nodiscard,lazy_itable_init=1", raw)
+            run(host, "create_disk", "mkfs.ext4", "-q", "-F", "-L", EPHEMERAL_LABEL,
+                "-E", "nodiscard,lazy_itable_init=1", raw)
         else:
-            _run(host, "mkswap", raw)
+            run(host, "create_disk", "mkswap", raw)
         qemu_img.convert_to_qcow2(host, raw, partial)
         os.replace(partial, path)
     finally:
         for leftover in (raw, partial):
             if os.path.exists(leftover):
                 os.remove(leftover)
-
-
-def _run(host: str, *command: str) -> None:
-    try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT,
-                              check=False)
-    except (OSError, subprocess.TimeoutExpired) as error:
-        raise exception.DriverError(step="create_disk", host=host,
-                                    reason=f"{command[0]}: {error}") from error
-    if done.returncode != 0:
-        raise exception.DriverError(step="create_disk", host=host,
-                                    reason=f"{command[0]}: {done.stderr.strip()}")

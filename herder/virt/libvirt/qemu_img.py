@@ -1,22 +1,11 @@
 """The qemu-img operations the libvirt driver needs, each a short subprocess."""
 import json
-import subprocess
 
-from herder import exception
-
-TIMEOUT = 300.0   # seconds: these touch metadata only, or grow a file sparsely
+from herder.virt.libvirt.commands import run
 
 
 def _run(host: str, step: str, *args: str) -> str:
-    try:
-        done = subprocess.run(["qemu-img", *args], capture_output=True, text=True,
-                              timeout=TIMEOUT, check=False)
-    except (OSError, subprocess.TimeoutExpired) as error:
-        raise exception.DriverError(step=step, host=host, reason=f"qemu-img: {error}") from error
-    if done.returncode != 0:
-        raise exception.DriverError(step=step, host=host,
-                                    reason=f"qemu-img {args[0]}: {done.stderr.strip()}")
-    return done.stdout
+    return run(host, step, "qemu-img", *args, what=f"qemu-img {args[0]}")
 
 
 def info(host: str, path: str) -> dict:
