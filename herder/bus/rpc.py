@@ -1,6 +1,6 @@
 """RPC over kombu: `call` (request/reply with correlation id and timeout), `cast`, `fanout`.
 
-Topics follow the seed: `conductor`, `scheduler` (plus a fanout exchange for host updates),
+Topics are Nova's: `conductor`, `scheduler` (plus a fanout exchange for host updates),
 `compute.<host>`. The same code runs on `memory://` (all services in one process) and on
 `amqp://` (RabbitMQ). kombu connections are not thread-safe, so every thread that publishes
 gets its own connection, and every consumer runs on its own thread with its own connection.

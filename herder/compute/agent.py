@@ -1,7 +1,7 @@
-"""The compute agent's RPC endpoints: the seed's compute-side steps, each idempotent.
+"""The compute agent's RPC endpoints: the compute-side steps of a move, each idempotent.
 
 The conductor sequences the steps and records their state; the agent does the host work (claims,
-power, disks), emits the versioned notifications the seed's compute emits, and reports disk copy
+power, disks), emits the versioned notifications Nova's compute emits, and reports disk copy
 progress. It never touches the database.
 """
 import logging

@@ -54,7 +54,7 @@ class ConductorManager:
         self.engine.run(RevertWorkflow(self.svc, context, instance_uuid, migration_uuid))
 
     def confirm_expired_resizes(self, context, host: str, window: int) -> None:
-        """Auto-confirm (seed: a compute periodic task) for the moves out of `host`."""
+        """Auto-confirm (asked for by `host`'s periodic task) for the moves out of `host`."""
         cutoff = datetime.utcnow() - timedelta(seconds=window)
         for migration in moves.finished_before(self.db, host, cutoff):
             try:

@@ -26,7 +26,7 @@ class SchedulerManager:
         self.db = db
         self.notifier = notifier
         self.faults = faults.from_conf(conf, "scheduler")  # tests only
-        # host -> instance uuids, kept current by the computes' fanout (seed step 7)
+        # host -> instance uuids, kept current by the conductor's fanout after each move
         self.instances_by_host: dict[str, set[str]] = {}
         self._lock = threading.Lock()
         # members of server groups are placed one at a time, so that each sees where the

@@ -1,6 +1,6 @@
 """POST /servers/{id}/action: the move actions and the few others that exercise state checks.
 
-Pre-checks run in SPEC §1.4's order: body schema, visibility (404), policy (403), lock, vm_state,
+Pre-checks run in Nova's order: body schema, visibility (404), policy (403), lock, vm_state,
 task_state, launched, host, source service up, then the action's own checks. The last check is a
 compare-and-swap of the task_state, so a concurrent change is a 409, never a 500.
 """

@@ -1,4 +1,4 @@
-"""Confirm a finished move (seed steps 8-9): the source copy and the source allocation go.
+"""Confirm a finished move (docs/workflow.md, Confirm): the source copy and allocation go.
 
 The api has already moved the migration to `confirming`. If the source host fails to clean up,
 nothing is lost: the server stays in VERIFY_RESIZE on the destination, the migration returns to

@@ -1,4 +1,4 @@
-"""Cold migration and resize: the seed's steps 2 to 6, each on the service the seed puts it on.
+"""Cold migration and resize: Nova's steps, each on the service Nova runs it on (docs/workflow.md).
 
     create_migration        conductor    migration record, `pre-migrating`
     move_source_allocation  conductor    the source allocation passes to the migration
@@ -98,7 +98,7 @@ class MigrateWorkflow(ServerWorkflow):
             status=states.MIGRATION_PRE_MIGRATING,
             migration_type="resize" if self.new_flavor_requested else "migration",
             user_id=self.context.user_id, project_id=self.context.project_id))
-        # seed step 4 stashes old_vm_state so that the server can be put back as it was
+        # stash old_vm_state (Nova does it in prep_resize) so the server can be put back as it was
         self.update_instance(system_metadata={**instance.system_metadata,
                                               "old_vm_state": instance.vm_state},
                              new_flavor=self.new_flavor)

@@ -1,4 +1,4 @@
-"""Revert a finished move (seed steps 10-12): back to the source copy, flavor and host.
+"""Revert a finished move (docs/workflow.md, Revert): back to the source copy, flavor, host.
 
     revert_resize         destination  stop the guest (its disk stays for now)
     finish_revert_resize  source       restore `_resize`, old flavor, host; start if it was on
