@@ -25,11 +25,10 @@ PROGRESS_REPORT_EVERY = 0.5   # seconds between progress reports to the conducto
 
 
 class ComputeAgent:
-    def __init__(self, host: str, host_ip: str, bus: Bus, driver: ComputeDriver,
+    def __init__(self, host: str, bus: Bus, driver: ComputeDriver,
                  tracker: ResourceTracker, move_claims: MoveClaimRecords,
                  probes: SharedStorageProbes):
         self.host = host
-        self.host_ip = host_ip
         self.bus = bus
         self.driver = driver
         self.tracker = tracker
@@ -113,7 +112,7 @@ class ComputeAgent:
                            instance["uuid"])
         self.move_claims.record(instance["uuid"], migration["uuid"], new_flavor)
         self._notify(context, "instance.resize_prep.end", instance, new_flavor=new_flavor)
-        return {"host_ip": self.host_ip, "transfer": self._incoming_target(instance, migration)}
+        return {"transfer": self._incoming_target(instance, migration)}
 
     def prepare_transfer(self, context, instance: dict, migration: dict) -> dict:
         """A fresh grant for the source to send the disk with, when the one from prep_resize
@@ -125,10 +124,6 @@ class ComputeAgent:
         and the probe that tells the source whether it sees this host's files already."""
         return {**self.driver.prepare_incoming(instance, migration["uuid"]),
                 "shared_probe": self.probes.leave(migration["uuid"])}
-
-    def abort_prep_resize(self, context, instance: dict, migration: dict) -> None:
-        self._forget_move(instance, migration)
-        self.tracker.drop(incoming(migration["uuid"]))
 
     def _forget_move(self, instance: dict, migration: dict) -> None:
         """The records this host keeps of a move on its way in (its claim record and its
@@ -143,7 +138,6 @@ class ComputeAgent:
         (`transfer`: the target its prep_resize or prepare_transfer returned)."""
         self._notify(context, "instance.resize.start", instance)
         self._log(context, instance, "Starting migrate_disk_and_power_off")
-        was_running = self.driver.power_state(instance["uuid"]) == states.RUNNING
         shared = self.probes.shared_with(transfer.get("shared_probe"))
         if shared:
             self._log(context, instance, "the instances directory of %s is this host's "
@@ -154,7 +148,7 @@ class ComputeAgent:
         reporter.finish(report.allocated_bytes)
         self.tracker.rekey(instance["uuid"], outgoing(instance["uuid"]))
         self._notify(context, "instance.resize.end", instance)
-        return {**report.as_dict(), "was_running": was_running}
+        return report.as_dict()
 
     def revert_migrate_disk(self, context, instance: dict, migration: dict,
                             power_on: bool) -> int:

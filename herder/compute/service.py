@@ -59,7 +59,7 @@ class ComputeService:
         self._replies_dir = os.path.join(instances_dir, "_replies", host)
         self.tracker = ResourceTracker(host, self.inventory)
         self.rebuild_claims()
-        self.agent = ComputeAgent(host, host_ip, bus, self.driver, self.tracker,
+        self.agent = ComputeAgent(host, bus, self.driver, self.tracker,
                                   self.move_claims, self.probes)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._periodic, name=f"periodic-{host}",

@@ -26,9 +26,6 @@ class SchedulerManager:
         self.db = db
         self.notifier = notifier
         self.faults = faults.from_conf(conf, "scheduler")  # tests only
-        # host -> instance uuids, kept current by the conductor's fanout after each move
-        self.instances_by_host: dict[str, set[str]] = {}
-        self._lock = threading.Lock()
         # members of server groups are placed one at a time, so that each sees where the
         # previous one went (its claim) before choosing
         self._group_lock = threading.Lock()
@@ -122,10 +119,10 @@ class SchedulerManager:
 
     def update_instance_info(self, context, host: str, instance_uuid: str,
                              previous_host: str | None = None) -> None:
-        with self._lock:
-            if previous_host:
-                self.instances_by_host.get(previous_host, set()).discard(instance_uuid)
-            self.instances_by_host.setdefault(host, set()).add(instance_uuid)
+        """The conductor's word, after a move, that a server now lives on `host`. Nova's
+        host manager caches it for its filters; herder's filters read placement and the
+        database instead, which are always current, so the word is only logged (it tells an
+        operator which scheduler heard of the move)."""
         LOG.info("%s [instance: %s] host manager: now on %s (was %s)", context.log_prefix(),
                  instance_uuid, host, previous_host)
 
