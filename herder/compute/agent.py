@@ -25,6 +25,9 @@ PROGRESS_REPORT_EVERY = 0.5   # seconds between progress reports to the conducto
 
 
 class ComputeAgent:
+    # the version of its RPC API this serves (herder/compute/rpcapi.py keeps the history)
+    RPC_API_VERSION = "1.0"
+
     def __init__(self, host: str, host_ip: str, bus: Bus, driver: ComputeDriver,
                  tracker: ResourceTracker, move_claims: MoveClaimRecords,
                  probes: SharedStorageProbes):

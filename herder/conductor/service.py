@@ -24,6 +24,8 @@ BINARY = "herder-conductor"
 
 class _Reports:
     """What the conductor serves on REPORTS_TOPIC."""
+    # the version of its RPC API this serves (herder/conductor/rpcapi.py keeps the history)
+    RPC_API_VERSION = "1.0"
 
     def __init__(self, manager: ConductorManager):
         self._manager = manager
