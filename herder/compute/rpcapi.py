@@ -25,7 +25,7 @@ class ComputeAPI(RpcClient):
     def _step(self, context: RequestContext, host: str, method: str, **args) -> Any:
         return self._call(context, topic(host), method, **args)
 
-    # -- plain lifecycle ------------------------------------------------------------------------
+    # -- plain lifecycle ---------------------------------------------------------------------
     def spawn(self, context, host: str, *, instance: dict, power_on: bool = True) -> int:
         """Claim the flavor's resources on `host` and create the guest (`instance` carries the
         image's metadata and a URL to fetch it from)."""
@@ -61,7 +61,7 @@ class ComputeAPI(RpcClient):
         """The guest and its disks gone from `host`, its claim dropped (done if already so)."""
         self._step(context, host, "destroy", instance=instance)
 
-    # -- move, destination ----------------------------------------------------------------------
+    # -- move, destination -------------------------------------------------------------------
     def prep_resize(self, context, host: str, *, instance: dict, new_flavor: dict,
                     migration: dict, server_group: dict | None = None) -> dict:
         """Claim `new_flavor` on the destination `host`, which refuses (ClaimFailed) a move
@@ -91,7 +91,7 @@ class ComputeAPI(RpcClient):
         """Undo a move on the destination `host`: guest, copied disk and claim gone."""
         self._step(context, host, "discard_incoming", instance=instance, migration=migration)
 
-    # -- move, source -------------------------------------------------------------------------
+    # -- move, source ------------------------------------------------------------------------
     def resize_instance(self, context, host: str, *, instance: dict, migration: dict,
                         transfer: dict, keep_waiting: KeepWaiting | None = None) -> dict:
         """Power off on the source `host`, keep the disk, send a copy to `transfer` (what the
@@ -111,7 +111,7 @@ class ComputeAPI(RpcClient):
         """The source `host` drops the disk it kept and its claim."""
         self._step(context, host, "confirm_resize", instance=instance, migration=migration)
 
-    # -- revert: destination, then source -------------------------------------------------------
+    # -- revert: destination, then source ----------------------------------------------------
     def revert_resize(self, context, host: str, *, instance: dict, migration: dict) -> int:
         """Stop the guest on the destination `host` (its disk stays until the source's is back)."""
         return self._step(context, host, "revert_resize", instance=instance, migration=migration)

@@ -19,7 +19,7 @@ TOPIC = "conductor"
 
 
 class ConductorAPI(RpcClient):
-    # -- moves ----------------------------------------------------------------------------------
+    # -- moves -------------------------------------------------------------------------------
     def migrate_server(self, context, *, instance_uuid: str, flavor: dict | None = None,
                        host: str | None = None) -> None:
         """Cold-migrate the server (to `host`, or where the scheduler picks), or resize it to
@@ -42,7 +42,7 @@ class ConductorAPI(RpcClient):
         """Confirm the moves out of `host` that have waited longer than `window` seconds."""
         self._cast(context, TOPIC, "confirm_expired_resizes", host=host, window=window)
 
-    # -- lifecycle --------------------------------------------------------------------------
+    # -- lifecycle ---------------------------------------------------------------------------
     def build_instance(self, context, *, instance_uuid: str) -> None:
         """Schedule the new server and create it on the host chosen."""
         self._cast(context, TOPIC, "build_instance", instance_uuid=instance_uuid)
