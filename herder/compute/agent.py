@@ -13,7 +13,7 @@ from herder.bus.rpc import Bus
 from herder.compute.move_claims import MoveClaimRecords
 from herder.compute.resource_tracker import ResourceTracker, incoming, outgoing
 from herder.compute.shared_storage import SharedStorageProbes
-from herder.conductor import REPORTS_TOPIC
+from herder.conductor.rpcapi import ReportsAPI
 from herder.context import RequestContext
 from herder.db.placement import Resources
 from herder.scheduler import group_policy
@@ -25,6 +25,9 @@ PROGRESS_REPORT_EVERY = 0.5   # seconds between progress reports to the conducto
 
 
 class ComputeAgent:
+    # the version of its RPC API this serves (herder/compute/rpcapi.py keeps the history)
+    RPC_API_VERSION = "1.0"
+
     def __init__(self, host: str, bus: Bus, driver: ComputeDriver,
                  tracker: ResourceTracker, move_claims: MoveClaimRecords,
                  probes: SharedStorageProbes):
@@ -35,6 +38,7 @@ class ComputeAgent:
         self.move_claims = move_claims
         self.probes = probes
         self.notifier = Notifier(bus, f"herder-compute:{host}")
+        self.reports = ReportsAPI(bus)
 
     def _log(self, context: RequestContext, instance: dict, message: str, *args) -> None:
         LOG.info("%s [instance: %s] " + message, context.log_prefix(), instance["uuid"], *args)
@@ -259,5 +263,5 @@ class _ProgressReporter:
         self._report(total, total)
 
     def _report(self, done: int, total: int) -> None:
-        self.agent.bus.cast(REPORTS_TOPIC, "report_progress", self.context,
-                            migration_uuid=self.migration["uuid"], processed=done, total=total)
+        self.agent.reports.report_progress(self.context, migration_uuid=self.migration["uuid"],
+                                           processed=done, total=total)

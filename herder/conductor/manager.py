@@ -21,6 +21,9 @@ _COPY_PROGRESS_START, _COPY_PROGRESS_SPAN = 10, 80
 
 
 class ConductorManager:
+    # the version of its RPC API this serves (herder/conductor/rpcapi.py keeps the history)
+    RPC_API_VERSION = "1.0"
+
     def __init__(self, svc: ConductorServices):
         self.svc = svc
         self.db = svc.db

@@ -21,6 +21,9 @@ LOG = logging.getLogger(__name__)
 
 
 class SchedulerManager:
+    # the version of its RPC API this serves (herder/scheduler/rpcapi.py keeps the history)
+    RPC_API_VERSION = "1.0"
+
     def __init__(self, conf, db: Database, notifier: Notifier | None = None):
         self.conf = conf
         self.db = db

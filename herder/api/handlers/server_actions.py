@@ -14,6 +14,7 @@ from herder.api.apidoc import describe
 from herder.api.handlers.base import Handler, accepted, no_content
 from herder.api.schemas import servers as schemas
 from herder.api.validation import validate
+from herder.compute.rpcapi import ComputeAPI
 from herder.db import actions, flavors, instances, moves, services
 from herder.db.models import Instance
 from herder.wire import instance_to_wire
@@ -174,8 +175,8 @@ class ServerAction(Handler):
         """The server is in resize_prep already: record the action and hand it over."""
         context = self.context(req)
         actions.start(self.db, context, instance.uuid, action)
-        self.api.bus.cast("conductor", "migrate_server", context, instance_uuid=instance.uuid,
-                          flavor=flavor, host=host)
+        self.api.conductor.migrate_server(context, instance_uuid=instance.uuid, flavor=flavor,
+                                          host=host)
         accepted(resp)
 
     # -- confirm / revert -------------------------------------------------------------------
@@ -208,8 +209,8 @@ class ServerAction(Handler):
                                   error.kwargs.get("actual", {}).get("status")) from None
         context = self.context(req)
         actions.start(self.db, context, instance.uuid, "confirmResize")
-        self.api.bus.cast("conductor", "confirm_resize", context, instance_uuid=instance.uuid,
-                          migration_uuid=migration.uuid)
+        self.api.conductor.confirm_resize(context, instance_uuid=instance.uuid,
+                                          migration_uuid=migration.uuid)
         no_content(resp)
 
     def revert_resize(self, req, resp, server_id, body, args) -> None:
@@ -235,8 +236,8 @@ class ServerAction(Handler):
             raise
         context = self.context(req)
         actions.start(self.db, context, instance.uuid, "revertResize")
-        self.api.bus.cast("conductor", "revert_resize", context, instance_uuid=instance.uuid,
-                          migration_uuid=migration.uuid)
+        self.api.conductor.revert_resize(context, instance_uuid=instance.uuid,
+                                         migration_uuid=migration.uuid)
         accepted(resp)
 
     # -- power -------------------------------------------------------------------------------
@@ -253,7 +254,8 @@ class ServerAction(Handler):
                              task_state=states.POWERING_ON if power_on else states.POWERING_OFF)
         context = self.context(req)
         actions.start(self.db, context, instance.uuid, action)
-        self.api.bus.cast("conductor", f"{action}_instance", context, instance_uuid=instance.uuid)
+        power = self.api.conductor.start_instance if power_on else self.api.conductor.stop_instance
+        power(context, instance_uuid=instance.uuid)
         accepted(resp)
 
     def stop(self, req, resp, server_id, body, args) -> None:
@@ -276,8 +278,8 @@ class ServerAction(Handler):
                              task_state=task_state)
         context = self.context(req)
         actions.start(self.db, context, instance.uuid, action)
-        self.api.bus.cast("conductor", "power_action", context, instance_uuid=instance.uuid,
-                          operation=operation)
+        self.api.conductor.power_action(context, instance_uuid=instance.uuid,
+                                        operation=operation)
         accepted(resp)
 
     def pause(self, req, resp, server_id, body, args) -> None:
@@ -310,9 +312,9 @@ class ServerAction(Handler):
             raise faults.Conflict(f"Instance {instance.uuid} has no console yet: it is not "
                                   "on a host")
         try:
-            output = self.api.bus.call(f"compute.{instance.host}", "get_console_output",
-                                       self.context(req), timeout=CONSOLE_TIMEOUT,
-                                       instance=instance_to_wire(instance), length=length)
+            output = ComputeAPI(self.api.bus, timeout=CONSOLE_TIMEOUT).get_console_output(
+                self.context(req), instance.host, instance=instance_to_wire(instance),
+                length=length)
         except exception.MessagingTimeout:
             raise faults.Fault(503, f"The console of {instance.uuid} could not be read: "
                                     f"{instance.host} did not answer") from None

@@ -110,7 +110,7 @@ class ServerCollection(Handler):
         except exception.InstanceGroupNotFound as error:  # the group was deleted meanwhile
             raise faults.BadRequest(str(error)) from None
         actions.start(self.db, context, instance.uuid, "create")
-        self.api.bus.cast("conductor", "build_instance", context, instance_uuid=instance.uuid)
+        self.api.conductor.build_instance(context, instance_uuid=instance.uuid)
         resp.status = 202
         resp.location = f"{self.base_url(req)}/servers/{instance.uuid}"
         resp.media = {"server": {"id": instance.uuid,
@@ -305,8 +305,8 @@ class ServerItem(Handler):
         if instance.vm_state == states.RESIZED:
             confirm_uuid = self._take_finished_move(context, instance)
         actions.start(self.db, context, instance.uuid, "delete")
-        self.api.bus.cast("conductor", "delete_instance", context, instance_uuid=instance.uuid,
-                          confirm_migration_uuid=confirm_uuid)
+        self.api.conductor.delete_instance(context, instance_uuid=instance.uuid,
+                                           confirm_migration_uuid=confirm_uuid)
         no_content(resp)
 
     def _mark_deleting(self, req, instance: Instance, attempts: int = 5) -> Instance | None:
