@@ -329,6 +329,7 @@ class RpcServer:
         self.topic = topic
         self.endpoint = endpoint
         self.version = versions.served_version(endpoint)
+        self.methods = versions.served_methods(endpoint)
         self.acknowledge_when_done = acknowledge_when_done
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"rpc-{topic}")
         self._running: set[Future] = set()
@@ -417,7 +418,8 @@ class RpcServer:
         handler = getattr(self.endpoint, method, None)
         try:
             versions.check(self.topic, self.version, body.get("version"), method)
-            if method.startswith("_") or handler is None:
+            if method.startswith("_") or handler is None or \
+                    (self.methods is not None and method not in self.methods):
                 raise exception.RemoteError(exc_type="NoSuchMethod", value=method)
             reply = {"result": handler(context, **body.get("args", {}))}
         except exception.IncompatibleRPCVersion as refused:

@@ -32,6 +32,18 @@ def served_version(endpoint: object) -> str:
     return version
 
 
+def served_methods(endpoint: object) -> frozenset[str] | None:
+    """The methods a message may name: those of the endpoint's client (`RPC_API`, the class
+    in its rpcapi.py), so that what an endpoint keeps public for its own service (a
+    conductor's recover, say) cannot be reached over the bus. None: an endpoint without a
+    client (tests' stand-ins) serves all its public methods."""
+    client = getattr(endpoint, "RPC_API", None)
+    if client is None:
+        return None
+    return frozenset(name for name, value in vars(client).items()
+                     if callable(value) and not name.startswith("_"))
+
+
 def check(topic: str, served: str, sent: str | None, method: str) -> None:
     """Raise IncompatibleRPCVersion unless a server of `topic` serving `served` understands a
     message for `method` sent as `sent` (None: a message from before versions, see UNVERSIONED)."""

@@ -4,6 +4,7 @@ The conductor sequences the steps and records their state; the agent does the ho
 power, disks), emits the versioned notifications Nova's compute emits, and reports disk copy
 progress. It never touches the database.
 """
+import inspect
 import logging
 import time
 
@@ -18,6 +19,7 @@ from herder.context import RequestContext
 from herder.db.placement import Resources
 from herder.scheduler import group_policy
 from herder.virt.driver import ComputeDriver
+from herder.compute.rpcapi import ComputeAPI
 
 LOG = logging.getLogger(__name__)
 PROGRESS_NOTIFY_EVERY = 2.0   # seconds between instance.resize.progress notifications
@@ -25,8 +27,10 @@ PROGRESS_REPORT_EVERY = 0.5   # seconds between progress reports to the conducto
 
 
 class ComputeAgent:
-    # the version of its RPC API this serves (herder/compute/rpcapi.py keeps the history)
+    # the version of its RPC API this serves (herder/compute/rpcapi.py keeps the history), and the
+    # client whose methods are all a message may call
     RPC_API_VERSION = "1.0"
+    RPC_API = ComputeAPI
 
     def __init__(self, host: str, bus: Bus, driver: ComputeDriver,
                  tracker: ResourceTracker, move_claims: MoveClaimRecords,
@@ -224,8 +228,8 @@ class ExceptionNotifyingEndpoint:
 
     def __getattr__(self, name: str):
         method = getattr(self._agent, name)
-        if name.startswith("_") or not callable(method):
-            return method
+        if name.startswith("_") or not inspect.ismethod(method):
+            return method   # RPC_API and the like: what the bus reads of the endpoint
 
         def guarded(context, **kwargs):
             try:

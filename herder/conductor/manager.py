@@ -13,6 +13,7 @@ from herder.conductor.workflows.revert import RevertWorkflow
 from herder.context import RequestContext
 from herder.db import actions, instances, journal, moves, placement, services
 from herder import faults
+from herder.conductor.rpcapi import ConductorAPI
 
 LOG = logging.getLogger(__name__)
 
@@ -21,8 +22,10 @@ _COPY_PROGRESS_START, _COPY_PROGRESS_SPAN = 10, 80
 
 
 class ConductorManager:
-    # the version of its RPC API this serves (herder/conductor/rpcapi.py keeps the history)
+    # the version of its RPC API this serves (herder/conductor/rpcapi.py keeps the history), and the
+    # client whose methods are all a message may call
     RPC_API_VERSION = "1.0"
+    RPC_API = ConductorAPI
 
     def __init__(self, svc: ConductorServices):
         self.svc = svc

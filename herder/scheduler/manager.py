@@ -16,13 +16,16 @@ from herder.scheduler.filters import FILTERS
 from herder.scheduler.host_state import HostState
 from herder.scheduler.weighers import weigh
 from herder import faults
+from herder.scheduler.rpcapi import SchedulerAPI
 
 LOG = logging.getLogger(__name__)
 
 
 class SchedulerManager:
-    # the version of its RPC API this serves (herder/scheduler/rpcapi.py keeps the history)
+    # the version of its RPC API this serves (herder/scheduler/rpcapi.py keeps the history), and the
+    # client whose methods are all a message may call
     RPC_API_VERSION = "1.0"
+    RPC_API = SchedulerAPI
 
     def __init__(self, conf, db: Database, notifier: Notifier | None = None):
         self.conf = conf

@@ -60,3 +60,19 @@ def test_a_request_from_a_newer_api_is_refused_by_a_conductor_not_yet_upgraded(c
     # the api of this release is served as before
     demo.compute.stop_server(server.id)
     wait_for_status(demo, server.id, "SHUTOFF")
+
+
+
+def test_only_what_a_service_s_client_names_can_be_called_over_the_bus(cloud, demo):
+    """A conductor keeps public methods for its own service (recover, renew_leases) and a
+    compute host's agent public attributes (its tracker): a message naming one is refused
+    like an unknown method, and nothing runs."""
+    server = create_server(demo)
+    host = instance_record(cloud, server.id).host
+    refusals = [("conductor", "recover"), ("conductor", "renew_leases"),
+                (f"compute.{host}", "tracker"), (f"compute.{host}", "_log"),
+                (f"compute.{host}", "no_such_step")]
+    for topic, method in refusals:
+        with pytest.raises(exception.RemoteError) as refused:
+            cloud.bus.call(topic, method, admin_context(), timeout=10)
+        assert "NoSuchMethod" in str(refused.value) and method in str(refused.value)
