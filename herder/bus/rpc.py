@@ -32,6 +32,17 @@ KeepWaiting = Callable[[], float | None]   # see Bus.call
 # A broker that is down gets a few seconds of retries, then the publisher sees the error.
 PUBLISH_RETRY = {"max_retries": 5, "interval_start": 0.1, "interval_step": 0.5,
                  "interval_max": 2.0}
+
+
+def retry_for(seconds: float) -> dict:
+    """PUBLISH_RETRY stretched to keep trying for about `seconds` (kombu counts retries, not
+    time: its intervals grow by interval_step up to interval_max)."""
+    interval, waited, retries = PUBLISH_RETRY["interval_start"], 0.0, 0
+    while waited < seconds:
+        waited += min(interval, PUBLISH_RETRY["interval_max"])
+        interval += PUBLISH_RETRY["interval_step"]
+        retries += 1
+    return {**PUBLISH_RETRY, "max_retries": max(retries, PUBLISH_RETRY["max_retries"])}
 # A process's reply queue outlives a dropped broker connection (an auto-delete queue would go
 # with it, and every reply sent before the consumer is back would be dropped unseen, leaving
 # its caller to wait out the whole timeout); the broker removes it once it has had no consumer
@@ -77,21 +88,31 @@ class Bus:
             return Connection(self.url, transport=memory.Transport)
         return Connection(self.url)
 
-    def _producer(self) -> Producer:
+    def _producer(self, retry_policy: dict) -> Producer:
         producer = getattr(self._local, "producer", None)
         if producer is None:
-            self._local.connection = self.connection()
-            producer = Producer(self._local.connection.channel(), exchange=EXCHANGE,
-                                serializer="json")
+            connection = self.connection()
+            try:
+                # a thread's first publish (or its first after a failed one) may come while
+                # the broker is away: connecting waits for it as the publish itself would
+                connection.ensure_connection(**retry_policy)
+                channel = connection.channel()
+            except Exception:
+                connection.release()
+                raise
+            self._local.connection = connection
+            producer = Producer(channel, exchange=EXCHANGE, serializer="json")
             self._local.producer = producer
         return producer
 
     def publish(self, body: dict, routing_key: str, exchange: Exchange = EXCHANGE,
-                declare: list[Queue] | None = None, **properties) -> None:
-        producer = self._producer()
+                declare: list[Queue] | None = None, retry_policy: dict | None = None,
+                **properties) -> None:
+        retry_policy = retry_policy or PUBLISH_RETRY
+        producer = self._producer(retry_policy)
         try:
             producer.publish(body, exchange=exchange, routing_key=routing_key,
-                             declare=declare or [], retry=True, retry_policy=PUBLISH_RETRY,
+                             declare=declare or [], retry=True, retry_policy=retry_policy,
                              **properties)
         except Exception:
             # a broker away for longer than the retries leaves the producer without a
@@ -113,8 +134,14 @@ class Bus:
     def cast(self, topic: str, method: str, context: RequestContext, **kwargs) -> None:
         self.faults.check(f"cast.{method}")
         name = self.qualified(topic)
+        # A cast's sender learns nothing once it is sent, and has often recorded the request
+        # already (the api: the server's task_state, a migration's status) and answers 202
+        # when the cast is out. Failing after PUBLISH_RETRY's few seconds of a broker restart
+        # would leave that request accepted and never handed on, until a conductor gives it
+        # up after lost_request_timeout; so a cast waits for the broker as long as a call
+        # waits for its reply.
         self.publish(_message(method, context, kwargs), routing_key=name,
-                     declare=[topic_queue(name)])
+                     declare=[topic_queue(name)], retry_policy=retry_for(self.rpc_timeout))
 
     def call(self, topic: str, method: str, context: RequestContext,
              timeout: float | None = None, keep_waiting: KeepWaiting | None = None,
