@@ -16,6 +16,7 @@ from concurrent.futures import wait as wait_for_futures
 from typing import Any, Callable
 
 from kombu import Connection, Consumer, Exchange, Producer, Queue
+from kombu.exceptions import OperationalError
 
 from herder import exception
 from herder.bus import memory
@@ -32,17 +33,6 @@ KeepWaiting = Callable[[], float | None]   # see Bus.call
 # A broker that is down gets a few seconds of retries, then the publisher sees the error.
 PUBLISH_RETRY = {"max_retries": 5, "interval_start": 0.1, "interval_step": 0.5,
                  "interval_max": 2.0}
-
-
-def retry_for(seconds: float) -> dict:
-    """PUBLISH_RETRY stretched to keep trying for about `seconds` (kombu counts retries, not
-    time: its intervals grow by interval_step up to interval_max)."""
-    interval, waited, retries = PUBLISH_RETRY["interval_start"], 0.0, 0
-    while waited < seconds:
-        waited += min(interval, PUBLISH_RETRY["interval_max"])
-        interval += PUBLISH_RETRY["interval_step"]
-        retries += 1
-    return {**PUBLISH_RETRY, "max_retries": max(retries, PUBLISH_RETRY["max_retries"])}
 # A process's reply queue outlives a dropped broker connection (an auto-delete queue would go
 # with it, and every reply sent before the consumer is back would be dropped unseen, leaving
 # its caller to wait out the whole timeout); the broker removes it once it has had no consumer
@@ -78,6 +68,8 @@ class Bus:
         # a fault point before every cast, `cast.<method>` (tests: the api dying between
         # accepting a request and handing it on); the process owning the bus may set its own
         self.faults = FaultInjector("bus")
+        # what publishing raises when the broker cannot be reached (see _publish_patiently)
+        self._broker_away = (OperationalError, *self.connection().connection_errors)
 
     # -- naming -------------------------------------------------------------------------
     def qualified(self, topic: str) -> str:
@@ -88,14 +80,14 @@ class Bus:
             return Connection(self.url, transport=memory.Transport)
         return Connection(self.url)
 
-    def _producer(self, retry_policy: dict) -> Producer:
+    def _producer(self) -> Producer:
         producer = getattr(self._local, "producer", None)
         if producer is None:
             connection = self.connection()
             try:
                 # a thread's first publish (or its first after a failed one) may come while
-                # the broker is away: connecting waits for it as the publish itself would
-                connection.ensure_connection(**retry_policy)
+                # the broker is away: connecting gets the same retries as publishing
+                connection.ensure_connection(**PUBLISH_RETRY)
                 channel = connection.channel()
             except Exception:
                 connection.release()
@@ -106,13 +98,11 @@ class Bus:
         return producer
 
     def publish(self, body: dict, routing_key: str, exchange: Exchange = EXCHANGE,
-                declare: list[Queue] | None = None, retry_policy: dict | None = None,
-                **properties) -> None:
-        retry_policy = retry_policy or PUBLISH_RETRY
-        producer = self._producer(retry_policy)
+                declare: list[Queue] | None = None, **properties) -> None:
+        producer = self._producer()
         try:
             producer.publish(body, exchange=exchange, routing_key=routing_key,
-                             declare=declare or [], retry=True, retry_policy=retry_policy,
+                             declare=declare or [], retry=True, retry_policy=PUBLISH_RETRY,
                              **properties)
         except Exception:
             # a broker away for longer than the retries leaves the producer without a
@@ -130,18 +120,32 @@ class Bus:
             except Exception:   # already gone with the broker: nothing left to release
                 LOG.debug("could not release a failed producer's connection", exc_info=True)
 
+    def _publish_patiently(self, seconds: float, message: Callable[[], dict], routing_key: str,
+                           **properties) -> None:
+        """Publish `message()`, trying again for up to `seconds` while the broker cannot be
+        reached (a restart takes longer than PUBLISH_RETRY's few seconds). The message is
+        built afresh for each try: a call's deadline counts from the try that went out."""
+        give_up = time.monotonic() + seconds
+        while True:
+            try:
+                self.publish(message(), routing_key=routing_key, **properties)
+                return
+            except self._broker_away:
+                if time.monotonic() >= give_up:
+                    raise
+                time.sleep(0.5)
+
     # -- client side ------------------------------------------------------------------------
     def cast(self, topic: str, method: str, context: RequestContext, **kwargs) -> None:
+        """Send, waiting for the broker as long as a call waits for its reply (rpc_timeout).
+        A cast's sender has often recorded the request already (the api: the server's
+        task_state) and reports it accepted once the cast is out: giving up after a few
+        seconds of a broker restart would leave it accepted and never handed on, until a
+        conductor put it back after lost_request_timeout."""
         self.faults.check(f"cast.{method}")
         name = self.qualified(topic)
-        # A cast's sender learns nothing once it is sent, and has often recorded the request
-        # already (the api: the server's task_state, a migration's status) and answers 202
-        # when the cast is out. Failing after PUBLISH_RETRY's few seconds of a broker restart
-        # would leave that request accepted and never handed on, until a conductor gives it
-        # up after lost_request_timeout; so a cast waits for the broker as long as a call
-        # waits for its reply.
-        self.publish(_message(method, context, kwargs), routing_key=name,
-                     declare=[topic_queue(name)], retry_policy=retry_for(self.rpc_timeout))
+        self._publish_patiently(self.rpc_timeout, lambda: _message(method, context, kwargs),
+                                routing_key=name, declare=[topic_queue(name)])
 
     def call(self, topic: str, method: str, context: RequestContext,
              timeout: float | None = None, keep_waiting: KeepWaiting | None = None,
@@ -149,7 +153,9 @@ class Bus:
         """Send, and wait for the reply up to `timeout` seconds (default rpc_timeout). When
         that runs out, `keep_waiting` (if given) says for how many seconds more to wait, or
         0/None to give up; it is asked again each time: a long operation that reports its
-        progress elsewhere is not cut off while it progresses."""
+        progress elsewhere is not cut off while it progresses. While the broker cannot be
+        reached, sending is tried again for up to `timeout` seconds too (a workflow's step
+        rides out a broker restart instead of failing, and its rollback failing as well)."""
         self._ensure_reply_consumer()
         correlation_id = uuid.uuid4().hex
         future: Future = Future()
@@ -159,9 +165,11 @@ class Bus:
         wait = timeout or self.rpc_timeout
         try:
             # the deadline travels with the request: a server that gets it too late drops it
-            self.publish({**_message(method, context, kwargs), "deadline": time.time() + wait},
-                         routing_key=name, declare=[topic_queue(name)],
-                         reply_to=self._reply_queue_name, correlation_id=correlation_id)
+            self._publish_patiently(
+                wait, lambda: {**_message(method, context, kwargs),
+                               "deadline": time.time() + wait},
+                routing_key=name, declare=[topic_queue(name)],
+                reply_to=self._reply_queue_name, correlation_id=correlation_id)
             reply = self._wait_for_reply(future, wait, keep_waiting, method, topic)
         finally:
             with self._pending_lock:

@@ -80,3 +80,27 @@ def test_a_request_the_api_takes_while_the_broker_is_away_is_carried_out_after(r
     assert stopped.task_state is None
     deployment.wait_ready()
     assert_consistent(deployment)
+
+
+def test_a_step_that_calls_a_host_while_the_broker_is_away_waits_for_it(relayed):
+    """The conductor sends a step's call to a host during the outage: sending waits for the
+    broker (up to the call's timeout) instead of failing the step after a few seconds: the
+    move rolled back, or, when its rollback's calls failed as well, ended in ERROR with its
+    files left on the destination."""
+    deployment, relay = relayed
+    admin = deployment.connect()
+    server = create_server(admin)
+    deployment.hold("*", "migrate.finish_resize")
+    admin.compute.migrate_server(server)
+    owner, _ = deployment.wait_reached("migrate.finish_resize")
+
+    relay.outage()
+    deployment.release(owner, "migrate.finish_resize")   # its call goes out into the outage
+    time.sleep(OUTAGE_PAST_THE_RETRIES)
+    relay.restore()
+
+    wait_for_status(admin, server.id, "VERIFY_RESIZE", timeout=60)
+    deployment.wait_ready()
+    admin.compute.confirm_server_resize(server)
+    wait_for_status(admin, server.id, "ACTIVE", timeout=30)
+    assert_consistent(deployment)
