@@ -53,6 +53,8 @@ sys.path.insert(0, os.path.dirname(HERE))   # the repository: herder, tests.inte
 # The longest a server may take to come to rest with herder's default timeouts, seconds (see
 # `settle_bound`).
 SETTLE_MARGIN = 30.0
+# How long a check waits for servers to rest (the workers waited for theirs already).
+CHECK_WAIT = 60.0
 # How long after a fault ends its effects still excuse an answer (a connection pool's stale
 # connections, a 503 from a pool not yet reconnected).
 GRACE = 30.0
@@ -513,7 +515,9 @@ class Soak:
         try:
             self.restart_dead()
             started = time.monotonic()
-            self.checker.wait_at_rest(self.settle_seconds)
+            # each worker waited for its own servers to rest (up to the settle bound) before it
+            # let the gate close, and reported those that did not: this is a last look
+            self.checker.wait_at_rest(CHECK_WAIT)
             findings = self.checker.check()
             took = time.monotonic() - started
             if findings:
@@ -577,8 +581,8 @@ def deployment_conf(deployment):
 
 
 def shortened_settings(deployment) -> list[str]:
-    """The deployment's settings that differ from herder's defaults (timeouts and intervals
-    tests/integration/deployment.py shortens), as `[group] name = value (default)`."""
+    """The deployment's timeouts and intervals that differ from herder's defaults (those
+    tests/integration/deployment.py shortens), as `[group] name = value (default ...)`."""
     from herder.conf import build_conf
 
     defaults, ours = build_conf(), deployment_conf(deployment)
@@ -595,8 +599,9 @@ def shortened_settings(deployment) -> list[str]:
                 value = (ours[group] if group else ours)[name]
             except (KeyError, Exception):
                 continue
-            if isinstance(default, (int, float)) and not isinstance(default, bool) \
-                    and value != default:
+            timing = any(word in name for word in ("interval", "timeout", "time", "deadline",
+                                                   "seconds"))
+            if timing and value != default:
                 lines.append(f"[{section}] {name} = {value} (default {default})")
     return lines
 
@@ -633,7 +638,9 @@ def main(argv=None) -> int:
 
     def interrupted(signum, frame):
         raise KeyboardInterrupt
+    # SIGINT too: a shell starts a background job with SIGINT ignored
     signal.signal(signal.SIGTERM, interrupted)
+    signal.signal(signal.SIGINT, interrupted)
 
     log(f"soak: seed {args.seed} (repeat with --seed {args.seed}), {args.minutes:g} min, "
         f"database {args.database}")
@@ -667,7 +674,7 @@ def main(argv=None) -> int:
         soak = Soak(args, deployment, broker_relay, database_relay)
         log(f"deployment in {root}; a server must come to rest within "
             f"{soak.settle_seconds:.0f} s")
-        log("settings shortened for tests (all others are herder's defaults): "
+        log("timeouts shortened for tests (all others are herder's defaults): "
             + "; ".join(shortened_settings(deployment)))
         soak.run()
         status = 1 if soak.report.findings else 0
