@@ -6,7 +6,8 @@ import time
 import pytest
 
 from tests.functional.observe import assert_consistent, create_server, wait_for_status
-from tests.integration.outage_relay import (OutageRelay, migrate_held_in_the_copy, moves_work,
+from tests.integration.outage_relay import (OutageRelay, migrate_held_before,
+                                            migrate_held_in_the_copy, moves_work,
                                             relayed_deployment)
 
 OUTAGE_SECONDS = 3
@@ -90,9 +91,7 @@ def test_a_step_that_calls_a_host_while_the_broker_is_away_waits_for_it(relayed)
     deployment, relay = relayed
     admin = deployment.connect()
     server = create_server(admin)
-    deployment.hold("*", "migrate.finish_resize")
-    admin.compute.migrate_server(server)
-    owner, _ = deployment.wait_reached("migrate.finish_resize")
+    owner = migrate_held_before(deployment, admin, server, "finish_resize")
 
     relay.outage()
     deployment.release(owner, "migrate.finish_resize")   # its call goes out into the outage

@@ -14,7 +14,8 @@ from tests import databases
 from tests.functional.observe import (assert_consistent, create_server, wait_for_status,
                                       wait_until)
 from tests.integration.deployment import ADMIN_TOKEN
-from tests.integration.outage_relay import (OutageRelay, migrate_held_in_the_copy, moves_work,
+from tests.integration.outage_relay import (OutageRelay, migrate_held_before,
+                                            migrate_held_in_the_copy, moves_work,
                                             relayed_deployment)
 
 OUTAGE_SECONDS = 17   # as long as a database server's restart takes
@@ -91,9 +92,7 @@ def test_a_move_whose_journal_write_the_outage_fails_is_recovered_after(relayed)
     deployment, relay = relayed
     admin = deployment.connect()
     server = create_server(admin)
-    deployment.hold("*", "migrate.finish_resize")
-    admin.compute.migrate_server(server)
-    owner, _ = deployment.wait_reached("migrate.finish_resize")
+    owner = migrate_held_before(deployment, admin, server, "finish_resize")
 
     relay.outage()
     try:
