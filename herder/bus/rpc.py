@@ -16,6 +16,7 @@ from concurrent.futures import wait as wait_for_futures
 from typing import Any, Callable
 
 from kombu import Connection, Consumer, Exchange, Producer, Queue
+from kombu.exceptions import OperationalError
 
 from herder import exception
 from herder.bus import memory, versions
@@ -67,6 +68,8 @@ class Bus:
         # a fault point before every cast, `cast.<method>` (tests: the api dying between
         # accepting a request and handing it on); the process owning the bus may set its own
         self.faults = FaultInjector("bus")
+        # what publishing raises when the broker cannot be reached (see _publish_patiently)
+        self._broker_away = (OperationalError, *self.connection().connection_errors)
 
     # -- naming -------------------------------------------------------------------------
     def qualified(self, topic: str) -> str:
@@ -80,9 +83,17 @@ class Bus:
     def _producer(self) -> Producer:
         producer = getattr(self._local, "producer", None)
         if producer is None:
-            self._local.connection = self.connection()
-            producer = Producer(self._local.connection.channel(), exchange=EXCHANGE,
-                                serializer="json")
+            connection = self.connection()
+            try:
+                # a thread's first publish (or its first after a failed one) may come while
+                # the broker is away: connecting gets the same retries as publishing
+                connection.ensure_connection(**PUBLISH_RETRY)
+                channel = connection.channel()
+            except Exception:
+                connection.release()
+                raise
+            self._local.connection = connection
+            producer = Producer(channel, exchange=EXCHANGE, serializer="json")
             self._local.producer = producer
         return producer
 
@@ -109,15 +120,36 @@ class Bus:
             except Exception:   # already gone with the broker: nothing left to release
                 LOG.debug("could not release a failed producer's connection", exc_info=True)
 
+    def _publish_patiently(self, seconds: float, message: Callable[[], dict], routing_key: str,
+                           **properties) -> None:
+        """Publish `message()`, trying again for up to `seconds` while the broker cannot be
+        reached (a restart takes longer than PUBLISH_RETRY's few seconds). The message is
+        built afresh for each try: a call's deadline counts from the try that went out."""
+        give_up = time.monotonic() + seconds
+        while True:
+            try:
+                self.publish(message(), routing_key=routing_key, **properties)
+                return
+            except self._broker_away:
+                if time.monotonic() >= give_up:
+                    raise
+                time.sleep(0.5)
+
     # -- client side ------------------------------------------------------------------------
     # A service is reached through its client (herder/<service>/rpcapi.py), which sends
     # `rpc_version`, the version of the service's RPC API the message needs (see versions.py).
     def cast(self, topic: str, method: str, context: RequestContext,
              rpc_version: str | None = None, **kwargs) -> None:
+        """Send, waiting for the broker as long as a call waits for its reply (rpc_timeout).
+        A cast's sender has often recorded the request already (the api: the server's
+        task_state) and reports it accepted once the cast is out: giving up after a few
+        seconds of a broker restart would leave it accepted and never handed on, until a
+        conductor put it back after lost_request_timeout."""
         self.faults.check(f"cast.{method}")
         name = self.qualified(topic)
-        self.publish(_message(method, context, kwargs, rpc_version), routing_key=name,
-                     declare=[topic_queue(name)])
+        self._publish_patiently(self.rpc_timeout,
+                                lambda: _message(method, context, kwargs, rpc_version),
+                                routing_key=name, declare=[topic_queue(name)])
 
     def call(self, topic: str, method: str, context: RequestContext,
              timeout: float | None = None, keep_waiting: KeepWaiting | None = None,
@@ -125,7 +157,9 @@ class Bus:
         """Send, and wait for the reply up to `timeout` seconds (default rpc_timeout). When
         that runs out, `keep_waiting` (if given) says for how many seconds more to wait, or
         0/None to give up; it is asked again each time: a long operation that reports its
-        progress elsewhere is not cut off while it progresses."""
+        progress elsewhere is not cut off while it progresses. While the broker cannot be
+        reached, sending is tried again for up to `timeout` seconds too (a workflow's step
+        rides out a broker restart instead of failing, and its rollback failing as well)."""
         self._ensure_reply_consumer()
         correlation_id = uuid.uuid4().hex
         future: Future = Future()
@@ -135,10 +169,11 @@ class Bus:
         wait = timeout or self.rpc_timeout
         try:
             # the deadline travels with the request: a server that gets it too late drops it
-            self.publish({**_message(method, context, kwargs, rpc_version),
-                          "deadline": time.time() + wait},
-                         routing_key=name, declare=[topic_queue(name)],
-                         reply_to=self._reply_queue_name, correlation_id=correlation_id)
+            self._publish_patiently(
+                wait, lambda: {**_message(method, context, kwargs, rpc_version),
+                               "deadline": time.time() + wait},
+                routing_key=name, declare=[topic_queue(name)],
+                reply_to=self._reply_queue_name, correlation_id=correlation_id)
             reply = self._wait_for_reply(future, wait, keep_waiting, method, topic)
         finally:
             with self._pending_lock:

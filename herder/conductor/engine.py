@@ -15,6 +15,7 @@ lose more than going on), the remaining steps run again from the first one not d
 that, everything begun is compensated and the workflow rolled back, and each compensation
 copes with a step that ran fully, partly or not at all.
 """
+import contextlib
 import logging
 import threading
 import traceback
@@ -80,18 +81,42 @@ class Engine:
         # journal records it done: the places a crash inside a step can leave it
         self.faults = faults or FaultInjector("conductor")
         self._running = threading.local()   # the first-write fault point of this thread's step
+        # the workflows a thread of this process is running or recovering right now: one that
+        # is owned here but not among them was left by a run that stopped on an error
+        self._in_flight: set[str] = set()
+        self._in_flight_lock = threading.Lock()
         if self.faults.hold_dir:
             db.after_writes(self._after_write)
 
+    def runs(self, workflow_uuid: str) -> bool:
+        """A thread of this process is running or recovering the workflow."""
+        with self._in_flight_lock:
+            return workflow_uuid in self._in_flight
+
     def run(self, flow: Workflow) -> Outcome:
         workflow_uuid = str(uuid.uuid4())
-        journal.open_workflow(self.db, workflow_uuid, flow.kind, flow.instance_uuid,
-                              flow.migration_uuid, flow.snapshot(), self.owner,
-                              self.lease_seconds)
-        return self._run_from(workflow_uuid, flow, 0, [])
+        with self._flying(workflow_uuid):
+            journal.open_workflow(self.db, workflow_uuid, flow.kind, flow.instance_uuid,
+                                  flow.migration_uuid, flow.snapshot(), self.owner,
+                                  self.lease_seconds)
+            return self._run_from(workflow_uuid, flow, 0, [])
+
+    @contextlib.contextmanager
+    def _flying(self, workflow_uuid: str):
+        with self._in_flight_lock:
+            self._in_flight.add(workflow_uuid)
+        try:
+            yield
+        finally:
+            with self._in_flight_lock:
+                self._in_flight.discard(workflow_uuid)
 
     def recover(self, workflow_uuid: str, flow: Workflow) -> Outcome:
         """Finish or undo a workflow a previous run of the service left unfinished."""
+        with self._flying(workflow_uuid):
+            return self._recover(workflow_uuid, flow)
+
+    def _recover(self, workflow_uuid: str, flow: Workflow) -> Outcome:
         steps = flow.steps()
         latest = {row.position: row for row in journal.steps(self.db, workflow_uuid)}
         self._count_finished_steps_done(flow, steps, latest)

@@ -50,9 +50,13 @@ def recover(svc: ConductorServices, engine: Engine, sole_conductor: bool = False
     """
     recovered = 0
     for row in journal.unfinished(svc.db):
-        if row.owner == engine.owner:
+        if row.owner == engine.owner and (engine.owner is None or engine.runs(row.uuid)):
             continue  # running here
-        force = sole_conductor or (starting and incarnation_host(row.owner) == svc.host)
+        # Ours, yet no thread here runs it: its run stopped on an error that the journal could
+        # not record (the database went away between two steps). No other conductor adopts
+        # it while this one renews its lease, so this one recovers it.
+        force = sole_conductor or row.owner == engine.owner or \
+            (starting and incarnation_host(row.owner) == svc.host)
         if not journal.adopt(svc.db, row, engine.owner, engine.lease_seconds, force=force):
             continue  # its conductor is alive, or another one adopted it first
         recovered += 1

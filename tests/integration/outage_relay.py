@@ -104,6 +104,15 @@ def migrate_held_in_the_copy(deployment: Deployment, admin, server) -> str:
     return source
 
 
+def migrate_held_before(deployment: Deployment, admin, server, step: str) -> str:
+    """A migrate of `server`, its conductor stopped before the move's `step` (until
+    `deployment.release(<the name returned>, f"migrate.{step}")`); the conductor's name."""
+    deployment.hold("*", f"migrate.{step}")
+    admin.compute.migrate_server(server)
+    owner, _ = deployment.wait_reached(f"migrate.{step}")
+    return owner
+
+
 def moves_work(deployment: Deployment, admin, server, timeout: float) -> None:
     """After an outage: `server` migrates and confirms, a new server builds, and allocations
     and files are what the servers hold."""

@@ -1,14 +1,18 @@
 """The services ride out a RabbitMQ outage (a broker restart, a network blip): their consumers
 reconnect, their publishers retry, and the cloud moves servers afterwards as before."""
+import threading
 import time
 
 import pytest
 
 from tests.functional.observe import assert_consistent, create_server, wait_for_status
-from tests.integration.outage_relay import (OutageRelay, migrate_held_in_the_copy, moves_work,
+from tests.integration.outage_relay import (OutageRelay, migrate_held_before,
+                                            migrate_held_in_the_copy, moves_work,
                                             relayed_deployment)
 
 OUTAGE_SECONDS = 3
+# longer than a publisher's few seconds of retries, shorter than the deployment's rpc_timeout
+OUTAGE_PAST_THE_RETRIES = 9
 
 
 @pytest.fixture
@@ -54,6 +58,48 @@ def test_a_move_in_flight_during_a_broker_outage_completes(relayed):
     # the broker hands back the calls whose acknowledgement the outage took: the hosts answer
     # them again instead of running a step twice (a second prep_resize would claim again)
     assert deployment.log(source).count("Starting migrate_disk_and_power_off") == 1
+    admin.compute.confirm_server_resize(server)
+    wait_for_status(admin, server.id, "ACTIVE", timeout=30)
+    assert_consistent(deployment)
+
+
+def test_a_request_the_api_takes_while_the_broker_is_away_is_carried_out_after(relayed):
+    """The api's cast waits for the broker (up to rpc_timeout) and the request goes on once
+    the broker is back, instead of a 500 after a few seconds that left the server in its task
+    state until a conductor gave the lost request up (lost_request_timeout, 5 minutes)."""
+    deployment, relay = relayed
+    admin = deployment.connect()
+    server = create_server(admin)
+
+    relay.outage()
+    threading.Timer(OUTAGE_PAST_THE_RETRIES, relay.restore).start()
+    started = time.monotonic()
+    admin.compute.stop_server(server)          # 202, once the cast is out
+    assert time.monotonic() - started >= OUTAGE_PAST_THE_RETRIES - 1
+
+    stopped = wait_for_status(admin, server.id, "SHUTOFF", timeout=30)
+    assert stopped.task_state is None
+    deployment.wait_ready()
+    assert_consistent(deployment)
+
+
+def test_a_step_that_calls_a_host_while_the_broker_is_away_waits_for_it(relayed):
+    """The conductor sends a step's call to a host during the outage: sending waits for the
+    broker (up to the call's timeout) instead of failing the step after a few seconds: the
+    move rolled back, or, when its rollback's calls failed as well, ended in ERROR with its
+    files left on the destination."""
+    deployment, relay = relayed
+    admin = deployment.connect()
+    server = create_server(admin)
+    owner = migrate_held_before(deployment, admin, server, "finish_resize")
+
+    relay.outage()
+    deployment.release(owner, "migrate.finish_resize")   # its call goes out into the outage
+    time.sleep(OUTAGE_PAST_THE_RETRIES)
+    relay.restore()
+
+    wait_for_status(admin, server.id, "VERIFY_RESIZE", timeout=60)
+    deployment.wait_ready()
     admin.compute.confirm_server_resize(server)
     wait_for_status(admin, server.id, "ACTIVE", timeout=30)
     assert_consistent(deployment)

@@ -11,9 +11,11 @@ import pytest
 import requests
 
 from tests import databases
-from tests.functional.observe import assert_consistent, create_server, wait_for_status
+from tests.functional.observe import (assert_consistent, create_server, wait_for_status,
+                                      wait_until)
 from tests.integration.deployment import ADMIN_TOKEN
-from tests.integration.outage_relay import (OutageRelay, migrate_held_in_the_copy, moves_work,
+from tests.integration.outage_relay import (OutageRelay, migrate_held_before,
+                                            migrate_held_in_the_copy, moves_work,
                                             relayed_deployment)
 
 OUTAGE_SECONDS = 17   # as long as a database server's restart takes
@@ -80,3 +82,33 @@ def test_a_move_in_flight_while_the_database_is_away_settles(relayed):
     assert_consistent(deployment)
     for name in deployment.processes:
         assert "PendingRollbackError" not in deployment.log(name), name
+
+
+def test_a_move_whose_journal_write_the_outage_fails_is_recovered_after(relayed):
+    """The database goes away between two steps of a move: the conductor cannot record the
+    step done, and its run of the move stops there. The conductor is alive and keeps the
+    move's lease, so no other conductor would adopt it: it recovers the move itself once the
+    database is back, instead of leaving the server in RESIZE until its own restart."""
+    deployment, relay = relayed
+    admin = deployment.connect()
+    server = create_server(admin)
+    owner = migrate_held_before(deployment, admin, server, "finish_resize")
+
+    relay.outage()
+    try:
+        deployment.release(owner, "migrate.finish_resize")
+        time.sleep(5)     # the step ran; recording it done failed
+    finally:
+        relay.restore()
+
+    settled = wait_until(lambda: _at_rest(admin, server.id), timeout=90,
+                         message="the server at rest")
+    assert settled.status in ("ACTIVE", "VERIFY_RESIZE")
+    deployment.wait_ready()
+    assert_consistent(deployment)
+
+
+def _at_rest(admin, server_id):
+    server = admin.compute.get_server(server_id)
+    return server if server.status in ("ACTIVE", "VERIFY_RESIZE") and not server.task_state \
+        else None
