@@ -10,11 +10,13 @@ CONSOLE_TIMEOUT = 30.0   # seconds the api waits for a host to read a console lo
 
 
 def stop(svc: Services, context, instance: Instance) -> None:
+    """os-stop: power the guest off (from ACTIVE, or from ERROR as in Nova)."""
     _accept(svc, context, instance, states.ACCEPTED["stop"])
     svc.bus.cast("conductor", "stop_instance", context, instance_uuid=instance.uuid)
 
 
 def start(svc: Services, context, instance: Instance) -> None:
+    """os-start: power a stopped guest on."""
     _accept(svc, context, instance, states.ACCEPTED["start"])
     svc.bus.cast("conductor", "start_instance", context, instance_uuid=instance.uuid)
 
