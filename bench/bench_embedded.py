@@ -1,6 +1,6 @@
 """Move latency and throughput of the embedded control plane, measured through the real API.
 
-    /work/venv/bin/python bench/bench_embedded.py [--moves 50] [--concurrent 200] [--hosts 10]
+    .venv/bin/python bench/bench_embedded.py [--moves 50] [--concurrent 200] [--hosts 10]
 
 Starts an EmbeddedCloud in this process (fake driver, power-off time 0, SQLite in a temporary
 state directory, kombu memory:// bus, HTTP on 127.0.0.1 port 0) and drives it the way a client

@@ -1,6 +1,6 @@
 """Where a move's time goes: the latency phase of bench_embedded.py, traced span by span.
 
-    /work/venv/bin/python bench/trace_embedded.py [--moves 30] [--hosts 10] [--poll-interval 0.001]
+    .venv/bin/python bench/trace_embedded.py [--moves 30] [--hosts 10] [--poll-interval 0.001]
 
 Runs migrate -> VERIFY_RESIZE then confirm -> ACTIVE, one move at a time, like the benchmark,
 with timing wrappers patched into the running process (herder's code is not changed):

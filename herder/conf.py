@@ -100,7 +100,10 @@ _compute_opts = [
                help="Seconds between ACPI power-off requests while a guest shuts down (a "
                     "request sent before the guest listens is lost)."),
     cfg.IntOpt("max_concurrent_migrations", default=8, min=1,
-               help="Moves a compute host works on at once."),
+               help="Sizes a compute host's pool of request workers (twice this value): "
+                    "the requests beyond it (steps of moves, power operations) wait in the "
+                    "host's queue. It does not yet limit, across the cloud, how many moves "
+                    "a host takes part in."),
     cfg.FloatOpt("fake_power_off_seconds", default=0.0, min=0.0,
                  help="How long the fake driver takes to power a guest off."),
     cfg.IntOpt("fake_vcpus", default=16, min=1, help="vCPUs each fake host reports."),

@@ -156,3 +156,10 @@ class ImageFetchFailed(HerderError):
     """A compute host could not get an image into its cache: unreachable, cut off, or bytes
     that do not match the image's hash. Nothing of it is left in the cache."""
     message = "Image %(image_id)s could not be fetched on %(host)s: %(reason)s"
+
+
+class IncompatibleRPCVersion(HerderError):
+    """A message asked a service for a version of its RPC API that it does not serve: services
+    of two releases talk during an upgrade, and one of them is too old for the other."""
+    message = ("%(topic)s serves RPC API %(served)s; the caller sent %(sent)s (%(method)s): "
+               "%(advice)s")

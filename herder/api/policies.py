@@ -1,6 +1,6 @@
 """Policy rules, their defaults, and the enforcer (oslo.policy).
 
-Defaults follow the seed and Nova: moving a server to another host is an admin's call; resizing,
+Defaults follow Nova: moving a server to another host is an admin's call; resizing,
 confirming and reverting are the project's own. A policy file (YAML or JSON) overrides any rule;
 oslo.policy re-reads it when it changes, without a restart.
 """

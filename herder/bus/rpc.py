@@ -1,6 +1,6 @@
 """RPC over kombu: `call` (request/reply with correlation id and timeout), `cast`, `fanout`.
 
-Topics follow the seed: `conductor`, `scheduler` (plus a fanout exchange for host updates),
+Topics are Nova's: `conductor`, `scheduler` (plus a fanout exchange for host updates),
 `compute.<host>`. The same code runs on `memory://` (all services in one process) and on
 `amqp://` (RabbitMQ). kombu connections are not thread-safe, so every thread that publishes
 gets its own connection, and every consumer runs on its own thread with its own connection.
@@ -18,7 +18,7 @@ from typing import Any, Callable
 from kombu import Connection, Consumer, Exchange, Producer, Queue
 
 from herder import exception
-from herder.bus import memory
+from herder.bus import memory, versions
 from herder.bus.codec import decode_failure, encode_failure
 from herder.bus.replies import ReplyLog
 from herder.context import RequestContext
@@ -110,15 +110,18 @@ class Bus:
                 LOG.debug("could not release a failed producer's connection", exc_info=True)
 
     # -- client side ------------------------------------------------------------------------
-    def cast(self, topic: str, method: str, context: RequestContext, **kwargs) -> None:
+    # A service is reached through its client (herder/<service>/rpcapi.py), which sends
+    # `rpc_version`, the version of the service's RPC API the message needs (see versions.py).
+    def cast(self, topic: str, method: str, context: RequestContext,
+             rpc_version: str | None = None, **kwargs) -> None:
         self.faults.check(f"cast.{method}")
         name = self.qualified(topic)
-        self.publish(_message(method, context, kwargs), routing_key=name,
+        self.publish(_message(method, context, kwargs, rpc_version), routing_key=name,
                      declare=[topic_queue(name)])
 
     def call(self, topic: str, method: str, context: RequestContext,
              timeout: float | None = None, keep_waiting: KeepWaiting | None = None,
-             **kwargs) -> Any:
+             rpc_version: str | None = None, **kwargs) -> Any:
         """Send, and wait for the reply up to `timeout` seconds (default rpc_timeout). When
         that runs out, `keep_waiting` (if given) says for how many seconds more to wait, or
         0/None to give up; it is asked again each time: a long operation that reports its
@@ -132,7 +135,8 @@ class Bus:
         wait = timeout or self.rpc_timeout
         try:
             # the deadline travels with the request: a server that gets it too late drops it
-            self.publish({**_message(method, context, kwargs), "deadline": time.time() + wait},
+            self.publish({**_message(method, context, kwargs, rpc_version),
+                          "deadline": time.time() + wait},
                          routing_key=name, declare=[topic_queue(name)],
                          reply_to=self._reply_queue_name, correlation_id=correlation_id)
             reply = self._wait_for_reply(future, wait, keep_waiting, method, topic)
@@ -155,10 +159,11 @@ class Bus:
                     raise exception.MessagingTimeout(method=method, topic=topic) from None
                 wait = more
 
-    def fanout(self, topic: str, method: str, context: RequestContext, **kwargs) -> None:
+    def fanout(self, topic: str, method: str, context: RequestContext,
+               rpc_version: str | None = None, **kwargs) -> None:
         exchange = _fanout_exchange(self.qualified(topic))
-        self.publish(_message(method, context, kwargs), routing_key="", exchange=exchange,
-                     declare=[exchange])
+        self.publish(_message(method, context, kwargs, rpc_version), routing_key="",
+                     exchange=exchange, declare=[exchange])
 
     def _ensure_reply_consumer(self) -> None:
         if self._reply_consumer is not None:
@@ -213,8 +218,12 @@ def bus_from_conf(conf, namespace: str | None = None) -> Bus:
                virtual_host_tag=conf.messaging.namespace if namespace is None else namespace)
 
 
-def _message(method: str, context: RequestContext, kwargs: dict) -> dict:
-    return {"method": method, "context": context.to_dict(), "args": kwargs}
+def _message(method: str, context: RequestContext, kwargs: dict,
+             rpc_version: str | None) -> dict:
+    message = {"method": method, "context": context.to_dict(), "args": kwargs}
+    if rpc_version is not None:
+        message["version"] = rpc_version
+    return message
 
 
 # How long a consumer waits for a message before it looks whether it should stop: a stopping
@@ -302,7 +311,9 @@ class RpcServer:
     """Dispatches messages on a topic to the public methods of an endpoint object.
 
     Each request runs on a worker thread, so a long step (a disk copy) does not stop the server
-    from taking the next message. Handlers take `(context, **args)`.
+    from taking the next message. Handlers take `(context, **args)`. The endpoint declares the
+    version of its RPC API it serves (`RPC_API_VERSION`); a message that needs another is
+    refused (versions.py).
 
     A message is acknowledged when it is taken, unless `acknowledge_when_done`: then only once
     its handler finished, so that if the process dies in the middle the broker hands the
@@ -317,6 +328,7 @@ class RpcServer:
         self.bus = bus
         self.topic = topic
         self.endpoint = endpoint
+        self.version = versions.served_version(endpoint)
         self.acknowledge_when_done = acknowledge_when_done
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"rpc-{topic}")
         self._running: set[Future] = set()
@@ -404,9 +416,15 @@ class RpcServer:
             return
         handler = getattr(self.endpoint, method, None)
         try:
+            versions.check(self.topic, self.version, body.get("version"), method)
             if method.startswith("_") or handler is None:
                 raise exception.RemoteError(exc_type="NoSuchMethod", value=method)
             reply = {"result": handler(context, **body.get("args", {}))}
+        except exception.IncompatibleRPCVersion as refused:
+            # nothing failed here, so no traceback: the log says which service to upgrade
+            # (for a cast, the only place that says it), and a call's caller gets the error
+            LOG.error("%s %s", context.log_prefix(), refused)
+            reply = {"failure": encode_failure(refused)}
         except Exception as exc:  # crosses the bus to the caller, or is logged for a cast
             if reply_to is None:
                 LOG.exception("%s cast %s.%s failed", context.log_prefix(), self.topic, method)

@@ -4,8 +4,8 @@ Every process reads the same `herder.conf` (`--config-file`): `[database] connec
 `[messaging] transport_url` (amqp:// for RabbitMQ) for the control plane; a compute host reads
 only `[messaging]` and its own options, and never opens the database. Each process runs until
 SIGTERM or SIGINT, then stops taking requests and lets the running ones finish for up to
-`graceful_shutdown_timeout` seconds; whatever is still running then is journaled and picked up
-by the next start of a conductor.
+`graceful_shutdown_timeout` seconds; whatever is still running then is cut off (exit status 1)
+and recovered as after a crash.
 """
 import logging
 import os
@@ -31,7 +31,12 @@ def _conf(args, **overrides):
 
 
 def _run_until_signalled(name: str, stop) -> int:
-    """Block until SIGTERM/SIGINT, then stop gracefully; exit 0 if every request finished."""
+    """Block until SIGTERM/SIGINT, then stop gracefully: 0 if every request finished within
+    `graceful_shutdown_timeout`. Otherwise the process ends at once with status 1, its running
+    requests cut off as by a crash, which herder recovers from: a conductor's workflows are
+    journaled and adopted by the next conductor, a compute's unacknowledged requests are handed
+    by the broker to its next start. (Returning would not end it: the interpreter's exit waits
+    for every worker thread, so a stuck request would keep the process alive for good.)"""
     signalled = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: signalled.set())
     signal.signal(signal.SIGINT, lambda *_: signalled.set())
@@ -39,7 +44,11 @@ def _run_until_signalled(name: str, stop) -> int:
     signalled.wait()
     LOG.info("%s stopping: letting running requests finish", name)
     finished = stop()
-    LOG.info("%s stopped%s", name, "" if finished else " with requests still running")
+    if not finished:
+        LOG.warning("%s stopped with requests still running: exiting without them", name)
+        logging.shutdown()
+        os._exit(1)
+    LOG.info("%s stopped", name)
     return 0
 
 

@@ -1,7 +1,7 @@
-"""The compute agent's RPC endpoints: the seed's compute-side steps, each idempotent.
+"""The compute agent's RPC endpoints: the compute-side steps of a move, each idempotent.
 
 The conductor sequences the steps and records their state; the agent does the host work (claims,
-power, disks), emits the versioned notifications the seed's compute emits, and reports disk copy
+power, disks), emits the versioned notifications Nova's compute emits, and reports disk copy
 progress. It never touches the database.
 """
 import logging
@@ -13,7 +13,7 @@ from herder.bus.rpc import Bus
 from herder.compute.move_claims import MoveClaimRecords
 from herder.compute.resource_tracker import ResourceTracker, incoming, outgoing
 from herder.compute.shared_storage import SharedStorageProbes
-from herder.conductor import REPORTS_TOPIC
+from herder.conductor.rpcapi import ReportsAPI
 from herder.context import RequestContext
 from herder.db.placement import Resources
 from herder.scheduler import group_policy
@@ -25,17 +25,20 @@ PROGRESS_REPORT_EVERY = 0.5   # seconds between progress reports to the conducto
 
 
 class ComputeAgent:
-    def __init__(self, host: str, host_ip: str, bus: Bus, driver: ComputeDriver,
+    # the version of its RPC API this serves (herder/compute/rpcapi.py keeps the history)
+    RPC_API_VERSION = "1.0"
+
+    def __init__(self, host: str, bus: Bus, driver: ComputeDriver,
                  tracker: ResourceTracker, move_claims: MoveClaimRecords,
                  probes: SharedStorageProbes):
         self.host = host
-        self.host_ip = host_ip
         self.bus = bus
         self.driver = driver
         self.tracker = tracker
         self.move_claims = move_claims
         self.probes = probes
         self.notifier = Notifier(bus, f"herder-compute:{host}")
+        self.reports = ReportsAPI(bus)
 
     def _log(self, context: RequestContext, instance: dict, message: str, *args) -> None:
         LOG.info("%s [instance: %s] " + message, context.log_prefix(), instance["uuid"], *args)
@@ -113,7 +116,7 @@ class ComputeAgent:
                            instance["uuid"])
         self.move_claims.record(instance["uuid"], migration["uuid"], new_flavor)
         self._notify(context, "instance.resize_prep.end", instance, new_flavor=new_flavor)
-        return {"host_ip": self.host_ip, "transfer": self._incoming_target(instance, migration)}
+        return {"transfer": self._incoming_target(instance, migration)}
 
     def prepare_transfer(self, context, instance: dict, migration: dict) -> dict:
         """A fresh grant for the source to send the disk with, when the one from prep_resize
@@ -125,10 +128,6 @@ class ComputeAgent:
         and the probe that tells the source whether it sees this host's files already."""
         return {**self.driver.prepare_incoming(instance, migration["uuid"]),
                 "shared_probe": self.probes.leave(migration["uuid"])}
-
-    def abort_prep_resize(self, context, instance: dict, migration: dict) -> None:
-        self._forget_move(instance, migration)
-        self.tracker.drop(incoming(migration["uuid"]))
 
     def _forget_move(self, instance: dict, migration: dict) -> None:
         """The records this host keeps of a move on its way in (its claim record and its
@@ -143,7 +142,6 @@ class ComputeAgent:
         (`transfer`: the target its prep_resize or prepare_transfer returned)."""
         self._notify(context, "instance.resize.start", instance)
         self._log(context, instance, "Starting migrate_disk_and_power_off")
-        was_running = self.driver.power_state(instance["uuid"]) == states.RUNNING
         shared = self.probes.shared_with(transfer.get("shared_probe"))
         if shared:
             self._log(context, instance, "the instances directory of %s is this host's "
@@ -154,7 +152,7 @@ class ComputeAgent:
         reporter.finish(report.allocated_bytes)
         self.tracker.rekey(instance["uuid"], outgoing(instance["uuid"]))
         self._notify(context, "instance.resize.end", instance)
-        return {**report.as_dict(), "was_running": was_running}
+        return report.as_dict()
 
     def revert_migrate_disk(self, context, instance: dict, migration: dict,
                             power_on: bool) -> int:
@@ -265,5 +263,5 @@ class _ProgressReporter:
         self._report(total, total)
 
     def _report(self, done: int, total: int) -> None:
-        self.agent.bus.cast(REPORTS_TOPIC, "report_progress", self.context,
-                            migration_uuid=self.migration["uuid"], processed=done, total=total)
+        self.agent.reports.report_progress(self.context, migration_uuid=self.migration["uuid"],
+                                           processed=done, total=total)

@@ -12,11 +12,12 @@ import time
 from herder import exception, faults
 from herder.bus.replies import DiskReplyLog
 from herder.bus.rpc import Bus
+from herder.compute import rpcapi
 from herder.compute.agent import ComputeAgent, ExceptionNotifyingEndpoint
 from herder.compute.move_claims import MoveClaimRecords
 from herder.compute.resource_tracker import ResourceTracker
 from herder.compute.shared_storage import SharedStorageProbes
-from herder.conductor import REPORTS_TOPIC
+from herder.conductor.rpcapi import ConductorAPI, ReportsAPI
 from herder.conf import host_instances_dir
 from herder.context import admin_context
 from herder.log_budget import FailureStreak
@@ -59,8 +60,12 @@ class ComputeService:
         self._replies_dir = os.path.join(instances_dir, "_replies", host)
         self.tracker = ResourceTracker(host, self.inventory)
         self.rebuild_claims()
-        self.agent = ComputeAgent(host, host_ip, bus, self.driver, self.tracker,
+        self.agent = ComputeAgent(host, bus, self.driver, self.tracker,
                                   self.move_claims, self.probes)
+        # what the host asks the conductor waits one report interval at most: a heartbeat
+        # older than that is worthless
+        self.reports = ReportsAPI(bus, timeout=conf.report_interval)
+        self.conductor = ConductorAPI(bus)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._periodic, name=f"periodic-{host}",
                                         daemon=True)
@@ -77,7 +82,7 @@ class ComputeService:
     def start(self) -> None:
         self.transfers.start()   # bound before prep_resize can hand out its address
         self.reconcile()
-        self._server = self.bus.serve(f"compute.{self.host}",
+        self._server = self.bus.serve(rpcapi.topic(self.host),
                                       ExceptionNotifyingEndpoint(self.agent),
                                       workers=self.conf.compute.max_concurrent_migrations * 2,
                                       # a step cut off by a crash runs again after the restart
@@ -95,8 +100,7 @@ class ComputeService:
         """The hypervisor against herder's view of this host's guests, before the host takes
         steps. Without a conductor to ask (not started yet), it is skipped and says so."""
         def placements(uuids: list[str]) -> dict:
-            return self.bus.call(REPORTS_TOPIC, "guest_placements", admin_context(),
-                                 timeout=self.conf.report_interval, uuids=uuids)
+            return self.reports.guest_placements(admin_context(), uuids=uuids)
         try:
             self.driver.init_host(placements)
         except exception.MessagingTimeout:
@@ -118,10 +122,9 @@ class ComputeService:
     def report(self) -> None:
         """Heartbeat plus the host's inventory, through the conductor (a heartbeat older than
         the report interval is worthless, so the call waits no longer than that)."""
-        self.bus.call(REPORTS_TOPIC, "compute_report", admin_context(),
-                      timeout=self.conf.report_interval, host=self.host,
-                      host_ip=self.host_ip, inventory=self.inventory,
-                      zone=self.conf.default_availability_zone)
+        self.reports.compute_report(admin_context(), host=self.host, host_ip=self.host_ip,
+                                    inventory=self.inventory,
+                                    zone=self.conf.default_availability_zone)
 
     def _periodic(self) -> None:
         interval = self.conf.compute.periodic_interval
@@ -133,8 +136,8 @@ class ComputeService:
                     self._last_report = time.monotonic()
                     self.report()
                 if self.conf.resize_confirm_window > 0:
-                    self.bus.cast("conductor", "confirm_expired_resizes", admin_context(),
-                                  host=self.host, window=self.conf.resize_confirm_window)
+                    self.conductor.confirm_expired_resizes(
+                        admin_context(), host=self.host, window=self.conf.resize_confirm_window)
             except exception.MessagingTimeout as error:  # the conductor or the broker is away
                 LOG.warning("periodic tasks of %s: %s", self.host, error)
             except Exception as error:  # the next period tries again

@@ -8,11 +8,13 @@ from typing import Iterator
 from herder import notifications
 from herder.bus.notifier import Notifier
 from herder.bus.rpc import Bus
+from herder.compute.rpcapi import ComputeAPI
 from herder.conductor import guest_image
 from herder.context import RequestContext
 from herder.db import actions, instances, moves
 from herder.db.models import Instance, Migration
 from herder.db.session import Database
+from herder.scheduler.rpcapi import SchedulerAPI
 from herder.wire import instance_to_wire, migration_to_wire
 
 LOG = logging.getLogger(__name__)
@@ -130,14 +132,17 @@ class ServerWorkflow:
             self._open_events.clear()   # found again by name (finish_event)
             raise
 
-    # -- compute hosts ------------------------------------------------------------------------
-    def compute(self, host: str, method: str, keep_waiting=None, **kwargs):
-        """Call a step on a compute host, waiting up to the step deadline (then as long as
-        `keep_waiting` says, see Bus.call)."""
-        LOG.debug("%s calling %s on compute.%s", self.log_prefix, method, host)
-        return self.svc.bus.call(f"compute.{host}", method, self.context,
-                                 timeout=self.svc.conf.workflow.step_deadline,
-                                 keep_waiting=keep_waiting, **kwargs)
+    # -- compute hosts and scheduler ----------------------------------------------------------
+    @property
+    def computes(self) -> ComputeAPI:
+        """The compute hosts, as this workflow's steps call them: each call waits up to the
+        step deadline (then as long as its `keep_waiting` says, see Bus.call)."""
+        return ComputeAPI(self.svc.bus, timeout=self.svc.conf.workflow.step_deadline,
+                          log_prefix=self.log_prefix)
+
+    @property
+    def scheduler(self) -> SchedulerAPI:
+        return SchedulerAPI(self.svc.bus, log_prefix=self.log_prefix)
 
     # -- instance action events -----------------------------------------------------------------
     def action_id(self) -> int | None:

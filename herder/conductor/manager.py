@@ -21,6 +21,9 @@ _COPY_PROGRESS_START, _COPY_PROGRESS_SPAN = 10, 80
 
 
 class ConductorManager:
+    # the version of its RPC API this serves (herder/conductor/rpcapi.py keeps the history)
+    RPC_API_VERSION = "1.0"
+
     def __init__(self, svc: ConductorServices):
         self.svc = svc
         self.db = svc.db
@@ -54,7 +57,7 @@ class ConductorManager:
         self.engine.run(RevertWorkflow(self.svc, context, instance_uuid, migration_uuid))
 
     def confirm_expired_resizes(self, context, host: str, window: int) -> None:
-        """Auto-confirm (seed: a compute periodic task) for the moves out of `host`."""
+        """Auto-confirm (asked for by `host`'s periodic task) for the moves out of `host`."""
         cutoff = datetime.utcnow() - timedelta(seconds=window)
         for migration in moves.finished_before(self.db, host, cutoff):
             try:

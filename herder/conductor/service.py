@@ -11,7 +11,7 @@ import threading
 
 from herder.bus.notifier import Notifier
 from herder.bus.rpc import Bus
-from herder.conductor import REPORTS_TOPIC
+from herder.conductor import REPORTS_TOPIC, rpcapi
 from herder.conductor.base import ConductorServices
 from herder.conductor.manager import ConductorManager
 from herder.db import services
@@ -24,6 +24,8 @@ BINARY = "herder-conductor"
 
 class _Reports:
     """What the conductor serves on REPORTS_TOPIC."""
+    # the version of its RPC API this serves (herder/conductor/rpcapi.py keeps the history)
+    RPC_API_VERSION = "1.0"
 
     def __init__(self, manager: ConductorManager):
         self._manager = manager
@@ -56,7 +58,7 @@ class ConductorService:
 
     def start(self) -> None:
         self.heartbeat()
-        self._server = self.bus.serve("conductor", self.manager,
+        self._server = self.bus.serve(rpcapi.TOPIC, self.manager,
                                       workers=self.conf.conductor.workers)
         self._reports = self.bus.serve(REPORTS_TOPIC, _Reports(self.manager),
                                        workers=self.conf.conductor.report_workers)

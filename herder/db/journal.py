@@ -90,13 +90,6 @@ def _set_status(session, uuid: str, status: str, error: str | None = None,
     session.execute(update(Workflow).where(Workflow.uuid == uuid).values(**values))
 
 
-def step_started(db: Database, workflow_uuid: str, position: int, name: str, service: str,
-                 owner: str | None = None) -> int:
-    with db.transaction() as session:
-        _check_owner(session, workflow_uuid, owner)
-        return _start_step(session, workflow_uuid, position, name, service)
-
-
 def advance(db: Database, workflow_uuid: str, done: tuple[int, dict | None] | None,
             next_step: tuple[int, str, str] | None, owner: str | None = None,
             migration_uuid: str | None = None) -> int | None:

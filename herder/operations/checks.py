@@ -9,15 +9,17 @@ refused (409) rather than failing half way.
 from typing import Protocol
 
 from herder import exception, states
+from herder.conductor.rpcapi import ConductorAPI
 from herder.db import instances, services
 from herder.db.models import Instance
 
 
 class Services(Protocol):
-    """What the operations use of the api's services."""
+    """What the operations use of the api's services (herder.api.handlers.base.ApiServices)."""
     conf: object
     db: object
     bus: object
+    conductor: ConductorAPI
 
 
 def check_lock(context, instance: Instance) -> None:

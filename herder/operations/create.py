@@ -72,7 +72,7 @@ def create(svc: Services, context, server: dict, hints: dict, *, networks_requir
     except exception.InstanceGroupNotFound as error:  # the group was deleted meanwhile
         raise exception.Invalid(str(error)) from None
     actions.start(svc.db, context, instance.uuid, _CREATE.action)
-    svc.bus.cast("conductor", "build_instance", context, instance_uuid=instance.uuid)
+    svc.conductor.build_instance(context, instance_uuid=instance.uuid)
     return instance
 
 

@@ -19,8 +19,8 @@ def delete(svc: Services, context, instance: Instance) -> None:
     if instance.vm_state == states.RESIZED:
         confirm_uuid = _take_finished_move(svc, context, instance)
     actions.start(svc.db, context, instance.uuid, _DELETE.action)
-    svc.bus.cast("conductor", "delete_instance", context, instance_uuid=instance.uuid,
-                 confirm_migration_uuid=confirm_uuid)
+    svc.conductor.delete_instance(context, instance_uuid=instance.uuid,
+                                  confirm_migration_uuid=confirm_uuid)
 
 
 def _mark_deleting(svc: Services, context, instance: Instance,

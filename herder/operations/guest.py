@@ -1,6 +1,7 @@
 """Changing a running guest on its host (os-stop, os-start, pause, unpause, suspend, resume,
 reboot) and reading its console."""
 from herder import exception, states
+from herder.compute.rpcapi import ComputeAPI
 from herder.db import actions
 from herder.db.models import Instance
 from herder.operations.checks import Services, check_lock, check_state, set_task_state
@@ -12,20 +13,19 @@ CONSOLE_TIMEOUT = 30.0   # seconds the api waits for a host to read a console lo
 def stop(svc: Services, context, instance: Instance) -> None:
     """os-stop: power the guest off (from ACTIVE, or from ERROR as in Nova)."""
     _accept(svc, context, instance, states.ACCEPTED["stop"])
-    svc.bus.cast("conductor", "stop_instance", context, instance_uuid=instance.uuid)
+    svc.conductor.stop_instance(context, instance_uuid=instance.uuid)
 
 
 def start(svc: Services, context, instance: Instance) -> None:
     """os-start: power a stopped guest on."""
     _accept(svc, context, instance, states.ACCEPTED["start"])
-    svc.bus.cast("conductor", "start_instance", context, instance_uuid=instance.uuid)
+    svc.conductor.start_instance(context, instance_uuid=instance.uuid)
 
 
 def change_guest(svc: Services, context, instance: Instance, operation: str) -> None:
     """pause, unpause, suspend, resume, reboot_soft or reboot_hard (see states.ACCEPTED)."""
     _accept(svc, context, instance, states.ACCEPTED[operation])
-    svc.bus.cast("conductor", "power_action", context, instance_uuid=instance.uuid,
-                 operation=operation)
+    svc.conductor.power_action(context, instance_uuid=instance.uuid, operation=operation)
 
 
 def _accept(svc: Services, context, instance: Instance, accepted: states.Accepted) -> None:
@@ -46,9 +46,8 @@ def console_output(svc: Services, context, instance: Instance, length: int | Non
         raise exception.Conflict(f"Instance {instance.uuid} has no console yet: it is not "
                                  "on a host")
     try:
-        return svc.bus.call(f"compute.{instance.host}", "get_console_output", context,
-                            timeout=CONSOLE_TIMEOUT, instance=instance_to_wire(instance),
-                            length=length)
+        return ComputeAPI(svc.bus, timeout=CONSOLE_TIMEOUT).get_console_output(
+            context, instance.host, instance=instance_to_wire(instance), length=length)
     except exception.MessagingTimeout:
         raise exception.ConsoleUnavailable(instance_uuid=instance.uuid,
                                            host=instance.host) from None

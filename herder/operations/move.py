@@ -94,5 +94,4 @@ def _start_move(svc: Services, context, instance: Instance, accepted: states.Acc
                 flavor: dict | None, host: str | None) -> None:
     """The server is in resize_prep already: record the action and hand it over."""
     actions.start(svc.db, context, instance.uuid, accepted.action)
-    svc.bus.cast("conductor", "migrate_server", context, instance_uuid=instance.uuid,
-                 flavor=flavor, host=host)
+    svc.conductor.migrate_server(context, instance_uuid=instance.uuid, flavor=flavor, host=host)

@@ -21,8 +21,8 @@ def confirm_resize(svc: Services, context, instance: Instance) -> None:
     check_service_up(svc, migration.source_compute)
     _take(svc, instance, migration, _CONFIRM)
     actions.start(svc.db, context, instance.uuid, _CONFIRM.action)
-    svc.bus.cast("conductor", "confirm_resize", context, instance_uuid=instance.uuid,
-                 migration_uuid=migration.uuid)
+    svc.conductor.confirm_resize(context, instance_uuid=instance.uuid,
+                                 migration_uuid=migration.uuid)
 
 
 def revert_resize(svc: Services, context, instance: Instance) -> None:
@@ -40,8 +40,8 @@ def revert_resize(svc: Services, context, instance: Instance) -> None:
                      status=states.MIGRATION_FINISHED)
         raise
     actions.start(svc.db, context, instance.uuid, _REVERT.action)
-    svc.bus.cast("conductor", "revert_resize", context, instance_uuid=instance.uuid,
-                 migration_uuid=migration.uuid)
+    svc.conductor.revert_resize(context, instance_uuid=instance.uuid,
+                                migration_uuid=migration.uuid)
 
 
 def _finished_migration(svc: Services, context, instance: Instance,

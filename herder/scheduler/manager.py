@@ -21,14 +21,14 @@ LOG = logging.getLogger(__name__)
 
 
 class SchedulerManager:
+    # the version of its RPC API this serves (herder/scheduler/rpcapi.py keeps the history)
+    RPC_API_VERSION = "1.0"
+
     def __init__(self, conf, db: Database, notifier: Notifier | None = None):
         self.conf = conf
         self.db = db
         self.notifier = notifier
         self.faults = faults.from_conf(conf, "scheduler")  # tests only
-        # host -> instance uuids, kept current by the computes' fanout (seed step 7)
-        self.instances_by_host: dict[str, set[str]] = {}
-        self._lock = threading.Lock()
         # members of server groups are placed one at a time, so that each sees where the
         # previous one went (its claim) before choosing
         self._group_lock = threading.Lock()
@@ -122,10 +122,10 @@ class SchedulerManager:
 
     def update_instance_info(self, context, host: str, instance_uuid: str,
                              previous_host: str | None = None) -> None:
-        with self._lock:
-            if previous_host:
-                self.instances_by_host.get(previous_host, set()).discard(instance_uuid)
-            self.instances_by_host.setdefault(host, set()).add(instance_uuid)
+        """The conductor's word, after a move, that a server now lives on `host`. Nova's
+        host manager caches it for its filters; herder's filters read placement and the
+        database instead, which are always current, so the word is only logged (it tells an
+        operator which scheduler heard of the move)."""
         LOG.info("%s [instance: %s] host manager: now on %s (was %s)", context.log_prefix(),
                  instance_uuid, host, previous_host)
 

@@ -4,6 +4,7 @@ from herder.bus.rpc import Bus
 from herder.db import services
 from herder.db.session import Database
 from herder.periodic import Periodic
+from herder.scheduler import rpcapi
 from herder.scheduler.manager import SchedulerManager
 
 BINARY = "herder-scheduler"
@@ -25,7 +26,7 @@ class SchedulerService:
     def start(self) -> None:
         self.heartbeat()
         # every scheduler gets every host update (fanout); requests go to one of them
-        self._server = self.bus.serve("scheduler", self.manager,
+        self._server = self.bus.serve(rpcapi.TOPIC, self.manager,
                                       workers=self.conf.scheduler.workers, fanout=True)
         self._heartbeat.start()
 

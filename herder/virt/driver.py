@@ -1,6 +1,6 @@
 """The interface every hypervisor driver implements, and what they exchange with the agent.
 
-The compute agent (herder/compute/agent.py) runs the seed's compute-side steps; a driver does
+The compute agent (herder/compute/agent.py) runs a move's compute-side steps; a driver does
 the hypervisor's part of each. Two implement it: `fake` (real files, pretend guests: tests and
 scale runs) and `libvirt` (real QEMU guests). `[compute] compute_driver` picks one
 (`load_driver`).

@@ -8,6 +8,6 @@ KEYSTONE_VERSION=${KEYSTONE_VERSION:-keystone>=26}
 python3 -m venv .venv-keystone
 .venv-keystone/bin/pip install --quiet --upgrade pip
 # uWSGI compiles from source with gcc; --http11-socket is what keeps openstackclient's
-# keep-alive connections from being reset (SPEC §8).
+# keep-alive connections from being reset (plain --http-socket resets them).
 .venv-keystone/bin/pip install --quiet "$KEYSTONE_VERSION" uwsgi
 .venv-keystone/bin/keystone-manage --version

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from herder.db import instances
 from herder.db.models import Service
 
-# SPEC §1.2: the fault name by code; any other code is a `computeFault`
+# Nova's fault name by code; any other code is a `computeFault`
 FAULT_NAMES = {400: "badRequest", 401: "unauthorized", 403: "forbidden", 404: "itemNotFound",
                405: "badMethod", 409: "conflictingRequest", 413: "overLimit",
                415: "badMediaType", 429: "overLimit", 501: "notImplemented",
@@ -52,8 +52,8 @@ def assert_fault(resp: requests.Response, code: int, message: str) -> None:
 
 
 def fault_message(resp: requests.Response, code: int) -> str:
-    """The message of a well-formed fault body with this code (for messages the SPEC leaves
-    open)."""
+    """The message of a well-formed fault body with this code (for messages Nova does not
+    fix)."""
     assert resp.status_code == code, f"expected {code}, got {resp.status_code}: {resp.text}"
     body = resp.json()
     assert list(body) == [fault_name(code)], body

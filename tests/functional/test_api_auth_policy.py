@@ -1,4 +1,4 @@
-"""SPEC §1.5-1.6: who may call the API at all, who sees which servers, who may move them, and
+"""Who may call the API at all, who sees which servers, who may move them, and
 an operator's policy file taking effect in a running cloud."""
 import json
 import os
@@ -22,7 +22,7 @@ def server_ids(conn, query: str = "") -> set[str]:
     return {s["id"] for s in resp.json()["servers"]}
 
 
-# -- §1.6 authentication --------------------------------------------------------------------------
+# -- authentication ------------------------------------------------------------------------------
 
 def test_requests_without_a_valid_token_are_401_in_the_fault_format(cloud, admin):
     server = create_server(admin)
@@ -67,7 +67,7 @@ def test_token_forms_user_project_roles_and_the_admin_token(cloud, admin, demo):
     assert ops.compute.get(f"/servers/{mine.id}").status_code == 200
 
 
-# -- §1.5 isolation between projects --------------------------------------------------------------
+# -- isolation between projects ------------------------------------------------------------------
 
 def test_another_projects_server_does_not_exist_for_a_non_admin(cloud, admin, demo,
                                                                  other_project):
@@ -91,7 +91,7 @@ def test_another_projects_server_does_not_exist_for_a_non_admin(cloud, admin, de
     assert server.id in server_ids(admin, "?all_tenants=1")
 
 
-# -- §1.5 who may move a server -------------------------------------------------------------------
+# -- who may move a server -----------------------------------------------------------------------
 
 def test_only_admins_migrate_by_default(cloud, admin, demo):
     server = create_server(demo)
@@ -129,7 +129,7 @@ def test_project_members_resize_confirm_and_revert_their_own_servers(cloud, demo
     assert instance_record(cloud, server.id).flavor["flavorid"] == "2"
 
 
-# -- §1.5 an operator's policy file, changed while the cloud runs ---------------------------------
+# -- an operator's policy file, changed while the cloud runs -------------------------------------
 
 def _write_policy(path, text: str) -> None:
     """Write the policy file as an operator's editor would. oslo.policy notices a change by the

@@ -1,4 +1,4 @@
-"""SPEC §1.2: no client input makes a 5xx or hangs, fuzzed from herder's own OpenAPI document.
+"""No client input makes a 5xx or hangs, fuzzed from herder's own OpenAPI document.
 
 schemathesis loads GET /openapi.json from a running cloud that has servers in ACTIVE, SHUTOFF
 and VERIFY_RESIZE, and generates requests for every operation, valid and invalid ones, as a

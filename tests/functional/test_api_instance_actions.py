@@ -1,4 +1,4 @@
-"""GET /servers/{id}/os-instance-actions[/{request_id}] per microversion (SPEC §2.2)."""
+"""GET /servers/{id}/os-instance-actions[/{request_id}] per microversion, with Nova's events."""
 import hashlib
 
 from tests.functional.api_reads import call, failed_migrate, fault, ok

@@ -1,4 +1,4 @@
-"""GET /os-migrations: fields, filters, paging and policies per microversion (SPEC §2.1)."""
+"""GET /os-migrations: fields, filters, paging and policies per microversion."""
 import uuid
 from datetime import datetime
 from urllib.parse import urlsplit

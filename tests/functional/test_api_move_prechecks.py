@@ -1,5 +1,5 @@
-"""SPEC §1.4's pre-checks for migrate, resize, confirmResize and revertResize, row by row, with
-the exact code and message a Nova client sees; and the action bodies real clients send (§8)."""
+"""The pre-checks of migrate, resize, confirmResize and revertResize (docs/api-contract.md), row
+by row, with the exact code and message a Nova client sees; and the bodies real clients send."""
 import socket
 import threading
 import uuid
@@ -180,7 +180,7 @@ def test_members_may_not_migrate_and_readers_may_not_resize(cloud, demo):
     assert_untouched(cloud, server.id)
 
 
-# -- rows 4-9: lock, vm_state, task_state, launched, host, source service, in SPEC order ---------
+# -- rows 4-9: lock, vm_state, task_state, launched, host, source service, in Nova's order -------
 
 def test_state_prechecks_apply_in_spec_order(cloud, admin, demo):
     """One server made wrong in every way at once, then fixed one way at a time: each request
@@ -516,7 +516,7 @@ def test_deleting_a_server_while_its_move_is_confirmed_is_never_a_500(cloud, adm
     assert_consistent(cloud)
 
 
-# -- SPEC §8: the bodies different clients send ---------------------------------------------------
+# -- the bodies different clients send (SDK, novaclient, tempest) ---------------------------------
 
 def test_every_clients_migrate_confirm_and_revert_bodies_are_accepted(cloud, admin):
     migrate_bodies = [(None, {"migrate": None}),            # openstacksdk / OSC
@@ -568,7 +568,7 @@ def test_unknown_actions_and_broken_bodies_are_400(cloud, admin):
 
 
 def test_odd_bodies_never_cause_a_500(cloud, admin, demo):
-    """SPEC §1.2: a 500 must never happen for any client input."""
+    """A 500 must never happen for any client input."""
     server = create_server(demo)
     odd = [{"migrate": []}, {"migrate": {"host": ["compute2"]}}, {"migrate": {"host": {}}},
            {"resize": []}, {"resize": "2"}, {"resize": {"flavorRef": {"id": "2"}}},

@@ -1,4 +1,4 @@
-"""SPEC §1.5, cell by cell: each move action and each read API of moves, called by an admin, a
+"""Policies, cell by cell: each move action and each read API of moves, called by an admin, a
 member of the server's project, a reader of it, and a member of another project.
 
 An allowed call must be answered as the action or read it is (202 or 200); a caller the policy

@@ -1,4 +1,4 @@
-"""SPEC §1.1-1.2: version documents, microversion negotiation, the error format, and server
+"""Version documents, microversion negotiation, the error format, and server
 bodies that change with the microversion."""
 import json
 

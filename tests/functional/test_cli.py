@@ -2,7 +2,7 @@
 
 This is the issue's "done when": create a server, migrate it (RESIZE then VERIFY_RESIZE, the move
 in `server migration list`), confirm it and find it ACTIVE on another host; migrate it with
-`--host` and revert it back; resize it; see each seed step in `server event list`.
+`--host` and revert it back; resize it; see each step in `server event list`.
 """
 import json
 import os

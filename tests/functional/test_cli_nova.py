@@ -6,7 +6,7 @@ clouds.yaml `herder serve` writes (its `auth.token` and `auth.endpoint`):
 
     export OS_AUTH_TYPE=admin_token
     export OS_TOKEN=<auth.token>                 # the admin token, or user:project:roles
-    export OS_ENDPOINT=http://127.0.0.1:8774/v2.1    # the versioned endpoint (SPEC §8)
+    export OS_ENDPOINT=http://127.0.0.1:8774/v2.1    # the versioned endpoint: novaclient needs it
     export OS_AUTH_URL=http://127.0.0.1:8774/identity   # required by the shell, never called
     export OS_PROJECT_ID=admin                   # required by the shell; the token's project
 

@@ -1,4 +1,4 @@
-"""SPEC §1.6 production authentication: herder in keystone mode behind a real Keystone.
+"""Production authentication: herder in keystone mode behind a real Keystone.
 
 Clients log in with a password, find herder's compute and image endpoints in the service
 catalog, and send Keystone tokens; keystonemiddleware validates them, and the user, project and

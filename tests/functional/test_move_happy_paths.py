@@ -1,4 +1,4 @@
-"""The seed's workflow through the real API with openstacksdk, polled the way a user polls."""
+"""The move workflow through the real API with openstacksdk, polled the way a user polls."""
 from herder import states
 from tests.functional.observe import (assert_consistent, create_server, instance_record,
                                       wait_for_status)

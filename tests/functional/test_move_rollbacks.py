@@ -1,6 +1,6 @@
-"""SPEC §4.2: a failure at any step of a move rolls it back by itself, leaving a usable server.
+"""A failure at any step of a move rolls it back by itself, leaving a usable server.
 
-For each failure point of the seed's workflow the server ends where it started (never ERROR),
+For each failure point of the move workflow the server ends where it started (never ERROR),
 the migration says `error` and why, allocations and files are exactly what the live servers
 need, and the failing event is visible in `server event list`.
 """

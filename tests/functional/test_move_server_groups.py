@@ -1,5 +1,5 @@
 """Server groups on the move: where members are created, migrated and resized to, and the
-destination's re-check of the group policy in prep_resize (SPEC §3.4).
+destination's re-check of the group policy in prep_resize.
 
 Anti-affinity members never share a host (more than `max_server_per_host` of them); affinity
 members stay on one host; a member in the middle of a move counts on both its source and its

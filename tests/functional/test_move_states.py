@@ -1,4 +1,4 @@
-"""SPEC §3.2: the states a cold migration passes through, observed at each step of the seed.
+"""The states a cold migration passes through, observed at each step (docs/workflow.md).
 
 Each step is held on the host that runs it (a fault-injector hold), so the test can look at the
 server, the migration record and the allocations exactly while that step is in progress.
@@ -19,7 +19,7 @@ def _node(cloud, host: str) -> str:
 
 
 def _held_migrate(cloud, admin, server, *, source: str, dest: str, flavor: str | None):
-    """Start a move to `dest` with the seed's three compute steps held; yields at each one."""
+    """Start a move to `dest` with its three compute steps held; yields at each one."""
     holds = {"prep_resize": cloud.computes[dest].driver.faults.hold("prep_resize"),
              "resize_instance": cloud.computes[source].driver.faults.hold("migrate_disk"),
              "finish_resize": cloud.computes[dest].driver.faults.hold("finish_migration")}

@@ -1,4 +1,4 @@
-"""SPEC §5: a moving server's disk crosses a TCP socket, from the source host's own address to
+"""A moving server's disk crosses a TCP socket, from the source host's own address to
 the destination's transfer agent, and a copy cut off midway resumes instead of starting over."""
 from herder.transfer import sparse
 from tests.conftest import connect, make_cloud

@@ -1,5 +1,5 @@
 """kill -9 of `herder serve` in the middle of a move: after a restart the move is rolled back
-by itself, with nothing left behind and the guest's disk as it was (SPEC §4.2)."""
+by itself, with nothing left behind and the guest's disk as it was."""
 import os
 import time
 

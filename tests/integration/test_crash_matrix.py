@@ -1,4 +1,4 @@
-"""kill -9 of each service at each step of migrate, resize, confirm and revert (SPEC §4.2).
+"""kill -9 of each service at each step of migrate, resize, confirm and revert.
 
 Each case holds one service at one fault point (herder/faults.py), kills it there with
 SIGKILL, starts it again, and then checks that the move completed or rolled back by itself

@@ -1,4 +1,4 @@
-"""The seed's workflow with every service in a process of its own, on RabbitMQ."""
+"""The move workflow with every service in a process of its own, on RabbitMQ."""
 from collections import Counter
 
 from sqlalchemy import select

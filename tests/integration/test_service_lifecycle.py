@@ -33,6 +33,29 @@ def test_sigterm_lets_the_running_disk_copy_finish_before_the_compute_exits(depl
     assert_consistent(deployment)
 
 
+def test_sigterm_ends_a_compute_whose_copy_outlasts_the_graceful_timeout_with_status_1(
+        rabbitmq, tmp_path):
+    with Deployment(tmp_path, DEFAULT={"graceful_shutdown_timeout": 2}) as deployment:
+        admin = deployment.connect()
+        server = create_server(admin)
+        deployment.hold("*", "copy_disk")
+        admin.compute.migrate_server(server)
+        source, _ = deployment.wait_reached("copy_disk")
+
+        started = time.monotonic()
+        assert deployment.terminate(source, timeout=30) == 1
+        assert time.monotonic() - started < 15
+        assert "stopped with requests still running" in deployment.log(source)
+
+        # the copy it cut off is handed to its next start, and the move goes on
+        deployment.clear_holds()
+        deployment.restart(source)
+        deployment.wait_ready()
+        wait_for_status(admin, server.id, "VERIFY_RESIZE", timeout=60)
+        assert instance_record(deployment, server.id).host != source
+        assert_consistent(deployment)
+
+
 def test_a_conductor_that_dies_for_good_has_its_moves_finished_by_another(rabbitmq, tmp_path):
     deployment = Deployment(tmp_path, conductors=2,
                             workflow={"lease_seconds": 3, "recovery_interval": 0.5})

@@ -27,7 +27,7 @@ TEMPEST_VENV = os.environ.get("HERDER_TEMPEST_VENV", os.path.join(REPO, ".venv-t
 INCLUDE_LIST = os.path.join(os.path.dirname(os.path.abspath(__file__)), "include-list.txt")
 HOSTS = 3
 # Tempest resizes between these two and back: same disk, so neither direction shrinks a disk
-# (which herder refuses up front, SPEC §1.4). Devstack's names and sizes.
+# (which herder refuses up front, docs/api-contract.md). Devstack's names and sizes.
 FLAVORS = [("42", "m1.nano", 1, 128, 1), ("84", "m1.micro", 1, 192, 1)]
 
 

@@ -16,6 +16,7 @@ class NotHerders(Exception):
 
 class ComputeEndpoint:
     """Stands in for a compute host's RPC endpoint."""
+    RPC_API_VERSION = "1.0"
 
     def __init__(self, name: str = "compute1"):
         self.name = name

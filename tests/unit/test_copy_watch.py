@@ -39,6 +39,8 @@ def test_a_copy_that_never_started_is_not_waited_for(db):
 
 
 class SlowCopy:
+    RPC_API_VERSION = "1.0"
+
     def resize_instance(self, context, seconds: float) -> str:
         time.sleep(seconds)
         return "sent"

@@ -13,7 +13,7 @@ def crashed(db, flow: ScriptedFlow, journaled: list[tuple[str, str]]) -> str:
     journal.open_workflow(db, workflow_uuid, flow.kind, flow.instance_uuid, None, {})
     positions = {step.name: i for i, step in enumerate(flow.steps())}
     for name, state in journaled:
-        step_id = journal.step_started(db, workflow_uuid, positions[name], name, "conductor")
+        step_id = journal.advance(db, workflow_uuid, None, (positions[name], name, "conductor"))
         if state != journal.STEP_STARTED:
             journal.step_state(db, step_id, state)
     return workflow_uuid

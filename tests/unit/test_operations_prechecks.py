@@ -13,6 +13,7 @@ import pytest
 from herder import exception, operations, states
 from herder.api import faults
 from herder.conductor import recovery
+from herder.conductor.rpcapi import ConductorAPI
 from herder.conductor.workflows.lifecycle import POWER_OPERATIONS
 from herder.context import RequestContext
 from herder.db import flavors, instances
@@ -26,7 +27,7 @@ class RecordingBus:
     def __init__(self):
         self.casts = []
 
-    def cast(self, topic, method, context, **kwargs):
+    def cast(self, topic, method, context, rpc_version=None, **kwargs):
         self.casts.append((topic, method, kwargs))
 
 
@@ -34,7 +35,8 @@ class RecordingBus:
 def svc(db, conf, hosts):
     hosts.add("compute1")
     hosts.add("compute2")
-    return SimpleNamespace(conf=conf, db=db, bus=RecordingBus())
+    bus = RecordingBus()
+    return SimpleNamespace(conf=conf, db=db, bus=bus, conductor=ConductorAPI(bus))
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
 """SchedulerManager against a real SQLite database: ranking, rejections, alternates, the claim."""
+import logging
 import uuid
 
 import pytest
@@ -202,9 +203,9 @@ def test_lost_race_on_every_host_reports_the_allocation_conflict(db, hosts, sche
            "used 4096 of 4096" in str(caught.value)
 
 
-def test_host_manager_follows_an_instance_that_moved(scheduler):
+def test_host_manager_logs_an_instance_that_moved(scheduler, caplog):
     manager = scheduler()
     context = RequestContext()
-    manager.update_instance_info(context, "compute1", "i-1")
-    manager.update_instance_info(context, "compute2", "i-1", previous_host="compute1")
-    assert manager.instances_by_host == {"compute1": set(), "compute2": {"i-1"}}
+    with caplog.at_level(logging.INFO, logger="herder.scheduler.manager"):
+        manager.update_instance_info(context, "compute2", "i-1", previous_host="compute1")
+    assert "[instance: i-1] host manager: now on compute2 (was compute1)" in caplog.text

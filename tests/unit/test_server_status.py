@@ -1,4 +1,4 @@
-"""The API's server status, derived from vm_state and task_state as Nova does (SPEC 3.2)."""
+"""The API's server status, derived from vm_state and task_state as Nova does."""
 import pytest
 
 from herder import states

@@ -1,6 +1,6 @@
 """What every handler needs: the caller's context, the microversion, policy and the body."""
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import falcon
 from oslo_policy import policy
@@ -10,6 +10,7 @@ from herder.api import faults
 from herder.api.microversion import Version
 from herder.api.validation import validate
 from herder.bus.rpc import Bus
+from herder.conductor.rpcapi import ConductorAPI
 from herder.context import RequestContext
 from herder.db import instances
 from herder.db.models import Instance
@@ -22,6 +23,10 @@ class ApiServices:
     db: Database
     bus: Bus
     enforcer: policy.Enforcer
+    conductor: ConductorAPI = field(init=False)
+
+    def __post_init__(self):
+        self.conductor = ConductorAPI(self.bus)
 
 
 class Handler:

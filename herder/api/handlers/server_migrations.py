@@ -1,7 +1,7 @@
 """GET /servers/{id}/migrations[/{migration_id}] (2.23+): a server's in-progress moves.
 
 Nova lists only live migrations here. herder lists cold migrations and resizes too, with their
-disk copy progress (SPEC §1.3), because those are the moves herder runs and operators watch.
+disk copy progress, because those are the moves herder runs and operators watch.
 """
 import falcon
 

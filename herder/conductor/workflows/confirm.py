@@ -1,4 +1,4 @@
-"""Confirm a finished move (seed steps 8-9): the source copy and the source allocation go.
+"""Confirm a finished move (docs/workflow.md, Confirm): the source copy and allocation go.
 
 The api has already moved the migration to `confirming`. If the source host fails to clean up,
 nothing is lost: the server stays in VERIFY_RESIZE on the destination, the migration returns to
@@ -30,8 +30,8 @@ class ConfirmWorkflow(ServerWorkflow):
             migration = self.migration()
             self.start_event("compute_confirm_resize", migration.source_compute)
         with self.failing_event("compute_confirm_resize"):
-            self.compute(migration.source_compute, "confirm_resize", instance=self.wire(),
-                         migration=self.migration_wire())
+            self.computes.confirm_resize(self.context, migration.source_compute,
+                                         instance=self.wire(), migration=self.migration_wire())
         with self.together():
             self.finish_event("compute_confirm_resize")
             # already `confirmed` if a run before a crash got this far

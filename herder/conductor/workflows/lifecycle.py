@@ -34,9 +34,8 @@ class BuildWorkflow(ServerWorkflow):
                    "availability_zone": spec.get("availability_zone"),
                    "image_properties": spec.get("image_properties", {})}
         with self.event("conductor_schedule_and_build_instances", self.svc.host):
-            self.selection = self.svc.bus.call(
-                "scheduler", "select_destinations", self.context, request=request,
-                instance_uuid=self.instance_uuid, ignore_hosts=[],
+            self.selection = self.scheduler.select_destinations(
+                self.context, request=request, instance_uuid=self.instance_uuid, ignore_hosts=[],
                 requested_host=spec.get("requested_host"))[0]
         self.update_instance({"task_state": states.SCHEDULING}, task_state=states.SPAWNING,
                              host=self.selection["host"], node=self.selection["node"])
@@ -47,7 +46,7 @@ class BuildWorkflow(ServerWorkflow):
     def spawn(self) -> None:
         host = self.selection["host"]
         with self.event("compute_build_and_run_instance", host):
-            power = self.compute(host, "spawn", instance=self.guest_wire())
+            power = self.computes.spawn(self.context, host, instance=self.guest_wire())
         with self.together():
             self.update_instance({"task_state": states.SPAWNING}, vm_state=states.ACTIVE,
                                  task_state=None, power_state=power, launched_at=_now(),
@@ -59,7 +58,7 @@ class BuildWorkflow(ServerWorkflow):
 
     def destroy(self) -> None:
         if self.selection:
-            self.compute(self.selection["host"], "destroy", instance=self.wire())
+            self.computes.destroy(self.context, self.selection["host"], instance=self.wire())
 
     def rolled_back(self, error: BaseException, complete: bool) -> None:
         self.fail_open_events(error)
@@ -122,8 +121,9 @@ class PowerWorkflow(ServerWorkflow):
     def change_power(self) -> None:
         instance = self.instance()
         with self.event(f"compute_{self.action}_instance", instance.host):
-            power = self.compute(instance.host, self.power.agent_method, instance=self.wire(),
-                                 **dict(self.power.agent_arguments))
+            power = getattr(self.computes, self.power.agent_method)(
+                self.context, instance.host, instance=self.wire(),
+                **dict(self.power.agent_arguments))
         with self.together():
             self.update_instance({"task_state": self.task_state}, task_state=None,
                                  power_state=power, vm_state=states.vm_state_for_power(power))
@@ -152,12 +152,12 @@ class DeleteWorkflow(ServerWorkflow):
         instance = self.instance()
         if instance.host:
             with self.event("compute_terminate_instance", instance.host):
-                self.compute(instance.host, "destroy", instance=self.wire())
+                self.computes.destroy(self.context, instance.host, instance=self.wire())
         open_move = moves.in_progress_for(self.db, self.instance_uuid)
         if open_move is not None:
             if open_move.source_compute and open_move.source_compute != instance.host:
                 # the source still keeps the `_resize` copy of an unconfirmed move
-                self.compute(open_move.source_compute, "destroy", instance=self.wire())
+                self.computes.destroy(self.context, open_move.source_compute, instance=self.wire())
             placement.remove(self.db, open_move.uuid)
             moves.update(self.db, open_move.uuid, status=states.MIGRATION_ERROR,
                          error_reason="server deleted")

@@ -1,4 +1,4 @@
-"""Cold migration and resize: the seed's steps 2 to 6, each on the service the seed puts it on.
+"""Cold migration and resize: Nova's steps, each on the service Nova runs it on (docs/workflow.md).
 
     create_migration        conductor    migration record, `pre-migrating`
     move_source_allocation  conductor    the source allocation passes to the migration
@@ -98,7 +98,7 @@ class MigrateWorkflow(ServerWorkflow):
             status=states.MIGRATION_PRE_MIGRATING,
             migration_type="resize" if self.new_flavor_requested else "migration",
             user_id=self.context.user_id, project_id=self.context.project_id))
-        # seed step 4 stashes old_vm_state so that the server can be put back as it was
+        # stash old_vm_state (Nova does it in prep_resize) so the server can be put back as it was
         self.update_instance(system_metadata={**instance.system_metadata,
                                               "old_vm_state": instance.vm_state},
                              new_flavor=self.new_flavor)
@@ -119,9 +119,8 @@ class MigrateWorkflow(ServerWorkflow):
         request = {"resources": Resources.of_flavor(self.new_flavor).as_dict(),
                    "availability_zone": spec.get("availability_zone"),
                    "image_properties": spec.get("image_properties", {})}
-        self.selections = self.svc.bus.call(
-            "scheduler", "select_destinations", self.context, request=request,
-            instance_uuid=self.instance_uuid,
+        self.selections = self.scheduler.select_destinations(
+            self.context, request=request, instance_uuid=self.instance_uuid,
             ignore_hosts=[] if same_host_ok else [self.source_host],
             requested_host=self.requested_host)
         self.dest = self.selections[0]
@@ -151,9 +150,9 @@ class MigrateWorkflow(ServerWorkflow):
                 self.start_event("compute_prep_resize", self.dest["host"])
             try:
                 with self.failing_event("compute_prep_resize"):
-                    reply = self.compute(self.dest["host"], "prep_resize", instance=self.wire(),
-                                         new_flavor=self.new_flavor,
-                                         migration=self.migration_wire(), server_group=group)
+                    reply = self.computes.prep_resize(
+                        self.context, self.dest["host"], instance=self.wire(), server_group=group,
+                        new_flavor=self.new_flavor, migration=self.migration_wire())
             except exception.ClaimFailed as error:
                 last_error = error
                 placement.remove(self.db, self.instance_uuid, self.dest["node_uuid"])
@@ -181,8 +180,8 @@ class MigrateWorkflow(ServerWorkflow):
         # candidate, so it is right even after a crash while an alternate was being tried
         migration = self.migration()
         if migration.dest_compute:
-            self.compute(migration.dest_compute, "discard_incoming", instance=self.wire(),
-                         migration=self.migration_wire())
+            self.computes.discard_incoming(self.context, migration.dest_compute,
+                                           instance=self.wire(), migration=self.migration_wire())
 
     # -- 5: source resize_instance ----------------------------------------------------------------
     def resize_instance(self) -> None:
@@ -215,14 +214,13 @@ class MigrateWorkflow(ServerWorkflow):
         for attempt in range(1, attempts + 1):
             try:
                 if not self.transfer_target:
-                    self.transfer_target = self.compute(self.dest["host"], "prepare_transfer",
-                                                        instance=self.wire(),
-                                                        migration=self.migration_wire())
-                return self.compute(self.source_host, "resize_instance", instance=self.wire(),
-                                    migration=self.migration_wire(),
-                                    transfer=self.transfer_target,
-                                    keep_waiting=CopyWatch(self.db, self.migration_uuid,
-                                                           self.svc.conf))
+                    self.transfer_target = self.computes.prepare_transfer(
+                        self.context, self.dest["host"], instance=self.wire(),
+                        migration=self.migration_wire())
+                return self.computes.resize_instance(
+                    self.context, self.source_host, instance=self.wire(),
+                    migration=self.migration_wire(), transfer=self.transfer_target,
+                    keep_waiting=CopyWatch(self.db, self.migration_uuid, self.svc.conf))
             except exception.TransferFailed as error:
                 self.transfer_target = {}   # spent either way
                 if attempt == attempts:
@@ -239,8 +237,8 @@ class MigrateWorkflow(ServerWorkflow):
         sent = report.get("digests") or {}
         if not sent:
             return   # copied on a shared instances directory: nothing crossed the network
-        arrived = self.compute(self.dest["host"], "arrived_digests", instance=self.wire(),
-                               migration=self.migration_wire())
+        arrived = self.computes.arrived_digests(
+            self.context, self.dest["host"], instance=self.wire(), migration=self.migration_wire())
         wrong = sorted(name for name, digest in sent.items() if arrived.get(name) != digest)
         if wrong:
             raise exception.DiskMismatch(
@@ -251,9 +249,9 @@ class MigrateWorkflow(ServerWorkflow):
                  self.log_prefix, len(sent))
 
     def restore_source(self) -> None:
-        power = self.compute(self.source_host, "revert_migrate_disk", instance=self.wire(),
-                             migration=migration_to_wire(self.migration()),
-                             power_on=self.power_on_after)
+        power = self.computes.revert_migrate_disk(
+            self.context, self.source_host, instance=self.wire(),
+            migration=migration_to_wire(self.migration()), power_on=self.power_on_after)
         self.update_instance(host=self.source_host, node=self.source_node, power_state=power)
 
     # -- 6: destination finish_resize ---------------------------------------------------------------
@@ -263,9 +261,10 @@ class MigrateWorkflow(ServerWorkflow):
                                  task_state=states.RESIZE_FINISH)
             self.start_event("compute_finish_resize", self.dest["host"])
         with self.failing_event("compute_finish_resize"):
-            power = self.compute(self.dest["host"], "finish_resize", instance=self.guest_wire(),
-                                 migration=self.migration_wire(), new_flavor=self.new_flavor,
-                                 power_on=self.power_on_after)
+            power = self.computes.finish_resize(
+                self.context, self.dest["host"], instance=self.guest_wire(),
+                migration=self.migration_wire(), new_flavor=self.new_flavor,
+                power_on=self.power_on_after)
         with self.together():
             self.finish_event("compute_finish_resize")
             self.update_migration(states.MIGRATION_POST_MIGRATING,
@@ -278,9 +277,9 @@ class MigrateWorkflow(ServerWorkflow):
             instances.save_request_spec(self.db, self.instance_uuid,
                                         {**spec, "flavor": self.new_flavor})
             self.finish_action()
-        self.svc.bus.fanout("scheduler", "update_instance_info", self.context,
-                            host=self.dest["host"], instance_uuid=self.instance_uuid,
-                            previous_host=self.source_host)
+        self.scheduler.update_instance_info(self.context, host=self.dest["host"],
+                                            instance_uuid=self.instance_uuid,
+                                            previous_host=self.source_host)
 
     def move_finished(self) -> bool:
         """finish_resize's last write went in (the user may even have confirmed since)."""

@@ -1,4 +1,4 @@
-"""Revert a finished move (seed steps 10-12): back to the source copy, flavor and host.
+"""Revert a finished move (docs/workflow.md, Revert): back to the source copy, flavor, host.
 
     revert_resize         destination  stop the guest (its disk stays for now)
     finish_revert_resize  source       restore `_resize`, old flavor, host; start if it was on
@@ -46,22 +46,22 @@ class RevertWorkflow(ServerWorkflow):
 
     def revert_resize(self) -> None:
         with self.event("compute_revert_resize", self.dest_host):
-            power = self.compute(self.dest_host, "revert_resize", instance=self.wire(),
-                                 migration=self.migration_wire())
+            power = self.computes.revert_resize(self.context, self.dest_host, instance=self.wire(),
+                                                migration=self.migration_wire())
         self.update_instance(power_state=power)
 
     def restart_on_destination(self) -> None:
-        power = self.compute(self.dest_host, "undo_revert_resize", instance=self.wire(),
-                             migration=self.migration_wire(),
-                             power_on=self.was_running_on_dest)
+        power = self.computes.undo_revert_resize(
+            self.context, self.dest_host, instance=self.wire(), migration=self.migration_wire(),
+            power_on=self.was_running_on_dest)
         self.update_instance(power_state=power)
 
     def finish_revert_resize(self) -> None:
         instance = self.instance()
         with self.event("compute_finish_revert_resize", self.source_host):
-            power = self.compute(self.source_host, "finish_revert_resize", instance=self.wire(),
-                                 migration=self.migration_wire(),
-                                 power_on=self.power_on_after)
+            power = self.computes.finish_revert_resize(
+                self.context, self.source_host, instance=self.wire(),
+                migration=self.migration_wire(), power_on=self.power_on_after)
         # the source allocation, held by the migration, is the server's again (once only: a
         # run before a crash may have done it already)
         placement.give_back(self.db, self.migration_uuid, self.instance_uuid)
@@ -79,8 +79,8 @@ class RevertWorkflow(ServerWorkflow):
 
     def discard_destination(self) -> None:
         if self.dest_host != self.source_host:
-            self.compute(self.dest_host, "discard_incoming", instance=self.wire(),
-                         migration=self.migration_wire())
+            self.computes.discard_incoming(self.context, self.dest_host, instance=self.wire(),
+                                           migration=self.migration_wire())
 
     def complete_revert(self) -> None:
         """Last, so that a server shown ACTIVE again has nothing left on the destination."""

@@ -1,0 +1,83 @@
+"""The clients of the conductor's two RPC APIs.
+
+`ConductorAPI` (topic `conductor`): the requests that start a workflow, cast by the api (and by
+the compute hosts' auto-confirm). The conductor records each in its journal and runs it; the
+caller learns the outcome from the server's state, not from a reply.
+
+`ReportsAPI` (topic REPORTS_TOPIC): what the compute hosts report, served apart so that a
+backlog of requests never delays a heartbeat (see herder/conductor/__init__.py). It is an API of
+its own, with its own version, because other services call it: the compute hosts, which are
+upgraded on their own schedule.
+
+Versions of both APIs (see herder/bus/versions.py):
+  1.0  the methods as they were when versions were introduced
+"""
+from herder.bus.client import RpcClient
+from herder.conductor import REPORTS_TOPIC
+
+TOPIC = "conductor"
+
+
+class ConductorAPI(RpcClient):
+    # -- moves -------------------------------------------------------------------------------
+    def migrate_server(self, context, *, instance_uuid: str, flavor: dict | None = None,
+                       host: str | None = None) -> None:
+        """Cold-migrate the server (to `host`, or where the scheduler picks), or resize it to
+        `flavor`. The api has set its task state and recorded the action already."""
+        self._cast(context, TOPIC, "migrate_server", instance_uuid=instance_uuid, flavor=flavor,
+                   host=host)
+
+    def confirm_resize(self, context, *, instance_uuid: str, migration_uuid: str) -> None:
+        """Confirm a finished move: the source drops what it kept (the migration is
+        `confirming` already)."""
+        self._cast(context, TOPIC, "confirm_resize", instance_uuid=instance_uuid,
+                   migration_uuid=migration_uuid)
+
+    def revert_resize(self, context, *, instance_uuid: str, migration_uuid: str) -> None:
+        """Put a finished move back on its source (the migration is `reverting` already)."""
+        self._cast(context, TOPIC, "revert_resize", instance_uuid=instance_uuid,
+                   migration_uuid=migration_uuid)
+
+    def confirm_expired_resizes(self, context, *, host: str, window: int) -> None:
+        """Confirm the moves out of `host` that have waited longer than `window` seconds."""
+        self._cast(context, TOPIC, "confirm_expired_resizes", host=host, window=window)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def build_instance(self, context, *, instance_uuid: str) -> None:
+        """Schedule the new server and create it on the host chosen."""
+        self._cast(context, TOPIC, "build_instance", instance_uuid=instance_uuid)
+
+    def delete_instance(self, context, *, instance_uuid: str,
+                        confirm_migration_uuid: str | None = None) -> None:
+        """Delete the server, confirming its finished move `confirm_migration_uuid` first."""
+        self._cast(context, TOPIC, "delete_instance", instance_uuid=instance_uuid,
+                   confirm_migration_uuid=confirm_migration_uuid)
+
+    def stop_instance(self, context, *, instance_uuid: str) -> None:
+        self._cast(context, TOPIC, "stop_instance", instance_uuid=instance_uuid)
+
+    def start_instance(self, context, *, instance_uuid: str) -> None:
+        self._cast(context, TOPIC, "start_instance", instance_uuid=instance_uuid)
+
+    def power_action(self, context, *, instance_uuid: str, operation: str) -> None:
+        """pause, unpause, suspend, resume, reboot_soft or reboot_hard the server's guest."""
+        self._cast(context, TOPIC, "power_action", instance_uuid=instance_uuid,
+                   operation=operation)
+
+
+class ReportsAPI(RpcClient):
+    def compute_report(self, context, *, host: str, host_ip: str, inventory: dict,
+                       zone: str) -> None:
+        """A compute host's heartbeat, with its address, inventory and availability zone."""
+        self._call(context, REPORTS_TOPIC, "compute_report", host=host, host_ip=host_ip,
+                   inventory=inventory, zone=zone)
+
+    def guest_placements(self, context, *, uuids: list[str]) -> dict[str, dict | None]:
+        """Where herder places each of `uuids`, and in which states (None: no such server)."""
+        return self._call(context, REPORTS_TOPIC, "guest_placements", uuids=uuids)
+
+    def report_progress(self, context, *, migration_uuid: str, processed: int,
+                        total: int) -> None:
+        """How many bytes of a move's disk have been sent so far."""
+        self._cast(context, REPORTS_TOPIC, "report_progress", migration_uuid=migration_uuid,
+                   processed=processed, total=total)
