@@ -19,6 +19,12 @@ class HerderError(Exception):
         return str(self)
 
 
+class Invalid(HerderError):
+    """The request asks for something that cannot be done as asked (the caller must change
+    it, not retry it)."""
+    message = "Unacceptable parameters."
+
+
 class NotFound(HerderError):
     message = "Resource could not be found."
 
@@ -50,6 +56,29 @@ class Conflict(HerderError):
 class UnexpectedTaskState(Conflict):
     """A compare-and-swap on server or migration state found another state than expected."""
     message = "Conflict updating instance %(instance_uuid)s. Expected: %(expected)s. Actual: %(actual)s"
+
+
+class InstanceIsLocked(Conflict):
+    message = "Instance %(instance_uuid)s is locked"
+
+
+class InstanceInvalidState(Conflict):
+    """The server is not in a state the operation may start from (`attr` names the column)."""
+    message = "Cannot '%(action)s' instance %(instance_uuid)s while it is in %(attr)s %(state)s"
+
+
+class InstanceNotReady(Conflict):
+    message = "Instance %(instance_uuid)s is not ready"
+
+
+class ComputeServiceUnavailable(Conflict):
+    """The compute service an operation needs is down: try again once it is back."""
+    message = "Service is unavailable at this time."
+
+
+class ConsoleUnavailable(HerderError):
+    """The server's host did not answer in time when asked for its console."""
+    message = "The console of %(instance_uuid)s could not be read: %(host)s did not answer"
 
 
 class NoValidHost(HerderError):
@@ -85,6 +114,10 @@ class RemoteError(HerderError):
 
 class QuotaExceeded(HerderError):
     message = "Quota exceeded"
+
+
+class MetadataLimitExceeded(QuotaExceeded):
+    message = "Maximum number of metadata items exceeds %(allowed)s"
 
 
 class MarkerNotFound(NotFound):

@@ -1,7 +1,14 @@
 """Server, task, power and migration states, and how they map to the API's server status.
 
 The names and values are Nova's, so that clients written for Nova understand them.
+
+ACCEPTED, at the end, is the one table of what the api does to a server when it accepts an
+operation: the compute API layer (herder/operations) checks and sets what it says, the conductor's
+workflows expect the task state it names, and the conductor's recovery reads from it what to put
+back when a request was accepted but its cast never reached a workflow.
 """
+from dataclasses import dataclass
+from enum import Enum
 
 # vm_state: what the server is, at rest.
 ACTIVE = "active"
@@ -14,6 +21,7 @@ ERROR = "error"
 DELETED = "deleted"
 
 # task_state: what is being done to the server right now (None at rest).
+SCHEDULING = "scheduling"
 RESIZE_PREP = "resize_prep"
 RESIZE_MIGRATING = "resize_migrating"
 RESIZE_MIGRATED = "resize_migrated"
@@ -30,10 +38,6 @@ SUSPENDING = "suspending"
 RESUMING = "resuming"
 REBOOTING = "rebooting"
 REBOOTING_HARD = "rebooting_hard"
-
-# the task states the api sets before it casts a power operation (os-stop, pause, reboot, ...)
-POWER_TASK_STATES = (POWERING_OFF, POWERING_ON, PAUSING, UNPAUSING, SUSPENDING, RESUMING,
-                     REBOOTING, REBOOTING_HARD)
 
 MOVE_TASK_STATES = (RESIZE_PREP, RESIZE_MIGRATING, RESIZE_MIGRATED, RESIZE_FINISH)
 
@@ -101,3 +105,81 @@ def vm_state_for_power(power_state: int) -> str:
     """The resting vm_state that matches a guest's actual power state."""
     return {RUNNING: ACTIVE, PAUSED_POWER: PAUSED,
             SUSPENDED_POWER: SUSPENDED}.get(power_state, STOPPED)
+
+
+# -- what the api accepts -------------------------------------------------------------------
+
+class WhenLost(Enum):
+    """What the conductor's recovery does with a request the api accepted whose cast never
+    reached a workflow (the api or the conductor died in between)."""
+    PUT_BACK = "put back"  # the server (and its migration) go back to where the api found them
+    FAIL = "fail"          # a build: there is nothing to go back to, so the server is in ERROR
+    RUN = "run"            # a delete: it is run, since the caller wants the server gone
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """How the api accepts one operation on a server.
+
+    `action` is the instance action it records and the name its refusals use ("Cannot
+    'migrate' instance ..."). The api checks that the server is in one of `vm_states` (None:
+    any) and `task_states` (None: any but `refused_task_states`), and, if `launched`, that it
+    was launched; then it compares and swaps the task state to `task_state` (None: the
+    server's row is left as it is) and, for the operations that end a move, the migration
+    from `finished` to `migration_status`. `lost_clears` names the columns recovery empties
+    when it puts a lost request back.
+    """
+    action: str
+    task_state: str | None
+    vm_states: tuple[str, ...] | None
+    task_states: tuple[str | None, ...] | None = (None,)
+    refused_task_states: tuple[str, ...] = ()
+    launched: bool = True
+    migration_status: str | None = None
+    when_lost: WhenLost = WhenLost.PUT_BACK
+    lost_clears: tuple[str, ...] = ()
+
+
+MOVABLE = (ACTIVE, STOPPED)
+
+# The operations that change a server through the conductor, by the names the conductor's
+# workflows know them by. lock, unlock and os-resetState change the row and cast nothing, so
+# no request of theirs can be lost: they are not here.
+ACCEPTED: dict[str, Accepted] = {
+    # a new server: no state to start from; it is made building and scheduling at once
+    "create": Accepted("create", SCHEDULING, vm_states=(), task_states=(), launched=False,
+                       when_lost=WhenLost.FAIL),
+    # from anything but the middle of a move, which must finish or roll back first
+    "delete": Accepted("delete", DELETING, vm_states=None, task_states=None,
+                       refused_task_states=(*MOVE_TASK_STATES, RESIZE_REVERTING),
+                       launched=False, when_lost=WhenLost.RUN),
+    # a migrate and a resize share resize_prep, so recovery treats them alike: the new flavor
+    # a resize holds in the project's quota usage is given back (a migrate has none)
+    "migrate": Accepted("migrate", RESIZE_PREP, vm_states=MOVABLE,
+                        lost_clears=("new_flavor",)),
+    "resize": Accepted("resize", RESIZE_PREP, vm_states=MOVABLE, lost_clears=("new_flavor",)),
+    # a confirm takes the migration alone: the server's row stays as it was
+    "confirm_resize": Accepted("confirmResize", None, vm_states=(RESIZED,), launched=False,
+                               migration_status=MIGRATION_CONFIRMING),
+    "revert_resize": Accepted("revertResize", RESIZE_REVERTING, vm_states=(RESIZED,),
+                              launched=False, migration_status=MIGRATION_REVERTING),
+    # Nova also lets a hard reboot interrupt a pending reboot, pause or suspend; herder's steps
+    # compare and swap their task state, so it refuses (409) until that operation is done
+    "stop": Accepted("stop", POWERING_OFF, vm_states=(ACTIVE, ERROR)),
+    "start": Accepted("start", POWERING_ON, vm_states=(STOPPED,)),
+    "pause": Accepted("pause", PAUSING, vm_states=(ACTIVE,)),
+    "unpause": Accepted("unpause", UNPAUSING, vm_states=(PAUSED,)),
+    "suspend": Accepted("suspend", SUSPENDING, vm_states=(ACTIVE,)),
+    "resume": Accepted("resume", RESUMING, vm_states=(SUSPENDED,)),
+    "reboot_soft": Accepted("reboot", REBOOTING, vm_states=(ACTIVE,)),
+    "reboot_hard": Accepted("reboot", REBOOTING_HARD,
+                            vm_states=(ACTIVE, STOPPED, PAUSED, SUSPENDED, ERROR)),
+}
+
+
+def accepted_by_task_state() -> dict[str, Accepted]:
+    """The table by the task state each operation sets: what recovery finds on a server whose
+    request was lost. Operations that share a task state (migrate and resize) are handled
+    alike, so either one stands for both."""
+    return {accepted.task_state: accepted for accepted in ACCEPTED.values()
+            if accepted.task_state is not None}

@@ -1,7 +1,11 @@
 """Compute API faults: `{"<faultName>": {"code": N, "message": "..."}}`."""
 import json
+from contextlib import contextmanager
+from typing import Iterator
 
 import falcon
+
+from herder import exception
 
 FAULT_NAMES = {400: "badRequest", 401: "unauthorized", 403: "forbidden", 404: "itemNotFound",
                405: "badMethod", 409: "conflictingRequest",
@@ -32,6 +36,26 @@ def Forbidden(message: str) -> Fault:  # noqa: N802
 
 def Conflict(message: str) -> Fault:  # noqa: N802
     return Fault(409, message)
+
+
+# The refusals the compute API layer (herder/operations) raises, as the codes Nova gives them;
+# the first that matches wins, so a subclass comes before its base.
+_REFUSALS = ((exception.QuotaExceeded, 403), (exception.Invalid, 400),
+             (exception.NotFound, 404), (exception.Conflict, 409),
+             (exception.ConsoleUnavailable, 503))
+
+
+@contextmanager
+def refusals_as_faults() -> Iterator[None]:
+    """Around a call to the compute API layer: its refusals become the faults a client sees,
+    with their messages; any other error goes on as it is (a 500)."""
+    try:
+        yield
+    except exception.HerderError as error:
+        code = next((code for kind, code in _REFUSALS if isinstance(error, kind)), None)
+        if code is None:
+            raise
+        raise Fault(code, str(error)) from None
 
 
 def body(code: int, message: str) -> str:

@@ -33,9 +33,12 @@ WORKFLOWS: dict[str, type[ServerWorkflow]] = {
     cls.kind: cls for cls in (MigrateWorkflow, ConfirmWorkflow, RevertWorkflow, BuildWorkflow,
                               PowerWorkflow, DeleteWorkflow)}
 
-# task states the api sets before it casts to the conductor, and what they go back to
-_ACCEPTED_TASK_STATES = (states.RESIZE_PREP, states.RESIZE_REVERTING, *states.POWER_TASK_STATES,
-                         "scheduling")
+# what the api did to accept a request, by the task state it set (and by the status it gave
+# the migration, for a confirm or a revert): the sweep of lost requests reads what to put back
+_ACCEPTED_BY_TASK_STATE = states.accepted_by_task_state()
+_ACCEPTED_MIGRATION_STATUSES = tuple(accepted.migration_status
+                                     for accepted in states.ACCEPTED.values()
+                                     if accepted.migration_status is not None)
 
 
 def recover(svc: ConductorServices, engine: Engine, sole_conductor: bool = False,
@@ -92,22 +95,23 @@ def _sweep_lost_requests(svc: ConductorServices, accepted_before: datetime) -> N
             continue
         if journal.active_for(db, instance.uuid) is not None:
             continue
-        if instance.task_state == states.DELETING:
-            LOG.warning("[instance: %s] delete was accepted but never ran: running it",
-                        instance.uuid)
+        accepted = _ACCEPTED_BY_TASK_STATE.get(instance.task_state)
+        if accepted is not None and accepted.when_lost is states.WhenLost.RUN:
+            LOG.warning("[instance: %s] %s was accepted but never ran: running it",
+                        instance.uuid, accepted.action)
             Engine(db).run(DeleteWorkflow(svc, admin_context(), instance.uuid))
             continue
-        if open_move is not None and open_move.status in (
-                states.MIGRATION_CONFIRMING, states.MIGRATION_REVERTING):
+        if open_move is not None and open_move.status in _ACCEPTED_MIGRATION_STATUSES:
             moves.update(db, open_move.uuid, open_move.status,
                          status=states.MIGRATION_FINISHED,
                          error_reason=str(Interrupted("the request was lost in a restart")))
-        if instance.task_state in _ACCEPTED_TASK_STATES:
-            vm_state = states.ERROR if instance.task_state == "scheduling" else instance.vm_state
+        if accepted is not None:
+            vm_state = states.ERROR if accepted.when_lost is states.WhenLost.FAIL \
+                else instance.vm_state
             LOG.warning("[instance: %s] %s was accepted but never ran: back to %s",
                         instance.uuid, instance.task_state, vm_state)
             # a lost resize also gives back the flavor it held in the project's quota usage
-            released = {"new_flavor": None} if instance.task_state == states.RESIZE_PREP else {}
+            released = dict.fromkeys(accepted.lost_clears)
             instances.update(db, instance.uuid, {"task_state": instance.task_state},
                              task_state=None, vm_state=vm_state, **released)
             instances.add_fault(db, instance.uuid, 500, f"{instance.task_state} was interrupted "

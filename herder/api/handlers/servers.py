@@ -1,21 +1,18 @@
 """/servers: create, list, detail, show, update, delete."""
-import itertools
 import uuid
-from datetime import datetime
 from urllib.parse import urlencode
 
 import falcon
 
-from herder import exception, quota, states
-from herder.api import faults, hostnames, server_list
+from herder import operations, states
+from herder.api import faults, server_list
 from herder.api.apidoc import describe
 from herder.api.handlers.base import Handler, accepted, no_content
 from herder.api.schemas import servers as schemas
-from herder.api.query import Query, is_uuid_like
+from herder.api.query import Query
 from herder.api.views import servers as views
 from herder.api.views.common import links
-from herder.db import (actions, flavors, images, instances, moves, quotas, server_groups,
-                       services)
+from herder.db import instances, server_groups, services
 from herder.db.models import Instance
 
 _FILTERS = ("name", "status", "host", "image", "flavor")
@@ -61,56 +58,10 @@ class ServerCollection(Handler):
         body = self.body(req, _create_schema(version))
         server = body["server"]
         hints = body.get("os:scheduler_hints") or body.get("OS-SCH-HNT:scheduler_hints") or {}
-        try:
-            flavor = flavors.get(self.db, server["flavorRef"],
-                                 None if context.is_admin else context.project_id)
-        except exception.FlavorNotFound as error:
-            raise faults.BadRequest(str(error)) from None
-        image = self._image(server, context)
-        addresses = self._addresses(server, version)
-        zone = server.get("availability_zone")
-        if zone and zone != self.conf.default_availability_zone:
-            raise faults.BadRequest("The requested availability zone is not available")
-        for name in ("min_count", "max_count"):  # an integer or a string of digits
-            if str(server.get(name, 1)).lstrip("0") != "1":
-                raise faults.BadRequest("herder creates one server per request.")
-        metadata = server.get("metadata", {})
-        if metadata:   # no quota read for the many creates that bring none
-            allowed = quotas.limits(self.db, self.conf, context.project_id)["metadata_items"]
-            if 0 <= allowed < len(metadata):
-                raise faults.Forbidden(f"Maximum number of metadata items exceeds {allowed}")
-        group_uuid = self._server_group(hints, context)
-        if group_uuid:  # the spec keeps the group as its canonical uuid, however it was spelt
-            hints = {**hints, "group": group_uuid}
-        server_uuid = str(uuid.uuid4())
-        instance = Instance(
-            uuid=server_uuid, display_name=server["name"],
-            hostname=server.get("hostname") or hostnames.from_name(server["name"], server_uuid),
-            description=server.get("description"), project_id=context.project_id,
-            user_id=context.user_id, image_ref=image.id if image else "",
-            flavor=flavors.as_dict(flavor), vm_state=states.BUILDING, task_state="scheduling",
-            power_state=states.NOSTATE, availability_zone=zone or self.conf.default_availability_zone,
-            metadata_=metadata, system_metadata={}, addresses=addresses,
-            key_name=server.get("key_name"),
-            disk_config=server.get("OS-DCF:diskConfig", "MANUAL"),
-            created_at=datetime.utcnow().replace(microsecond=0))
-        spec = {"flavor": flavors.as_dict(flavor), "availability_zone": zone,
-                "image_properties": image.properties if image else {},
-                "requested_host": server.get("host") if version.at_least("2.74") else None,
-                "scheduler_hints": hints}
-        try:  # checked and created in one transaction: concurrent creates cannot overrun it
-            with quota.admitted(self.db, self.conf, context.project_id,
-                                {"instances": 1, "cores": flavor.vcpus,
-                                 "ram": flavor.memory_mb}) as session:
-                instances.add(session, instance, spec)
-                if group_uuid:
-                    server_groups.add_member(session, self.conf, group_uuid, instance.uuid)
-        except exception.QuotaExceeded as error:
-            raise faults.Forbidden(str(error)) from None
-        except exception.InstanceGroupNotFound as error:  # the group was deleted meanwhile
-            raise faults.BadRequest(str(error)) from None
-        actions.start(self.db, context, instance.uuid, "create")
-        self.api.conductor.build_instance(context, instance_uuid=instance.uuid)
+        with faults.refusals_as_faults():
+            instance = operations.create(self.api, context, server, hints,
+                                         networks_required=version.at_least("2.37"),
+                                         host_requestable=version.at_least("2.74"))
         resp.status = 202
         resp.location = f"{self.base_url(req)}/servers/{instance.uuid}"
         resp.media = {"server": {"id": instance.uuid,
@@ -120,54 +71,6 @@ class ServerCollection(Handler):
                                  # the one asked for, as Nova answers (the fake guests
                                  # have no password to set)
                                  "adminPass": server.get("adminPass", uuid.uuid4().hex[:12])}}
-
-    def _server_group(self, hints: dict, context) -> str | None:
-        """The uuid of the group the `group` hint names, if the caller's project owns it
-        (admins: any); an unknown group is a bad request, as in Nova."""
-        if "group" not in hints:
-            return None
-        wanted = hints["group"]
-        if not isinstance(wanted, str) or not is_uuid_like(wanted):
-            raise faults.BadRequest(f"Invalid input for field/attribute group. Value: {wanted}. "
-                                    f"'{wanted}' is not a 'uuid'")
-        try:
-            return server_groups.get(self.db, str(uuid.UUID(wanted)),
-                                     None if context.is_admin else context.project_id).uuid
-        except exception.InstanceGroupNotFound as error:
-            raise faults.BadRequest(str(error)) from None
-
-    def _image(self, server: dict, context):
-        image_ref = server.get("imageRef")
-        for bdm in server.get("block_device_mapping_v2", []):
-            if bdm.get("destination_type") == "volume" or bdm.get("source_type") in (
-                    "volume", "snapshot"):
-                raise faults.BadRequest("Booting from volumes is not supported yet.")
-            if str(bdm.get("boot_index")) == "0" and bdm.get("source_type") == "image":
-                image_ref = image_ref or bdm.get("uuid")
-        if not image_ref:
-            raise faults.BadRequest("Missing imageRef attribute")
-        try:   # only an image the caller may see (a member: public, or their project's)
-            image = images.get_visible(self.db, image_ref.rsplit("/", 1)[-1],
-                                       None if context.is_admin else context.project_id)
-        except exception.ImageNotFound:
-            raise faults.BadRequest(f"Image {image_ref} could not be found.") from None
-        if image.status != "active":   # queued or saving: no data to boot from yet
-            raise faults.BadRequest(f"Image {image.id} is not active.")
-        return image
-
-    @staticmethod
-    def _addresses(server: dict, version) -> dict:
-        networks = server.get("networks")
-        if networks is None and version.at_least("2.37"):
-            raise faults.BadRequest("Invalid input for field/attribute server. Value: "
-                                    f"{server}. 'networks' is a required property")
-        if networks == "none" or networks == []:
-            return {}
-        if isinstance(networks, list):
-            raise faults.BadRequest("herder has one network, 'private': request networks "
-                                    "\"auto\" or \"none\".")
-        return {"private": [{"version": 4, "addr": _fake_address(), "OS-EXT-IPS:type": "fixed",
-                             "OS-EXT-IPS-MAC:mac_addr": _fake_mac()}]}
 
     @describe("List servers", query=_LIST_PARAMS)
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
@@ -292,63 +195,9 @@ class ServerItem(Handler):
     def on_delete(self, req: falcon.Request, resp: falcon.Response, server_id: str) -> None:
         instance = self.server(req, server_id)
         self.authorize(req, "os_compute_api:servers:delete", self.target(instance))
-        context = self.context(req)
-        if instance.locked and not context.is_admin:
-            raise faults.Conflict(f"Instance {instance.uuid} is locked")
-        instance = self._mark_deleting(req, instance)
-        if instance is None:
-            # already on its way out: as in Nova, deleting it again is accepted and changes
-            # nothing (tempest's cleanups delete a server twice)
-            no_content(resp)
-            return
-        confirm_uuid = None
-        if instance.vm_state == states.RESIZED:
-            confirm_uuid = self._take_finished_move(context, instance)
-        actions.start(self.db, context, instance.uuid, "delete")
-        self.api.conductor.delete_instance(context, instance_uuid=instance.uuid,
-                                           confirm_migration_uuid=confirm_uuid)
+        with faults.refusals_as_faults():
+            operations.delete(self.api, self.context(req), instance)
         no_content(resp)
-
-    def _mark_deleting(self, req, instance: Instance, attempts: int = 5) -> Instance | None:
-        """Task state `deleting`, from whatever it was; the instance as it was just before, or
-        None if it was being deleted already. A build or power change that moves on between our
-        read and our write is no reason to refuse a delete (Nova never does): read again."""
-        for _ in range(attempts):
-            if instance.task_state == states.DELETING:
-                return None
-            if instance.task_state in (*states.MOVE_TASK_STATES, states.RESIZE_REVERTING):
-                raise faults.Conflict(f"Cannot 'delete' instance {instance.uuid} while it is in "
-                                      f"task_state {instance.task_state}")
-            try:  # a delete that finished since our read leaves a row that must not match
-                instances.update(self.db, instance.uuid,
-                                 {"task_state": instance.task_state, "deleted": False},
-                                 task_state=states.DELETING)
-                return instance
-            except exception.UnexpectedTaskState:
-                instance = self.server(req, instance.uuid)  # 404 if it is gone meanwhile
-        raise faults.Conflict(f"Cannot 'delete' instance {instance.uuid} while it is "
-                              "changing state")
-
-    def _take_finished_move(self, context, instance: Instance) -> str | None:
-        """Deleting a server in VERIFY_RESIZE confirms its move first (Nova). Called once the
-        server is ours (task_state `deleting`), so no revert can start any more; if a confirm
-        took the move since our check, the delete steps back (409) and leaves no trace, rather
-        than racing the confirm."""
-        migration = moves.finished_for(self.db, instance.uuid)
-        if migration is None and moves.in_progress_for(self.db, instance.uuid) is None:
-            return None  # nothing left to confirm
-        if migration is not None:
-            try:
-                moves.update(self.db, migration.uuid, states.MIGRATION_FINISHED,
-                             status=states.MIGRATION_CONFIRMING)
-                actions.start(self.db, context, instance.uuid, "confirmResize")
-                return migration.uuid
-            except exception.UnexpectedTaskState:
-                pass
-        instances.update(self.db, instance.uuid, {"task_state": states.DELETING},
-                         task_state=instance.task_state)
-        raise faults.Conflict(f"Cannot 'delete' instance {instance.uuid} while its migration "
-                              "is being confirmed or reverted")
 
 
 def _create_schema(version) -> dict:
@@ -402,16 +251,3 @@ def host_status(handler: Handler, req, instance: Instance) -> str | None:
     if not services.is_up(service, handler.conf.service_down_time):
         return "DOWN"
     return "MAINTENANCE" if service.disabled else "UP"
-
-
-_address_counter = itertools.count()
-
-
-def _fake_address() -> str:
-    """An address in TEST-NET-2 (198.51.100.0/24, for documentation): shown, never a target."""
-    return f"198.51.100.{next(_address_counter) % 254 + 1}"
-
-
-def _fake_mac() -> str:
-    raw = uuid.uuid4().bytes
-    return "fa:16:3e:" + ":".join(f"{b:02x}" for b in raw[:3])

@@ -37,7 +37,7 @@ class BuildWorkflow(ServerWorkflow):
             self.selection = self.scheduler.select_destinations(
                 self.context, request=request, instance_uuid=self.instance_uuid, ignore_hosts=[],
                 requested_host=spec.get("requested_host"))[0]
-        self.update_instance({"task_state": "scheduling"}, task_state=states.SPAWNING,
+        self.update_instance({"task_state": states.SCHEDULING}, task_state=states.SPAWNING,
                              host=self.selection["host"], node=self.selection["node"])
 
     def release_allocation(self) -> None:
@@ -78,15 +78,22 @@ class PowerOperation:
     agent_arguments: tuple[tuple[str, object], ...] = ()
 
 
+def _power_operation(name: str, agent_method: str, **agent_arguments) -> PowerOperation:
+    """The operation `name` as the api accepts it (states.ACCEPTED), done by `agent_method`."""
+    accepted = states.ACCEPTED[name]
+    return PowerOperation(accepted.action, accepted.task_state, agent_method,
+                          tuple(agent_arguments.items()))
+
+
 POWER_OPERATIONS = {
-    "start": PowerOperation("start", states.POWERING_ON, "power_on"),
-    "stop": PowerOperation("stop", states.POWERING_OFF, "power_off"),
-    "pause": PowerOperation("pause", states.PAUSING, "pause"),
-    "unpause": PowerOperation("unpause", states.UNPAUSING, "unpause"),
-    "suspend": PowerOperation("suspend", states.SUSPENDING, "suspend"),
-    "resume": PowerOperation("resume", states.RESUMING, "resume"),
-    "reboot_soft": PowerOperation("reboot", states.REBOOTING, "reboot", (("hard", False),)),
-    "reboot_hard": PowerOperation("reboot", states.REBOOTING_HARD, "reboot", (("hard", True),)),
+    "start": _power_operation("start", "power_on"),
+    "stop": _power_operation("stop", "power_off"),
+    "pause": _power_operation("pause", "pause"),
+    "unpause": _power_operation("unpause", "unpause"),
+    "suspend": _power_operation("suspend", "suspend"),
+    "resume": _power_operation("resume", "resume"),
+    "reboot_soft": _power_operation("reboot_soft", "reboot", hard=False),
+    "reboot_hard": _power_operation("reboot_hard", "reboot", hard=True),
 }
 
 

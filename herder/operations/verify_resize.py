@@ -1,0 +1,77 @@
+"""confirmResize and revertResize: the two ways out of VERIFY_RESIZE.
+
+The move's migration is what a confirm, a revert and a delete race for: each takes it from
+`finished` with a compare-and-swap before it touches anything else, and the loser is refused.
+"""
+from herder import exception, states
+from herder.db import actions, moves
+from herder.db.models import Instance, Migration
+from herder.operations.checks import (Services, check_lock, check_service_up, check_state,
+                                      set_task_state, visible)
+
+_CONFIRM, _REVERT = states.ACCEPTED["confirm_resize"], states.ACCEPTED["revert_resize"]
+# what a finished move becomes once a confirm or revert takes it
+_FINISHING = (states.MIGRATION_CONFIRMING, states.MIGRATION_CONFIRMED,
+              states.MIGRATION_REVERTING, states.MIGRATION_REVERTED)
+
+
+def confirm_resize(svc: Services, context, instance: Instance) -> None:
+    """Keep the server where it moved; the source host's copy goes."""
+    migration = _finished_migration(svc, context, instance, _CONFIRM)
+    check_service_up(svc, migration.source_compute)
+    _take(svc, instance, migration, _CONFIRM)
+    actions.start(svc.db, context, instance.uuid, _CONFIRM.action)
+    svc.conductor.confirm_resize(context, instance_uuid=instance.uuid,
+                                 migration_uuid=migration.uuid)
+
+
+def revert_resize(svc: Services, context, instance: Instance) -> None:
+    """Take the server back to its source host and its old flavor."""
+    migration = _finished_migration(svc, context, instance, _REVERT)
+    # the migration first: a revert that set resize_reverting before losing the migration
+    # would break the confirm that won it
+    _take(svc, instance, migration, _REVERT)
+    try:
+        set_task_state(svc, instance, _REVERT.action,
+                       {"vm_state": _REVERT.vm_states, "task_state": _REVERT.task_states},
+                       task_state=_REVERT.task_state)
+    except exception.Conflict:
+        moves.update(svc.db, migration.uuid, _REVERT.migration_status,
+                     status=states.MIGRATION_FINISHED)
+        raise
+    actions.start(svc.db, context, instance.uuid, _REVERT.action)
+    svc.conductor.revert_resize(context, instance_uuid=instance.uuid,
+                                migration_uuid=migration.uuid)
+
+
+def _finished_migration(svc: Services, context, instance: Instance,
+                        accepted: states.Accepted) -> Migration:
+    check_lock(context, instance)
+    check_state(instance, accepted)
+    migration = moves.finished_for(svc.db, instance.uuid)
+    if migration is None:
+        # a confirm or revert may have taken the move since our state check: a conflict
+        check_state(visible(svc, context, instance.uuid), accepted)
+        latest = moves.latest_for(svc.db, instance.uuid)
+        if latest is not None and latest.status in _FINISHING:
+            raise _migration_busy(instance, accepted, latest.status)
+        raise exception.Invalid("Instance has not been resized.")
+    return migration
+
+
+def _take(svc: Services, instance: Instance, migration: Migration,
+          accepted: states.Accepted) -> None:
+    """The migration from `finished` to the operation's status, or a refusal naming the status
+    another request gave it."""
+    try:
+        moves.update(svc.db, migration.uuid, states.MIGRATION_FINISHED,
+                     status=accepted.migration_status)
+    except exception.UnexpectedTaskState as error:
+        raise _migration_busy(instance, accepted,
+                              error.kwargs.get("actual", {}).get("status")) from None
+
+
+def _migration_busy(instance: Instance, accepted: states.Accepted,
+                    status: str | None) -> exception.Conflict:
+    return exception.Conflict(f"Cannot '{accepted.action}' instance {instance.uuid} while its "
+                              f"migration is {status}")
