@@ -3,7 +3,7 @@ import logging
 import traceback
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Callable, Iterator, TypeVar
 
 from herder import notifications
 from herder.bus.notifier import Notifier
@@ -16,6 +16,8 @@ from herder.db.session import Database
 from herder.wire import instance_to_wire, migration_to_wire
 
 LOG = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -138,6 +140,37 @@ class ServerWorkflow:
         return self.svc.bus.call(f"compute.{host}", method, self.context,
                                  timeout=self.svc.conf.workflow.step_deadline,
                                  keep_waiting=keep_waiting, **kwargs)
+
+    def compute_step(self, event: str, host: str | Callable[[], str], *,
+                     before: Callable[[], None] | None = None, call: Callable[[], T],
+                     after: Callable[[T], None] | None = None) -> T:
+        """A step's work on a compute host, in the shape of a move's steps: the state writes
+        that announce it (`before`) and the start of its event `event` on `host`, in one
+        transaction; the call to the host (`call`, out of any transaction: it must not wait
+        on another service) while the event is open, a failure closing the event as failed;
+        then the event's end and the writes that record what the host did (`after`, given
+        what `call` returned), in one transaction. Returns what `call` returned.
+
+        `host` may be a function, called in the first transaction after `before`: for a step
+        that learns its host from a record it reads there."""
+        with self.starting_event(event, host):
+            if before is not None:
+                before()
+        with self.failing_event(event):
+            result = call()
+        with self.together():
+            self.finish_event(event)
+            if after is not None:
+                after(result)
+        return result
+
+    @contextmanager
+    def starting_event(self, event: str, host: str | Callable[[], str]) -> Iterator[None]:
+        """The block's writes and the start of `event` on `host` (see compute_step), in one
+        transaction."""
+        with self.together():
+            yield
+            self.start_event(event, host() if callable(host) else host)
 
     # -- instance action events -----------------------------------------------------------------
     def action_id(self) -> int | None:

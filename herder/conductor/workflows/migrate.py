@@ -141,14 +141,13 @@ class MigrateWorkflow(ServerWorkflow):
             if last_error is not None and not self._claim_alternate(self.dest):
                 continue
             dest_ip = self._dest_ip()
-            with self.together():
+            with self.starting_event("compute_prep_resize", self.dest["host"]):
                 self.update_migration(states.MIGRATION_PRE_MIGRATING,
                                       dest_compute=self.dest["host"], dest_node=self.dest["node"],
                                       dest_host=dest_ip)
                 # read after this destination's claim, so that of two members moving to one
                 # host at least the later reader sees the other (computes cannot read it)
                 group = server_groups.placement_view(self.db, self.svc.conf, self.instance_uuid)
-                self.start_event("compute_prep_resize", self.dest["host"])
             try:
                 with self.failing_event("compute_prep_resize"):
                     reply = self.compute(self.dest["host"], "prep_resize", instance=self.wire(),
@@ -186,26 +185,31 @@ class MigrateWorkflow(ServerWorkflow):
 
     # -- 5: source resize_instance ----------------------------------------------------------------
     def resize_instance(self) -> None:
-        with self.together():
+        def migrating() -> None:
             self.update_migration(states.MIGRATION_PRE_MIGRATING,
                                   status=states.MIGRATION_MIGRATING)
             self.update_instance({"task_state": states.RESIZE_PREP},
                                  task_state=states.RESIZE_MIGRATING)
-            self.start_event("compute_resize_instance", self.source_host)
-        with self.failing_event("compute_resize_instance"):
-            result = self._send_disk()
-            self._check_what_arrived(result)
-        with self.together():
-            self.finish_event("compute_resize_instance")
+
+        def migrated(sent: dict) -> None:
+            # the disk is on the destination: from now on the server's host is that one
             self.update_migration(states.MIGRATION_MIGRATING,
                                   status=states.MIGRATION_POST_MIGRATING,
-                                  disk_total_bytes=result["allocated_bytes"],
-                                  disk_processed_bytes=result["allocated_bytes"],
+                                  disk_total_bytes=sent["allocated_bytes"],
+                                  disk_processed_bytes=sent["allocated_bytes"],
                                   disk_remaining_bytes=0)
             self.update_instance({"task_state": states.RESIZE_MIGRATING},
                                  task_state=states.RESIZE_MIGRATED, host=self.dest["host"],
                                  node=self.dest["node"], power_state=states.SHUTDOWN,
                                  progress=90)
+
+        self.compute_step("compute_resize_instance", self.source_host,
+                          before=migrating, call=self._send_checked_disk, after=migrated)
+
+    def _send_checked_disk(self) -> dict:
+        sent = self._send_disk()
+        self._check_what_arrived(sent)
+        return sent
 
     def _send_disk(self) -> dict:
         """The source's resize_instance, retried with a fresh grant from the destination when
@@ -258,16 +262,7 @@ class MigrateWorkflow(ServerWorkflow):
 
     # -- 6: destination finish_resize ---------------------------------------------------------------
     def finish_resize(self) -> None:
-        with self.together():
-            self.update_instance({"task_state": states.RESIZE_MIGRATED},
-                                 task_state=states.RESIZE_FINISH)
-            self.start_event("compute_finish_resize", self.dest["host"])
-        with self.failing_event("compute_finish_resize"):
-            power = self.compute(self.dest["host"], "finish_resize", instance=self.guest_wire(),
-                                 migration=self.migration_wire(), new_flavor=self.new_flavor,
-                                 power_on=self.power_on_after)
-        with self.together():
-            self.finish_event("compute_finish_resize")
+        def finished(power: int) -> None:
             self.update_migration(states.MIGRATION_POST_MIGRATING,
                                   status=states.MIGRATION_FINISHED)
             self.update_instance({"task_state": states.RESIZE_FINISH}, vm_state=states.RESIZED,
@@ -278,6 +273,16 @@ class MigrateWorkflow(ServerWorkflow):
             instances.save_request_spec(self.db, self.instance_uuid,
                                         {**spec, "flavor": self.new_flavor})
             self.finish_action()
+
+        self.compute_step(
+            "compute_finish_resize", self.dest["host"],
+            before=lambda: self.update_instance({"task_state": states.RESIZE_MIGRATED},
+                                                task_state=states.RESIZE_FINISH),
+            call=lambda: self.compute(self.dest["host"], "finish_resize",
+                                      instance=self.guest_wire(),
+                                      migration=self.migration_wire(),
+                                      new_flavor=self.new_flavor, power_on=self.power_on_after),
+            after=finished)
         self.svc.bus.fanout("scheduler", "update_instance_info", self.context,
                             host=self.dest["host"], instance_uuid=self.instance_uuid,
                             previous_host=self.source_host)
