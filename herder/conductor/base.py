@@ -2,13 +2,14 @@
 import logging
 import traceback
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Callable, Iterator, TypeVar
 
 from herder import notifications
 from herder.bus.notifier import Notifier
 from herder.bus.rpc import Bus
 from herder.conductor import guest_image
+from herder.conductor.memory import WorkflowMemory
 from herder.context import RequestContext
 from herder.db import actions, instances, moves
 from herder.db.models import Instance, Migration
@@ -30,12 +31,33 @@ class ConductorServices:
     host: str
 
 
+class MemoryField(property):
+    """A field of a workflow's memory, read and written as an attribute of the workflow."""
+
+    def __init__(self, name: str):
+        super().__init__(lambda flow: getattr(flow.memory, name),
+                         lambda flow, value: setattr(flow.memory, name, value))
+
+
 class ServerWorkflow:
     kind = "server"
     action = ""   # the instance action whose events this workflow records
+    # what the workflow keeps in its journal row (memory.py); every field of it also reads and
+    # writes as an attribute of the workflow, so that the steps name what they learnt plainly
+    Memory: type[WorkflowMemory] = WorkflowMemory
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        for field in fields(cls.Memory):
+            if not hasattr(cls, field.name):
+                setattr(cls, field.name, MemoryField(field.name))
+            elif not isinstance(getattr(cls, field.name), MemoryField):
+                raise TypeError(f"{cls.__name__}.{field.name}: a field of its memory has the "
+                                "name of another attribute")
 
     def __init__(self, svc: ConductorServices, context: RequestContext, instance_uuid: str,
-                 migration_uuid: str | None = None):
+                 migration_uuid: str | None = None, memory: WorkflowMemory | None = None):
+        self.memory = memory if memory is not None else self.Memory()
         self.svc = svc
         self.db = svc.db
         self.context = context
@@ -54,27 +76,17 @@ class ServerWorkflow:
         suffix = f" [migration: {self.migration_uuid}]" if self.migration_uuid else ""
         return f"{self.context.log_prefix()} [instance: {self.instance_uuid}]{suffix}"
 
-    # attributes a workflow learns while it runs and needs back after a restart
-    remembered: tuple[str, ...] = ()
-
-    def arguments(self) -> dict:
-        """The constructor's keyword arguments beyond (svc, context, instance_uuid)."""
-        return {}
-
     def snapshot(self) -> dict:
         return {"context": self.context.to_dict(), "action": self.action,
-                "arguments": self.arguments(),
-                "remembered": {name: getattr(self, name) for name in self.remembered}}
+                "memory": self.memory.to_journal()}
 
     @classmethod
     def restore(cls, svc: ConductorServices, row) -> "ServerWorkflow":
-        """The workflow a journal row describes, as it stood at its last completed step."""
+        """The workflow a journal row describes, as it stood at its last completed step (a row
+        an older herder wrote too: see memory.py)."""
         saved = row.context
         flow = cls(svc, RequestContext.from_dict(saved["context"]), row.instance_uuid,
-                   **saved.get("arguments", {}))
-        flow.migration_uuid = row.migration_uuid or flow.migration_uuid
-        for name, value in saved.get("remembered", {}).items():
-            setattr(flow, name, value)
+                   migration_uuid=row.migration_uuid, memory=cls.Memory.from_journal(saved))
         flow.restored = True
         return flow
 

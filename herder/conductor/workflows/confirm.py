@@ -18,9 +18,6 @@ class ConfirmWorkflow(ServerWorkflow):
     kind = "confirm"
     action = "confirmResize"
 
-    def arguments(self) -> dict:
-        return {"migration_uuid": self.migration_uuid}
-
     def steps(self) -> list[Step]:
         return [Step("confirm_resize", "source", self.confirm_resize, commits=True,
                      done_if=self.confirmed)]

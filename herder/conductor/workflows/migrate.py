@@ -13,11 +13,13 @@ it: the destination's copy and claims go, allocations return, the server is as i
 import logging
 import time
 import uuid
+from dataclasses import dataclass, field
 
 from herder import exception, states
 from herder.conductor.base import ServerWorkflow
 from herder.conductor.copy_watch import CopyWatch
 from herder.conductor.engine import Step
+from herder.conductor.memory import WorkflowMemory
 from herder.db import instances, moves, placement, server_groups
 from herder.db.models import Migration
 from herder.db.placement import Resources
@@ -31,31 +33,45 @@ SCHEDULING_EVENTS = ("conductor_migrate_server", "cold_migrate")
 TRANSFER_RETRY_DELAY = 0.2   # seconds before the first retry of a disk transfer, then more
 
 
+def _from_unversioned(old: dict) -> dict:
+    """Version 0 to 1: the flavor a resize asks for was the argument `new_flavor`, the name
+    the remembered flavor the move ends with also had; it is `new_flavor_requested` now."""
+    arguments = old.get("arguments", {})
+    return {"new_flavor_requested": arguments.get("new_flavor"),
+            "requested_host": arguments.get("requested_host"), **old.get("remembered", {})}
+
+
+@dataclass
+class MoveMemory(WorkflowMemory):
+    """What a move keeps in its journal: what the request asked for and what the steps learnt."""
+    UPGRADES = (_from_unversioned,)
+    # asked for: a resize's flavor (None: a migration), and a host the user named
+    new_flavor_requested: dict | None = None
+    requested_host: str | None = None
+    # learnt by create_migration: the server as it was before the move
+    old_flavor: dict = field(default_factory=dict)
+    new_flavor: dict = field(default_factory=dict)
+    source_host: str | None = None
+    source_node: str | None = None
+    old_vm_state: str = states.ACTIVE
+    # learnt by select_destinations and prep_resize: the ranked hosts, and the one that claimed
+    selections: list[dict] = field(default_factory=list)
+    dest: dict = field(default_factory=dict)
+
+
 class MigrateWorkflow(ServerWorkflow):
     kind = "migrate"
+    Memory = MoveMemory
 
-    def __init__(self, svc, context, instance_uuid: str, new_flavor: dict | None,
-                 requested_host: str | None):
-        super().__init__(svc, context, instance_uuid, str(uuid.uuid4()))
-        self.new_flavor_requested = new_flavor
-        self.requested_host = requested_host
-        self.action = "resize" if new_flavor else "migrate"
-        # filled in as the steps run
-        self.old_flavor: dict = {}
-        self.new_flavor: dict = {}
-        self.source_host = self.source_node = None
-        self.old_vm_state = states.ACTIVE
-        self.selections: list[dict] = []
-        self.dest: dict = {}
-        # where and with which single-use grant the source sends the disk; not remembered, so
-        # no token lands in the journal: a restored workflow asks the destination for a new one
+    def __init__(self, svc, context, instance_uuid: str, migration_uuid: str | None = None,
+                 memory: MoveMemory | None = None):
+        super().__init__(svc, context, instance_uuid, migration_uuid or str(uuid.uuid4()),
+                         memory)
+        self.action = "resize" if self.new_flavor_requested else "migrate"
+        # where and with which single-use grant the source sends the disk; not in the memory,
+        # so no token lands in the journal: a restored workflow asks the destination for a
+        # new one
         self.transfer_target: dict = {}
-
-    remembered = ("old_flavor", "new_flavor", "source_host", "source_node", "old_vm_state",
-                  "selections", "dest")
-
-    def arguments(self) -> dict:
-        return {"new_flavor": self.new_flavor_requested, "requested_host": self.requested_host}
 
     def steps(self) -> list[Step]:
         return [
