@@ -223,6 +223,7 @@ class MigrateWorkflow(ServerWorkflow):
                           before=migrating, call=self._send_checked_disk, after=migrated)
 
     def _send_checked_disk(self) -> dict:
+        """The source's report of the disk it sent, once the destination's digests match."""
         sent = self._send_disk()
         self._check_what_arrived(sent)
         return sent
