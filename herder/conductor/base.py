@@ -2,14 +2,15 @@
 import logging
 import traceback
 from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import Iterator
+from dataclasses import dataclass, fields
+from typing import Callable, Iterator, TypeVar
 
 from herder import notifications
 from herder.bus.notifier import Notifier
 from herder.bus.rpc import Bus
 from herder.compute.rpcapi import ComputeAPI
 from herder.conductor import guest_image
+from herder.conductor.memory import WorkflowMemory
 from herder.context import RequestContext
 from herder.db import actions, instances, moves
 from herder.db.models import Instance, Migration
@@ -18,6 +19,8 @@ from herder.scheduler.rpcapi import SchedulerAPI
 from herder.wire import instance_to_wire, migration_to_wire
 
 LOG = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -30,12 +33,33 @@ class ConductorServices:
     host: str
 
 
+class MemoryField(property):
+    """A field of a workflow's memory, read and written as an attribute of the workflow."""
+
+    def __init__(self, name: str):
+        super().__init__(lambda flow: getattr(flow.memory, name),
+                         lambda flow, value: setattr(flow.memory, name, value))
+
+
 class ServerWorkflow:
     kind = "server"
     action = ""   # the instance action whose events this workflow records
+    # what the workflow keeps in its journal row (memory.py); every field of it also reads and
+    # writes as an attribute of the workflow, so that the steps name what they learnt plainly
+    Memory: type[WorkflowMemory] = WorkflowMemory
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        for field in fields(cls.Memory):
+            if not hasattr(cls, field.name):
+                setattr(cls, field.name, MemoryField(field.name))
+            elif not isinstance(getattr(cls, field.name), MemoryField):
+                raise TypeError(f"{cls.__name__}.{field.name}: a field of its memory has the "
+                                "name of another attribute")
 
     def __init__(self, svc: ConductorServices, context: RequestContext, instance_uuid: str,
-                 migration_uuid: str | None = None):
+                 migration_uuid: str | None = None, memory: WorkflowMemory | None = None):
+        self.memory = memory if memory is not None else self.Memory()
         self.svc = svc
         self.db = svc.db
         self.context = context
@@ -54,27 +78,17 @@ class ServerWorkflow:
         suffix = f" [migration: {self.migration_uuid}]" if self.migration_uuid else ""
         return f"{self.context.log_prefix()} [instance: {self.instance_uuid}]{suffix}"
 
-    # attributes a workflow learns while it runs and needs back after a restart
-    remembered: tuple[str, ...] = ()
-
-    def arguments(self) -> dict:
-        """The constructor's keyword arguments beyond (svc, context, instance_uuid)."""
-        return {}
-
     def snapshot(self) -> dict:
         return {"context": self.context.to_dict(), "action": self.action,
-                "arguments": self.arguments(),
-                "remembered": {name: getattr(self, name) for name in self.remembered}}
+                "memory": self.memory.to_journal()}
 
     @classmethod
     def restore(cls, svc: ConductorServices, row) -> "ServerWorkflow":
-        """The workflow a journal row describes, as it stood at its last completed step."""
+        """The workflow a journal row describes, as it stood at its last completed step (a row
+        an older herder wrote too: see memory.py)."""
         saved = row.context
         flow = cls(svc, RequestContext.from_dict(saved["context"]), row.instance_uuid,
-                   **saved.get("arguments", {}))
-        flow.migration_uuid = row.migration_uuid or flow.migration_uuid
-        for name, value in saved.get("remembered", {}).items():
-            setattr(flow, name, value)
+                   migration_uuid=row.migration_uuid, memory=cls.Memory.from_journal(saved))
         flow.restored = True
         return flow
 
@@ -143,6 +157,37 @@ class ServerWorkflow:
     @property
     def scheduler(self) -> SchedulerAPI:
         return SchedulerAPI(self.svc.bus, log_prefix=self.log_prefix)
+
+    def compute_step(self, event: str, host: str | Callable[[], str], *,
+                     before: Callable[[], None] | None = None, call: Callable[[], T],
+                     after: Callable[[T], None] | None = None) -> T:
+        """A step's work on a compute host, in the shape of a move's steps: the state writes
+        that announce it (`before`) and the start of its event `event` on `host`, in one
+        transaction; the call to the host (`call`, out of any transaction: it must not wait
+        on another service) while the event is open, a failure closing the event as failed;
+        then the event's end and the writes that record what the host did (`after`, given
+        what `call` returned), in one transaction. Returns what `call` returned.
+
+        `host` may be a function, called in the first transaction after `before`: for a step
+        that learns its host from a record it reads there."""
+        with self.starting_event(event, host):
+            if before is not None:
+                before()
+        with self.failing_event(event):
+            result = call()
+        with self.together():
+            self.finish_event(event)
+            if after is not None:
+                after(result)
+        return result
+
+    @contextmanager
+    def starting_event(self, event: str, host: str | Callable[[], str]) -> Iterator[None]:
+        """The block's writes and the start of `event` on `host` (see compute_step), in one
+        transaction."""
+        with self.together():
+            yield
+            self.start_event(event, host() if callable(host) else host)
 
     # -- instance action events -----------------------------------------------------------------
     def action_id(self) -> int | None:

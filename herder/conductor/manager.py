@@ -7,8 +7,9 @@ from herder.conductor import recovery
 from herder.conductor.base import ConductorServices
 from herder.conductor.engine import Engine
 from herder.conductor.workflows.confirm import ConfirmWorkflow
-from herder.conductor.workflows.lifecycle import BuildWorkflow, DeleteWorkflow, PowerWorkflow
-from herder.conductor.workflows.migrate import MigrateWorkflow
+from herder.conductor.workflows.lifecycle import (BuildWorkflow, DeleteWorkflow, PowerMemory,
+                                                  PowerWorkflow)
+from herder.conductor.workflows.migrate import MigrateWorkflow, MoveMemory
 from herder.conductor.workflows.revert import RevertWorkflow
 from herder.context import RequestContext
 from herder.db import actions, instances, journal, moves, placement, services
@@ -51,7 +52,8 @@ class ConductorManager:
     # -- moves -------------------------------------------------------------------------------
     def migrate_server(self, context: RequestContext, instance_uuid: str,
                        flavor: dict | None = None, host: str | None = None) -> None:
-        self.engine.run(MigrateWorkflow(self.svc, context, instance_uuid, flavor, host))
+        self.engine.run(MigrateWorkflow(self.svc, context, instance_uuid, memory=MoveMemory(
+            new_flavor_requested=flavor, requested_host=host)))
 
     def confirm_resize(self, context, instance_uuid: str, migration_uuid: str) -> None:
         self.engine.run(ConfirmWorkflow(self.svc, context, instance_uuid, migration_uuid))
@@ -89,14 +91,15 @@ class ConductorManager:
         self.engine.run(BuildWorkflow(self.svc, context, instance_uuid))
 
     def stop_instance(self, context, instance_uuid: str) -> None:
-        self.engine.run(PowerWorkflow(self.svc, context, instance_uuid, power_on=False))
+        self.power_action(context, instance_uuid, "stop")
 
     def start_instance(self, context, instance_uuid: str) -> None:
-        self.engine.run(PowerWorkflow(self.svc, context, instance_uuid, power_on=True))
+        self.power_action(context, instance_uuid, "start")
 
     def power_action(self, context, instance_uuid: str, operation: str) -> None:
         """pause, unpause, suspend, resume, reboot_soft or reboot_hard (lifecycle.py)."""
-        self.engine.run(PowerWorkflow(self.svc, context, instance_uuid, operation=operation))
+        self.engine.run(PowerWorkflow(self.svc, context, instance_uuid,
+                                      memory=PowerMemory(operation)))
 
     def delete_instance(self, context, instance_uuid: str,
                         confirm_migration_uuid: str | None = None) -> None:

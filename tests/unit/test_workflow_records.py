@@ -63,3 +63,54 @@ def test_a_together_block_writes_all_of_its_records_at_once(db, flow):
     assert instances.get(db, flow.instance_uuid).task_state == states.RESIZE_MIGRATING
     assert _events(db, flow) == {"compute_resize_instance": "Success"}
     assert actions.get(db, flow.instance_uuid, flow.context.request_id).finish_time is not None
+
+
+def test_a_compute_step_records_its_event_around_the_call_with_the_writes_around_it(db, flow):
+    seen = {}
+
+    def call():
+        # the writes before the call are in, and its event open, while the host works
+        seen["task_state"] = instances.get(db, flow.instance_uuid).task_state
+        seen["events"] = _events(db, flow)
+        return 90
+
+    returned = flow.compute_step(
+        "compute_resize_instance", "compute1",
+        before=lambda: flow.update_instance(task_state=states.RESIZE_MIGRATING),
+        call=call, after=lambda progress: flow.update_instance(progress=progress))
+    assert returned == 90
+    assert seen == {"task_state": states.RESIZE_MIGRATING,
+                    "events": {"compute_resize_instance": None}}
+    assert instances.get(db, flow.instance_uuid).progress == 90
+    assert _events(db, flow) == {"compute_resize_instance": "Success"}
+
+
+def test_a_compute_step_whose_call_fails_closes_its_event_failed_and_writes_no_result(db,
+                                                                                    flow):
+    def call():
+        raise RuntimeError("the host broke")
+
+    with pytest.raises(RuntimeError):
+        flow.compute_step("compute_resize_instance", "compute1",
+                          before=lambda: flow.update_instance(task_state=states.RESIZE_MIGRATING),
+                          call=call, after=lambda _: flow.update_instance(progress=90))
+    assert instances.get(db, flow.instance_uuid).task_state == states.RESIZE_MIGRATING
+    assert instances.get(db, flow.instance_uuid).progress != 90
+    assert _events(db, flow) == {"compute_resize_instance": "Error"}
+
+
+def test_a_compute_step_whose_writes_before_fail_records_no_event_and_calls_nothing(db, flow):
+    called = []
+    with pytest.raises(exception.UnexpectedTaskState):
+        flow.compute_step("compute_resize_instance", "compute1",
+                          before=lambda: flow.update_instance({"task_state": states.RESIZE_PREP},
+                                                              task_state=states.RESIZE_MIGRATING),
+                          call=lambda: called.append("call"))
+    assert called == [] and _events(db, flow) == {}
+
+
+def test_a_compute_step_may_read_its_host_in_its_first_transaction(db, flow):
+    flow.compute_step("compute_confirm_resize", lambda: "compute2", call=lambda: None)
+    [event] = actions.events_of(db, flow.action_id())
+    assert (event.event, event.host, event.result) == ("compute_confirm_resize", "compute2",
+                                                       "Success")

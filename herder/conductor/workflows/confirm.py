@@ -18,25 +18,21 @@ class ConfirmWorkflow(ServerWorkflow):
     kind = "confirm"
     action = "confirmResize"
 
-    def arguments(self) -> dict:
-        return {"migration_uuid": self.migration_uuid}
-
     def steps(self) -> list[Step]:
         return [Step("confirm_resize", "source", self.confirm_resize, commits=True,
                      done_if=self.confirmed)]
 
     def confirm_resize(self) -> None:
-        with self.together():
-            migration = self.migration()
-            self.start_event("compute_confirm_resize", migration.source_compute)
-        with self.failing_event("compute_confirm_resize"):
-            self.computes.confirm_resize(self.context, migration.source_compute,
-                                         instance=self.wire(), migration=self.migration_wire())
-        with self.together():
-            self.finish_event("compute_confirm_resize")
+        # the source host as the migration record names it, read as the event starts
+        self.compute_step(
+            "compute_confirm_resize", lambda: self.migration().source_compute,
+            call=lambda: self.computes.confirm_resize(
+                self.context, self._migration.source_compute, instance=self.wire(),
+                migration=self.migration_wire()),
             # already `confirmed` if a run before a crash got this far
-            self.update_migration((states.MIGRATION_CONFIRMING, states.MIGRATION_CONFIRMED),
-                                  status=states.MIGRATION_CONFIRMED)
+            after=lambda _: self.update_migration(
+                (states.MIGRATION_CONFIRMING, states.MIGRATION_CONFIRMED),
+                status=states.MIGRATION_CONFIRMED))
         placement.remove(self.db, self.migration_uuid)
         with self.together():
             instance = self.instance()

@@ -1,10 +1,11 @@
 """Creating, stopping, starting and deleting servers: short workflows through the same engine."""
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from herder import exception, states
 from herder.conductor.base import ServerWorkflow
 from herder.conductor.engine import Step
+from herder.conductor.memory import WorkflowMemory
 from herder.db import instances, moves, placement, server_groups
 from herder.db.placement import Resources
 
@@ -13,15 +14,16 @@ def _now() -> datetime:
     return datetime.utcnow().replace(microsecond=0)
 
 
+@dataclass
+class BuildMemory(WorkflowMemory):
+    """What a build keeps in its journal: the host the scheduler chose."""
+    selection: dict = field(default_factory=dict)
+
+
 class BuildWorkflow(ServerWorkflow):
     kind = "build"
     action = "create"
-
-    def __init__(self, svc, context, instance_uuid: str):
-        super().__init__(svc, context, instance_uuid)
-        self.selection: dict = {}
-
-    remembered = ("selection",)
+    Memory = BuildMemory
 
     def steps(self) -> list[Step]:
         return [Step("select_destinations", "scheduler", self.schedule, self.release_allocation),
@@ -97,22 +99,33 @@ POWER_OPERATIONS = {
 }
 
 
+def _operation_from_unversioned(old: dict) -> dict:
+    """Version 0 kept the operation among the arguments; journals written before the other
+    operations existed say only whether the server was to be powered on."""
+    arguments = old.get("arguments", {})
+    return {"operation": arguments.get("operation")
+            or ("start" if arguments.get("power_on") else "stop")}
+
+
+@dataclass
+class PowerMemory(WorkflowMemory):
+    """What a power change keeps in its journal: which one it is (a key of POWER_OPERATIONS)."""
+    UPGRADES = (_operation_from_unversioned,)
+    operation: str
+
+
 class PowerWorkflow(ServerWorkflow):
     """`os-stop`, `os-start`, `pause`, `unpause`, `suspend`, `resume` or `reboot`: one step on
     the server's host; the server's vm_state follows the power state the host reports."""
     kind = "power"
+    Memory = PowerMemory
 
-    def __init__(self, svc, context, instance_uuid: str, power_on: bool | None = None,
-                 operation: str | None = None):
-        super().__init__(svc, context, instance_uuid)
-        # journals written before the other operations existed name only `power_on`
-        self.operation = operation or ("start" if power_on else "stop")
+    def __init__(self, svc, context, instance_uuid: str, migration_uuid: str | None = None,
+                 memory: PowerMemory | None = None):
+        super().__init__(svc, context, instance_uuid, migration_uuid, memory)
         self.power = POWER_OPERATIONS[self.operation]
         self.action = self.power.action
         self.task_state = self.power.task_state
-
-    def arguments(self) -> dict:
-        return {"operation": self.operation}
 
     def steps(self) -> list[Step]:
         return [Step(f"{self.action}_instance", "compute", self.change_power,

@@ -13,11 +13,13 @@ it: the destination's copy and claims go, allocations return, the server is as i
 import logging
 import time
 import uuid
+from dataclasses import dataclass, field
 
 from herder import exception, states
 from herder.conductor.base import ServerWorkflow
 from herder.conductor.copy_watch import CopyWatch
 from herder.conductor.engine import Step
+from herder.conductor.memory import WorkflowMemory
 from herder.db import instances, moves, placement, server_groups
 from herder.db.models import Migration
 from herder.db.placement import Resources
@@ -31,31 +33,45 @@ SCHEDULING_EVENTS = ("conductor_migrate_server", "cold_migrate")
 TRANSFER_RETRY_DELAY = 0.2   # seconds before the first retry of a disk transfer, then more
 
 
+def _from_unversioned(old: dict) -> dict:
+    """Version 0 to 1: the flavor a resize asks for was the argument `new_flavor`, the name
+    the remembered flavor the move ends with also had; it is `new_flavor_requested` now."""
+    arguments = old.get("arguments", {})
+    return {"new_flavor_requested": arguments.get("new_flavor"),
+            "requested_host": arguments.get("requested_host"), **old.get("remembered", {})}
+
+
+@dataclass
+class MoveMemory(WorkflowMemory):
+    """What a move keeps in its journal: what the request asked for and what the steps learnt."""
+    UPGRADES = (_from_unversioned,)
+    # asked for: a resize's flavor (None: a migration), and a host the user named
+    new_flavor_requested: dict | None = None
+    requested_host: str | None = None
+    # learnt by create_migration: the server as it was before the move
+    old_flavor: dict = field(default_factory=dict)
+    new_flavor: dict = field(default_factory=dict)
+    source_host: str | None = None
+    source_node: str | None = None
+    old_vm_state: str = states.ACTIVE
+    # learnt by select_destinations and prep_resize: the ranked hosts, and the one that claimed
+    selections: list[dict] = field(default_factory=list)
+    dest: dict = field(default_factory=dict)
+
+
 class MigrateWorkflow(ServerWorkflow):
     kind = "migrate"
+    Memory = MoveMemory
 
-    def __init__(self, svc, context, instance_uuid: str, new_flavor: dict | None,
-                 requested_host: str | None):
-        super().__init__(svc, context, instance_uuid, str(uuid.uuid4()))
-        self.new_flavor_requested = new_flavor
-        self.requested_host = requested_host
-        self.action = "resize" if new_flavor else "migrate"
-        # filled in as the steps run
-        self.old_flavor: dict = {}
-        self.new_flavor: dict = {}
-        self.source_host = self.source_node = None
-        self.old_vm_state = states.ACTIVE
-        self.selections: list[dict] = []
-        self.dest: dict = {}
-        # where and with which single-use grant the source sends the disk; not remembered, so
-        # no token lands in the journal: a restored workflow asks the destination for a new one
+    def __init__(self, svc, context, instance_uuid: str, migration_uuid: str | None = None,
+                 memory: MoveMemory | None = None):
+        super().__init__(svc, context, instance_uuid, migration_uuid or str(uuid.uuid4()),
+                         memory)
+        self.action = "resize" if self.new_flavor_requested else "migrate"
+        # where and with which single-use grant the source sends the disk; not in the memory,
+        # so no token lands in the journal: a restored workflow asks the destination for a
+        # new one
         self.transfer_target: dict = {}
-
-    remembered = ("old_flavor", "new_flavor", "source_host", "source_node", "old_vm_state",
-                  "selections", "dest")
-
-    def arguments(self) -> dict:
-        return {"new_flavor": self.new_flavor_requested, "requested_host": self.requested_host}
 
     def steps(self) -> list[Step]:
         return [
@@ -140,14 +156,13 @@ class MigrateWorkflow(ServerWorkflow):
             if last_error is not None and not self._claim_alternate(self.dest):
                 continue
             dest_ip = self._dest_ip()
-            with self.together():
+            with self.starting_event("compute_prep_resize", self.dest["host"]):
                 self.update_migration(states.MIGRATION_PRE_MIGRATING,
                                       dest_compute=self.dest["host"], dest_node=self.dest["node"],
                                       dest_host=dest_ip)
                 # read after this destination's claim, so that of two members moving to one
                 # host at least the later reader sees the other (computes cannot read it)
                 group = server_groups.placement_view(self.db, self.svc.conf, self.instance_uuid)
-                self.start_event("compute_prep_resize", self.dest["host"])
             try:
                 with self.failing_event("compute_prep_resize"):
                     reply = self.computes.prep_resize(
@@ -185,26 +200,32 @@ class MigrateWorkflow(ServerWorkflow):
 
     # -- 5: source resize_instance ----------------------------------------------------------------
     def resize_instance(self) -> None:
-        with self.together():
+        def migrating() -> None:
             self.update_migration(states.MIGRATION_PRE_MIGRATING,
                                   status=states.MIGRATION_MIGRATING)
             self.update_instance({"task_state": states.RESIZE_PREP},
                                  task_state=states.RESIZE_MIGRATING)
-            self.start_event("compute_resize_instance", self.source_host)
-        with self.failing_event("compute_resize_instance"):
-            result = self._send_disk()
-            self._check_what_arrived(result)
-        with self.together():
-            self.finish_event("compute_resize_instance")
+
+        def migrated(sent: dict) -> None:
+            # the disk is on the destination: from now on the server's host is that one
             self.update_migration(states.MIGRATION_MIGRATING,
                                   status=states.MIGRATION_POST_MIGRATING,
-                                  disk_total_bytes=result["allocated_bytes"],
-                                  disk_processed_bytes=result["allocated_bytes"],
+                                  disk_total_bytes=sent["allocated_bytes"],
+                                  disk_processed_bytes=sent["allocated_bytes"],
                                   disk_remaining_bytes=0)
             self.update_instance({"task_state": states.RESIZE_MIGRATING},
                                  task_state=states.RESIZE_MIGRATED, host=self.dest["host"],
                                  node=self.dest["node"], power_state=states.SHUTDOWN,
                                  progress=90)
+
+        self.compute_step("compute_resize_instance", self.source_host,
+                          before=migrating, call=self._send_checked_disk, after=migrated)
+
+    def _send_checked_disk(self) -> dict:
+        """The source's report of the disk it sent, once the destination's digests match."""
+        sent = self._send_disk()
+        self._check_what_arrived(sent)
+        return sent
 
     def _send_disk(self) -> dict:
         """The source's resize_instance, retried with a fresh grant from the destination when
@@ -256,17 +277,7 @@ class MigrateWorkflow(ServerWorkflow):
 
     # -- 6: destination finish_resize ---------------------------------------------------------------
     def finish_resize(self) -> None:
-        with self.together():
-            self.update_instance({"task_state": states.RESIZE_MIGRATED},
-                                 task_state=states.RESIZE_FINISH)
-            self.start_event("compute_finish_resize", self.dest["host"])
-        with self.failing_event("compute_finish_resize"):
-            power = self.computes.finish_resize(
-                self.context, self.dest["host"], instance=self.guest_wire(),
-                migration=self.migration_wire(), new_flavor=self.new_flavor,
-                power_on=self.power_on_after)
-        with self.together():
-            self.finish_event("compute_finish_resize")
+        def finished(power: int) -> None:
             self.update_migration(states.MIGRATION_POST_MIGRATING,
                                   status=states.MIGRATION_FINISHED)
             self.update_instance({"task_state": states.RESIZE_FINISH}, vm_state=states.RESIZED,
@@ -277,6 +288,16 @@ class MigrateWorkflow(ServerWorkflow):
             instances.save_request_spec(self.db, self.instance_uuid,
                                         {**spec, "flavor": self.new_flavor})
             self.finish_action()
+
+        self.compute_step(
+            "compute_finish_resize", self.dest["host"],
+            before=lambda: self.update_instance({"task_state": states.RESIZE_MIGRATED},
+                                                task_state=states.RESIZE_FINISH),
+            call=lambda: self.computes.finish_resize(
+                self.context, self.dest["host"], instance=self.guest_wire(),
+                migration=self.migration_wire(), new_flavor=self.new_flavor,
+                power_on=self.power_on_after),
+            after=finished)
         self.scheduler.update_instance_info(self.context, host=self.dest["host"],
                                             instance_uuid=self.instance_uuid,
                                             previous_host=self.source_host)

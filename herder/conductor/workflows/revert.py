@@ -9,29 +9,37 @@ herder stops the destination guest first and deletes its disk last, after the so
 back, so a failure at any point leaves one good copy: a failed revert puts the server back in
 VERIFY_RESIZE on the destination, with the migration `finished` again so the user may retry.
 """
+from dataclasses import dataclass
+
 from herder import states
 from herder.conductor.base import ServerWorkflow
 from herder.conductor.engine import Step
+from herder.conductor.memory import WorkflowMemory
 from herder.db import placement
+
+
+@dataclass
+class RevertMemory(WorkflowMemory):
+    """What a revert keeps in its journal: how the server ran before the revert changed it."""
+    power_on_after: bool = True        # it ran before the move: start it again on the source
+    was_running_on_dest: bool = True   # it ran on the destination: start it there if undone
 
 
 class RevertWorkflow(ServerWorkflow):
     kind = "revert"
     action = "revertResize"
+    Memory = RevertMemory
 
-    def __init__(self, svc, context, instance_uuid: str, migration_uuid: str):
-        super().__init__(svc, context, instance_uuid, migration_uuid)
+    def __init__(self, svc, context, instance_uuid: str, migration_uuid: str,
+                 memory: RevertMemory | None = None):
+        super().__init__(svc, context, instance_uuid, migration_uuid, memory)
         migration = self.migration()
         self.source_host, self.source_node = migration.source_compute, migration.source_node
         self.dest_host = migration.dest_compute
-        instance = self.instance()
-        self.power_on_after = instance.system_metadata.get("old_vm_state") != states.STOPPED
-        self.was_running_on_dest = instance.power_state == states.RUNNING
-
-    remembered = ("power_on_after", "was_running_on_dest")
-
-    def arguments(self) -> dict:
-        return {"migration_uuid": self.migration_uuid}
+        if memory is None:   # a new revert (a restored one remembers how the server ran)
+            instance = self.instance()
+            self.power_on_after = instance.system_metadata.get("old_vm_state") != states.STOPPED
+            self.was_running_on_dest = instance.power_state == states.RUNNING
 
     def steps(self) -> list[Step]:
         return [
