@@ -278,3 +278,22 @@ def test_a_restarted_destination_still_holds_the_claim_of_a_move_on_its_way(clou
         wait_for_status(admin, server.id, "ACTIVE")
     assert destination.tracker.used() == Resources(0, 0, 0)
     assert_consistent(cloud)
+
+
+def test_a_build_that_fails_on_its_host_ends_in_error_on_no_host_and_holds_nothing(cloud,
+                                                                                  admin):
+    """As in Nova: the guest's host undoes it, the allocation goes, the server is ERROR with
+    no host, and deleting it works."""
+    for compute in cloud.computes.values():
+        compute.driver.faults.arm("spawn")
+    image = admin.image.find_image("herder-guest")
+    server = admin.compute.create_server(name="doomed", image_id=image.id, networks="auto",
+                                         flavor_id=admin.compute.find_flavor("m1.tiny").id)
+    failed = wait_for_status(admin, server.id, "ERROR")
+    assert failed.fault["message"].startswith("Driver step spawn failed on ")
+    assert failed.compute_host is None
+    assert instance_record(cloud, server.id).node is None
+    assert_consistent(cloud)
+    admin.compute.delete_server(server)
+    admin.compute.wait_for_delete(admin.compute.get_server(server.id), wait=15)
+    assert_consistent(cloud)

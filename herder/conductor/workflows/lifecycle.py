@@ -64,8 +64,13 @@ class BuildWorkflow(ServerWorkflow):
 
     def rolled_back(self, error: BaseException, complete: bool) -> None:
         self.fail_open_events(error)
-        self.update_instance(vm_state=states.ERROR, task_state=None)
-        self.record_fault(error)
+        # As in Nova, a build undone on its host leaves the server on no host (its allocation
+        # went with the rollback). One whose undoing failed keeps the host, where a delete
+        # finds what is left of the guest.
+        with self.together():   # never ERROR without the fault that says why
+            self.update_instance(vm_state=states.ERROR, task_state=None,
+                                 **({"host": None, "node": None} if complete else {}))
+            self.record_fault(error)
         self.notify_error("instance.create.error", error)
         self.finish_action()
 
