@@ -230,10 +230,16 @@ _workflow_opts = [
     cfg.FloatOpt("recovery_interval", default=10.0, min=0.1,
                  help="Seconds between a conductor's lease renewals and its look for "
                       "workflows and requests to recover."),
+    cfg.FloatOpt("request_resend_after", default=10.0, min=0.1,
+                 help="A request the api accepted (and recorded) that no conductor has taken "
+                      "this many seconds later is sent to the conductors again: its first "
+                      "cast was lost (the broker or a conductor died). Sent again at most "
+                      "once per this many seconds; the first conductor to take it runs it."),
     cfg.FloatOpt("lost_request_timeout", default=300.0, min=0.0,
-                 help="A server whose request the api accepted this many seconds ago without "
-                      "any conductor starting on it (the cast was lost, e.g. the api died) is "
-                      "put back as it was, with a fault saying so."),
+                 help="A server in a task state the api sets, with no recorded request, no "
+                      "workflow and no change for this many seconds (an api from before "
+                      "requests were recorded died before its cast) is put back as it was, "
+                      "with a fault saying so."),
 ]
 
 _transfer_opts = [

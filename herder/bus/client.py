@@ -22,13 +22,16 @@ class RpcClient:
 
     version = "1.0"
 
-    def __init__(self, bus: Bus, timeout: float | None = None, log_prefix: str | None = None):
+    def __init__(self, bus: Bus, timeout: float | None = None, log_prefix: str | None = None,
+                 cast_patience: float | None = None):
         """`timeout`: how long a call waits for its reply (None: the bus's rpc_timeout).
         `log_prefix`: what the debug line of each message starts with (default: the
-        context's)."""
+        context's). `cast_patience`: how long a cast waits for an absent broker (None: the
+        bus's rpc_timeout)."""
         self.bus = bus
         self.timeout = timeout
         self.log_prefix = log_prefix
+        self.cast_patience = cast_patience
 
     def _call(self, context: RequestContext, topic: str, method: str,
               keep_waiting: KeepWaiting | None = None, version: str | None = None,
@@ -41,7 +44,8 @@ class RpcClient:
     def _cast(self, context: RequestContext, topic: str, method: str,
               version: str | None = None, **args) -> None:
         self._log(context, "casting", topic, method)
-        self.bus.cast(topic, method, context, rpc_version=version or self.version, **args)
+        self.bus.cast(topic, method, context, rpc_version=version or self.version,
+                      patience=self.cast_patience, **args)
 
     def _fanout(self, context: RequestContext, topic: str, method: str,
                 version: str | None = None, **args) -> None:

@@ -139,15 +139,15 @@ class Bus:
     # A service is reached through its client (herder/<service>/rpcapi.py), which sends
     # `rpc_version`, the version of the service's RPC API the message needs (see versions.py).
     def cast(self, topic: str, method: str, context: RequestContext,
-             rpc_version: str | None = None, **kwargs) -> None:
-        """Send, waiting for the broker as long as a call waits for its reply (rpc_timeout).
-        A cast's sender has often recorded the request already (the api: the server's
-        task_state) and reports it accepted once the cast is out: giving up after a few
-        seconds of a broker restart would leave it accepted and never handed on, until a
-        conductor put it back after lost_request_timeout."""
+             rpc_version: str | None = None, patience: float | None = None,
+             **kwargs) -> None:
+        """Send, waiting for the broker for up to `patience` seconds (None: as long as a call
+        waits for its reply, rpc_timeout): a cast that gave up after a few seconds of a
+        broker restart would be lost. A sender whose message outlives the broker (the api's
+        requests are recorded, and sent again by a conductor) asks for less."""
         self.faults.check(f"cast.{method}")
         name = self.qualified(topic)
-        self._publish_patiently(self.rpc_timeout,
+        self._publish_patiently(self.rpc_timeout if patience is None else patience,
                                 lambda: _message(method, context, kwargs, rpc_version),
                                 routing_key=name, declare=[topic_queue(name)])
 

@@ -93,12 +93,23 @@ class Engine:
         with self._in_flight_lock:
             return workflow_uuid in self._in_flight
 
-    def run(self, flow: Workflow) -> Outcome:
+    def run(self, flow: Workflow, request_uuid: str | None = None) -> Outcome:
+        """Run `flow` from its first step. With `request_uuid` (the api's accepted request it
+        carries out), only if this conductor is the one that takes the request: a request
+        sent again after its first cast seemed lost may arrive twice."""
         workflow_uuid = str(uuid.uuid4())
+        if request_uuid is not None:
+            # tests: a conductor killed here took the cast off the queue and journaled nothing
+            self.faults.check(f"{flow.kind}.take_request")
         with self._flying(workflow_uuid):
-            journal.open_workflow(self.db, workflow_uuid, flow.kind, flow.instance_uuid,
-                                  flow.migration_uuid, flow.snapshot(), self.owner,
-                                  self.lease_seconds)
+            try:
+                journal.open_workflow(self.db, workflow_uuid, flow.kind, flow.instance_uuid,
+                                      flow.migration_uuid, flow.snapshot(), self.owner,
+                                      self.lease_seconds, request_uuid)
+            except journal.RequestTaken as taken:
+                LOG.info("%s %s: request %s was taken by another conductor already",
+                         flow.log_prefix, flow.kind, taken)
+                return Outcome(completed=False, error=taken)
             return self._run_from(workflow_uuid, flow, 0, [])
 
     @contextlib.contextmanager

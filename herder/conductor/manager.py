@@ -25,7 +25,7 @@ _COPY_PROGRESS_START, _COPY_PROGRESS_SPAN = 10, 80
 class ConductorManager:
     # the version of its RPC API this serves (herder/conductor/rpcapi.py keeps the history), and the
     # client whose methods are all a message may call
-    RPC_API_VERSION = "1.0"
+    RPC_API_VERSION = "1.1"
     RPC_API = ConductorAPI
 
     def __init__(self, svc: ConductorServices):
@@ -50,16 +50,24 @@ class ConductorManager:
                                     self.svc.conf.workflow.lease_seconds)
 
     # -- moves -------------------------------------------------------------------------------
+    # Each request from the api names the accepted request it carries out (`request_uuid`,
+    # see db/accepted_requests.py): the workflow runs only if this conductor takes it. None:
+    # a request from an api that records none, or one the conductor makes itself.
     def migrate_server(self, context: RequestContext, instance_uuid: str,
-                       flavor: dict | None = None, host: str | None = None) -> None:
+                       flavor: dict | None = None, host: str | None = None,
+                       request_uuid: str | None = None) -> None:
         self.engine.run(MigrateWorkflow(self.svc, context, instance_uuid, memory=MoveMemory(
-            new_flavor_requested=flavor, requested_host=host)))
+            new_flavor_requested=flavor, requested_host=host)), request_uuid)
 
-    def confirm_resize(self, context, instance_uuid: str, migration_uuid: str) -> None:
-        self.engine.run(ConfirmWorkflow(self.svc, context, instance_uuid, migration_uuid))
+    def confirm_resize(self, context, instance_uuid: str, migration_uuid: str,
+                       request_uuid: str | None = None) -> None:
+        self.engine.run(ConfirmWorkflow(self.svc, context, instance_uuid, migration_uuid),
+                        request_uuid)
 
-    def revert_resize(self, context, instance_uuid: str, migration_uuid: str) -> None:
-        self.engine.run(RevertWorkflow(self.svc, context, instance_uuid, migration_uuid))
+    def revert_resize(self, context, instance_uuid: str, migration_uuid: str,
+                      request_uuid: str | None = None) -> None:
+        self.engine.run(RevertWorkflow(self.svc, context, instance_uuid, migration_uuid),
+                        request_uuid)
 
     def confirm_expired_resizes(self, context, host: str, window: int) -> None:
         """Auto-confirm (asked for by `host`'s periodic task) for the moves out of `host`."""
@@ -87,25 +95,36 @@ class ConductorManager:
             pass  # a late report after the move moved on
 
     # -- lifecycle ---------------------------------------------------------------------------
-    def build_instance(self, context, instance_uuid: str) -> None:
-        self.engine.run(BuildWorkflow(self.svc, context, instance_uuid))
+    def build_instance(self, context, instance_uuid: str,
+                       request_uuid: str | None = None) -> None:
+        self.engine.run(BuildWorkflow(self.svc, context, instance_uuid), request_uuid)
 
-    def stop_instance(self, context, instance_uuid: str) -> None:
-        self.power_action(context, instance_uuid, "stop")
+    def stop_instance(self, context, instance_uuid: str,
+                      request_uuid: str | None = None) -> None:
+        self.power_action(context, instance_uuid, "stop", request_uuid)
 
-    def start_instance(self, context, instance_uuid: str) -> None:
-        self.power_action(context, instance_uuid, "start")
+    def start_instance(self, context, instance_uuid: str,
+                       request_uuid: str | None = None) -> None:
+        self.power_action(context, instance_uuid, "start", request_uuid)
 
-    def power_action(self, context, instance_uuid: str, operation: str) -> None:
+    def power_action(self, context, instance_uuid: str, operation: str,
+                     request_uuid: str | None = None) -> None:
         """pause, unpause, suspend, resume, reboot_soft or reboot_hard (lifecycle.py)."""
         self.engine.run(PowerWorkflow(self.svc, context, instance_uuid,
-                                      memory=PowerMemory(operation)))
+                                      memory=PowerMemory(operation)), request_uuid)
 
     def delete_instance(self, context, instance_uuid: str,
-                        confirm_migration_uuid: str | None = None) -> None:
+                        confirm_migration_uuid: str | None = None,
+                        request_uuid: str | None = None) -> None:
         if confirm_migration_uuid:
-            self.confirm_resize(context, instance_uuid, confirm_migration_uuid)
-        self.engine.run(DeleteWorkflow(self.svc, context, instance_uuid))
+            # the confirm takes the request: if this conductor dies between the two, the
+            # server is left `deleting`, which recovery finishes (recovery.py)
+            outcome = self.engine.run(ConfirmWorkflow(self.svc, context, instance_uuid,
+                                                      confirm_migration_uuid), request_uuid)
+            if isinstance(outcome.error, journal.RequestTaken):
+                return
+            request_uuid = None
+        self.engine.run(DeleteWorkflow(self.svc, context, instance_uuid), request_uuid)
 
     # -- hosts -------------------------------------------------------------------------------
     def guest_placements(self, context, uuids: list[str]) -> dict[str, dict | None]:

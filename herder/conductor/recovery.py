@@ -7,17 +7,21 @@ Two kinds of leftovers exist after a crash:
   the engine resumes or rolls it back from the journal (see Engine.recover). A conductor that
   starts takes its own host's earlier processes' workflows at once, lease or not: a host name
   runs one conductor at a time, so an earlier process of that name is dead (`[DEFAULT] host`);
-- servers whose request was accepted by the api but whose cast to the conductor was lost before
-  any workflow began (the api or the conductor died in between): once the request is older than
-  `lost_request_timeout` (by the server's row, or by its migration's for a confirm, which
-  changes only the migration), their task_state (or their migration's status) is put back
-  where the api found it, with a fault that says so.
+- requests the api accepted whose cast to the conductors was lost before any workflow began
+  (the broker, or the conductor that took it, died in between). The api records each request
+  with the server's new task state; a record still there after `request_resend_after` seconds
+  is cast again (pending_requests.py), so the request runs within seconds of the fault.
+  Servers left in such a task state with no record (an api from before requests were
+  recorded) are put back where the api found them once `lost_request_timeout` passed (by the
+  server's row, or by its migration's for a confirm, which changes only the migration), with
+  a fault that says so.
 """
 import logging
 import uuid
 from datetime import datetime, timedelta
 
 from herder import states
+from herder.conductor import pending_requests
 from herder.conductor.base import ConductorServices, ServerWorkflow
 from herder.conductor.engine import Engine, Interrupted
 from herder.conductor.workflows.confirm import ConfirmWorkflow
@@ -25,7 +29,7 @@ from herder.conductor.workflows.lifecycle import BuildWorkflow, DeleteWorkflow, 
 from herder.conductor.workflows.migrate import MigrateWorkflow
 from herder.conductor.workflows.revert import RevertWorkflow
 from herder.context import admin_context
-from herder.db import instances, journal, moves
+from herder.db import accepted_requests, instances, journal, moves
 
 LOG = logging.getLogger(__name__)
 
@@ -70,6 +74,10 @@ def recover(svc: ConductorServices, engine: Engine, sole_conductor: bool = False
                         "completed" if outcome.completed else "rolled back")
         except Exception:  # one broken record must not keep the others stuck
             LOG.exception("could not recover %s workflow %s", row.kind, row.uuid)
+    # the only conductor, starting: the requests recorded before it stopped went down with
+    # its in-process queue, so they are sent again at once
+    pending_requests.resend_overdue(svc, 0.0 if sole_conductor and starting
+                                    else svc.conf.workflow.request_resend_after)
     _sweep_lost_requests(svc, datetime.utcnow() - timedelta(seconds=lost_after))
     return recovered
 
@@ -93,8 +101,9 @@ def _sweep_lost_requests(svc: ConductorServices, accepted_before: datetime) -> N
         if open_move is not None and open_move.updated_at is not None and \
                 open_move.updated_at > accepted_before:
             continue
-        if journal.active_for(db, instance.uuid) is not None:
-            continue
+        if journal.active_for(db, instance.uuid) is not None or \
+                accepted_requests.pending_for(db, instance.uuid):
+            continue  # running, or recorded and sent again until a conductor takes it
         accepted = _ACCEPTED_BY_TASK_STATE.get(instance.task_state)
         if accepted is not None and accepted.when_lost is states.WhenLost.RUN:
             LOG.warning("[instance: %s] %s was accepted but never ran: running it",

@@ -11,6 +11,8 @@ upgraded on their own schedule.
 
 Versions of both APIs (see herder/bus/versions.py):
   1.0  the methods as they were when versions were introduced
+  1.1  ConductorAPI: the requests the api casts carry `request_uuid`, the request it recorded
+       (db/accepted_requests.py); a conductor runs one only if it takes that record
 """
 from herder.bus.client import RpcClient
 from herder.conductor import REPORTS_TOPIC
@@ -21,48 +23,63 @@ TOPIC = "conductor"
 class ConductorAPI(RpcClient):
     # -- moves -------------------------------------------------------------------------------
     def migrate_server(self, context, *, instance_uuid: str, flavor: dict | None = None,
-                       host: str | None = None) -> None:
+                       host: str | None = None, request_uuid: str | None = None) -> None:
         """Cold-migrate the server (to `host`, or where the scheduler picks), or resize it to
         `flavor`. The api has set its task state and recorded the action already."""
         self._cast(context, TOPIC, "migrate_server", instance_uuid=instance_uuid, flavor=flavor,
-                   host=host)
+                   host=host, **_recorded(request_uuid))
 
-    def confirm_resize(self, context, *, instance_uuid: str, migration_uuid: str) -> None:
+    def confirm_resize(self, context, *, instance_uuid: str, migration_uuid: str,
+                       request_uuid: str | None = None) -> None:
         """Confirm a finished move: the source drops what it kept (the migration is
         `confirming` already)."""
         self._cast(context, TOPIC, "confirm_resize", instance_uuid=instance_uuid,
-                   migration_uuid=migration_uuid)
+                   migration_uuid=migration_uuid, **_recorded(request_uuid))
 
-    def revert_resize(self, context, *, instance_uuid: str, migration_uuid: str) -> None:
+    def revert_resize(self, context, *, instance_uuid: str, migration_uuid: str,
+                      request_uuid: str | None = None) -> None:
         """Put a finished move back on its source (the migration is `reverting` already)."""
         self._cast(context, TOPIC, "revert_resize", instance_uuid=instance_uuid,
-                   migration_uuid=migration_uuid)
+                   migration_uuid=migration_uuid, **_recorded(request_uuid))
 
     def confirm_expired_resizes(self, context, *, host: str, window: int) -> None:
         """Confirm the moves out of `host` that have waited longer than `window` seconds."""
         self._cast(context, TOPIC, "confirm_expired_resizes", host=host, window=window)
 
     # -- lifecycle ---------------------------------------------------------------------------
-    def build_instance(self, context, *, instance_uuid: str) -> None:
+    def build_instance(self, context, *, instance_uuid: str,
+                       request_uuid: str | None = None) -> None:
         """Schedule the new server and create it on the host chosen."""
-        self._cast(context, TOPIC, "build_instance", instance_uuid=instance_uuid)
+        self._cast(context, TOPIC, "build_instance", instance_uuid=instance_uuid,
+                   **_recorded(request_uuid))
 
     def delete_instance(self, context, *, instance_uuid: str,
-                        confirm_migration_uuid: str | None = None) -> None:
+                        confirm_migration_uuid: str | None = None,
+                        request_uuid: str | None = None) -> None:
         """Delete the server, confirming its finished move `confirm_migration_uuid` first."""
         self._cast(context, TOPIC, "delete_instance", instance_uuid=instance_uuid,
-                   confirm_migration_uuid=confirm_migration_uuid)
+                   confirm_migration_uuid=confirm_migration_uuid, **_recorded(request_uuid))
 
-    def stop_instance(self, context, *, instance_uuid: str) -> None:
-        self._cast(context, TOPIC, "stop_instance", instance_uuid=instance_uuid)
+    def stop_instance(self, context, *, instance_uuid: str,
+                      request_uuid: str | None = None) -> None:
+        self._cast(context, TOPIC, "stop_instance", instance_uuid=instance_uuid,
+                   **_recorded(request_uuid))
 
-    def start_instance(self, context, *, instance_uuid: str) -> None:
-        self._cast(context, TOPIC, "start_instance", instance_uuid=instance_uuid)
+    def start_instance(self, context, *, instance_uuid: str,
+                       request_uuid: str | None = None) -> None:
+        self._cast(context, TOPIC, "start_instance", instance_uuid=instance_uuid,
+                   **_recorded(request_uuid))
 
-    def power_action(self, context, *, instance_uuid: str, operation: str) -> None:
+    def power_action(self, context, *, instance_uuid: str, operation: str,
+                     request_uuid: str | None = None) -> None:
         """pause, unpause, suspend, resume, reboot_soft or reboot_hard the server's guest."""
         self._cast(context, TOPIC, "power_action", instance_uuid=instance_uuid,
-                   operation=operation)
+                   operation=operation, **_recorded(request_uuid))
+
+
+def _recorded(request_uuid: str | None) -> dict:
+    """The arguments that name the request the api recorded, if it recorded one."""
+    return {} if request_uuid is None else {"request_uuid": request_uuid, "version": "1.1"}
 
 
 class ReportsAPI(RpcClient):

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import insert, select, update
 
+from herder.db import accepted_requests
 from herder.db.models import Workflow, WorkflowStep
 from herder.db.session import Database
 
@@ -32,10 +33,18 @@ class LostOwnership(Exception):
     """Another conductor adopted this workflow: this one must not run another step of it."""
 
 
+class RequestTaken(Exception):
+    """The accepted request a workflow was to run was taken by another conductor already."""
+
+
 def open_workflow(db: Database, uuid: str, kind: str, instance_uuid: str,
                   migration_uuid: str | None, context: dict, owner: str | None = None,
-                  lease_seconds: float = 0) -> Workflow:
+                  lease_seconds: float = 0, request_uuid: str | None = None) -> Workflow:
+    """Journal a new workflow; with `request_uuid`, take that accepted request in the same
+    transaction (RequestTaken, and nothing written, if another conductor has it)."""
     with db.transaction() as session:
+        if request_uuid is not None and not accepted_requests.take(session, request_uuid):
+            raise RequestTaken(request_uuid)
         row = Workflow(uuid=uuid, kind=kind, instance_uuid=instance_uuid,
                        migration_uuid=migration_uuid, status=RUNNING, context=context,
                        owner=owner, lease_until=_lease_end(lease_seconds) if owner else None)

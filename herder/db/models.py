@@ -266,6 +266,23 @@ class Workflow(Timestamps, Base):
     lease_until: Mapped[datetime | None] = mapped_column(Timestamp, nullable=True)
 
 
+class AcceptedRequest(Base):
+    """A request the api accepted and has not yet seen a conductor take: written in the
+    transaction that changes the server's state, removed in the one that opens the request's
+    workflow. A cast lost on the way (the broker or a conductor died) leaves it here, and a
+    conductor sends it again (see conductor/pending_requests.py)."""
+    __tablename__ = "accepted_requests"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True)
+    instance_uuid: Mapped[str] = mapped_column(String(36), index=True)
+    method: Mapped[str] = mapped_column(String(64))          # the conductor's RPC method
+    arguments: Mapped[dict] = mapped_column(JSON, default=dict)
+    context: Mapped[dict] = mapped_column(JSON, default=dict)
+    accepted_at: Mapped[datetime] = mapped_column(Timestamp, index=True)
+    # when a conductor last sent it again (None: never), so that it is not sent every sweep
+    resent_at: Mapped[datetime | None] = mapped_column(Timestamp, nullable=True)
+
+
 class WorkflowStep(Base):
     """The journal: one row per step, written before the step runs and updated after."""
     __tablename__ = "workflow_steps"

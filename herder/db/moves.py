@@ -26,18 +26,23 @@ def get(db: Database, uuid: str) -> Migration:
 def update(db: Database, uuid: str, expected_status: str | tuple | None = None,
            **values) -> Migration:
     """Write `values`, if the status is still `expected_status` (when given)."""
+    with db.transaction() as session:
+        return update_in(session, uuid, expected_status, **values)
+
+
+def update_in(session, uuid: str, expected_status: str | tuple | None = None,
+              **values) -> Migration:
+    """`update` inside the caller's transaction."""
     expected = {} if expected_status is None else {"status": expected_status}
     values["updated_at"] = datetime.utcnow().replace(microsecond=0)
-    with db.transaction() as session:
-        written = compare_and_swap(session, Migration, Migration.uuid, uuid, expected, values)
-        if written is None:
-            current = session.scalars(select(Migration).where(Migration.uuid == uuid)).first()
-            if current is None:
-                raise exception.MigrationNotFound(migration_id=uuid)
-            raise exception.UnexpectedTaskState(instance_uuid=current.instance_uuid,
-                                                expected=expected,
-                                                actual={"status": current.status})
-        return written
+    written = compare_and_swap(session, Migration, Migration.uuid, uuid, expected, values)
+    if written is None:
+        current = session.scalars(select(Migration).where(Migration.uuid == uuid)).first()
+        if current is None:
+            raise exception.MigrationNotFound(migration_id=uuid)
+        raise exception.UnexpectedTaskState(instance_uuid=current.instance_uuid,
+                                            expected=expected, actual={"status": current.status})
+    return written
 
 
 def in_progress_for(db: Database, instance_uuid: str) -> Migration | None:

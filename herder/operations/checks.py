@@ -6,12 +6,16 @@ launched, then host, then the host's compute service, then the operation's own c
 step is always a compare-and-swap of the state checked, so a request that races another is
 refused (409) rather than failing half way.
 """
-from typing import Protocol
+from typing import Callable, Protocol, TypeVar
+
+from sqlalchemy.orm import Session
 
 from herder import exception, states
 from herder.conductor.rpcapi import ConductorAPI
 from herder.db import instances, services
 from herder.db.models import Instance
+
+T = TypeVar("T")
 
 
 class Services(Protocol):
@@ -55,10 +59,14 @@ def check_service_up(svc: Services, host: str | None) -> None:
 
 
 def set_task_state(svc: Services, instance: Instance, action: str, expected: dict,
-                   **values) -> None:
-    """Write `values` if the server still holds `expected`, else refuse as busy."""
+                   also: Callable[[Session], T] | None = None, **values) -> T | None:
+    """Write `values` if the server still holds `expected`, else refuse as busy. `also`: what
+    else to write in the same transaction (the request's record, handover.handing_over);
+    what it returns is returned."""
     try:
-        instances.update(svc.db, instance.uuid, expected, **values)
+        with svc.db.transaction() as session:
+            instances.update_in(session, instance.uuid, expected, **values)
+            return also(session) if also is not None else None
     except exception.UnexpectedTaskState:
         raise busy(svc, instance, action) from None
 

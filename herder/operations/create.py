@@ -14,6 +14,7 @@ from herder.api import hostnames
 from herder.db import actions, flavors, images, instances, quotas, server_groups
 from herder.db.models import Image, Instance
 from herder.operations.checks import Services
+from herder.operations.handover import handing_over, send
 from herder.uuids import is_uuid_like
 
 _CREATE = states.ACCEPTED["create"]
@@ -69,10 +70,12 @@ def create(svc: Services, context, server: dict, hints: dict, *, networks_requir
             instances.add(session, instance, spec)
             if group_uuid:
                 server_groups.add_member(session, svc.conf, group_uuid, instance.uuid)
+            handover = handing_over(context, "build_instance",
+                                    instance_uuid=instance.uuid)(session)
     except exception.InstanceGroupNotFound as error:  # the group was deleted meanwhile
         raise exception.Invalid(str(error)) from None
     actions.start(svc.db, context, instance.uuid, _CREATE.action)
-    svc.conductor.build_instance(context, instance_uuid=instance.uuid)
+    send(svc, context, handover)
     return instance
 
 

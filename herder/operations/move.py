@@ -5,6 +5,7 @@ from herder.db import actions, flavors, instances, services
 from herder.db.models import Instance
 from herder.operations.checks import (Services, busy, check_host_up, check_lock, check_state,
                                       set_task_state)
+from herder.operations.handover import Handover, handing_over, send
 
 _MIGRATE, _RESIZE = states.ACCEPTED["migrate"], states.ACCEPTED["resize"]
 
@@ -22,9 +23,12 @@ def migrate(svc: Services, context, instance: Instance, host: str | None) -> Non
             raise exception.Invalid("Cannot migrate to the host where the server exists.")
         if services.compute(svc.db, host) is None:
             raise exception.Invalid(f"Compute host {host} could not be found.")
-    set_task_state(svc, instance, _MIGRATE.action, _expected(_MIGRATE),
-                   task_state=_MIGRATE.task_state, progress=0)
-    _start_move(svc, context, instance, _MIGRATE, flavor=None, host=host)
+    handover = set_task_state(
+        svc, instance, _MIGRATE.action, _expected(_MIGRATE),
+        also=handing_over(context, "migrate_server", instance_uuid=instance.uuid, flavor=None,
+                          host=host),
+        task_state=_MIGRATE.task_state, progress=0)
+    _start_move(svc, context, instance, _MIGRATE, handover)
 
 
 def resize(svc: Services, context, instance: Instance, flavor_ref: str,
@@ -53,9 +57,11 @@ def resize(svc: Services, context, instance: Instance, flavor_ref: str,
             instances.update_in(session, instance.uuid, _expected(_RESIZE),
                                 task_state=_RESIZE.task_state, progress=0, new_flavor=new,
                                 **disk)
+            handover = handing_over(context, "migrate_server", instance_uuid=instance.uuid,
+                                    flavor=new, host=None)(session)
     except exception.UnexpectedTaskState:
         raise busy(svc, instance, _RESIZE.action) from None
-    _start_move(svc, context, instance, _RESIZE, flavor=new, host=None)
+    _start_move(svc, context, instance, _RESIZE, handover)
 
 
 def _check_movable(svc: Services, context, instance: Instance,
@@ -91,7 +97,7 @@ def _cannot_resize_disk(reason: str) -> exception.Invalid:
 
 
 def _start_move(svc: Services, context, instance: Instance, accepted: states.Accepted,
-                flavor: dict | None, host: str | None) -> None:
-    """The server is in resize_prep already: record the action and hand it over."""
+                handover: Handover) -> None:
+    """The server is in resize_prep already: record the action and hand the move over."""
     actions.start(svc.db, context, instance.uuid, accepted.action)
-    svc.conductor.migrate_server(context, instance_uuid=instance.uuid, flavor=flavor, host=host)
+    send(svc, context, handover)

@@ -3,11 +3,16 @@
 The move's migration is what a confirm, a revert and a delete race for: each takes it from
 `finished` with a compare-and-swap before it touches anything else, and the loser is refused.
 """
+from typing import Callable
+
+from sqlalchemy.orm import Session
+
 from herder import exception, states
 from herder.db import actions, moves
 from herder.db.models import Instance, Migration
-from herder.operations.checks import (Services, check_lock, check_service_up, check_state,
+from herder.operations.checks import (Services, T, check_lock, check_service_up, check_state,
                                       set_task_state, visible)
+from herder.operations.handover import handing_over, send
 
 _CONFIRM, _REVERT = states.ACCEPTED["confirm_resize"], states.ACCEPTED["revert_resize"]
 # what a finished move becomes once a confirm or revert takes it
@@ -19,10 +24,11 @@ def confirm_resize(svc: Services, context, instance: Instance) -> None:
     """Keep the server where it moved; the source host's copy goes."""
     migration = _finished_migration(svc, context, instance, _CONFIRM)
     check_service_up(svc, migration.source_compute)
-    _take(svc, instance, migration, _CONFIRM)
+    # a confirm changes only the migration: its request is recorded with that change
+    handover = _take(svc, instance, migration, _CONFIRM, also=handing_over(
+        context, "confirm_resize", instance_uuid=instance.uuid, migration_uuid=migration.uuid))
     actions.start(svc.db, context, instance.uuid, _CONFIRM.action)
-    svc.conductor.confirm_resize(context, instance_uuid=instance.uuid,
-                                 migration_uuid=migration.uuid)
+    send(svc, context, handover)
 
 
 def revert_resize(svc: Services, context, instance: Instance) -> None:
@@ -32,16 +38,18 @@ def revert_resize(svc: Services, context, instance: Instance) -> None:
     # would break the confirm that won it
     _take(svc, instance, migration, _REVERT)
     try:
-        set_task_state(svc, instance, _REVERT.action,
-                       {"vm_state": _REVERT.vm_states, "task_state": _REVERT.task_states},
-                       task_state=_REVERT.task_state)
+        handover = set_task_state(
+            svc, instance, _REVERT.action,
+            {"vm_state": _REVERT.vm_states, "task_state": _REVERT.task_states},
+            also=handing_over(context, "revert_resize", instance_uuid=instance.uuid,
+                              migration_uuid=migration.uuid),
+            task_state=_REVERT.task_state)
     except exception.Conflict:
         moves.update(svc.db, migration.uuid, _REVERT.migration_status,
                      status=states.MIGRATION_FINISHED)
         raise
     actions.start(svc.db, context, instance.uuid, _REVERT.action)
-    svc.conductor.revert_resize(context, instance_uuid=instance.uuid,
-                                migration_uuid=migration.uuid)
+    send(svc, context, handover)
 
 
 def _finished_migration(svc: Services, context, instance: Instance,
@@ -60,12 +68,14 @@ def _finished_migration(svc: Services, context, instance: Instance,
 
 
 def _take(svc: Services, instance: Instance, migration: Migration,
-          accepted: states.Accepted) -> None:
+          accepted: states.Accepted, also: Callable[[Session], T] | None = None) -> T | None:
     """The migration from `finished` to the operation's status, or a refusal naming the status
-    another request gave it."""
+    another request gave it. `also`: what else to write in its transaction (and return)."""
     try:
-        moves.update(svc.db, migration.uuid, states.MIGRATION_FINISHED,
-                     status=accepted.migration_status)
+        with svc.db.transaction() as session:
+            moves.update_in(session, migration.uuid, states.MIGRATION_FINISHED,
+                            status=accepted.migration_status)
+            return also(session) if also is not None else None
     except exception.UnexpectedTaskState as error:
         raise _migration_busy(instance, accepted,
                               error.kwargs.get("actual", {}).get("status")) from None

@@ -39,6 +39,7 @@ MOVE_POINTS = [  # (who holds, fault point): the conductor's steps, then the ser
     ("scheduler", "select_destinations"), ("*", "prep_resize"), ("*", "power_off"),
     ("*", "copy_disk"), ("*", "finish_migration"),
     ("api", "cast.migrate_server"),   # accepted, never handed to a conductor
+    ("conductor", "migrate.take_request"),   # taken off the queue, nothing journaled
 ]
 CASES = [
     *[("migrate", owner, point) for owner, point in MOVE_POINTS],
@@ -56,6 +57,7 @@ CASES = [
 ]
 REPRESENTATIVE = {
     ("migrate", "api", "cast.migrate_server"),
+    ("migrate", "conductor", "migrate.take_request"),
     ("migrate", "conductor", "migrate.create_migration.first_write"),
     ("migrate", "conductor", "migrate.prep_resize"),
     ("migrate", "scheduler", "select_destinations"),
@@ -77,7 +79,8 @@ def cloud(rabbitmq, tmp_path_factory):
     with Deployment(
             tmp_path_factory.mktemp("crash"),
             messaging={"rpc_timeout": 5},      # how long a dead service's step is waited for
-            workflow={"lease_seconds": 3, "recovery_interval": 0.5, "lost_request_timeout": 3},
+            workflow={"lease_seconds": 3, "recovery_interval": 0.5, "lost_request_timeout": 3,
+                      "request_resend_after": 1},
             # one server per case
             quota={"instances": 100, "cores": 200, "ram": 204800}) as deployment:
         yield deployment

@@ -9,6 +9,7 @@ from datetime import datetime
 from types import SimpleNamespace
 
 import pytest
+from sqlalchemy import select
 
 from herder import exception, operations, states
 from herder.api import faults
@@ -17,7 +18,7 @@ from herder.conductor.rpcapi import ConductorAPI
 from herder.conductor.workflows.lifecycle import POWER_OPERATIONS
 from herder.context import RequestContext
 from herder.db import flavors, instances
-from herder.db.models import Instance
+from herder.db.models import AcceptedRequest, Instance
 
 FLAVOR = {"id": 1, "flavorid": "1", "vcpus": 1, "memory_mb": 512, "root_gb": 1,
           "ephemeral_gb": 0}
@@ -27,7 +28,7 @@ class RecordingBus:
     def __init__(self):
         self.casts = []
 
-    def cast(self, topic, method, context, rpc_version=None, **kwargs):
+    def cast(self, topic, method, context, rpc_version=None, patience=None, **kwargs):
         self.casts.append((topic, method, kwargs))
 
 
@@ -108,9 +109,16 @@ def test_a_move_is_refused_on_the_first_precheck_that_still_applies(svc, member,
     assert svc.bus.casts == []
     operations.migrate(svc, admin, server, "compute2")
     assert instances.get(svc.db, server.uuid).task_state == states.RESIZE_PREP
-    assert svc.bus.casts == [("conductor", "migrate_server",
-                              {"instance_uuid": server.uuid, "flavor": None,
-                               "host": "compute2"})]
+    [(topic, method, arguments)] = svc.bus.casts
+    request_uuid = arguments.pop("request_uuid")
+    assert (topic, method, arguments) == ("conductor", "migrate_server",
+                                          {"instance_uuid": server.uuid, "flavor": None,
+                                           "host": "compute2"})
+    # the cast names the request recorded with the task state, which waits for a conductor
+    with svc.db.transaction() as session:
+        recorded = session.scalars(select(AcceptedRequest)).one()
+        assert (recorded.uuid, recorded.method, recorded.arguments) == (
+            request_uuid, "migrate_server", arguments)
 
 
 def test_confirm_and_revert_need_an_unlocked_resized_server_with_a_finished_move(svc, member,

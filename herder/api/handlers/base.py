@@ -26,7 +26,10 @@ class ApiServices:
     conductor: ConductorAPI = field(init=False)
 
     def __post_init__(self):
-        self.conductor = ConductorAPI(self.bus)
+        # the api records each request before it casts it (operations/handover.py): a cast
+        # the broker refuses is sent again by a conductor, so the api answers at once rather
+        # than wait out a broker restart
+        self.conductor = ConductorAPI(self.bus, cast_patience=0.0)
 
 
 class Handler:

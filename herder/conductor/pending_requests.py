@@ -1,0 +1,40 @@
+"""Requests the api accepted whose cast no conductor took: sent to the conductors again.
+
+The api records each request in the transaction that sets the server's task state, then casts
+it (db/accepted_requests.py). When the cast is lost (the broker restarted before delivering
+it, or the conductor that took it from the queue died before journaling its workflow), the
+record stays. Every conductor looks for records older than `request_resend_after` on its
+recovery round and casts them again; whichever conductor opens the workflow first takes the
+record, and a copy that arrives later finds it gone and is dropped (Engine.run).
+"""
+import logging
+from datetime import datetime, timedelta
+
+from herder.conductor.base import ConductorServices
+from herder.conductor.rpcapi import ConductorAPI
+from herder.context import RequestContext
+from herder.db import accepted_requests
+
+LOG = logging.getLogger(__name__)
+
+
+def resend_overdue(svc: ConductorServices, waited_seconds: float) -> int:
+    """Cast again every request waiting longer than `waited_seconds`; how many were sent."""
+    sent = 0
+    conductors = ConductorAPI(svc.bus, cast_patience=0.0)   # the next round is the retry
+    overdue = accepted_requests.overdue(svc.db, datetime.utcnow() - timedelta(
+        seconds=waited_seconds))
+    for request in overdue:
+        context = RequestContext.from_dict(request.context)
+        LOG.warning("%s [instance: %s] %s accepted at %s was not taken by any conductor: "
+                    "sending it again", context.log_prefix(), request.instance_uuid,
+                    request.method, request.accepted_at.isoformat())
+        try:
+            getattr(conductors, request.method)(context, request_uuid=request.uuid,
+                                                **request.arguments)
+        except Exception as error:  # the broker is still away: the next round tries again
+            LOG.warning("could not send the waiting requests again: %s", error)
+            break
+        accepted_requests.mark_resent(svc.db, request.uuid)
+        sent += 1
+    return sent
