@@ -34,12 +34,16 @@ def Conflict(message: str) -> Fault:  # noqa: N802
     return Fault(409, message)
 
 
+# Nova's faults name their charset (webob's default for text), unlike its 200 answers
+CONTENT_TYPE = "application/json; charset=UTF-8"
+
+
 def body(code: int, message: str) -> str:
     return json.dumps({FAULT_NAMES.get(code, "computeFault"): {"code": code, "message": message}})
 
 
 def render(resp: falcon.Response, code: int, message: str) -> None:
     resp.status = code
-    resp.content_type = "application/json"
+    resp.content_type = CONTENT_TYPE
     resp.text = body(code, message)
     resp.media = None
