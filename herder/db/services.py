@@ -9,6 +9,17 @@ from herder.db.models import Service
 from herder.db.session import Database
 
 
+# The services' `binary`, stored as Nova names it. Clients and scripts written for Nova find
+# and switch services by these names (`?binary=nova-compute`, `openstack compute service set
+# HOST nova-compute`, tempest), so the database holds Nova's names rather than the API
+# translating herder's at its edge: every reader (the API's filters and updates, the
+# scheduler's and the hypervisors' lookups) then sees the one name, and nothing can forget to
+# translate. The processes keep herder's names in their logs, threads and notifications.
+COMPUTE_BINARY = "nova-compute"
+CONDUCTOR_BINARY = "nova-conductor"
+SCHEDULER_BINARY = "nova-scheduler"
+
+
 def _now() -> datetime:
     return datetime.utcnow().replace(microsecond=0)
 
@@ -22,9 +33,8 @@ def heartbeat(db: Database, host: str, binary: str, topic: str, zone: str) -> Se
             service = Service(uuid=str(uuid.uuid4()), host=host, binary=binary, topic=topic,
                               zone=zone, report_count=0)
             session.add(service)
-        service.last_seen_up = _now()
+        service.last_seen_up = service.updated_at = _now()
         service.report_count = (service.report_count or 0) + 1
-        service.updated_at = _now()
         return service
 
 
@@ -45,7 +55,7 @@ def list_all(db: Database, host: str | None = None, binary: str | None = None) -
 
 
 def compute(db: Database, host: str) -> Service | None:
-    found = list_all(db, host=host, binary="herder-compute")
+    found = list_all(db, host=host, binary=COMPUTE_BINARY)
     return found[0] if found else None
 
 
@@ -72,6 +82,3 @@ def update_service(db: Database, service_id: str, **values) -> Service:
         service.updated_at = _now()
         return service
 
-
-# the binary of compute host services: the only services whose switches mean something
-COMPUTE_BINARY = "herder-compute"

@@ -3,13 +3,16 @@ import uuid
 from datetime import datetime
 
 import pytest
+import sqlalchemy as sa
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from herder import exception
-from herder.db import flavors, instances, placement
+from herder.db import flavors, instances, placement, services
 from herder.db.cas import compare_and_swap
-from herder.db.models import Base, Instance, InstanceFault
+from herder.db.models import Base, Instance, InstanceFault, Migration, Service
+from herder.db.session import Database, alembic_config
 
 
 def test_migrations_build_exactly_the_schema_the_models_describe(db):
@@ -24,6 +27,36 @@ def test_fault_times_keep_their_microseconds(db):
     with db.transaction() as session:
         session.add(InstanceFault(instance_uuid="i", code=500, message="m", created_at=when))
     assert instances.latest_fault(db, "i").created_at == when
+
+
+def test_migration_0010_gives_services_novas_binary_names(db_url):
+    """An existing deployment's services are renamed in place (same rows); a name taken
+    already is left alone; downgrading gives herder's names back."""
+    config = alembic_config(db_url)
+    command.downgrade(config, "0009")
+    database = Database(db_url)
+    try:
+        rows = [("compute1", "herder-compute"), ("ctl", "herder-conductor"),
+                ("ctl", "herder-scheduler"), ("compute2", "herder-compute"),
+                ("compute2", "nova-compute")]
+        with database.transaction() as session:
+            for number, (host, binary) in enumerate(rows):
+                session.add(Service(uuid=f"u{number}", host=host, binary=binary,
+                                    topic="t", zone="nova"))
+        command.upgrade(config, "head")
+        with database.transaction() as session:
+            found = {s.uuid: (s.host, s.binary) for s in session.scalars(sa.select(Service))}
+        assert found == {"u0": ("compute1", "nova-compute"), "u1": ("ctl", "nova-conductor"),
+                         "u2": ("ctl", "nova-scheduler"), "u3": ("compute2", "herder-compute"),
+                         "u4": ("compute2", "nova-compute")}
+        command.downgrade(config, "0009")
+        with database.transaction() as session:
+            back = {s.uuid: s.binary for s in session.scalars(sa.select(Service))}
+        assert back == {"u0": "herder-compute", "u1": "herder-conductor",
+                        "u2": "herder-scheduler", "u3": "herder-compute", "u4": "nova-compute"}
+        command.upgrade(config, "head")
+    finally:
+        database.dispose()
 
 
 def test_allocation_ratios_come_back_exactly_as_written(db, hosts):
