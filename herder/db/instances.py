@@ -45,7 +45,7 @@ def update(db: Database, uuid: str, expected: dict | None = None, **values) -> I
 
 def update_in(session: Session, uuid: str, expected: dict | None = None, **values) -> Instance:
     """`update` inside the caller's transaction (say, one that holds a quota lock)."""
-    values["updated_at"] = datetime.utcnow().replace(microsecond=0)
+    values["updated_at"] = datetime.utcnow()
     written = compare_and_swap(session, Instance, Instance.uuid, uuid, expected or {}, values)
     if written is None:
         current = session.scalars(select(Instance).where(Instance.uuid == uuid)).first()

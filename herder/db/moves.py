@@ -27,7 +27,7 @@ def update(db: Database, uuid: str, expected_status: str | tuple | None = None,
            **values) -> Migration:
     """Write `values`, if the status is still `expected_status` (when given)."""
     expected = {} if expected_status is None else {"status": expected_status}
-    values["updated_at"] = datetime.utcnow().replace(microsecond=0)
+    values["updated_at"] = datetime.utcnow()
     with db.transaction() as session:
         written = compare_and_swap(session, Migration, Migration.uuid, uuid, expected, values)
         if written is None:

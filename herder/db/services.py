@@ -21,7 +21,7 @@ SCHEDULER_BINARY = "nova-scheduler"
 
 
 def _now() -> datetime:
-    return datetime.utcnow().replace(microsecond=0)
+    return datetime.utcnow()
 
 
 def heartbeat(db: Database, host: str, binary: str, topic: str, zone: str) -> Service:

@@ -29,6 +29,33 @@ def test_fault_times_keep_their_microseconds(db):
     assert instances.latest_fault(db, "i").created_at == when
 
 
+def test_every_timestamp_column_keeps_microseconds(db):
+    """MySQL and MariaDB drop a DATETIME's fraction unless it has a precision: every
+    timestamp column must have 6 digits, on the database the migrations built."""
+    inspector = sa.inspect(db.engine)
+    for table in Base.metadata.sorted_tables:
+        reflected = {c["name"]: c["type"] for c in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if isinstance(column.type, sa.DateTime):
+                kind = reflected[column.name]
+                assert getattr(kind, "fsp", 6) == 6, (table.name, column.name, kind)
+                assert getattr(kind, "precision", None) in (None, 6), (table.name, column.name)
+
+
+def test_times_written_by_default_keep_their_microseconds(db):
+    """A migration's created_at is shown to the microsecond, and two of one second are
+    ordered by it; a heartbeat's time likewise."""
+    with db.transaction() as session:
+        session.add(Migration(uuid="m", instance_uuid="i", status="migrating",
+                              migration_type="migration"))
+    services.heartbeat(db, "compute1", services.COMPUTE_BINARY, "compute.compute1", "nova")
+    with db.transaction() as session:
+        times = [session.scalars(sa.select(Migration)).one().created_at,
+                 session.scalars(sa.select(Service)).one().last_seen_up]
+    # one in a million writes falls on a whole second: both at once is a broken clock
+    assert any(t.microsecond for t in times), times
+
+
 def test_migration_0010_gives_services_novas_binary_names(db_url):
     """An existing deployment's services are renamed in place (same rows); a name taken
     already is left alone; downgrading gives herder's names back."""

@@ -93,7 +93,7 @@ class ServerCollection(Handler):
             metadata_=metadata, system_metadata={}, addresses=addresses,
             key_name=server.get("key_name"),
             disk_config=server.get("OS-DCF:diskConfig", "MANUAL"),
-            created_at=datetime.utcnow().replace(microsecond=0))
+            created_at=datetime.utcnow())
         spec = {"flavor": flavors.as_dict(flavor), "availability_zone": zone,
                 "image_properties": image.properties if image else {},
                 "requested_host": server.get("host") if version.at_least("2.74") else None,
