@@ -59,6 +59,17 @@ def compute(db: Database, host: str) -> Service | None:
     return found[0] if found else None
 
 
+def computes_on(db: Database, hosts: set[str]) -> dict[str, Service]:
+    """host -> its compute service, for many hosts in one query (as `compute` finds each)."""
+    if not hosts:
+        return {}
+    with db.transaction() as session:
+        found = session.scalars(select(Service).where(
+            Service.binary == COMPUTE_BINARY, Service.host.in_(sorted(hosts)))
+            .order_by(Service.id.desc()))
+        return {service.host: service for service in found}   # the first by id wins
+
+
 def get(db: Database, service_id: str) -> Service:
     with db.transaction() as session:
         service = session.scalars(select(Service).where(
