@@ -64,7 +64,7 @@ def test_host_and_all_tenants_are_for_admins(cloud, admin, demo, three):
 def test_changes_since_and_before_window_includes_deleted_servers(cloud, demo, three):
     before_all = (datetime.now(timezone.utc) - timedelta(minutes=5)).strftime(
         "%Y-%m-%dT%H:%M:%SZ")
-    time.sleep(1.1)   # times are kept to the second
+    time.sleep(1.1)   # the cut below is named to the second
     cut = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     time.sleep(1.1)
     demo.compute.delete_server(three["web-2"].id)
