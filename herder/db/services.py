@@ -41,7 +41,11 @@ def heartbeat(db: Database, host: str, binary: str, topic: str, zone: str) -> Se
 def is_up(service: Service, service_down_time: int) -> bool:
     if service.forced_down or service.last_seen_up is None:
         return False
-    return _now() - service.last_seen_up <= timedelta(seconds=service_down_time)
+    # whole seconds, as when heartbeats were stored to the second: a host whose heartbeat is
+    # a fraction of a second past the limit keeps that much grace (under load, a heartbeat
+    # delayed by a reconnect would otherwise show the host down to the scheduler and the API)
+    elapsed = _now().replace(microsecond=0) - service.last_seen_up.replace(microsecond=0)
+    return elapsed <= timedelta(seconds=service_down_time)
 
 
 def list_all(db: Database, host: str | None = None, binary: str | None = None) -> list[Service]:
