@@ -38,6 +38,10 @@ def Conflict(message: str) -> Fault:  # noqa: N802
     return Fault(409, message)
 
 
+# Nova's faults name their charset (webob's default for text), unlike its 200 answers
+CONTENT_TYPE = "application/json; charset=UTF-8"
+
+
 # The refusals the compute API layer (herder/operations) raises, as the codes Nova gives them;
 # the first that matches wins, so a subclass comes before its base.
 _REFUSALS = ((exception.QuotaExceeded, 403), (exception.Invalid, 400),
@@ -64,6 +68,6 @@ def body(code: int, message: str) -> str:
 
 def render(resp: falcon.Response, code: int, message: str) -> None:
     resp.status = code
-    resp.content_type = "application/json"
+    resp.content_type = CONTENT_TYPE
     resp.text = body(code, message)
     resp.media = None

@@ -56,7 +56,7 @@ def body_limit(conf, method: str, path: str) -> int | None:
 def refusal_response(refusal: request_head.Refusal) -> bytes:
     body = faults.body(refusal.status, refusal.message).encode()
     return (f"HTTP/1.1 {refusal.status} {_REASONS.get(refusal.status, 'Error')}\r\n"
-            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+            f"Content-Type: {faults.CONTENT_TYPE}\r\nContent-Length: {len(body)}\r\n"
             "Connection: close\r\n\r\n").encode() + body
 
 

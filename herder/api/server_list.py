@@ -1,27 +1,26 @@
-"""Which servers a list request wants, and in what order: Nova's filters and sort keys.
+"""Which servers a list request wants, and in what order: Nova's filters and sort keys, checked
+and turned into a herder.db.server_queries.ServerFilter (the database filters, sorts and pages).
 
-The list is filtered in Python over the project's rows (a project holds few servers next to
-what a database pages through), with Nova's meaning for each parameter: `name` is a regular
-expression searched in the name (matched by RE2, in time linear in the name whatever the
-pattern, so that no pattern can hold the process: RE2 has no backreferences or lookarounds,
-and a pattern that needs them is refused with 400), `status` the API status, `changes-since`/`changes-before` the
-window the server last changed in (deleted servers included), `sort_key`/`sort_dir` any number
-of keys with the newest first by default.
+Nova's meaning for each parameter: `name` is a regular expression searched in the name (matched
+by RE2, in time linear in the name whatever the pattern, so that no pattern can hold the
+process: RE2 has no backreferences or lookarounds, and a pattern that needs them is refused
+with 400), `status` the API status, `changes-since`/`changes-before` the window the server
+last changed in (deleted servers included), `sort_key`/`sort_dir` any number of keys with the
+newest first by default.
 
 The state filters (`STATE_FILTERS`: admins always, project members from 2.83) compare as
 follows: `user_id`, `power_state` and `progress` exactly; `vm_state` and `task_state` against
 any of the values given (they may repeat); `availability_zone`, `key_name` and `config_drive`
 as text the field contains; `created_at`, `launched_at` and `terminated_at` as the instant
-they name.
+they name (a whole second when it has no fraction).
 """
-from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Callable
 
 import re2
 
-from herder import states
 from herder.api import faults
-from herder.db.models import Instance
+from herder.db.server_queries import ServerFilter
 
 # RE2 compiles within this memory (a larger pattern is refused) and says nothing on stderr
 _NAME_PATTERN_OPTIONS = re2.Options()
@@ -63,65 +62,34 @@ _SORT_DIRS = ("asc", "desc")
 STATE_FILTERS = ("availability_zone", "config_drive", "key_name", "created_at", "launched_at",
                  "terminated_at", "power_state", "task_state", "vm_state", "progress",
                  "user_id")
-_CONTAINS = ("availability_zone", "key_name", "config_drive")
-_ONE_OF = ("vm_state", "task_state")
-_INSTANT = ("created_at", "launched_at", "terminated_at")
 
 
-@dataclass
-class ServerFilter:
-    name: str | None = None
-    status: str | None = None
-    host: str | None = None
-    image: str | None = None
-    flavor: str | None = None
-    changes_since: datetime | None = None
-    changes_before: datetime | None = None
-    # STATE_FILTERS given: a string each (a list for _ONE_OF, a datetime for _INSTANT)
-    states: dict = field(default_factory=dict)
-    _name_pattern: object | None = field(default=None, init=False, repr=False)
-
-    def __post_init__(self) -> None:
-        if self.name is not None:
-            try:
-                self._name_pattern = re2.compile(self.name, _NAME_PATTERN_OPTIONS)
-            except re2.error:
-                raise faults.BadRequest(f"Invalid regular expression for name: {self.name}") \
-                    from None
-        if self.status is not None:
-            self.status = self.status.upper()
-
-    def matches(self, instance: Instance) -> bool:
-        if self._name_pattern is not None and \
-                not self._name_pattern.search(instance.display_name):
-            return False
-        if self.status is not None and \
-                states.server_status(instance.vm_state, instance.task_state) != self.status:
-            return False
-        if self.host is not None and instance.host != self.host:
-            return False
-        if self.image is not None and instance.image_ref != self.image.rsplit("/", 1)[-1]:
-            return False
-        if self.flavor is not None and \
-                instance.flavor["flavorid"] != self.flavor.rsplit("/", 1)[-1]:
-            return False
-        changed = instance.updated_at or instance.created_at
-        if self.changes_since is not None and changed < self.changes_since:
-            return False
-        if self.changes_before is not None and changed > self.changes_before:
-            return False
-        return all(_state_matches(instance, name, wanted) for name, wanted in self.states.items())
+def name_pattern(name: str | None) -> Callable[[str], bool] | None:
+    """Whether a server's name matches the `name` filter (searched, as Nova does); a pattern
+    RE2 cannot compile is a bad request."""
+    if name is None:
+        return None
+    try:
+        pattern = re2.compile(name, _NAME_PATTERN_OPTIONS)
+    except re2.error:
+        raise faults.BadRequest(f"Invalid regular expression for name: {name}") from None
+    return lambda server_name: pattern.search(server_name) is not None
 
 
-def _state_matches(instance: Instance, name: str, wanted) -> bool:
-    actual = getattr(instance, name)
-    if name in _ONE_OF:
-        return actual in wanted
-    if name in _INSTANT:
-        return actual is not None and actual.replace(tzinfo=None) == wanted.replace(tzinfo=None)
-    if name in _CONTAINS:
-        return actual is not None and wanted in str(actual)
-    return actual is not None and str(actual) == wanted
+def server_filter(project_id: str | None, name: str | None = None, status: str | None = None,
+                  host: str | None = None, image: str | None = None, flavor: str | None = None,
+                  changes_since: datetime | None = None, changes_before: datetime | None = None,
+                  state_filters: dict | None = None) -> ServerFilter:
+    """The filter of a list request; a changes window also lists deleted servers. `image` and
+    `flavor` may be links: their last segment is the id."""
+    return ServerFilter(
+        project_id=project_id,
+        include_deleted=changes_since is not None or changes_before is not None,
+        name_matches=name_pattern(name), status=status.upper() if status else status,
+        host=host, image_ref=image.rsplit("/", 1)[-1] if image is not None else None,
+        flavorid=flavor.rsplit("/", 1)[-1] if flavor is not None else None,
+        changes_since=changes_since, changes_before=changes_before,
+        states=dict(state_filters or {}))
 
 
 def valid_status(status: str, refuse_unknown: bool) -> bool:
@@ -153,23 +121,9 @@ def sort_order(keys: list[str], dirs: list[str], is_admin: bool) -> list[tuple[s
             raise faults.Forbidden(f"Only administrators can sort servers by {key}")
     default_dir = dirs[0] if dirs else "desc"
     dirs = dirs + [default_dir] * (len(keys) - len(dirs))
-    order = [(_SORT_ATTRIBUTES[key], direction == "desc")
-             for key, direction in zip(keys, dirs) if key not in IGNORED_SORT_KEYS]
+    order = [(_SORT_ATTRIBUTES[key], direction == "desc") for key, direction in zip(keys, dirs)
+             if key not in IGNORED_SORT_KEYS and _SORT_ATTRIBUTES[key] is not None]
     for tie_breaker in ("created_at", "id"):
         if tie_breaker not in {attribute for attribute, _ in order}:
             order.append((tie_breaker, default_dir == "desc"))
     return order
-
-
-def sort(rows: list[Instance], order: list[tuple[str | None, bool]]) -> list[Instance]:
-    """Stable sorts from the last key to the first; None sorts before any value (ascending)."""
-    for attribute, descending in reversed(order):
-        if attribute is None:
-            continue
-        rows = sorted(rows, key=lambda row: _sortable(getattr(row, attribute)),
-                      reverse=descending)
-    return rows
-
-
-def _sortable(value) -> tuple:
-    return (value is not None, value if value is not None else 0)

@@ -141,5 +141,5 @@ class ConductorManager:
         # one transaction, so one wait for SQLite's write lock: a heartbeat that waits too long
         # is dropped as late, and enough of those show the host down
         with self.db.one_transaction():
-            services.heartbeat(self.db, host, "herder-compute", f"compute.{host}", zone)
+            services.heartbeat(self.db, host, services.COMPUTE_BINARY, f"compute.{host}", zone)
             placement.upsert_node(self.db, host, host_ip, inventory)

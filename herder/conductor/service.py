@@ -56,7 +56,7 @@ class ConductorService:
         self._server = self._reports = None
 
     def heartbeat(self) -> None:
-        services.heartbeat(self.db, self.host, BINARY, "conductor", "internal")
+        services.heartbeat(self.db, self.host, services.CONDUCTOR_BINARY, "conductor", "internal")
 
     def start(self) -> None:
         self.heartbeat()

@@ -45,7 +45,7 @@ def update(db: Database, uuid: str, expected: dict | None = None, **values) -> I
 
 def update_in(session: Session, uuid: str, expected: dict | None = None, **values) -> Instance:
     """`update` inside the caller's transaction (say, one that holds a quota lock)."""
-    values["updated_at"] = datetime.utcnow().replace(microsecond=0)
+    values["updated_at"] = datetime.utcnow()
     written = compare_and_swap(session, Instance, Instance.uuid, uuid, expected or {}, values)
     if written is None:
         current = session.scalars(select(Instance).where(Instance.uuid == uuid)).first()
@@ -107,17 +107,34 @@ def latest_fault(db: Database, uuid: str) -> InstanceFault | None:
                                .order_by(InstanceFault.id.desc())).first()
 
 
-def current_fault(db: Database, instance: Instance, status: str) -> InstanceFault | None:
+def current_fault(db: Database, instance: Instance) -> InstanceFault | None:
     """The fault a server's body shows. Nova shows the latest fault of a server in ERROR or
     DELETED; herder also shows it while it belongs to the server's latest action, so that a
     move which failed and rolled back says why on the server itself."""
-    fault = latest_fault(db, instance.uuid)
-    if fault is None or status in ("ERROR", "DELETED"):
-        return fault
+    return current_faults(db, [instance]).get(instance.uuid)
+
+
+def current_faults(db: Database, servers: list[Instance]) -> dict[str, InstanceFault]:
+    """uuid -> current_fault, for the servers that have one: in two queries at the most,
+    however many servers (a detailed list shows a page of them)."""
+    if not servers:
+        return {}
+    uuids = [server.uuid for server in servers]
     with db.transaction() as session:
-        latest_action = session.scalar(select(func.max(InstanceAction.start_time)).where(
-            InstanceAction.instance_uuid == instance.uuid))
-    return fault if latest_action is None or fault.created_at >= latest_action else None
+        latest = select(func.max(InstanceFault.id)).where(
+            InstanceFault.instance_uuid.in_(uuids)).group_by(InstanceFault.instance_uuid)
+        faults = {fault.instance_uuid: fault for fault in session.scalars(
+            select(InstanceFault).where(InstanceFault.id.in_(latest)))}
+        # a fault of a server at rest counts only if no action started after it
+        at_rest = [server.uuid for server in servers if server.uuid in faults and
+                   states.server_status(server.vm_state, server.task_state)
+                   not in ("ERROR", "DELETED")]
+        latest_action = dict(session.execute(
+            select(InstanceAction.instance_uuid, func.max(InstanceAction.start_time))
+            .where(InstanceAction.instance_uuid.in_(at_rest))
+            .group_by(InstanceAction.instance_uuid)).all()) if at_rest else {}
+    return {uuid: fault for uuid, fault in faults.items()
+            if latest_action.get(uuid) is None or fault.created_at >= latest_action[uuid]}
 
 
 def request_spec(db: Database, uuid: str) -> dict:

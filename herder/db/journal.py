@@ -26,7 +26,7 @@ STEP_COMPENSATED = "compensated"
 
 
 def _now() -> datetime:
-    return datetime.utcnow().replace(microsecond=0)
+    return datetime.utcnow()
 
 
 class LostOwnership(Exception):

@@ -7,9 +7,10 @@ from sqlalchemy.dialects import mysql
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # MySQL/MariaDB need these spelled out (migration 0002); SQLite and PostgreSQL already behave so.
-# DATETIME drops fractional seconds without a precision, and fault and action times keep
-# microseconds so that they can be ordered; FLOAT is single precision, so a ratio of 0.9 would
-# be stored as 0.8999999762.
+# DATETIME drops fractional seconds without a precision, and every time herder writes keeps its
+# microseconds: the API shows them (a migration's created_at, a server's launched_at, as Nova
+# does) and orders by them (two migrations of one second, a fault against the next action);
+# FLOAT is single precision, so a ratio of 0.9 would be stored as 0.8999999762.
 Timestamp = DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
 Double = Float().with_variant(mysql.DOUBLE(asdecimal=False), "mysql", "mariadb")
 
@@ -18,13 +19,10 @@ class Base(DeclarativeBase):
     pass
 
 
-def _now() -> datetime:
-    return datetime.utcnow().replace(microsecond=0)
-
-
 class Timestamps:
-    created_at: Mapped[datetime] = mapped_column(Timestamp, default=_now)
-    updated_at: Mapped[datetime | None] = mapped_column(Timestamp, nullable=True, onupdate=_now)
+    created_at: Mapped[datetime] = mapped_column(Timestamp, default=datetime.utcnow)
+    updated_at: Mapped[datetime | None] = mapped_column(Timestamp, nullable=True,
+                                                        onupdate=datetime.utcnow)
 
 
 class Flavor(Timestamps, Base):
@@ -122,7 +120,6 @@ class InstanceFault(Base):
     message: Mapped[str] = mapped_column(String(255))
     details: Mapped[str | None] = mapped_column(Text, nullable=True)
     host: Mapped[str | None] = mapped_column(String(255), nullable=True)
-    # microseconds kept: a fault must be ordered against the action that follows it
     created_at: Mapped[datetime] = mapped_column(Timestamp, default=datetime.utcnow)
 
 
@@ -165,7 +162,7 @@ class InstanceAction(Base):
     request_id: Mapped[str] = mapped_column(String(255))
     user_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
     project_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
-    start_time: Mapped[datetime] = mapped_column(Timestamp, default=_now)
+    start_time: Mapped[datetime] = mapped_column(Timestamp, default=datetime.utcnow)
     finish_time: Mapped[datetime | None] = mapped_column(Timestamp, nullable=True)
     message: Mapped[str | None] = mapped_column(String(255), nullable=True)
     updated_at: Mapped[datetime | None] = mapped_column(Timestamp, nullable=True)
@@ -178,7 +175,7 @@ class InstanceActionEvent(Base):
     action_id: Mapped[int] = mapped_column(ForeignKey("instance_actions.id", ondelete="CASCADE"),
                                            index=True)
     event: Mapped[str] = mapped_column(String(255))
-    start_time: Mapped[datetime] = mapped_column(Timestamp, default=_now)
+    start_time: Mapped[datetime] = mapped_column(Timestamp, default=datetime.utcnow)
     finish_time: Mapped[datetime | None] = mapped_column(Timestamp, nullable=True)
     result: Mapped[str | None] = mapped_column(String(255), nullable=True)
     traceback: Mapped[str | None] = mapped_column(Text, nullable=True)
@@ -293,7 +290,7 @@ class WorkflowStep(Base):
     name: Mapped[str] = mapped_column(String(64))
     service: Mapped[str] = mapped_column(String(64))
     state: Mapped[str] = mapped_column(String(32))
-    started_at: Mapped[datetime] = mapped_column(Timestamp, default=_now)
+    started_at: Mapped[datetime] = mapped_column(Timestamp, default=datetime.utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(Timestamp, nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
 
@@ -317,7 +314,7 @@ class ServerGroupMember(Base):
     group_uuid: Mapped[str] = mapped_column(ForeignKey("server_groups.uuid", ondelete="CASCADE"),
                                             index=True)
     instance_uuid: Mapped[str] = mapped_column(String(36), unique=True)
-    created_at: Mapped[datetime] = mapped_column(Timestamp, default=_now)
+    created_at: Mapped[datetime] = mapped_column(Timestamp, default=datetime.utcnow)
 
 
 class ServiceSecret(Base):

@@ -34,7 +34,7 @@ def update_in(session, uuid: str, expected_status: str | tuple | None = None,
               **values) -> Migration:
     """`update` inside the caller's transaction."""
     expected = {} if expected_status is None else {"status": expected_status}
-    values["updated_at"] = datetime.utcnow().replace(microsecond=0)
+    values["updated_at"] = datetime.utcnow()
     written = compare_and_swap(session, Migration, Migration.uuid, uuid, expected, values)
     if written is None:
         current = session.scalars(select(Migration).where(Migration.uuid == uuid)).first()

@@ -58,7 +58,7 @@ def create(svc: Services, context, server: dict, hints: dict, *, networks_requir
         metadata_=metadata, system_metadata={}, addresses=addresses,
         key_name=server.get("key_name"),
         disk_config=server.get("OS-DCF:diskConfig", "MANUAL"),
-        created_at=datetime.utcnow().replace(microsecond=0))
+        created_at=datetime.utcnow())
     spec = {"flavor": flavors.as_dict(flavor), "availability_zone": zone,
             "image_properties": image.properties if image else {},
             "requested_host": server.get("host") if host_requestable else None,

@@ -37,7 +37,7 @@ class SchedulerManager:
         self._group_lock = threading.Lock()
 
     def host_states(self) -> list[HostState]:
-        service_by_host = {s.host: s for s in services.list_all(self.db, binary="herder-compute")}
+        service_by_host = {s.host: s for s in services.list_all(self.db, binary=services.COMPUTE_BINARY)}
         usage = placement.usage_by_node(self.db)
         found = []
         for node in placement.nodes(self.db):

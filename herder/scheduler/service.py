@@ -21,7 +21,7 @@ class SchedulerService:
         self._server = None
 
     def heartbeat(self) -> None:
-        services.heartbeat(self.db, self.host, BINARY, "scheduler", "internal")
+        services.heartbeat(self.db, self.host, services.SCHEDULER_BINARY, "scheduler", "internal")
 
     def start(self) -> None:
         self.heartbeat()

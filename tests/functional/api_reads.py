@@ -1,5 +1,8 @@
 """Helpers for the read-API tests: raw requests at an exact microversion, policy overrides, and
 a failed action to read."""
+import re
+from datetime import datetime
+
 from oslo_policy import policy
 
 from tests.functional.observe import instance_record, wait_until
@@ -31,6 +34,13 @@ def fault(conn, path: str, version: str, method: str = "GET", body=None) -> tupl
     (name, detail), = data.items()
     assert detail["code"] == status
     return status, detail["message"]
+
+
+def microsecond_time(value: str) -> datetime:
+    """A time in the form Nova shows for migrations, services and actions (to the microsecond,
+    no zone: 2026-12-07T05:27:32.123456), as a datetime; any other form fails the test."""
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}", value), value
+    return datetime.fromisoformat(value)
 
 
 def set_policy(cloud, rules: dict[str, str]) -> None:

@@ -78,7 +78,7 @@ def set_instance(cloud, server_id: str, **values) -> None:
 def set_compute_service(cloud, host: str, **values) -> None:
     with cloud.db.transaction() as session:
         service = session.scalars(select(Service).where(
-            Service.host == host, Service.binary == "herder-compute")).one()
+            Service.host == host, Service.binary == "nova-compute")).one()
         for name, value in values.items():
             setattr(service, name, value)
 

@@ -244,6 +244,27 @@ def test_flavor_swap_is_0_from_2_75_and_rxtx_factor_goes_at_2_102(cloud, admin):
     assert fault(admin, "/flavors/102", "2.102")[0] == 404   # nothing was created
 
 
+def test_flavor_disabled_goes_at_2_102_with_rxtx_factor(cloud, admin):
+    """Nova 2.102 drops OS-FLV-DISABLED:disabled from every flavor body (show, detail and
+    create's answer); a server's embedded flavor never had it."""
+    assert ok(admin, "/flavors/1", "2.101")["flavor"]["OS-FLV-DISABLED:disabled"] is False
+    assert all(f["OS-FLV-DISABLED:disabled"] is False
+               for f in ok(admin, "/flavors/detail", "2.101")["flavors"])
+    shown = ok(admin, "/flavors/1", "2.102")["flavor"]
+    assert "OS-FLV-DISABLED:disabled" not in shown and "rxtx_factor" not in shown
+    assert all("OS-FLV-DISABLED:disabled" not in f
+               for f in ok(admin, "/flavors/detail", "2.102")["flavors"])
+    for version, flavor_id in (("2.101", "201"), ("2.102", "202")):
+        status, reply, _ = call(admin, "/flavors", version, "POST", {"flavor": {
+            "name": f"f{flavor_id}", "id": flavor_id, "ram": 64, "vcpus": 1, "disk": 0}})
+        assert status == 200, reply
+        assert ("OS-FLV-DISABLED:disabled" in reply["flavor"]) == (version == "2.101")
+    server = create_server(admin)
+    for version in ("2.46", "2.101", "2.102"):
+        embedded = ok(admin, f"/servers/{server.id}", version)["server"]["flavor"]
+        assert "OS-FLV-DISABLED:disabled" not in embedded and "rxtx_factor" not in embedded
+
+
 # -- hypervisors ------------------------------------------------------------------------------
 
 def test_hypervisors_drop_usage_for_uptime_at_2_88(cloud, admin):

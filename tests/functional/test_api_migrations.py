@@ -6,7 +6,7 @@ from urllib.parse import urlsplit
 from herder.db import flavors, moves
 from herder.db.models import Migration
 from tests.conftest import connect, make_cloud
-from tests.functional.api_reads import fault, ok, set_policy
+from tests.functional.api_reads import fault, microsecond_time, ok, set_policy
 from tests.functional.observe import create_server, instance_record, wait_for_status
 
 BASE_FIELDS = {"id", "instance_uuid", "status", "created_at", "updated_at",
@@ -58,7 +58,7 @@ def test_each_microversion_renders_exactly_its_fields(cloud, admin):
     assert migration["dest_host"] == cloud.computes[moved.host].host_ip
     assert migration["old_instance_type_id"] == migration["new_instance_type_id"] == tiny.id
     assert (migration["user_id"], migration["project_id"]) == ("admin", "admin")
-    assert migration["created_at"].endswith(".000000")
+    assert microsecond_time(migration["created_at"]) <= microsecond_time(migration["updated_at"])
     # the link of an in-progress move leads to it under the server
     self_link = next(link["href"] for link in migration["links"] if link["rel"] == "self")
     assert self_link.endswith(f"/v2.1/servers/{server.id}/migrations/{migration['id']}")
@@ -147,6 +147,19 @@ def test_paging_is_newest_first_capped_by_max_limit_with_next_links(tmp_path):
         assert fault(admin, "/os-migrations?limit=1&limit=2", "2.59")[0] == 400
     finally:
         cloud.stop()
+
+
+def test_migrations_of_one_second_are_ordered_by_their_microseconds(cloud, admin):
+    """Times keep their microseconds: two moves started in one second list newest first,
+    whichever has the larger id, and show the times they were written with."""
+    later = _row(cloud, created_at=datetime(2030, 1, 1, 10, 0, 0, 900000))
+    earlier = _row(cloud, created_at=datetime(2030, 1, 1, 10, 0, 0, 100000))
+    listed = ok(admin, "/os-migrations", "2.59")["migrations"]
+    assert [m["uuid"] for m in listed] == [later.uuid, earlier.uuid]
+    assert [m["created_at"] for m in listed] == ["2030-01-01T10:00:00.900000",
+                                                 "2030-01-01T10:00:00.100000"]
+    second = ok(admin, f"/os-migrations?limit=1&marker={later.uuid}", "2.59")["migrations"]
+    assert [m["uuid"] for m in second] == [earlier.uuid]
 
 
 def test_changes_since_and_before_bound_the_last_update(cloud, admin):

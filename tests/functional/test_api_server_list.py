@@ -1,11 +1,16 @@
 """GET /servers and /servers/detail: Nova's filters (name as a regular expression, status, host,
 all_tenants, changes-since/-before), sorting and paging with a `next` link."""
+import threading
 import time
+import uuid
 from datetime import datetime, timedelta, timezone
 from urllib.parse import parse_qs, urlparse
 
 import pytest
+from sqlalchemy import event
 
+from herder.db import instances, server_queries
+from herder.db.models import Instance, InstanceAction
 from tests.functional.api_reads import call, fault, ok
 from tests.functional.observe import create_server, instance_record, wait_for_status
 
@@ -59,7 +64,7 @@ def test_host_and_all_tenants_are_for_admins(cloud, admin, demo, three):
 def test_changes_since_and_before_window_includes_deleted_servers(cloud, demo, three):
     before_all = (datetime.now(timezone.utc) - timedelta(minutes=5)).strftime(
         "%Y-%m-%dT%H:%M:%SZ")
-    time.sleep(1.1)   # times are kept to the second
+    time.sleep(1.1)   # the cut below is named to the second
     cut = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     time.sleep(1.1)
     demo.compute.delete_server(three["web-2"].id)
@@ -114,3 +119,89 @@ def test_limit_and_marker_page_through_with_a_next_link(cloud, demo, three):
         (400, "marker [not-a-server] not found")
     assert fault(demo, "/servers?limit=-1", "2.1")[0] == 400
     assert call(demo, "/servers?limit=0", "2.1")[1]["servers"] == []
+
+
+# -- the cost of a page ------------------------------------------------------------------------
+
+def _add_servers(cloud, count: int, project: str) -> list[str]:
+    """`count` servers written straight to the database, spread over the three hosts, a third
+    of them in ERROR with a fault, every one with an action and a request spec."""
+    uuids = []
+    for number in range(count):
+        server = Instance(
+            uuid=str(uuid.uuid4()), display_name=f"many-{number}", project_id=project,
+            user_id="u", flavor={"flavorid": "1", "name": "m1.tiny", "vcpus": 1,
+                                 "memory_mb": 64, "root_gb": 1},
+            vm_state="error" if number % 3 == 0 else "active", host=f"compute{number % 3 + 1}",
+            node=f"compute{number % 3 + 1}", availability_zone="nova")
+        instances.create(cloud.db, server, {"availability_zone": None, "scheduler_hints": {}})
+        with cloud.db.transaction() as session:
+            session.add(InstanceAction(action="create", instance_uuid=server.uuid,
+                                       request_id="req-x", user_id="u", project_id=project))
+        if number % 3 == 0:
+            instances.add_fault(cloud.db, server.uuid, 500, "it broke")
+        uuids.append(server.uuid)
+    return uuids
+
+
+class StatementCounter:
+    """Counts the SQL statements the api's handler thread sends while listing servers (the
+    cloud's other services keep working meanwhile, on their own threads)."""
+
+    def __init__(self, cloud, monkeypatch):
+        self.listing_threads: set[int] = set()
+        self.by_thread: dict[int, int] = {}
+        listed = server_queries.page
+
+        def page(*args, **kwargs):
+            self.listing_threads.add(threading.get_ident())
+            return listed(*args, **kwargs)
+
+        monkeypatch.setattr(server_queries, "page", page)
+        event.listen(cloud.db.engine, "before_cursor_execute", self._count)
+        self.engine = cloud.db.engine
+
+    def _count(self, *_args) -> None:
+        me = threading.get_ident()
+        self.by_thread[me] = self.by_thread.get(me, 0) + 1
+
+    def statements(self, conn, path: str, version: str) -> int:
+        self.listing_threads.clear()
+        self.by_thread.clear()
+        ok(conn, path, version)
+        (thread,) = self.listing_threads
+        return self.by_thread[thread]
+
+    def close(self) -> None:
+        event.remove(self.engine, "before_cursor_execute", self._count)
+
+
+@pytest.fixture
+def statements(cloud, monkeypatch):
+    counter = StatementCounter(cloud, monkeypatch)
+    yield counter
+    counter.close()
+
+
+def test_a_page_costs_the_same_queries_for_5_servers_as_for_50(cloud, admin, statements):
+    """The page is filtered, sorted and paged by the database, and what detailed bodies show of
+    other tables (faults, actions, hosts' services, request specs) is loaded for the whole
+    page at once: the count of statements does not grow with the servers."""
+    lists = [("/servers/detail?all_tenants=1", "2.100"),
+             ("/servers/detail?all_tenants=1&status=ERROR&sort_key=display_name", "2.100"),
+             ("/servers?all_tenants=1&name=many-&limit=1000", "2.1"),
+             ("/servers/detail?project_id=p5&sort_key=host&sort_dir=asc", "2.16")]
+    counts = {}
+    added = []
+    for total in (5, 50):
+        added += _add_servers(cloud, total - len(added), "p5")
+        marker = f"&marker={added[2]}"   # a marker adds its own lookup, once
+        counts[total] = [statements.statements(admin, path, version)
+                         for path, version in lists] + \
+            [statements.statements(admin, lists[0][0] + marker, "2.100")]
+        shown = ok(admin, "/servers/detail?all_tenants=1", "2.100")["servers"]
+        assert sum(1 for s in shown if s["name"].startswith("many-")) == total
+        assert sum(1 for s in shown if s.get("fault")) == len(range(0, total, 3))
+        assert {s["host_status"] for s in shown} == {"UP"}
+    assert counts[5] == counts[50], counts
+    assert max(counts[50]) <= 8, counts

@@ -3,7 +3,7 @@ import time
 import uuid
 
 from tests.conftest import connect, make_cloud
-from tests.functional.api_reads import call, fault, ok
+from tests.functional.api_reads import call, fault, microsecond_time, ok
 from tests.functional.observe import create_server, instance_record, wait_for_status
 
 FIELDS = {"id", "binary", "host", "zone", "status", "state", "updated_at", "disabled_reason"}
@@ -12,7 +12,7 @@ HOSTS = {"compute1", "compute2", "compute3"}
 
 def _compute(conn, host: str, version: str) -> dict:
     return next(s for s in ok(conn, f"/os-services?host={host}", version)["services"]
-                if s["binary"] == "herder-compute")
+                if s["binary"] == "nova-compute")
 
 
 def test_list_per_microversion_and_filters(cloud, admin, demo):
@@ -23,27 +23,27 @@ def test_list_per_microversion_and_filters(cloud, admin, demo):
                                      ("2.80", FIELDS | {"forced_down"}, str)):
         listed = ok(admin, "/os-services", version)["services"]
         assert all(set(s) == fields and isinstance(s["id"], id_type) for s in listed), version
-    computes = [s for s in listed if s["binary"] == "herder-compute"]
+    computes = [s for s in listed if s["binary"] == "nova-compute"]
     assert {s["host"] for s in computes} == HOSTS
     assert all((s["zone"], s["status"], s["state"], s["forced_down"]) ==
                ("nova", "enabled", "up", False) for s in computes)
-    assert {s["binary"] for s in listed} >= {"herder-conductor", "herder-scheduler"}
-    assert all(s["zone"] == "internal" for s in listed if s["binary"] != "herder-compute")
-    assert uuid.UUID(computes[0]["id"]) and computes[0]["updated_at"].endswith(".000000")
+    assert {s["binary"] for s in listed} >= {"nova-conductor", "nova-scheduler"}
+    assert all(s["zone"] == "internal" for s in listed if s["binary"] != "nova-compute")
+    assert uuid.UUID(computes[0]["id"]) and microsecond_time(computes[0]["updated_at"])
 
-    only = ok(admin, "/os-services?host=compute2&binary=herder-compute", "2.1")["services"]
-    assert [(s["host"], s["binary"]) for s in only] == [("compute2", "herder-compute")]
-    assert len(ok(admin, "/os-services?binary=herder-compute", "2.1")["services"]) == 3
+    only = ok(admin, "/os-services?host=compute2&binary=nova-compute", "2.1")["services"]
+    assert [(s["host"], s["binary"]) for s in only] == [("compute2", "nova-compute")]
+    assert len(ok(admin, "/os-services?binary=nova-compute", "2.1")["services"]) == 3
     assert len(ok(admin, "/os-services?bogus=1", "2.74")["services"]) == len(listed)
     assert fault(admin, "/os-services?bogus=1", "2.75") == \
         (400, "Additional properties are not allowed ('bogus' was unexpected)")
-    assert {s.host for s in admin.compute.services(binary="herder-compute")} == HOSTS
+    assert {s.host for s in admin.compute.services(binary="nova-compute")} == HOSTS
     assert fault(demo, "/os-services", "2.1") == \
         (403, "Policy doesn't allow os_compute_api:os-services:list to be performed.")
 
 
 def test_legacy_actions_name_the_service_by_host_and_binary(cloud, admin):
-    host = {"host": "compute2", "binary": "herder-compute"}
+    host = {"host": "compute2", "binary": "nova-compute"}
     status, reply, _ = call(admin, "/os-services/disable-log-reason", "2.1", "PUT",
                             {**host, "disabled_reason": "new disks"})
     assert (status, reply) == (200, {"service": {**host, "status": "disabled",
@@ -70,12 +70,12 @@ def test_legacy_actions_name_the_service_by_host_and_binary(cloud, admin):
     assert (forced["state"], forced["forced_down"]) == ("down", True)
 
     assert fault(admin, "/os-services/disable", "2.1", "PUT",
-                 {"host": "vm", "binary": "herder-scheduler"}) == \
-        (400, "Updating a herder-scheduler service is not supported. Only herder-compute "
+                 {"host": "vm", "binary": "nova-scheduler"}) == \
+        (400, "Updating a nova-scheduler service is not supported. Only nova-compute "
               "services can be updated.")
     assert fault(admin, "/os-services/disable", "2.1", "PUT",
-                 {"host": "nowhere", "binary": "herder-compute"}) == \
-        (404, "Compute host nowhere with binary herder-compute could not be found.")
+                 {"host": "nowhere", "binary": "nova-compute"}) == \
+        (404, "Compute host nowhere with binary nova-compute could not be found.")
     assert fault(admin, "/os-services/disable-log-reason", "2.1", "PUT", host) == \
         (400, "Missing disabled reason field")
     assert fault(admin, "/os-services/force-down", "2.11", "PUT", host) == \
@@ -86,7 +86,7 @@ def test_legacy_actions_name_the_service_by_host_and_binary(cloud, admin):
 
 
 def test_update_by_uuid_from_2_53_steers_the_scheduler(cloud, admin, demo):
-    services = {s["host"]: s for s in ok(admin, "/os-services?binary=herder-compute",
+    services = {s["host"]: s for s in ok(admin, "/os-services?binary=nova-compute",
                                          "2.53")["services"]}
     for host in ("compute2", "compute3"):
         status, reply, _ = call(admin, f"/os-services/{services[host]['id']}", "2.53", "PUT",
@@ -122,7 +122,7 @@ def test_update_by_uuid_from_2_53_steers_the_scheduler(cloud, admin, demo):
     assert fault(admin, f"/os-services/{unknown}", "2.53", "PUT", {"status": "enabled"}) == \
         (404, f"Service {unknown} could not be found.")
     scheduler = next(s for s in ok(admin, "/os-services", "2.53")["services"]
-                     if s["binary"] == "herder-scheduler")
+                     if s["binary"] == "nova-scheduler")
     assert fault(admin, f"/os-services/{scheduler['id']}", "2.53", "PUT",
                  {"status": "disabled"})[0] == 400
     assert fault(demo, compute3, "2.53", "PUT", {"status": "disabled"}) == \
@@ -142,7 +142,7 @@ def test_hosts_stay_up_while_the_conductor_is_busy_with_moves(tmp_path):
         held.wait_reached()
         time.sleep(4)                       # > service_down_time, the worker busy all along
         states = {s["host"]: s["state"] for s in ok(admin, "/os-services", "2.53")["services"]
-                  if s["binary"] == "herder-compute"}
+                  if s["binary"] == "nova-compute"}
         held.release()
         assert states == dict.fromkeys(HOSTS, "up")
         wait_for_status(admin, server.id, "VERIFY_RESIZE")

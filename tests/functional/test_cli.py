@@ -76,7 +76,7 @@ def test_operators_see_hosts_and_services(served):
     assert (shown["hypervisor_hostname"], shown["state"], shown["aggregates"]) == \
         ("compute2", "up", [])
     services = json.loads(openstack(served, "compute", "service", "list", "-f", "json").stdout)
-    computes = [s for s in services if s["Binary"] == "herder-compute"]
+    computes = [s for s in services if s["Binary"] == "nova-compute"]
     assert len(computes) == 3 and all(s["State"] == "up" for s in computes)
 
 

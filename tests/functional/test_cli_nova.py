@@ -199,18 +199,18 @@ def test_nova_flavor_hypervisor_and_service_lists(served):
         (h.id, h.state, h.status) for h in served["sdk"].compute.hypervisors()}
 
     services = table(nova(served, "service-list").stdout)
-    computes = {s["Host"]: s for s in services if s["Binary"] == "herder-compute"}
+    computes = {s["Host"]: s for s in services if s["Binary"] == "nova-compute"}
     assert sorted(computes) == list(HOSTS)
     assert {(s["Status"], s["State"], s["Zone"]) for s in computes.values()} == \
         {("enabled", "up", "nova")}
     served["sdk"].compute.disable_service(computes["compute2"]["Id"], "compute2",
-                                          "herder-compute", disabled_reason="fan noise")
+                                          "nova-compute", disabled_reason="fan noise")
     try:
         [shown] = table(nova(served, "service-list", "--host", "compute2").stdout)
         assert (shown["Status"], shown["Disabled Reason"]) == ("disabled", "fan noise")
     finally:
         served["sdk"].compute.enable_service(computes["compute2"]["Id"], "compute2",
-                                             "herder-compute")
+                                             "nova-compute")
 
 
 def test_nova_server_group_create(served):

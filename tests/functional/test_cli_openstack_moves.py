@@ -235,11 +235,11 @@ def test_disabled_compute_service_is_skipped_by_migrate_until_enabled(served):
     closed, open_ = [h for h in HOSTS if h != created.compute_host]
     try:
         cli(served, "compute", "service", "set", "--disable", "--disable-reason", "disk swap",
-            closed, "herder-compute")
+            closed, "nova-compute")
         [service] = cli_json(served, "compute", "service", "list", "--host", closed,
-                             "--service", "herder-compute", "--long")
+                             "--service", "nova-compute", "--long")
         assert (service["Status"], service["Disabled Reason"]) == ("disabled", "disk swap")
-        [api_view] = served["sdk"].compute.services(host=closed, binary="herder-compute")
+        [api_view] = served["sdk"].compute.services(host=closed, binary="nova-compute")
         assert (api_view.status, api_view.disabled_reason) == ("disabled", "disk swap")
 
         # the scheduler has one enabled host left to choose
@@ -248,11 +248,11 @@ def test_disabled_compute_service_is_skipped_by_migrate_until_enabled(served):
         served["sdk"].compute.revert_server_resize(uuid)
         server_with_status(served, uuid, "ACTIVE")
     finally:
-        cli(served, "compute", "service", "set", "--enable", closed, "herder-compute")
+        cli(served, "compute", "service", "set", "--enable", closed, "nova-compute")
         delete_servers(served, "steered")
     [service] = cli_json(served, "compute", "service", "list", "--host", closed, "--long")
     assert (service["Status"], service["Disabled Reason"]) == ("enabled", None)
-    [api_view] = served["sdk"].compute.services(host=closed, binary="herder-compute")
+    [api_view] = served["sdk"].compute.services(host=closed, binary="nova-compute")
     assert (api_view.status, api_view.disabled_reason) == ("enabled", None)
 
 

@@ -149,7 +149,7 @@ class Deployment:
 
     def _computes_up(self) -> set[str]:
         try:
-            reply = requests.get(f"{self.endpoint}/v2.1/os-services?binary=herder-compute",
+            reply = requests.get(f"{self.endpoint}/v2.1/os-services?binary=nova-compute",
                                  headers={"X-Auth-Token": ADMIN_TOKEN}, timeout=5)
         except requests.ConnectionError:
             return set()

@@ -41,7 +41,7 @@ def test_compute_hosts_run_without_database_credentials(deployment):
     assert "[database]" in deployment.control_conf.read_text()
     services = deployment.connect().compute.services()
     up = {(s.binary, s.host) for s in services if s.state == "up"}
-    assert {("herder-compute", host) for host in deployment.hosts} <= up
+    assert {("nova-compute", host) for host in deployment.hosts} <= up
 
 
 def test_the_readme_walkthrough_migrates_a_server_with_the_openstack_cli(deployment):

@@ -103,7 +103,7 @@ def test_a_stopped_compute_shows_down_and_refuses_moves_from_it_with_409(deploym
 
     def state_of(host: str) -> str:
         return next(s.state for s in admin.compute.services()
-                    if s.binary == "herder-compute" and s.host == host)
+                    if s.binary == "nova-compute" and s.host == host)
     wait_until(lambda: state_of(moved_from) == "down", timeout=20,
                message=f"{moved_from} to show down after its heartbeats stopped")
 

@@ -87,7 +87,7 @@ class Hosts:
 
     def add(self, name: str, zone: str = "nova", service: bool = True, **inv):
         if service:
-            services.heartbeat(self.db, name, "herder-compute", f"compute.{name}", zone)
+            services.heartbeat(self.db, name, "nova-compute", f"compute.{name}", zone)
         index = int("".join(c for c in name if c.isdigit()) or 1)
         return placement.upsert_node(self.db, name, f"127.0.1.{index}", inventory(**inv))
 

@@ -3,13 +3,16 @@ import uuid
 from datetime import datetime
 
 import pytest
+import sqlalchemy as sa
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from herder import exception
-from herder.db import flavors, instances, placement
+from herder.db import flavors, instances, placement, services
 from herder.db.cas import compare_and_swap
-from herder.db.models import Base, Instance, InstanceFault
+from herder.db.models import Base, Instance, InstanceFault, Migration, Service
+from herder.db.session import Database, alembic_config
 
 
 def test_migrations_build_exactly_the_schema_the_models_describe(db):
@@ -24,6 +27,63 @@ def test_fault_times_keep_their_microseconds(db):
     with db.transaction() as session:
         session.add(InstanceFault(instance_uuid="i", code=500, message="m", created_at=when))
     assert instances.latest_fault(db, "i").created_at == when
+
+
+def test_every_timestamp_column_keeps_microseconds(db):
+    """MySQL and MariaDB drop a DATETIME's fraction unless it has a precision: every
+    timestamp column must have 6 digits, on the database the migrations built."""
+    inspector = sa.inspect(db.engine)
+    for table in Base.metadata.sorted_tables:
+        reflected = {c["name"]: c["type"] for c in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if isinstance(column.type, sa.DateTime):
+                kind = reflected[column.name]
+                assert getattr(kind, "fsp", 6) == 6, (table.name, column.name, kind)
+                assert getattr(kind, "precision", None) in (None, 6), (table.name, column.name)
+
+
+def test_times_written_by_default_keep_their_microseconds(db):
+    """A migration's created_at is shown to the microsecond, and two of one second are
+    ordered by it; a heartbeat's time likewise."""
+    with db.transaction() as session:
+        session.add(Migration(uuid="m", instance_uuid="i", status="migrating",
+                              migration_type="migration"))
+    services.heartbeat(db, "compute1", services.COMPUTE_BINARY, "compute.compute1", "nova")
+    with db.transaction() as session:
+        times = [session.scalars(sa.select(Migration)).one().created_at,
+                 session.scalars(sa.select(Service)).one().last_seen_up]
+    # one in a million writes falls on a whole second: both at once is a broken clock
+    assert any(t.microsecond for t in times), times
+
+
+def test_migration_0011_gives_services_novas_binary_names(db_url):
+    """An existing deployment's services are renamed in place (same rows); a name taken
+    already is left alone; downgrading gives herder's names back."""
+    config = alembic_config(db_url)
+    command.downgrade(config, "0010")
+    database = Database(db_url)
+    try:
+        rows = [("compute1", "herder-compute"), ("ctl", "herder-conductor"),
+                ("ctl", "herder-scheduler"), ("compute2", "herder-compute"),
+                ("compute2", "nova-compute")]
+        with database.transaction() as session:
+            for number, (host, binary) in enumerate(rows):
+                session.add(Service(uuid=f"u{number}", host=host, binary=binary,
+                                    topic="t", zone="nova"))
+        command.upgrade(config, "head")
+        with database.transaction() as session:
+            found = {s.uuid: (s.host, s.binary) for s in session.scalars(sa.select(Service))}
+        assert found == {"u0": ("compute1", "nova-compute"), "u1": ("ctl", "nova-conductor"),
+                         "u2": ("ctl", "nova-scheduler"), "u3": ("compute2", "herder-compute"),
+                         "u4": ("compute2", "nova-compute")}
+        command.downgrade(config, "0010")
+        with database.transaction() as session:
+            back = {s.uuid: s.binary for s in session.scalars(sa.select(Service))}
+        assert back == {"u0": "herder-compute", "u1": "herder-conductor",
+                        "u2": "herder-scheduler", "u3": "herder-compute", "u4": "nova-compute"}
+        command.upgrade(config, "head")
+    finally:
+        database.dispose()
 
 
 def test_allocation_ratios_come_back_exactly_as_written(db, hosts):

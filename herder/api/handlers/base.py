@@ -128,8 +128,11 @@ def accepted(resp: falcon.Response) -> None:
 
 
 def no_content(resp: falcon.Response) -> None:
+    """204, with the Content-Type Nova sends on its empty answers (clients that check the
+    type of every answer expect it)."""
     resp.status = 204
     resp.text = None
+    resp.content_type = "application/json"
 
 
 def require_version(version: Version, minimum: str, maximum: str | None = None) -> None:

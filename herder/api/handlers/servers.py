@@ -4,7 +4,7 @@ from urllib.parse import urlencode
 
 import falcon
 
-from herder import operations, states
+from herder import exception, operations, states
 from herder.api import faults, server_list
 from herder.api.apidoc import describe
 from herder.api.handlers.base import Handler, accepted, no_content
@@ -12,7 +12,7 @@ from herder.api.schemas import servers as schemas
 from herder.api.query import Query
 from herder.api.views import servers as views
 from herder.api.views.common import links
-from herder.db import instances, server_groups, services
+from herder.db import instances, server_groups, server_queries, services
 from herder.db.models import Instance
 
 _FILTERS = ("name", "status", "host", "image", "flavor")
@@ -33,7 +33,7 @@ def _list_params(version, is_admin: bool) -> tuple[str, ...]:
 
 
 def _state_filters(query: Query) -> dict:
-    """The state filters given, each as ServerFilter compares it."""
+    """The state filters given, each as server_queries compares it."""
     wanted = {}
     for name in server_list.STATE_FILTERS:
         if name not in query:
@@ -96,21 +96,17 @@ class ServerCollection(Handler):
             return {"servers": [], "links": {}}
         project = None if "all_tenants" in query else \
             query.string("project_id") or query.string("tenant_id") or context.project_id
-        wanted = server_list.ServerFilter(
-            **{name: query.string(name) for name in _FILTERS}, changes_since=since,
-            changes_before=before, states=_state_filters(query))
-        rows = instances.list_all(self.db, project,
-                                  include_deleted=since is not None or before is not None)
-        rows = server_list.sort([i for i in rows if wanted.matches(i)], order)
+        wanted = server_list.server_filter(
+            project, **{name: query.string(name) for name in _FILTERS}, changes_since=since,
+            changes_before=before, state_filters=_state_filters(query))
         marker = query.string("marker")
-        if marker:
-            ids = [i.uuid for i in rows]
-            if marker not in ids:
-                raise faults.BadRequest(f"marker [{marker}] not found")
-            rows = rows[ids.index(marker) + 1:]
-        page, more = rows[:limit], len(rows) > limit
+        try:
+            found = server_queries.page(self.db, wanted, order, limit, marker or None)
+        except exception.MarkerNotFound:
+            raise faults.BadRequest(f"marker [{marker}] not found") from None
+        page = found.servers
         extra = {}
-        if more and page:
+        if found.more and page:
             params = [(name, value) for name, values in sorted(query.values.items())
                       if name != "marker" for value in values] + [("marker", page[-1].uuid)]
             extra["servers_links"] = [{"rel": "next", "href":
@@ -124,18 +120,23 @@ class ServerDetail(ServerCollection):
     @describe("List servers with details", query=_LIST_PARAMS)
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         found = self._list(req)
+        page = found["servers"]
         context, version, base = self.context(req), self.version(req), self.base_url(req)
-        specs = instances.request_specs(self.db, [i.uuid for i in found["servers"]]) \
+        # what the bodies show of other tables, loaded for the whole page at once
+        specs = instances.request_specs(self.db, [i.uuid for i in page]) \
             if _shows_request_spec(version) else {}
-        resp.media = {"servers": [views.show(i, base, version, is_admin=context.is_admin,
-                                             fault=_current_fault(self.db, i),
-                                             host_status=self._host_status(req, i),
-                                             flavor_extra_specs=flavor_extra_specs(self, req, i),
-                                             spec=specs.get(i.uuid))
-                                  for i in found["servers"]], **found["links"]}
-
-    def _host_status(self, req, instance: Instance) -> str | None:
-        return host_status(self, req, instance)
+        current_faults = instances.current_faults(self.db, page)
+        shows_host_status = _shows_host_status(self, req)
+        computes = services.computes_on(self.db, {i.host for i in page if i.host}) \
+            if shows_host_status else {}
+        resp.media = {"servers": [
+            views.show(i, base, version, is_admin=context.is_admin,
+                       fault=current_faults.get(i.uuid),
+                       host_status=_status_of_host(self, i.host, computes.get(i.host))
+                       if shows_host_status else None,
+                       flavor_extra_specs=flavor_extra_specs(self, req, i),
+                       spec=specs.get(i.uuid))
+            for i in page], **found["links"]}
 
 
 class ServerItem(Handler):
@@ -146,7 +147,7 @@ class ServerItem(Handler):
         context, version = self.context(req), self.version(req)
         resp.media = {"server": views.show(
             instance, self.base_url(req), version, is_admin=context.is_admin,
-            fault=_current_fault(self.db, instance),
+            fault=instances.current_fault(self.db, instance),
             host_status=host_status(self, req, instance),
             server_groups=server_groups.groups_of(self.db, instance.uuid),
             flavor_extra_specs=flavor_extra_specs(self, req, instance),
@@ -233,19 +234,23 @@ def flavor_extra_specs(handler: Handler, req, instance: Instance) -> bool:
         req, "os_compute_api:servers:show:flavor-extra-specs", Handler.target(instance))
 
 
-def _current_fault(db, instance: Instance):
-    return instances.current_fault(db, instance,
-                                   states.server_status(instance.vm_state, instance.task_state))
-
-
 def host_status(handler: Handler, req, instance: Instance) -> str | None:
     """2.16's host_status, for those the policy lets see it."""
-    if not handler.version(req).at_least("2.16") or \
-            not handler.allowed(req, "os_compute_api:servers:show:host_status"):
+    if not _shows_host_status(handler, req):
         return None
-    if not instance.host:
+    return _status_of_host(handler, instance.host, services.compute(handler.db, instance.host)
+                           if instance.host else None)
+
+
+def _shows_host_status(handler: Handler, req) -> bool:
+    return handler.version(req).at_least("2.16") and \
+        handler.allowed(req, "os_compute_api:servers:show:host_status")
+
+
+def _status_of_host(handler: Handler, host: str | None, service) -> str:
+    """What host_status says of a server on `host`, whose compute service is `service`."""
+    if not host:
         return ""
-    service = services.compute(handler.db, instance.host)
     if service is None:
         return "UNKNOWN"
     if not services.is_up(service, handler.conf.service_down_time):

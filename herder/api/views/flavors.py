@@ -1,5 +1,5 @@
 """Flavor bodies by microversion (2.55 description, 2.61 extra_specs, 2.75 swap 0 for none,
-2.102 no rxtx_factor)."""
+2.102 neither rxtx_factor nor OS-FLV-DISABLED:disabled)."""
 from herder.api.microversion import Version
 from herder.api.views.common import links
 from herder.db.models import Flavor
@@ -18,10 +18,12 @@ def show(flavor: Flavor, base_url: str, version: Version, show_extra_specs: bool
     body = {**summary(flavor, base_url, version),
             "ram": flavor.memory_mb, "disk": flavor.root_gb, "vcpus": flavor.vcpus,
             "swap": flavor.swap or no_swap, "OS-FLV-EXT-DATA:ephemeral": flavor.ephemeral_gb,
-            "OS-FLV-DISABLED:disabled": flavor.disabled,
             "os-flavor-access:is_public": flavor.is_public}
-    if not version.at_least("2.102"):  # a Xen-era network weight, gone with 2.102
+    if not version.at_least("2.102"):
+        # 2.102 drops two fields nothing acts on: a Xen-era network weight, and a switch no
+        # API call has ever been able to set
         body["rxtx_factor"] = flavor.rxtx_factor
+        body["OS-FLV-DISABLED:disabled"] = flavor.disabled
     if version.at_least("2.61") and show_extra_specs:
         body["extra_specs"] = dict(flavor.extra_specs or {})
     return body

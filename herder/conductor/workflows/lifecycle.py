@@ -11,7 +11,7 @@ from herder.db.placement import Resources
 
 
 def _now() -> datetime:
-    return datetime.utcnow().replace(microsecond=0)
+    return datetime.utcnow()
 
 
 @dataclass
