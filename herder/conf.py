@@ -236,10 +236,10 @@ _workflow_opts = [
                       "cast was lost (the broker or a conductor died). Sent again at most "
                       "once per this many seconds; the first conductor to take it runs it."),
     cfg.FloatOpt("lost_request_timeout", default=300.0, min=0.0,
-                 help="A server in a task state the api sets, with no recorded request, no "
-                      "workflow and no change for this many seconds (an api from before "
-                      "requests were recorded died before its cast) is put back as it was, "
-                      "with a fault saying so."),
+                 help="A recorded request no conductor has taken after this many seconds is "
+                      "given up; a server in a task state the api sets, with no recorded "
+                      "request, no workflow and no change for this long is put back as it "
+                      "was, with a fault saying so."),
 ]
 
 _transfer_opts = [

@@ -18,14 +18,27 @@ from herder.db import accepted_requests
 LOG = logging.getLogger(__name__)
 
 
-def resend_overdue(svc: ConductorServices, waited_seconds: float) -> int:
-    """Cast again every request waiting longer than `waited_seconds`; how many were sent."""
+def resend_overdue(svc: ConductorServices, waited_seconds: float,
+                   give_up_after: float) -> int:
+    """Cast again every request waiting longer than `waited_seconds`; how many were sent.
+    One accepted more than `give_up_after` seconds ago is given up instead: no conductor will
+    run it (it fails before its workflow is journaled, every time), and the server must not
+    wait for it forever. Without its record, the lost-request sweep puts the server back."""
     sent = 0
     conductors = ConductorAPI(svc.bus, cast_patience=0.0)   # the next round is the retry
-    overdue = accepted_requests.overdue(svc.db, datetime.utcnow() - timedelta(
-        seconds=waited_seconds))
+    now = datetime.utcnow()
+    overdue = accepted_requests.overdue(svc.db, now - timedelta(seconds=waited_seconds))
     for request in overdue:
         context = RequestContext.from_dict(request.context)
+        if request.accepted_at < now - timedelta(seconds=give_up_after):
+            with svc.db.transaction() as session:
+                given_up = accepted_requests.take(session, request.uuid)
+            if given_up:
+                LOG.error("%s [instance: %s] %s accepted at %s was never taken by a "
+                          "conductor: giving it up", context.log_prefix(),
+                          request.instance_uuid, request.method,
+                          request.accepted_at.isoformat())
+            continue
         LOG.warning("%s [instance: %s] %s accepted at %s was not taken by any conductor: "
                     "sending it again", context.log_prefix(), request.instance_uuid,
                     request.method, request.accepted_at.isoformat())

@@ -77,7 +77,8 @@ def recover(svc: ConductorServices, engine: Engine, sole_conductor: bool = False
     # the only conductor, starting: the requests recorded before it stopped went down with
     # its in-process queue, so they are sent again at once
     pending_requests.resend_overdue(svc, 0.0 if sole_conductor and starting
-                                    else svc.conf.workflow.request_resend_after)
+                                    else svc.conf.workflow.request_resend_after,
+                                    give_up_after=svc.conf.workflow.lost_request_timeout)
     _sweep_lost_requests(svc, datetime.utcnow() - timedelta(seconds=lost_after))
     return recovered
 

@@ -6,11 +6,15 @@ with the production defaults of that delay and of the recovery interval (10 s ea
 lost request must start within about 20 s.
 """
 import logging
+from datetime import datetime, timedelta
+
+from sqlalchemy import update
 
 from herder import states
 from herder.conductor.rpcapi import ConductorAPI
 from herder.context import RequestContext
 from herder.db import accepted_requests, instances
+from herder.db.models import AcceptedRequest, Instance
 from tests.functional.observe import (assert_consistent, create_server, instance_record,
                                       wait_for_status, wait_until)
 
@@ -86,3 +90,24 @@ def test_a_recorded_request_left_by_a_stopped_cloud_runs_when_it_starts_again(tm
         assert_consistent(cloud)
     finally:
         cloud.stop()
+
+
+def test_a_request_no_conductor_ever_takes_is_given_up_and_the_server_put_back(cloud, admin):
+    """A recorded request that fails before its workflow is journaled, every time it is sent,
+    must not keep its server in its task state for good: after lost_request_timeout (300 s
+    by default) it is given up, and the server is put back as the api found it."""
+    server = create_server(admin)
+    migrate_accepted(cloud, server.id)
+    long_ago = datetime.utcnow() - timedelta(
+        seconds=cloud.conf.workflow.lost_request_timeout + 60)
+    with cloud.db.transaction() as session:
+        session.execute(update(AcceptedRequest).values(accepted_at=long_ago))
+        session.execute(update(Instance).where(Instance.uuid == server.id)
+                        .values(updated_at=long_ago))
+    cloud.conductor.recover()
+    assert not accepted_requests.pending_for(cloud.db, server.id)
+    back = wait_for_status(admin, server.id, "ACTIVE")
+    assert back.task_state is None
+    assert "was interrupted by a restart before it started" in \
+        instances.latest_fault(cloud.db, server.id).message
+    assert_consistent(cloud)
