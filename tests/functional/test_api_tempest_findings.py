@@ -38,16 +38,19 @@ def test_a_delete_racing_another_state_change_still_deletes(cloud, demo, monkeyp
     # tempest deletes a server while it builds; a build step that lands between the API's read
     # and its write must not turn the delete into a 409, as it never does in Nova
     server = create_server(demo)
-    real_update = instances.update
+    real_update_in = instances.update_in
     raced = []
 
-    def another_change_lands_first(db, uuid, expected=None, **values):
+    def another_change_lands_first(session, uuid, expected=None, **values):
+        # the API writes `deleting` inside its own transaction (with the recorded request);
+        # the other change commits in a transaction of its own just before that write
         if values.get("task_state") == states.DELETING and not raced:
             raced.append(uuid)
-            real_update(db, uuid, {"task_state": None}, task_state=states.POWERING_OFF)
-        return real_update(db, uuid, expected, **values)
+            instances.update(cloud.db, uuid, {"task_state": None},
+                             task_state=states.POWERING_OFF)
+        return real_update_in(session, uuid, expected, **values)
 
-    monkeypatch.setattr(instances, "update", another_change_lands_first)
+    monkeypatch.setattr(instances, "update_in", another_change_lands_first)
     resp = demo.compute.delete(f"/servers/{server.id}")
     assert resp.status_code == 204, resp.text
     assert raced == [server.id]
