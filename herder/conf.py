@@ -235,6 +235,11 @@ _workflow_opts = [
                       "this many seconds later is sent to the conductors again: its first "
                       "cast was lost (the broker or a conductor died). Sent again at most "
                       "once per this many seconds; the first conductor to take it runs it."),
+    cfg.IntOpt("build_attempts", default=3, min=1,
+               help="Times a server's build is started when one is cut short by something "
+                    "that passes (the database away, a conductor restarted mid-build): the "
+                    "build is undone and started again. After the last, or after any other "
+                    "failure, the server goes to ERROR."),
     cfg.FloatOpt("lost_request_timeout", default=300.0, min=0.0,
                  help="A recorded request no conductor has taken after this many seconds is "
                       "given up; a server in a task state the api sets, with no recorded "

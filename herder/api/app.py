@@ -15,6 +15,7 @@ from herder.api.apidoc import describe
 from herder.api.handlers.base import ApiServices
 from herder.api.middleware import ReadTransactionMiddleware, RequestContextMiddleware
 from herder.log_budget import WarningBudget
+from herder.db.session import lost_the_database
 
 LOG = logging.getLogger(__name__)
 _DATABASE_WARNINGS = WarningBudget(LOG)   # an outage fails every request: a line each is a flood
@@ -130,18 +131,10 @@ def _falcon_error(req, resp, error: falcon.HTTPError, params) -> None:
 
 
 def _database_error(req, resp, error: sqlalchemy.exc.DBAPIError, params) -> None:
-    if _lost_the_database(error):
+    if lost_the_database(error):
         _database_unavailable(req, resp, error, params)
     else:
         _unexpected(req, resp, error, params)
-
-
-def _lost_the_database(error: sqlalchemy.exc.DBAPIError) -> bool:
-    """The database cannot be reached, or the connection to it was lost (as its server
-    restarting does): not something the request did. OperationalError is also what a
-    deadlock or a lock wait timeout raises on MariaDB: the request may be tried again."""
-    return error.connection_invalidated or isinstance(
-        error, (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError))
 
 
 def _database_unavailable(req, resp, error: Exception, params) -> None:

@@ -6,7 +6,7 @@ was cut off from the database for longer than the lease) stops instead of runnin
 """
 from datetime import datetime, timedelta
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 
 from herder.db import accepted_requests
 from herder.db.models import Workflow, WorkflowStep
@@ -171,3 +171,10 @@ def unfinished(db: Database) -> list[Workflow]:
     with db.transaction() as session:
         return list(session.scalars(select(Workflow).where(
             Workflow.status.in_((RUNNING, ROLLING_BACK))).order_by(Workflow.id)))
+
+
+def count_of_kind(db: Database, instance_uuid: str, kind: str) -> int:
+    """How many workflows of `kind` the server has had, whatever became of them."""
+    with db.transaction() as session:
+        return session.scalar(select(func.count(Workflow.id)).where(
+            Workflow.instance_uuid == instance_uuid, Workflow.kind == kind))

@@ -7,11 +7,23 @@ from typing import Callable, Iterator
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import create_engine, event
+from sqlalchemy import create_engine, event, exc
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 ALEMBIC_DIR = os.path.join(os.path.dirname(__file__), "alembic")
+
+
+def lost_the_database(error: BaseException) -> bool:
+    """The database could not be reached, or the connection to it was lost (as its server
+    restarting does): nothing the work itself did wrong, and the same work may succeed once
+    the database is back. OperationalError is also what a deadlock or a lock wait timeout
+    raises on MariaDB: those pass too. A pool that handed out no connection in time
+    (TimeoutError) means the database is too slow to answer for now."""
+    if isinstance(error, exc.TimeoutError):
+        return True
+    return isinstance(error, exc.DBAPIError) and (error.connection_invalidated or isinstance(
+        error, (exc.OperationalError, exc.InterfaceError)))
 
 
 def make_engine(url: str, pool_size: int = 20, max_overflow: int = 20) -> Engine:

@@ -9,7 +9,10 @@ import time
 
 import pytest
 import requests
+from sqlalchemy import select
 
+from herder.db import journal
+from herder.db.models import Workflow
 from tests import databases
 from tests.functional.observe import (assert_consistent, create_server, wait_for_status,
                                       wait_until)
@@ -104,6 +107,36 @@ def test_a_move_whose_journal_write_the_outage_fails_is_recovered_after(relayed)
     settled = wait_until(lambda: _at_rest(admin, server.id), timeout=90,
                          message="the server at rest")
     assert settled.status in ("ACTIVE", "VERIFY_RESIZE")
+    deployment.wait_ready()
+    assert_consistent(deployment)
+
+
+def test_a_build_caught_in_the_outage_is_built_again_and_goes_active(relayed):
+    """The database goes away while a new server's guest is being created: the conductor
+    cannot record the guest running. Once the database is back, the build is undone (the
+    guest destroyed, its allocation released) and started again, instead of leaving the
+    server in ERROR."""
+    deployment, relay = relayed
+    admin = deployment.connect()
+    deployment.hold("*", "spawn")
+    image = admin.image.find_image("herder-guest")
+    server = admin.compute.create_server(name="caught", image_id=image.id, networks="auto",
+                                         flavor_id=admin.compute.find_flavor("m1.tiny").id)
+    host, _ = deployment.wait_reached("spawn")
+
+    relay.outage()
+    try:
+        deployment.release(host, "spawn")
+        time.sleep(OUTAGE_SECONDS)
+    finally:
+        relay.restore()
+
+    wait_for_status(admin, server.id, "ACTIVE", timeout=120)
+    with deployment.db.transaction() as session:
+        builds = list(session.scalars(select(Workflow.status).where(
+            Workflow.instance_uuid == server.id, Workflow.kind == "build")
+            .order_by(Workflow.id)))
+    assert builds == [journal.ROLLED_BACK, journal.COMPLETED]
     deployment.wait_ready()
     assert_consistent(deployment)
 

@@ -1,13 +1,21 @@
 """Creating, stopping, starting and deleting servers: short workflows through the same engine."""
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from herder import exception, states
 from herder.conductor.base import ServerWorkflow
-from herder.conductor.engine import Step
+from herder.conductor.engine import Interrupted, Step
 from herder.conductor.memory import WorkflowMemory
-from herder.db import instances, moves, placement, server_groups
+from herder.conductor.rpcapi import ConductorAPI
+from herder.db import accepted_requests, instances, journal, moves, placement, server_groups
 from herder.db.placement import Resources
+from herder.db.session import lost_the_database
+
+LOG = logging.getLogger(__name__)
+
+# what another service raises when it lost the database (it reaches us by class name)
+_LOST_DATABASE_REMOTELY = ("OperationalError", "InterfaceError")
 
 
 def _now() -> datetime:
@@ -64,6 +72,8 @@ class BuildWorkflow(ServerWorkflow):
 
     def rolled_back(self, error: BaseException, complete: bool) -> None:
         self.fail_open_events(error)
+        if complete and _cut_short(error) and self._build_again(error):
+            return
         # As in Nova, a build undone on its host leaves the server on no host (its allocation
         # went with the rollback). One whose undoing failed keeps the host, where a delete
         # finds what is left of the guest.
@@ -73,6 +83,52 @@ class BuildWorkflow(ServerWorkflow):
             self.record_fault(error)
         self.notify_error("instance.create.error", error)
         self.finish_action()
+
+    def _build_again(self, error: BaseException) -> bool:
+        """Start a build that was cut short over, now that it is undone: the server back to
+        scheduling on no host, with the request recorded in the same transaction (so a lost
+        cast is sent again, as an api's is), then cast. False once the build has had all its
+        attempts. A server being deleted meanwhile is left to its delete."""
+        builds = journal.count_of_kind(self.db, self.instance_uuid, self.kind)
+        attempts = self.svc.conf.workflow.build_attempts
+        reason = str(error).splitlines()[0]
+        if builds >= attempts:
+            LOG.warning("%s build cut short (%s) on its last attempt (%d of %d)",
+                        self.log_prefix, reason, builds, attempts)
+            return False
+        try:
+            with self.together():
+                self.update_instance({"vm_state": states.BUILDING, "deleted": False,
+                                      "task_state": (states.SCHEDULING, states.SPAWNING)},
+                                     task_state=states.SCHEDULING, host=None, node=None)
+                with self.db.transaction() as session:
+                    request_uuid = accepted_requests.accept(
+                        session, self.context, "build_instance",
+                        {"instance_uuid": self.instance_uuid})
+        except exception.UnexpectedTaskState:
+            LOG.info("%s build cut short (%s) while the server is being deleted: not "
+                     "started again", self.log_prefix, reason)
+            return True
+        LOG.warning("%s build cut short (%s): undone, and started again (attempt %d of %d)",
+                    self.log_prefix, reason, builds + 1, attempts)
+        try:
+            ConductorAPI(self.svc.bus, cast_patience=0.0).build_instance(
+                self.context, instance_uuid=self.instance_uuid, request_uuid=request_uuid)
+        except Exception as cast_error:   # the broker is away: the record outlives it
+            LOG.warning("%s could not cast the build (%s): a conductor will send it again",
+                        self.log_prefix, cast_error)
+        return True
+
+
+def _cut_short(error: BaseException) -> bool:
+    """The build failed for nothing to do with it, and may succeed if started again: its
+    conductor was restarted (or its run stopped because the database went away, which
+    recovery then undoes as it does a restart's), or a step lost the database, here or on
+    the service it called."""
+    if isinstance(error, Interrupted) or lost_the_database(error):
+        return True
+    return isinstance(error, exception.RemoteError) and \
+        error.kwargs.get("exc_type") in _LOST_DATABASE_REMOTELY
 
 
 @dataclass(frozen=True)
