@@ -156,7 +156,7 @@ def warm_memory(nbytes: int, directory: str) -> None:
 
     On the VM this was written on (Firecracker, virtio-balloon free page reporting), memory the
     guest freed goes back to the host after a couple of seconds, and the next first touch of
-    each page costs a fault on the host: whichever row happens to write its 1 GiB into such
+    each page costs a page fault on the host: whichever row happens to write its 1 GiB into such
     pages runs 2-6x slower (a `cp` right after a delete: 0.35 s; after 5 s idle: 0.8-3 s). So
     every row starts right after this, with the same warm memory to write into. Page cache, not
     an anonymous buffer: on 2026-12-07 a `cp` right after touching and freeing 1.25 GiB of

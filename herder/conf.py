@@ -321,7 +321,7 @@ _fault_opts = [
                 help="Fault points to trigger, as <host>:<driver step> (tests only; off in production)."),
     cfg.StrOpt("hold_dir", default=None,
                help="Directory through which tests hold a service at a fault point (see "
-                    "herder/faults.py; tests only; unset in production)."),
+                    "herder/fault_injection.py; tests only; unset in production)."),
 ]
 
 

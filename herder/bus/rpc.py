@@ -23,7 +23,7 @@ from herder.bus import memory, versions
 from herder.bus.codec import decode_failure, encode_failure
 from herder.bus.replies import ReplyLog
 from herder.context import RequestContext
-from herder.faults import FaultInjector
+from herder.fault_injection import FaultInjector
 from herder.log_budget import FailureStreak
 
 LOG = logging.getLogger(__name__)
@@ -67,7 +67,7 @@ class Bus:
         self._closed = threading.Event()
         # a fault point before every cast, `cast.<method>` (tests: the api dying between
         # accepting a request and handing it on); the process owning the bus may set its own
-        self.faults = FaultInjector("bus")
+        self.fault_points = FaultInjector("bus")
         # what publishing raises when the broker cannot be reached (see _publish_patiently)
         self._broker_away = (OperationalError, *self.connection().connection_errors)
 
@@ -145,7 +145,7 @@ class Bus:
         waits for its reply, rpc_timeout): a cast that gave up after a few seconds of a
         broker restart would be lost. A sender whose message outlives the broker (the api's
         requests are recorded, and sent again by a conductor) asks for less."""
-        self.faults.check(f"cast.{method}")
+        self.fault_points.check(f"cast.{method}")
         name = self.qualified(topic)
         self._publish_patiently(self.rpc_timeout if patience is None else patience,
                                 lambda: _message(method, context, kwargs, rpc_version),
@@ -472,4 +472,4 @@ class RpcServer:
                     self._replies.put(correlation_id, reply_to, reply)
             self.bus.publish(reply, routing_key=reply_to, correlation_id=correlation_id)
             # tests: a process killed here has replied but not acknowledged the call
-            self.bus.faults.check(f"replied.{method}")
+            self.bus.fault_points.check(f"replied.{method}")

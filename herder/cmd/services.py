@@ -57,7 +57,7 @@ def run_api(args) -> int:
     from herder.api.service import ApiService
     from herder.bus.rpc import bus_from_conf
     from herder.cmd import clouds
-    from herder import faults
+    from herder import fault_injection
     conf = _conf(args, api__listen=args.listen, api__port=args.port)
     try:
         herder_conf.require_auth_strategy(conf, "herder api")
@@ -65,7 +65,7 @@ def run_api(args) -> int:
         print(f"herder api: {error}", file=sys.stderr)
         return 1
     db, bus = herder_conf.database(conf), bus_from_conf(conf)
-    bus.faults = faults.from_conf(conf, "api")
+    bus.fault_points = fault_injection.from_conf(conf, "api")
     seed.seed_catalogue(db, conf)
     api = ApiService(conf, db, bus)
     api.start()
@@ -108,12 +108,13 @@ def run_scheduler(args) -> int:
 
 
 def run_compute(args) -> int:
-    from herder import faults
+    from herder import fault_injection
     from herder.bus.rpc import bus_from_conf
     from herder.compute.service import ComputeService
     conf = _conf(args, my_ip=args.my_ip)
     bus = bus_from_conf(conf)  # and no database: a compute host has no credentials for it
-    bus.faults = faults.from_conf(conf, conf.host)   # tests: its replies' fault points
+    # tests: the fault points of its replies
+    bus.fault_points = fault_injection.from_conf(conf, conf.host)
     compute = ComputeService(conf, bus, conf.host, conf.my_ip)
     compute.start()
     return _run_until_signalled(f"herder compute {conf.host} ({conf.my_ip})",

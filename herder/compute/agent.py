@@ -115,7 +115,7 @@ class ComputeAgent:
         if violation:
             raise exception.GroupPolicyViolation(host=self.host, reason=violation)
         self._log(context, instance, "Stashing vm_state: %s", instance["vm_state"])
-        self.driver.faults.check("prep_resize")
+        self.driver.fault_points.check("prep_resize")
         self.tracker.claim(incoming(migration["uuid"]), Resources.of_flavor(new_flavor),
                            instance["uuid"])
         self.move_claims.record(instance["uuid"], migration["uuid"], new_flavor)
@@ -199,7 +199,7 @@ class ComputeAgent:
     # -- revert: destination then source -----------------------------------------------------------
     def revert_resize(self, context, instance: dict, migration: dict) -> int:
         """Destination: stop the guest here; its disk stays until the source copy is back."""
-        self.driver.faults.check("revert_resize")
+        self.driver.fault_points.check("revert_resize")
         self.tracker.rekey(instance["uuid"], incoming(migration["uuid"]))
         return self.driver.power_off(instance)
 

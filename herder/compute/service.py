@@ -9,7 +9,7 @@ import os
 import threading
 import time
 
-from herder import exception, faults
+from herder import exception, fault_injection
 from herder.bus.replies import DiskReplyLog
 from herder.bus.rpc import Bus
 from herder.compute import rpcapi
@@ -48,11 +48,11 @@ class ComputeService:
         self.host = host
         self.host_ip = host_ip
         instances_dir = host_instances_dir(conf, host)
-        host_faults = faults.from_conf(conf, host)
+        fault_points = fault_injection.from_conf(conf, host)
         # the host's transfer agent receives disks on the host's own address
-        self.transfers = TransferAgent.from_conf(conf, host, host_ip, instances_dir, host_faults)
+        self.transfers = TransferAgent.from_conf(conf, host, host_ip, instances_dir, fault_points)
         images = ImageCache(host, os.path.join(instances_dir, "_base"))
-        self.driver = load_driver(conf, host, instances_dir, host_faults, self.transfers, images)
+        self.driver = load_driver(conf, host, instances_dir, fault_points, self.transfers, images)
         self.inventory = report_inventory(self.driver.inventory(), conf)
         # per host: the instances directory may be shared with other hosts
         self.move_claims = MoveClaimRecords(os.path.join(instances_dir, "_move_claims", host))

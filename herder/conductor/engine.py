@@ -25,7 +25,7 @@ from typing import Callable, Protocol
 
 from herder.db import journal
 from herder.db.session import Database
-from herder.faults import FaultInjector
+from herder.fault_injection import FaultInjector
 
 LOG = logging.getLogger(__name__)
 
@@ -68,7 +68,7 @@ class Interrupted(Exception):
 
 
 class Engine:
-    def __init__(self, db: Database, faults: FaultInjector | None = None,
+    def __init__(self, db: Database, fault_points: FaultInjector | None = None,
                  owner: str | None = None, lease_seconds: float = 30.0):
         self.db = db
         # the conductor that runs the workflows (None: ownership is not tracked, as in unit
@@ -79,13 +79,13 @@ class Engine:
         # injector holds across processes, `<kind>.<step>.first_write` after the step's
         # first committed write and `<kind>.<step>.last_write` once it returned, before the
         # journal records it done: the places a crash inside a step can leave it
-        self.faults = faults or FaultInjector("conductor")
+        self.fault_points = fault_points or FaultInjector("conductor")
         self._running = threading.local()   # the first-write fault point of this thread's step
         # the workflows a thread of this process is running or recovering right now: one that
         # is owned here but not among them was left by a run that stopped on an error
         self._in_flight: set[str] = set()
         self._in_flight_lock = threading.Lock()
-        if self.faults.hold_dir:
+        if self.fault_points.hold_dir:
             db.after_writes(self._after_write)
 
     def runs(self, workflow_uuid: str) -> bool:
@@ -100,7 +100,7 @@ class Engine:
         workflow_uuid = str(uuid.uuid4())
         if request_uuid is not None:
             # tests: a conductor killed here took the cast off the queue and journaled nothing
-            self.faults.check(f"{flow.kind}.take_request")
+            self.fault_points.check(f"{flow.kind}.take_request")
         with self._flying(workflow_uuid):
             try:
                 journal.open_workflow(self.db, workflow_uuid, flow.kind, flow.instance_uuid,
@@ -176,17 +176,17 @@ class Engine:
         point = getattr(self._running, "first_write_point", None)
         if point is not None:
             self._running.first_write_point = None
-            self.faults.check(point)
+            self.fault_points.check(point)
 
     def _run_step(self, flow: Workflow, step: Step) -> None:
         point = f"{flow.kind}.{step.name}"
-        self.faults.check(point)
+        self.fault_points.check(point)
         self._running.first_write_point = f"{point}.first_write"
         try:
             step.run()
         finally:
             self._running.first_write_point = None
-        self.faults.check(f"{point}.last_write")
+        self.fault_points.check(f"{point}.last_write")
 
     def _run_from(self, workflow_uuid: str, flow: Workflow, start: int,
                   done: list[tuple[int, Step]]) -> Outcome:

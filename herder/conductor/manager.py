@@ -13,7 +13,7 @@ from herder.conductor.workflows.migrate import MigrateWorkflow, MoveMemory
 from herder.conductor.workflows.revert import RevertWorkflow
 from herder.context import RequestContext
 from herder.db import actions, instances, journal, moves, placement, services
-from herder import faults
+from herder import fault_injection
 from herder.conductor.rpcapi import ConductorAPI
 
 LOG = logging.getLogger(__name__)
@@ -33,8 +33,8 @@ class ConductorManager:
         self.db = svc.db
         # this conductor process, as the owner of the workflows it runs
         self.incarnation = recovery.incarnation(svc.host)
-        self.engine = Engine(svc.db, faults.from_conf(svc.conf, "conductor"), self.incarnation,
-                             svc.conf.workflow.lease_seconds)
+        self.engine = Engine(svc.db, fault_injection.from_conf(svc.conf, "conductor"),
+                             self.incarnation, svc.conf.workflow.lease_seconds)
 
     def recover(self, sole_conductor: bool = False, starting: bool = False) -> int:
         """Finish or undo what a stopped conductor (another one, or a previous run of this

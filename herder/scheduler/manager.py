@@ -15,7 +15,7 @@ from herder.db.session import Database
 from herder.scheduler.filters import FILTERS
 from herder.scheduler.host_state import HostState
 from herder.scheduler.weighers import weigh
-from herder import faults
+from herder import fault_injection
 from herder.scheduler.rpcapi import SchedulerAPI
 
 LOG = logging.getLogger(__name__)
@@ -31,7 +31,7 @@ class SchedulerManager:
         self.conf = conf
         self.db = db
         self.notifier = notifier
-        self.faults = faults.from_conf(conf, "scheduler")  # tests only
+        self.fault_points = fault_injection.from_conf(conf, "scheduler")  # tests only
         # members of server groups are placed one at a time, so that each sees where the
         # previous one went (its claim) before choosing
         self._group_lock = threading.Lock()
@@ -83,7 +83,8 @@ class SchedulerManager:
                             ) -> list[dict]:
         self._notify(context, "scheduler.select_destinations.start", instance_uuid)
         selections = self._select(context, request, instance_uuid, ignore_hosts, requested_host)
-        self.faults.check("select_destinations")  # the worst moment to die: claimed, unanswered
+        # the worst moment to die: claimed, unanswered
+        self.fault_points.check("select_destinations")
         self._notify(context, "scheduler.select_destinations.end", instance_uuid)
         return selections
 

@@ -7,7 +7,7 @@ its own `expect` grant and `send`, and `cancel` ends all of them.
 from herder.transfer.receiver import TransferReceiver
 from herder.transfer.sender import DiskSender, SendResult
 from herder.transfer.tls import TLSConfig
-from herder.faults import FaultInjector
+from herder.fault_injection import FaultInjector
 
 
 GIB = 1024 ** 3
@@ -32,11 +32,11 @@ class TransferAgent:
 
     @classmethod
     def from_conf(cls, conf, host: str, host_ip: str, instances_dir: str,
-                  faults: FaultInjector | None = None) -> "TransferAgent":
+                  fault_points: FaultInjector | None = None) -> "TransferAgent":
         options = conf.transfer
         tls = TLSConfig.from_options(options)
         return cls(TransferReceiver(host, host_ip, options.port, instances_dir,
-                                    options.token_ttl, options.io_timeout, faults,
+                                    options.token_ttl, options.io_timeout, fault_points,
                                     reserved_disk_mb=options.reserved_disk_mb, tls=tls,
                                     hello_timeout=options.hello_timeout,
                                     max_connections=options.max_connections),

@@ -32,7 +32,7 @@ from herder.transfer import incoming, keys, protocol, tokens
 from herder.transfer.incoming import IncomingDisk
 from herder.transfer.protocol import Kind
 from herder.transfer.tls import TLSConfig
-from herder.faults import FaultInjector
+from herder.fault_injection import FaultInjector
 from herder.log_budget import WarningBudget
 
 LOG = logging.getLogger(__name__)
@@ -59,7 +59,7 @@ class TransferRecord:
 class TransferReceiver:
     def __init__(self, host: str, listen_ip: str, port: int, instances_dir: str,
                  token_ttl: float, io_timeout: float = 60.0,
-                 faults: FaultInjector | None = None, reserved_disk_mb: int = 64,
+                 fault_points: FaultInjector | None = None, reserved_disk_mb: int = 64,
                  tls: TLSConfig | None = None, hello_timeout: float = 10.0,
                  max_connections: int = 64):
         self.host = host
@@ -70,7 +70,7 @@ class TransferReceiver:
         self.hello_timeout = hello_timeout
         self._connection_slots = threading.BoundedSemaphore(max_connections)
         self._warnings = WarningBudget(LOG)
-        self.faults = faults or FaultInjector(host)
+        self.fault_points = fault_points or FaultInjector(host)
         self.reserved_bytes = reserved_disk_mb * MIB
         self.tls = tls or TLSConfig()
         self._tls_context = self.tls.server_context() if self.tls.enabled else None
@@ -416,7 +416,7 @@ class _Session:
             LOG.warning("chunk at %d for %s arrived damaged; asking for it again", offset,
                         self.disk.path)
             return False
-        self.receiver.faults.check("receive_chunk")
+        self.receiver.fault_points.check("receive_chunk")
         with self._writing:
             self._still_wanted()
             try:

@@ -17,7 +17,7 @@ None), `power_state`.
 from dataclasses import asdict, dataclass, field
 from typing import Callable, Iterator, Protocol, runtime_checkable
 
-from herder.faults import FaultInjector
+from herder.fault_injection import FaultInjector
 
 Progress = Callable[[int, int], None]   # (bytes done, bytes in all) of a disk copy
 Placements = Callable[[list[str]], dict[str, dict | None]]   # see ComputeDriver.init_host
@@ -68,7 +68,7 @@ class MoveReport:
 @runtime_checkable
 class ComputeDriver(Protocol):
     host: str
-    faults: FaultInjector
+    fault_points: FaultInjector
     supports_same_host_migration: bool
 
     # -- the host ---------------------------------------------------------------------------
@@ -152,14 +152,14 @@ class ComputeDriver(Protocol):
         reached: not yet kept, kept, already restored), running if `power_on`."""
 
 
-def load_driver(conf, host: str, instances_dir: str, faults: FaultInjector,
+def load_driver(conf, host: str, instances_dir: str, fault_points: FaultInjector,
                 transfers, images) -> ComputeDriver:
     """The driver `[compute] compute_driver` names, for one host."""
     name = conf.compute.compute_driver
     if name == "fake":
         from herder.virt.fake import FakeDriver
-        return FakeDriver.from_conf(conf, host, instances_dir, faults, transfers, images)
+        return FakeDriver.from_conf(conf, host, instances_dir, fault_points, transfers, images)
     if name == "libvirt":
         from herder.virt.libvirt.driver import LibvirtDriver  # libvirt-python only when asked
-        return LibvirtDriver.from_conf(conf, host, instances_dir, faults, transfers, images)
+        return LibvirtDriver.from_conf(conf, host, instances_dir, fault_points, transfers, images)
     raise ValueError(f"unknown compute_driver {name!r}: fake or libvirt")

@@ -16,7 +16,7 @@ import time
 from herder import exception, states
 from herder.transfer import incoming, sparse
 from herder.transfer.host import TransferAgent
-from herder.faults import FaultInjector
+from herder.fault_injection import FaultInjector
 from herder.virt import local_copy
 from herder.virt.driver import HostInventory, MoveReport, Placements
 from herder.virt.images import ImageCache
@@ -33,12 +33,12 @@ class FakeDriver(InstanceLayout):
     supports_same_host_migration = False
 
     def __init__(self, host: str, instances_dir: str, power_off_seconds: float = 0.0,
-                 faults: FaultInjector | None = None, transfers: TransferAgent | None = None,
+                 fault_points: FaultInjector | None = None, transfers: TransferAgent | None = None,
                  images: ImageCache | None = None,
                  host_inventory: HostInventory = DEFAULT_INVENTORY):
         super().__init__(instances_dir, host)
         self.power_off_seconds = power_off_seconds
-        self.faults = faults or FaultInjector(host)
+        self.fault_points = fault_points or FaultInjector(host)
         self.transfers = transfers   # a host without one can run guests but not move them
         self.images = images or ImageCache(host, os.path.join(instances_dir, "_base"))
         self.host_inventory = host_inventory
@@ -46,10 +46,10 @@ class FakeDriver(InstanceLayout):
         os.makedirs(instances_dir, exist_ok=True)
 
     @classmethod
-    def from_conf(cls, conf, host: str, instances_dir: str, faults: FaultInjector,
+    def from_conf(cls, conf, host: str, instances_dir: str, fault_points: FaultInjector,
                   transfers: TransferAgent, images: ImageCache) -> "FakeDriver":
         c = conf.compute
-        return cls(host, instances_dir, c.fake_power_off_seconds, faults, transfers, images,
+        return cls(host, instances_dir, c.fake_power_off_seconds, fault_points, transfers, images,
                    HostInventory(vcpus=c.fake_vcpus, memory_mb=c.fake_memory_mb,
                                  local_gb=c.fake_disk_gb, hypervisor_type="fake",
                                  hypervisor_version=1000))
@@ -95,7 +95,7 @@ class FakeDriver(InstanceLayout):
     # -- lifecycle ----------------------------------------------------------------------------
     def spawn(self, instance: dict, power_on: bool = True) -> int:
         """Create the guest's disk from the image (sparse, flavor-sized) and define it."""
-        self.faults.check("spawn")
+        self.fault_points.check("spawn")
         uuid, flavor = instance["uuid"], instance["flavor"]
         image_path = self.images.fetch(instance["image"]) if instance.get("image") else None
         directory = self.instance_dir(uuid)
@@ -114,7 +114,7 @@ class FakeDriver(InstanceLayout):
         return self.power_on(instance) if power_on else states.SHUTDOWN
 
     def power_off(self, instance: dict) -> int:
-        self.faults.check("power_off")
+        self.fault_points.check("power_off")
         uuid = instance["uuid"]
         guest = self.guest(uuid)
         if guest is None:
@@ -126,7 +126,7 @@ class FakeDriver(InstanceLayout):
         return states.SHUTDOWN
 
     def power_on(self, instance: dict) -> int:
-        self.faults.check("power_on")
+        self.fault_points.check("power_on")
         uuid = instance["uuid"]
         guest = self.guest(uuid)
         if guest is None:
@@ -164,7 +164,7 @@ class FakeDriver(InstanceLayout):
     def _change_power(self, step: str, instance: dict, from_states: tuple | None,
                       to: int) -> int:
         """Idempotent: a guest already in `to` stays there (a retried step)."""
-        self.faults.check(step)
+        self.fault_points.check(step)
         uuid = instance["uuid"]
         guest = self.guest(uuid)
         if guest is None:
@@ -180,7 +180,7 @@ class FakeDriver(InstanceLayout):
 
     def destroy(self, instance: dict) -> None:
         """Undefine the guest and delete its files, `_resize` copy included. Idempotent."""
-        self.faults.check("destroy")
+        self.fault_points.check("destroy")
         self.remove_if_here(self.instance_dir(instance["uuid"]))
         self.remove_if_here(self.resize_dir(instance["uuid"]))
 
@@ -208,12 +208,12 @@ class FakeDriver(InstanceLayout):
         """
         uuid = instance["uuid"]
         self.power_off(instance)
-        self.faults.check("migrate_disk")
+        self.fault_points.check("migrate_disk")
         source, kept = self.instance_dir(uuid), self.resize_dir(uuid)
         if os.path.isdir(source) and not os.path.isdir(kept):
             os.rename(source, kept)
         source_disk = os.path.join(kept, "disk")
-        self.faults.check("copy_disk")
+        self.fault_points.check("copy_disk")
         if shared_storage:
             return local_copy.copy_disks(kept, source, ["disk"], os.path.getsize(source_disk),
                                          progress)
@@ -231,7 +231,7 @@ class FakeDriver(InstanceLayout):
 
     def finish_migration(self, instance: dict, new_flavor: dict, power_on: bool) -> int:
         """Destination side: grow the disk to the new flavor, define the guest, power on."""
-        self.faults.check("finish_migration")
+        self.fault_points.check("finish_migration")
         uuid = instance["uuid"]
         disk = self.disk_path(uuid)
         if not os.path.exists(disk):
@@ -249,13 +249,13 @@ class FakeDriver(InstanceLayout):
 
     def confirm_migration(self, instance: dict) -> None:
         """Source side, on confirm: the `_resize` copy and the old guest go."""
-        self.faults.check("confirm_migration")
+        self.fault_points.check("confirm_migration")
         shutil.rmtree(self.resize_dir(instance["uuid"]), ignore_errors=True)
 
     def discard_incoming(self, instance: dict) -> None:
         """Destination side, on revert or rollback: remove the guest and the copied disk,
         after stopping any transfer still writing it (partial file and resume record go too)."""
-        self.faults.check("discard_incoming")
+        self.fault_points.check("discard_incoming")
         if self.transfers is not None:
             self.transfers.cancel(instance["uuid"])
         # a shared instances directory: before the source kept its copy, this is its guest
@@ -267,7 +267,7 @@ class FakeDriver(InstanceLayout):
         Idempotent: if the copy was already restored, or never kept (the move stopped
         before the power-off was done), only the power state is applied.
         """
-        self.faults.check("finish_revert_migration")
+        self.fault_points.check("finish_revert_migration")
         uuid = instance["uuid"]
         kept, directory = self.resize_dir(uuid), self.instance_dir(uuid)
         if os.path.isdir(kept):

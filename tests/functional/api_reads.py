@@ -52,7 +52,7 @@ def set_policy(cloud, rules: dict[str, str]) -> None:
 def failed_migrate(cloud, admin, server) -> dict:
     """Migrate `server` with power-off failing on its host; its migrate action, once
     `os-instance-actions` (at 2.1) lists it as failed."""
-    cloud.computes[instance_record(cloud, server.id).host].driver.faults.arm("power_off")
+    cloud.computes[instance_record(cloud, server.id).host].driver.fault_points.arm("power_off")
     admin.compute.migrate_server(server)
     listed = f"/servers/{server.id}/os-instance-actions"
     return wait_until(lambda: next((a for a in ok(admin, listed, "2.1")["instanceActions"]

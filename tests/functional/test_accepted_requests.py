@@ -35,7 +35,7 @@ def migrate_accepted(cloud, server_id: str) -> str:
 def test_a_migrate_whose_cast_failed_is_accepted_and_runs_within_seconds(cloud, admin):
     server = create_server(admin)
     source = instance_record(cloud, server.id).host
-    cloud.bus.faults.arm("cast.migrate_server")     # the broker refuses the api's cast
+    cloud.bus.fault_points.arm("cast.migrate_server")     # the broker refuses the api's cast
     answer = admin.compute.post(f"/servers/{server.id}/action", json={"migrate": None})
     assert answer.status_code == 202
     assert admin.compute.get_server(server.id).status == "RESIZE"
@@ -51,7 +51,7 @@ def test_a_conductor_that_took_the_cast_and_died_before_journaling_is_stood_in_f
     server = create_server(admin)
     # the conductor takes the cast off the queue and fails before it journals the workflow,
     # as a conductor killed at that point would
-    cloud.conductor.engine.faults.arm("migrate.take_request")
+    cloud.conductor.engine.fault_points.arm("migrate.take_request")
     admin.compute.migrate_server(server)
     wait_for_status(admin, server.id, "VERIFY_RESIZE", timeout=RESEND_BOUND)
     assert_consistent(cloud)

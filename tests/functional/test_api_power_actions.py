@@ -86,7 +86,7 @@ def test_soft_reboot_needs_a_running_server_and_hard_reboot_starts_any(cloud, ad
 def test_a_rebooting_server_shows_reboot_and_refuses_other_actions(cloud, demo):
     server = create_server(demo)
     host = instance_record(cloud, server.id).host
-    hold = cloud.computes[host].driver.faults.hold("reboot")
+    hold = cloud.computes[host].driver.fault_points.hold("reboot")
     assert action(demo, server.id, {"reboot": {"type": "HARD"}}).status_code == 202
     hold.wait_reached()
     try:
@@ -171,7 +171,7 @@ def test_bad_reboot_bodies_are_400_and_change_nothing(cloud, demo):
 def test_a_failed_pause_leaves_the_server_active_with_a_fault(cloud, admin, demo):
     server = create_server(demo)
     host = instance_record(cloud, server.id).host
-    cloud.computes[host].driver.faults.arm("pause")
+    cloud.computes[host].driver.fault_points.arm("pause")
     assert action(demo, server.id, {"pause": None}).status_code == 202
     wait_until(lambda: instance_record(cloud, server.id).task_state is None,
                message="the pause to be rolled back")

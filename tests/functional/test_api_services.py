@@ -137,7 +137,7 @@ def test_hosts_stay_up_while_the_conductor_is_busy_with_moves(tmp_path):
         admin = connect(cloud, cloud.conf.admin_token)
         server = create_server(admin)
         source = instance_record(cloud, server.id).host
-        held = cloud.computes[source].driver.faults.hold("migrate_disk")
+        held = cloud.computes[source].driver.fault_points.hold("migrate_disk")
         admin.compute.migrate_server(server)
         held.wait_reached()
         time.sleep(4)                       # > service_down_time, the worker busy all along

@@ -19,7 +19,7 @@ def test_deleting_a_server_that_is_being_deleted_is_accepted_and_changes_nothing
     # tempest deletes a server in a test's cleanup and again in its class's cleanup
     server = create_server(demo)
     host = instance_record(cloud, server.id).host
-    hold = cloud.computes[host].driver.faults.hold("destroy")
+    hold = cloud.computes[host].driver.fault_points.hold("destroy")
     assert demo.compute.delete(f"/servers/{server.id}").status_code == 204
     hold.wait_reached()
     try:

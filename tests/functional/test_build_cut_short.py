@@ -89,7 +89,7 @@ def test_a_build_cut_short_on_every_attempt_ends_in_error_after_the_last(cloud, 
 
 def test_a_build_that_fails_for_its_own_reason_is_not_started_again(cloud, demo):
     for compute in cloud.computes.values():
-        compute.driver.faults.arm("spawn")
+        compute.driver.fault_points.arm("spawn")
     server = _create(demo)
     errored = wait_for_status(demo, server.id, "ERROR")
 

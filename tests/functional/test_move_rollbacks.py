@@ -39,7 +39,7 @@ def test_failed_migrate_rolls_back_to_the_source(cloud, admin, where, step, fail
     source = instance_record(cloud, server.id).host
     dest = next(h for h in cloud.computes if h != source)
     _disable_services(cloud, [h for h in cloud.computes if h not in (source, dest)])
-    cloud.computes[source if where == "source" else dest].driver.faults.arm(step)
+    cloud.computes[source if where == "source" else dest].driver.fault_points.arm(step)
     disk_before = open(cloud.computes[source].driver.disk_path(server.id), "rb").read(4096)
 
     admin.compute.migrate_server(server)
@@ -114,7 +114,7 @@ def test_claim_failure_everywhere_exhausts_alternates_and_rolls_back(cloud, admi
 
 def test_failed_confirm_keeps_verify_resize_and_can_be_retried(cloud, admin):
     server, source, dest = migrated(cloud, admin)
-    cloud.computes[source].driver.faults.arm("confirm_migration")
+    cloud.computes[source].driver.fault_points.arm("confirm_migration")
     admin.compute.confirm_server_resize(server)
     wait_until(lambda: migration_of(cloud, server.id).error_reason, message="confirm failure")
     migration = migration_of(cloud, server.id)
@@ -138,7 +138,7 @@ def test_failed_confirm_keeps_verify_resize_and_can_be_retried(cloud, admin):
 def test_failed_revert_keeps_verify_resize_and_can_be_retried(cloud, admin, where, step,
                                                               failed_event):
     server, source, dest = migrated(cloud, admin)
-    cloud.computes[source if where == "source" else dest].driver.faults.arm(step)
+    cloud.computes[source if where == "source" else dest].driver.fault_points.arm(step)
     admin.compute.revert_server_resize(server)
     wait_until(lambda: migration_of(cloud, server.id).error_reason, message="revert failure")
     wait_for_status(admin, server.id, "VERIFY_RESIZE")
@@ -193,7 +193,7 @@ def test_a_failing_compute_step_emits_compute_exception_and_resize_error(cloud, 
                                                                         notifications):
     server = create_server(admin)
     source = instance_record(cloud, server.id).host
-    cloud.computes[source].driver.faults.arm("copy_disk")
+    cloud.computes[source].driver.fault_points.arm("copy_disk")
     admin.compute.migrate_server(server)
     _wait_migration_status(cloud, server.id, "error")
     wait_until(lambda: "instance.resize.error" in notifications.event_types(server.id),
@@ -226,7 +226,7 @@ def test_a_rolled_back_move_says_why_on_the_server_until_the_next_action(cloud, 
 
 def test_deleting_after_a_failed_confirm_removes_the_source_copy_too(cloud, admin):
     server, source, dest = migrated(cloud, admin)
-    cloud.computes[source].driver.faults.arm("confirm_migration", times=2)
+    cloud.computes[source].driver.fault_points.arm("confirm_migration", times=2)
     admin.compute.delete_server(server)
     wait_until(lambda: instance_record_or_none(cloud, server.id) is None, message="deletion")
     assert_consistent(cloud)
@@ -258,9 +258,9 @@ def test_a_restarted_destination_still_holds_the_claim_of_a_move_on_its_way(clou
     dest = next(h for h in cloud.computes if h != source)
     _disable_services(cloud, [h for h in cloud.computes if h not in (source, dest)])
     destination = cloud.computes[dest]
-    held = cloud.computes[source].driver.faults.hold("migrate_disk")
+    held = cloud.computes[source].driver.fault_points.hold("migrate_disk")
     if finish == "rollback":
-        destination.driver.faults.arm("finish_migration")
+        destination.driver.fault_points.arm("finish_migration")
     admin.compute.resize_server(server, admin.compute.find_flavor("m1.small").id)
     held.wait_reached()
     destination.rebuild_claims()
@@ -285,7 +285,7 @@ def test_a_build_that_fails_on_its_host_ends_in_error_on_no_host_and_holds_nothi
     """As in Nova: the guest's host undoes it, the allocation goes, the server is ERROR with
     no host, and deleting it works."""
     for compute in cloud.computes.values():
-        compute.driver.faults.arm("spawn")
+        compute.driver.fault_points.arm("spawn")
     image = admin.image.find_image("herder-guest")
     server = admin.compute.create_server(name="doomed", image_id=image.id, networks="auto",
                                          flavor_id=admin.compute.find_flavor("m1.tiny").id)

@@ -233,7 +233,7 @@ def test_two_members_racing_to_the_one_free_host_never_share_it(tmp_path, group_
 
         # the first move stops in prep_resize on the free host, past its own policy check,
         # while the second member tries for the same host
-        held = cloud.computes[free_host].driver.faults.hold("prep_resize")
+        held = cloud.computes[free_host].driver.fault_points.hold("prep_resize")
         admin.compute.migrate_server(first)
         held.wait_reached()
         admin.compute.migrate_server(second)

@@ -24,7 +24,7 @@ def cloud(tmp_path):
     """Two hosts on one instances directory, whose transfer agents take no chunk."""
     cloud = make_cloud(tmp_path, hosts=2, compute__instances_dir=str(tmp_path / "shared"))
     for compute in cloud.computes.values():
-        compute.driver.faults.arm("receive_chunk", times=1000)
+        compute.driver.fault_points.arm("receive_chunk", times=1000)
     yield cloud
     cloud.stop()
 
@@ -94,7 +94,7 @@ def test_a_failure_at_any_step_leaves_the_guest_on_its_source_with_its_disk(clou
     before = sparse.digest(_disk(cloud, server.id))
     source = instance_record(cloud, server.id).host
     dest = next(host for host in cloud.computes if host != source)
-    cloud.computes[source if where == "source" else dest].driver.faults.arm(step)
+    cloud.computes[source if where == "source" else dest].driver.fault_points.arm(step)
 
     admin.compute.migrate_server(server)
     wait_until(lambda: migration_of(cloud, server.id) is not None and

@@ -20,9 +20,9 @@ def _node(cloud, host: str) -> str:
 
 def _held_migrate(cloud, admin, server, *, source: str, dest: str, flavor: str | None):
     """Start a move to `dest` with its three compute steps held; yields at each one."""
-    holds = {"prep_resize": cloud.computes[dest].driver.faults.hold("prep_resize"),
-             "resize_instance": cloud.computes[source].driver.faults.hold("migrate_disk"),
-             "finish_resize": cloud.computes[dest].driver.faults.hold("finish_migration")}
+    holds = {"prep_resize": cloud.computes[dest].driver.fault_points.hold("prep_resize"),
+             "resize_instance": cloud.computes[source].driver.fault_points.hold("migrate_disk"),
+             "finish_resize": cloud.computes[dest].driver.fault_points.hold("finish_migration")}
     if flavor is None:
         resp = admin.compute.post(f"/servers/{server.id}/action",
                                   json={"migrate": {"host": dest}}, microversion="2.56")
@@ -92,7 +92,7 @@ def test_resize_accounts_new_flavor_on_destination_and_old_on_migration(cloud, a
 
 def test_revert_passes_through_revert_resize_and_returns_allocations(cloud, admin):
     server, source, dest = migrated(cloud, admin)
-    hold = cloud.computes[source].driver.faults.hold("finish_revert_migration")
+    hold = cloud.computes[source].driver.fault_points.hold("finish_revert_migration")
     admin.compute.revert_server_resize(server)
     hold.wait_reached()
     record, migration = instance_record(cloud, server.id), migration_of(cloud, server.id)

@@ -65,7 +65,7 @@ def test_a_transfer_the_destination_drops_is_retried_with_a_fresh_grant(cloud, a
     source = instance_record(cloud, server.id).host
     for host, compute in cloud.computes.items():
         if host != source:   # whichever is chosen fails the first chunk it receives, once
-            compute.driver.faults.arm("receive_chunk")
+            compute.driver.fault_points.arm("receive_chunk")
 
     admin.compute.migrate_server(server)
     wait_for_status(admin, server.id, "VERIFY_RESIZE")

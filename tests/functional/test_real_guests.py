@@ -146,7 +146,7 @@ def test_a_failure_after_power_off_rolls_back_and_the_guest_boots_on_its_source(
         guest_cloud, admin, server):
     source = host_of(admin, server.id)
     dest = next(host for host in guest_cloud.computes if host != source)
-    guest_cloud.computes[dest].driver.faults.arm("finish_migration")
+    guest_cloud.computes[dest].driver.fault_points.arm("finish_migration")
     admin.compute.migrate_server(server)
     wait_for_status(admin, server.id, "ACTIVE", timeout=MOVE_TIMEOUT, interval=0.5)
     assert host_of(admin, server.id) == source

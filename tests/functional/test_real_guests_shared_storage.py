@@ -30,7 +30,7 @@ def shared_cloud(tmp_path_factory):
                        compute__compute_driver="libvirt",
                        compute__instances_dir=os.path.join(state, "shared-instances"))
     for compute in cloud.computes.values():
-        compute.driver.faults.arm("receive_chunk", times=1000)
+        compute.driver.fault_points.arm("receive_chunk", times=1000)
     admin = connect(cloud, cloud.conf.admin_token)
     with open(image, "rb") as data:
         admin.image.create_image(name="herder-real-guest", disk_format="qcow2",

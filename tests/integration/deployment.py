@@ -164,7 +164,7 @@ class Deployment:
     def connect(self, token: str = ADMIN_TOKEN) -> openstack.connection.Connection:
         return connect(self, token)  # as clouds.yaml configures a client for this endpoint
 
-    # -- fault points (herder/faults.py) -------------------------------------------------
+    # -- fault points (herder/fault_injection.py) -------------------------------------------------
     @property
     def hold_dir(self) -> Path:
         return self.root / "holds"

@@ -1,6 +1,6 @@
 """kill -9 of each service at each step of migrate, resize, confirm and revert.
 
-Each case holds one service at one fault point (herder/faults.py), kills it there with
+Each case holds one service at one fault point (herder/fault_injection.py), kills it there with
 SIGKILL, starts it again, and then checks that the move completed or rolled back by itself
 within a bounded time: no transitional task_state, no ERROR, no unfinished workflow, no leaked
 allocation, no orphaned file, and the guest's disk holding the same data as before. The

@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 from herder.conductor.engine import Engine, Step
 from herder.db import journal
 from herder.db.models import Workflow
-from herder.faults import FaultInjector
+from herder.fault_injection import FaultInjector
 
 
 class StepFailed(Exception):
@@ -256,11 +256,11 @@ def _writing_step(db, writes: list[str]):
 
 def test_a_fault_point_after_a_steps_first_write_fires_with_that_write_committed(db, tmp_path):
     """`<kind>.<step>.first_write`: where the crash matrix kills a conductor inside a step."""
-    faults = FaultInjector("conductor", ["conductor:scripted.a.first_write"], str(tmp_path))
+    fault_points = FaultInjector("conductor", ["conductor:scripted.a.first_write"], str(tmp_path))
     flow = ScriptedFlow(["a"])
     writes: list[str] = []
     flow._steps[0].run = _writing_step(db, writes)
-    outcome = Engine(db, faults).run(flow)
+    outcome = Engine(db, fault_points).run(flow)
     assert not outcome.completed and "injected fault" in str(outcome.error)
     assert writes == []   # failed on the way out of the first write's transaction...
     with db.transaction() as session:   # ...which had committed
@@ -269,10 +269,10 @@ def test_a_fault_point_after_a_steps_first_write_fires_with_that_write_committed
 
 
 def test_a_fault_point_after_a_steps_last_write_fires_once_it_returned(db, tmp_path):
-    faults = FaultInjector("conductor", ["conductor:scripted.a.last_write"], str(tmp_path))
+    fault_points = FaultInjector("conductor", ["conductor:scripted.a.last_write"], str(tmp_path))
     flow = ScriptedFlow(["a", "b"])
     writes: list[str] = []
     flow._steps[0].run = _writing_step(db, writes)
-    outcome = Engine(db, faults).run(flow)
+    outcome = Engine(db, fault_points).run(flow)
     assert not outcome.completed and writes == ["written", "written"]
     assert flow.log == ["undo a", "rolled_back"]   # b never ran

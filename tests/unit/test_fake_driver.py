@@ -13,7 +13,7 @@ from herder.transfer.host import TransferAgent
 from herder.transfer.receiver import TransferReceiver
 from herder.transfer.sender import DiskSender
 from herder.virt.fake import GIB, FakeDriver
-from herder.faults import FaultInjector
+from herder.fault_injection import FaultInjector
 from tests.unit.sparse_disks import cancel_while_a_chunk_is_held
 
 IMAGE = b"\xeb\x63\x90" + b"herder-test-image " * 5000   # ~90 KB, no trailing hole
@@ -33,15 +33,15 @@ def make_host(tmp_path):
     """A fake host on 127.0.1.N with its transfer agent listening, stopped after the test."""
     agents = []
 
-    def make(index: int, faults: FaultInjector | None = None) -> FakeDriver:
+    def make(index: int, fault_points: FaultInjector | None = None) -> FakeDriver:
         host, address = f"compute{index}", f"127.0.1.{index}"
         instances_dir = str(tmp_path / host / "instances")
-        faults = faults or FaultInjector(host)
+        fault_points = fault_points or FaultInjector(host)
         agent = TransferAgent(TransferReceiver(host, address, 0, instances_dir, token_ttl=60,
-                                               faults=faults), DiskSender(address))
+                                               fault_points=fault_points), DiskSender(address))
         agent.start()
         agents.append(agent)
-        return FakeDriver(host, instances_dir, faults=faults, transfers=agent)
+        return FakeDriver(host, instances_dir, fault_points=fault_points, transfers=agent)
 
     yield make
     for agent in agents:
@@ -212,7 +212,7 @@ def test_finish_migration_leaves_no_transfer_records_and_spends_outstanding_gran
 def test_discard_incoming_stops_a_copy_in_flight_and_leaves_nothing_behind(source, dest,
                                                                            server):
     failures, discarded = cancel_while_a_chunk_is_held(
-        dest.faults.hold("receive_chunk"),
+        dest.fault_points.hold("receive_chunk"),
         lambda: source.migrate_disk_and_power_off(vm(server), incoming_to(dest, server)),
         lambda: dest.discard_incoming(vm(server)))
     assert failures and discarded
@@ -286,36 +286,36 @@ def test_destroy_removes_the_guest_and_its_resize_copy(source, dest, server):
 
 # -- fault points ---------------------------------------------------------------------------------
 
-def test_fault_armed_n_times_fails_n_times_then_stops():
-    faults = FaultInjector("compute1")
-    faults.arm("power_off", times=2)
+def test_a_fault_point_armed_n_times_fails_n_times_then_stops():
+    fault_points = FaultInjector("compute1")
+    fault_points.arm("power_off", times=2)
     for _ in range(2):
         with pytest.raises(exception.DriverError) as caught:
-            faults.check("power_off")
+            fault_points.check("power_off")
         assert str(caught.value) == "Driver step power_off failed on compute1: injected fault"
-    faults.check("power_off")
-    faults.check("power_off")
+    fault_points.check("power_off")
+    fault_points.check("power_off")
 
 
-def test_fault_on_one_step_leaves_other_steps_alone():
-    faults = FaultInjector("compute1")
-    faults.arm("copy_disk")
-    faults.check("power_off")
+def test_a_fault_point_armed_on_one_step_leaves_other_steps_alone():
+    fault_points = FaultInjector("compute1")
+    fault_points.arm("copy_disk")
+    fault_points.check("power_off")
     with pytest.raises(exception.DriverError):
-        faults.check("copy_disk")
+        fault_points.check("copy_disk")
 
 
 def test_disarm_cancels_remaining_failures():
-    faults = FaultInjector("compute1")
-    faults.arm("spawn", times=3)
-    faults.arm("power_on")
-    faults.disarm("spawn")
-    faults.check("spawn")
+    fault_points = FaultInjector("compute1")
+    fault_points.arm("spawn", times=3)
+    fault_points.arm("power_on")
+    fault_points.disarm("spawn")
+    fault_points.check("spawn")
     with pytest.raises(exception.DriverError):
-        faults.check("power_on")
-    faults.arm("power_on")
-    faults.disarm()
-    faults.check("power_on")
+        fault_points.check("power_on")
+    fault_points.arm("power_on")
+    fault_points.disarm()
+    fault_points.check("power_on")
 
 
 def test_config_spec_arms_only_the_named_host():
@@ -328,18 +328,18 @@ def test_config_spec_arms_only_the_named_host():
 
 def test_config_spec_with_star_arms_every_host():
     for host in ("compute1", "compute2"):
-        faults = FaultInjector(host, ["*:migrate_disk"])
+        fault_points = FaultInjector(host, ["*:migrate_disk"])
         with pytest.raises(exception.DriverError):
-            faults.check("migrate_disk")
-        faults.check("migrate_disk")
+            fault_points.check("migrate_disk")
+        fault_points.check("migrate_disk")
 
 
 def test_config_spec_listed_twice_fails_twice():
-    faults = FaultInjector("compute1", ["compute1:spawn", "*:spawn"])
+    fault_points = FaultInjector("compute1", ["compute1:spawn", "*:spawn"])
     for _ in range(2):
         with pytest.raises(exception.DriverError):
-            faults.check("spawn")
-    faults.check("spawn")
+            fault_points.check("spawn")
+    fault_points.check("spawn")
 
 
 @pytest.mark.parametrize("spec", ["compute1", "compute1:", ":power_off"])
@@ -348,10 +348,10 @@ def test_malformed_config_spec_arms_nothing(spec):
 
 
 def test_held_step_waits_until_released():
-    faults = FaultInjector("compute1")
-    hold = faults.hold("copy_disk")
+    fault_points = FaultInjector("compute1")
+    hold = fault_points.hold("copy_disk")
     finished = threading.Event()
-    worker = threading.Thread(target=lambda: (faults.check("copy_disk"), finished.set()))
+    worker = threading.Thread(target=lambda: (fault_points.check("copy_disk"), finished.set()))
     worker.start()
     hold.wait_reached(5)
     assert not finished.wait(0.05)
@@ -360,7 +360,7 @@ def test_held_step_waits_until_released():
     worker.join(5)
 
 
-def test_power_off_fault_fails_the_move_before_the_disk_is_touched(make_host, image):
+def test_an_injected_power_off_fault_fails_the_move_before_the_disk_is_touched(make_host, image):
     source = make_host(1, FaultInjector("compute1", ["compute1:power_off"]))
     dest = make_host(2)
     server = str(uuid.uuid4())
@@ -370,12 +370,13 @@ def test_power_off_fault_fails_the_move_before_the_disk_is_touched(make_host, im
     assert source.power_state(server) == states.RUNNING
     assert not os.path.exists(source.resize_dir(server))
     assert not os.path.exists(dest.instance_dir(server))
-    source.migrate_disk_and_power_off(vm(server), incoming_to(dest, server))   # the fault is spent
+    # the injected fault is spent
+    source.migrate_disk_and_power_off(vm(server), incoming_to(dest, server))
     assert os.path.exists(dest.disk_path(server))
 
 
-def test_copy_fault_after_power_off_can_be_retried(source, dest, server):
-    source.faults.arm("copy_disk")
+def test_an_injected_copy_fault_after_power_off_can_be_retried(source, dest, server):
+    source.fault_points.arm("copy_disk")
     with pytest.raises(exception.DriverError):
         source.migrate_disk_and_power_off(vm(server), incoming_to(dest, server))
     assert os.path.isdir(source.resize_dir(server))

@@ -4,7 +4,7 @@ import pytest
 
 from herder import exception, states
 from herder.virt.fake import FakeDriver
-from herder.faults import FaultInjector
+from herder.fault_injection import FaultInjector
 
 FLAVOR = {"id": 1, "vcpus": 1, "memory_mb": 512, "root_gb": 1, "ephemeral_gb": 0}
 VM = {"uuid": "vm", "display_name": "vm", "hostname": "vm", "flavor": FLAVOR, "image": None,
@@ -13,7 +13,8 @@ VM = {"uuid": "vm", "display_name": "vm", "hostname": "vm", "flavor": FLAVOR, "i
 
 @pytest.fixture
 def driver(tmp_path) -> FakeDriver:
-    driver = FakeDriver("compute1", str(tmp_path / "instances"), faults=FaultInjector("compute1"))
+    driver = FakeDriver("compute1", str(tmp_path / "instances"),
+                        fault_points=FaultInjector("compute1"))
     driver.spawn(VM)
     return driver
 
@@ -54,7 +55,7 @@ def test_soft_reboot_needs_a_running_guest_and_hard_reboot_starts_any(driver):
 def test_a_missing_guest_and_an_injected_fault_are_driver_errors(driver):
     with pytest.raises(exception.DriverError):
         driver.pause({**VM, "uuid": "nobody"})
-    driver.faults.arm("suspend")
+    driver.fault_points.arm("suspend")
     with pytest.raises(exception.DriverError):
         driver.suspend(VM)
     assert driver.power_state("vm") == states.RUNNING

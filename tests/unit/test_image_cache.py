@@ -69,7 +69,7 @@ def test_bytes_that_do_not_match_the_hash_are_refused_and_leave_nothing(tmp_path
     assert os.listdir(tmp_path / "_base") == []
 
 
-def test_a_fetch_cut_short_is_a_clear_fault_that_leaves_nothing(tmp_path, image_server):
+def test_a_fetch_cut_short_is_a_clear_error_that_leaves_nothing(tmp_path, image_server):
     base, _ = image_server
     cache = ImageCache("compute1", str(tmp_path / "_base"))
     with pytest.raises(exception.ImageFetchFailed) as failure:

@@ -279,7 +279,7 @@ def test_cancel_stops_and_cleans_up_every_transfer_of_the_server(tmp_path, disk,
             DiskSender(SOURCE_IP, chunk_size=CHUNK).send(disk, proxy.target)
         proxy.close()
         _wait_idle(receiver)
-    hold = receiver.faults.hold("receive_chunk")                               # running
+    hold = receiver.fault_points.hold("receive_chunk")                               # running
     failures, cancelled = cancel_while_a_chunk_is_held(
         hold, lambda: DiskSender(SOURCE_IP, chunk_size=CHUNK).send(disk, targets["disk.swap"]),
         lambda: receiver.cancel(server))
@@ -358,7 +358,7 @@ def _wait_for(condition, timeout: float = 5.0) -> None:
 
 def test_a_chunk_corrupted_mid_window_is_sent_again_with_the_chunks_after_it(
         disk, receiver, sender, server):
-    hold = receiver.faults.hold("receive_chunk")   # the destination waits at the first chunk
+    hold = receiver.fault_points.hold("receive_chunk")   # the destination waits at the first chunk
     proxy = Proxy(receiver.expect("migration-1", server), corrupt_at=_frame_start(5) + 2000)
     try:
         thread, outcome = _send_in_background(sender, disk, proxy.target)
@@ -379,7 +379,7 @@ def test_a_chunk_corrupted_mid_window_is_sent_again_with_the_chunks_after_it(
 
 def test_a_cut_mid_window_resumes_after_the_last_chunk_verified_in_order(disk, receiver,
                                                                          sender, server):
-    hold = receiver.faults.hold("receive_chunk")
+    hold = receiver.fault_points.hold("receive_chunk")
     # chunk 3 is damaged and the connection is cut inside chunk 8: chunks 4 to 7 arrive
     # intact, but after a damaged one, so they do not count
     proxy = Proxy(receiver.expect("migration-1", server), corrupt_at=_frame_start(3) + 2000,
@@ -570,7 +570,7 @@ def test_a_destination_without_room_for_the_data_refuses_it_saying_how_much(
 def test_the_room_running_transfers_will_take_is_not_given_twice(tmp_path, disk, receiver,
                                                                  sender, server, monkeypatch):
     monkeypatch.setattr(os, "statvfs", lambda path: _StatVFS(64 * MIB + 3 * MIB // 2))
-    hold = receiver.faults.hold("receive_chunk")
+    hold = receiver.fault_points.hold("receive_chunk")
     first = receiver.expect("migration-1", server, "disk")
     thread, outcome = _send_in_background(DiskSender(SOURCE_IP, chunk_size=CHUNK), disk, first)
     hold.wait_reached()
@@ -690,7 +690,7 @@ def test_a_source_disk_that_changed_since_the_partial_copy_makes_the_next_try_st
 
 
 def test_cancel_stops_a_running_transfer_and_refuses_its_grants(disk, receiver, server):
-    hold = receiver.faults.hold("receive_chunk")
+    hold = receiver.fault_points.hold("receive_chunk")
     target, spare = (receiver.expect("migration-1", server) for _ in range(2))
     failures, cancelled = cancel_while_a_chunk_is_held(
         hold, lambda: DiskSender(SOURCE_IP, chunk_size=CHUNK).send(disk, target),

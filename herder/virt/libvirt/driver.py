@@ -27,7 +27,7 @@ import threading
 import libvirt
 
 from herder import exception, states
-from herder.faults import FaultInjector
+from herder.fault_injection import FaultInjector
 from herder.transfer import incoming, sparse
 from herder.transfer.host import TransferAgent
 from herder.virt import local_copy
@@ -59,14 +59,14 @@ class LibvirtDriver(GuestPower, InstanceLayout):
 
     def __init__(self, host: str, instances_dir: str, connection_uri: str, virt_type: str,
                  shutdown_timeout: float, shutdown_retry_interval: float,
-                 faults: FaultInjector | None = None, transfers: TransferAgent | None = None,
+                 fault_points: FaultInjector | None = None, transfers: TransferAgent | None = None,
                  images: ImageCache | None = None):
         super().__init__(instances_dir, host)
         self.connection_uri = connection_uri
         self.virt_type = virt_type
         self.shutdown_timeout = shutdown_timeout
         self.shutdown_retry_interval = shutdown_retry_interval
-        self.faults = faults or FaultInjector(host)
+        self.fault_points = fault_points or FaultInjector(host)
         self.transfers = transfers
         self.images = images or ImageCache(host, os.path.join(instances_dir, "_base"))
         self._connection: libvirt.virConnect | None = None
@@ -75,10 +75,10 @@ class LibvirtDriver(GuestPower, InstanceLayout):
         _check_reachable_by_qemu(host, instances_dir)
 
     @classmethod
-    def from_conf(cls, conf, host: str, instances_dir: str, faults: FaultInjector,
+    def from_conf(cls, conf, host: str, instances_dir: str, fault_points: FaultInjector,
                   transfers: TransferAgent, images: ImageCache) -> "LibvirtDriver":
         return cls(host, instances_dir, conf.libvirt.connection_uri, conf.libvirt.virt_type,
-                   conf.shutdown_timeout, conf.compute.shutdown_retry_interval, faults,
+                   conf.shutdown_timeout, conf.compute.shutdown_retry_interval, fault_points,
                    transfers, images)
 
     # -- the connection ---------------------------------------------------------------------
@@ -136,7 +136,7 @@ class LibvirtDriver(GuestPower, InstanceLayout):
 
     # -- one guest: creating and defining ----------------------------------------------------------
     def spawn(self, instance: dict, power_on: bool = True) -> int:
-        self.faults.check("spawn")
+        self.fault_points.check("spawn")
         uuid, flavor = instance["uuid"], instance["flavor"]
         os.makedirs(self.instance_dir(uuid), exist_ok=True)
         image = instance.get("image")
@@ -185,7 +185,7 @@ class LibvirtDriver(GuestPower, InstanceLayout):
 
     def destroy(self, instance: dict) -> None:
         """The domain and every file of the guest, a kept move copy included. Idempotent."""
-        self.faults.check("destroy")
+        self.fault_points.check("destroy")
         self._undefine(instance["uuid"])
         self.remove_if_here(self.instance_dir(instance["uuid"]))
         self.remove_if_here(self.resize_dir(instance["uuid"]))
@@ -211,7 +211,7 @@ class LibvirtDriver(GuestPower, InstanceLayout):
         each file where the destination stopped verifying it."""
         uuid = instance["uuid"]
         self.power_off(instance)
-        self.faults.check("migrate_disk")
+        self.fault_points.check("migrate_disk")
         source, kept = self.instance_dir(uuid), self.resize_dir(uuid)
         if os.path.isdir(source) and not os.path.isdir(kept):
             self._undefine(uuid)        # the domain names the files by their old place
@@ -220,7 +220,7 @@ class LibvirtDriver(GuestPower, InstanceLayout):
         if record is None:
             raise exception.DriverError(step="migrate_disk", host=self.host,
                                         reason=f"no copy of guest {uuid} to send")
-        self.faults.check("copy_disk")
+        self.fault_points.check("copy_disk")
         names = disk_files(record["flavor"])
         paths = [os.path.join(kept, name) for name in names]
         virtual = sum(qemu_img.info(self.host, path)["virtual-size"] for path in paths)
@@ -240,13 +240,13 @@ class LibvirtDriver(GuestPower, InstanceLayout):
                           resumed_from=sent.resumed_from, digests=dict(zip(names, sent.digests)))
 
     def confirm_migration(self, instance: dict) -> None:
-        self.faults.check("confirm_migration")
+        self.fault_points.check("confirm_migration")
         shutil.rmtree(self.resize_dir(instance["uuid"]), ignore_errors=True)
 
     def finish_revert_migration(self, instance: dict, power_on: bool) -> int:
         """The kept copy is the guest again. Idempotent: a copy already restored, or never
         kept (the move stopped before it), only gets its power state applied."""
-        self.faults.check("finish_revert_migration")
+        self.fault_points.check("finish_revert_migration")
         uuid = instance["uuid"]
         kept, directory = self.resize_dir(uuid), self.instance_dir(uuid)
         if os.path.isdir(kept):
@@ -278,7 +278,7 @@ class LibvirtDriver(GuestPower, InstanceLayout):
     def finish_migration(self, instance: dict, new_flavor: dict, power_on: bool) -> int:
         """The files are here: point the root disk at this host's copy of the image, grow it
         to the new flavor, define the guest with the new flavor, start it if asked."""
-        self.faults.check("finish_migration")
+        self.fault_points.check("finish_migration")
         uuid = instance["uuid"]
         root = self.disk_path(uuid)
         if not os.path.exists(root):
@@ -304,7 +304,7 @@ class LibvirtDriver(GuestPower, InstanceLayout):
         return states.RUNNING if dom.isActive() else states.SHUTDOWN
 
     def discard_incoming(self, instance: dict) -> None:
-        self.faults.check("discard_incoming")
+        self.fault_points.check("discard_incoming")
         uuid = instance["uuid"]
         if self.transfers is not None:
             self.transfers.cancel(uuid)

@@ -1,6 +1,6 @@
 """A libvirt guest's power: on, off (ACPI first), pause, suspend, reboot, and its state.
 
-A mixin of the libvirt driver (driver.py), which provides `host`, `faults`,
+A mixin of the libvirt driver (driver.py), which provides `host`, `fault_points`,
 `shutdown_timeout`, `shutdown_retry_interval` and `_domain(uuid)` (the guest's domain on
 this host, or None). Each operation is idempotent: a guest already in the wanted state stays
 there (a step the conductor retries).
@@ -45,7 +45,7 @@ class GuestPower:
         return dom
 
     def power_on(self, instance: dict) -> int:
-        self.faults.check("power_on")
+        self.fault_points.check("power_on")
         dom = self._domain(instance["uuid"])
         if dom is None:
             return states.NOSTATE
@@ -58,7 +58,7 @@ class GuestPower:
     def power_off(self, instance: dict) -> int:
         """ACPI power-off, asked again every shutdown_retry_interval (a request that arrives
         before the guest listens is lost), then a hard stop after shutdown_timeout."""
-        self.faults.check("power_off")
+        self.fault_points.check("power_off")
         uuid = instance["uuid"]
         dom = self._domain(uuid)
         if dom is None:
@@ -92,7 +92,7 @@ class GuestPower:
         return not dom.isActive()
 
     def pause(self, instance: dict) -> int:
-        self.faults.check("pause")
+        self.fault_points.check("pause")
         dom = self._existing("pause", instance["uuid"])
         state = dom.state()[0]
         if state != libvirt.VIR_DOMAIN_PAUSED:
@@ -101,7 +101,7 @@ class GuestPower:
         return states.PAUSED_POWER
 
     def unpause(self, instance: dict) -> int:
-        self.faults.check("unpause")
+        self.fault_points.check("unpause")
         dom = self._existing("unpause", instance["uuid"])
         if dom.state()[0] != libvirt.VIR_DOMAIN_RUNNING:
             self._require(dom, "unpause", libvirt.VIR_DOMAIN_PAUSED)
@@ -110,7 +110,7 @@ class GuestPower:
 
     def suspend(self, instance: dict) -> int:
         """The guest's memory goes to disk (libvirt's managed save) and it stops."""
-        self.faults.check("suspend")
+        self.fault_points.check("suspend")
         dom = self._existing("suspend", instance["uuid"])
         if not dom.hasManagedSaveImage():
             self._require(dom, "suspend", libvirt.VIR_DOMAIN_RUNNING)
@@ -118,7 +118,7 @@ class GuestPower:
         return states.SUSPENDED_POWER
 
     def resume(self, instance: dict) -> int:
-        self.faults.check("resume")
+        self.fault_points.check("resume")
         dom = self._existing("resume", instance["uuid"])
         if not dom.isActive():
             if not dom.hasManagedSaveImage():
@@ -133,7 +133,7 @@ class GuestPower:
     def reboot(self, instance: dict, hard: bool) -> int:
         """Soft: a clean power-off and start again (a running guest only), hard if the guest
         does not go down in time; hard: stop and start from any state."""
-        self.faults.check("reboot")
+        self.fault_points.check("reboot")
         dom = self._existing("reboot", instance["uuid"])
         if not hard:
             self._require(dom, "reboot", libvirt.VIR_DOMAIN_RUNNING)
