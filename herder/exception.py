@@ -1,4 +1,4 @@
-"""Domain exceptions. They know nothing of HTTP; the API maps them to Compute API faults.
+"""Domain exceptions. They know nothing of HTTP; the API maps them to Compute API errors.
 
 Exceptions raised on one service and caught on another cross the bus by class name, so every
 class here must be constructible from its message alone.

@@ -1,11 +1,11 @@
-"""The Compute API WSGI application: middleware, fault rendering and routes."""
+"""The Compute API WSGI application: middleware, error rendering and routes."""
 import functools
 import logging
 
 import falcon
 import sqlalchemy.exc
 
-from herder.api import faults, keystone, openapi
+from herder.api import errors, keystone, openapi
 from herder.api.handlers import aggregates, flavors, images, server_actions, servers, versions
 from herder.api.handlers import (hypervisors, instance_actions, migrations, server_migrations,
                                  services)
@@ -110,14 +110,14 @@ def make_app(api: ApiServices, public_url: str | None = None) -> keystone.WsgiAp
     app.add_error_handler(sqlalchemy.exc.DBAPIError, _database_error)
     app.add_error_handler(sqlalchemy.exc.TimeoutError, _database_unavailable)
     app.add_error_handler(falcon.HTTPError, _falcon_error)
-    app.add_error_handler(faults.Fault, _fault)
+    app.add_error_handler(errors.ApiError, _api_error)
     for template, resource in _routes(api):
         app.add_route(template, resource)
     return keystone.protect(app, api.conf) if use_keystone else app
 
 
-def _fault(req, resp, error: faults.Fault, params) -> None:
-    faults.render(resp, error.code, error.message)
+def _api_error(req, resp, error: errors.ApiError, params) -> None:
+    errors.render(resp, error.code, error.message)
 
 
 def _falcon_error(req, resp, error: falcon.HTTPError, params) -> None:
@@ -127,7 +127,7 @@ def _falcon_error(req, resp, error: falcon.HTTPError, params) -> None:
         message = "The resource could not be found."
     elif code == 405:
         message = "The method specified is not allowed for this resource."
-    faults.render(resp, code, message)
+    errors.render(resp, code, message)
 
 
 def _database_error(req, resp, error: sqlalchemy.exc.DBAPIError, params) -> None:
@@ -142,10 +142,10 @@ def _database_unavailable(req, resp, error: Exception, params) -> None:
     transaction did not commit) and can be sent again."""
     _DATABASE_WARNINGS.warn("the database is unavailable serving %s %s: %s", req.method,
                             req.path, str(error).splitlines()[0])
-    faults.render(resp, 503, "The database is unavailable; try again later.")
+    errors.render(resp, 503, "The database is unavailable; try again later.")
 
 
 def _unexpected(req, resp, error: Exception, params) -> None:
     LOG.exception("unexpected error serving %s %s", req.method, req.path)
-    faults.render(resp, 500, "Unexpected API Error. Please report it to the cloud operator "
+    errors.render(resp, 500, "Unexpected API Error. Please report it to the cloud operator "
                   f"with request id {req.context.get('request_id')}.")

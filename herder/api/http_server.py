@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from cheroot import server as cheroot_server
 from cheroot import wsgi
 
-from herder.api import faults, request_head
+from herder.api import errors, request_head
 from herder.log_budget import WarningBudget
 
 LOG = logging.getLogger(__name__)
@@ -54,9 +54,9 @@ def body_limit(conf, method: str, path: str) -> int | None:
 
 
 def refusal_response(refusal: request_head.Refusal) -> bytes:
-    body = faults.body(refusal.status, refusal.message).encode()
+    body = errors.body(refusal.status, refusal.message).encode()
     return (f"HTTP/1.1 {refusal.status} {_REASONS.get(refusal.status, 'Error')}\r\n"
-            f"Content-Type: {faults.CONTENT_TYPE}\r\nContent-Length: {len(body)}\r\n"
+            f"Content-Type: {errors.CONTENT_TYPE}\r\nContent-Length: {len(body)}\r\n"
             "Connection: close\r\n\r\n").encode() + body
 
 

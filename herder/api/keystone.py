@@ -3,7 +3,7 @@ the caller's token, and the identity it vouches for becomes the request's Reques
 
 auth_token runs with `delay_auth_decision`: it never answers a request itself, it only marks it
 (`X-Identity-Status: Confirmed` or `Invalid`) and lets herder decide. That keeps the version
-documents readable without a token, as in Nova, and every 401 in the Compute API's fault format.
+documents readable without a token, as in Nova, and every 401 in the Compute API's error format.
 auth_token strips any identity header a client sends, so what herder reads here came from Keystone.
 Its options are read from the `[keystone_authtoken]` section of herder's own configuration.
 """

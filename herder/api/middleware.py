@@ -6,7 +6,7 @@ import re
 import falcon
 
 from herder import image_urls
-from herder.api import auth, faults, http_server, keystone, microversion
+from herder.api import auth, errors, http_server, keystone, microversion
 from herder.context import new_request_id
 
 LOG = logging.getLogger(__name__)
@@ -47,14 +47,14 @@ class RequestContextMiddleware:
         if context is None:
             signed_image_id = signed_download(req, self.conf, self.db)
             if signed_image_id is None:
-                raise faults.Fault(401, "The request you have made requires authentication.")
+                raise errors.ApiError(401, "The request you have made requires authentication.")
             # no caller at all: the download handler serves this one image, nothing else does
             req.context.signed_image_id = signed_image_id
             return
         req.context.herder = context
         if "\x00" in req.path or "%00" in req.query_string:  # the path is decoded, the query not
             # PostgreSQL refuses a NUL in any text, even one it only compares
-            raise faults.BadRequest("Invalid input: the URL holds a NUL character")
+            raise errors.BadRequest("Invalid input: the URL holds a NUL character")
 
     def _bound_body(self, req: falcon.Request) -> None:
         """413 for a body larger than its route allows. herder's own server refuses a declared
@@ -67,7 +67,7 @@ class RequestContextMiddleware:
                 http_server.streams_body(req.method, req.path):
             return
         limit = self.conf.api.max_request_body_size
-        too_large = faults.Fault(413, f"Request is too large: the body may hold {limit} bytes.")
+        too_large = errors.ApiError(413, f"Request is too large: the body may hold {limit} bytes.")
         if (req.content_length or 0) > limit:
             raise too_large
         if chunked:
@@ -86,10 +86,10 @@ class RequestContextMiddleware:
         try:
             version = microversion.from_headers(headers)
         except microversion.InvalidVersion as error:
-            raise faults.BadRequest(str(error)) from None
+            raise errors.BadRequest(str(error)) from None
         except microversion.UnsupportedVersion as error:
             req.context.echo_version = error.version
-            raise faults.Fault(406, str(error)) from None
+            raise errors.ApiError(406, str(error)) from None
         req.context.version = req.context.echo_version = version
 
     def process_response(self, req, resp, resource, req_succeeded) -> None:

@@ -8,7 +8,7 @@ path parameters and the fault response. Served at GET /openapi.json; `herder ope
 import json
 import re
 
-from herder.api import apidoc, faults, microversion
+from herder.api import apidoc, errors, microversion
 from herder.api.middleware import PUBLIC_PATHS, is_versioned
 
 _METHODS = ("get", "post", "put", "patch", "delete")
@@ -226,7 +226,7 @@ def _components() -> dict:
         "schemas": {"Fault": {
             "type": "object", "minProperties": 1, "maxProperties": 1,
             "description": "One key, the fault name: " + ", ".join(
-                f"{code} {name}" for code, name in sorted(faults.FAULT_NAMES.items()))
+                f"{code} {name}" for code, name in sorted(errors.ERROR_NAMES.items()))
                 + ", any other code computeFault.",
             "additionalProperties": {
                 "type": "object", "required": ["code", "message"],

@@ -10,7 +10,7 @@ from typing import Iterable
 
 import falcon
 
-from herder.api import faults
+from herder.api import errors
 from herder.api.timeutil import parse_isotime
 from herder.uuids import is_uuid_like  # noqa: F401 - the handlers' ids are checked with it
 
@@ -25,8 +25,8 @@ _MAX_DB_INTEGER = 2 ** 63 - 1
 MAX_DB_ID = 2 ** 31 - 1  # integer id columns are 32 bits wide
 
 
-def _invalid(name: str, value, reason: str) -> faults.Fault:
-    return faults.BadRequest(f"Invalid input for query parameters {name}. Value: {value}. "
+def _invalid(name: str, value, reason: str) -> errors.ApiError:
+    return errors.BadRequest(f"Invalid input for query parameters {name}. Value: {value}. "
                              f"{reason}")
 
 
@@ -46,7 +46,7 @@ class Query:
         if unknown and strict:
             names = ", ".join(repr(name) for name in unknown)
             verb = "was" if len(unknown) == 1 else "were"
-            raise faults.BadRequest(
+            raise errors.BadRequest(
                 f"Additional properties are not allowed ({names} {verb} unexpected)")
         for name in unknown:
             del self.values[name]
@@ -95,7 +95,7 @@ class Query:
         since = self.time("changes-since")
         before = self.time("changes-before") if before_allowed else None
         if since is not None and before is not None and before < since:
-            raise faults.BadRequest("The value of changes-since must be less than or equal to "
+            raise errors.BadRequest("The value of changes-since must be less than or equal to "
                                     "changes-before.")
         return since, before
 

@@ -19,7 +19,7 @@ from typing import Callable
 
 import re2
 
-from herder.api import faults
+from herder.api import errors
 from herder.db.server_queries import ServerFilter
 
 # RE2 compiles within this memory (a larger pattern is refused) and says nothing on stderr
@@ -72,7 +72,7 @@ def name_pattern(name: str | None) -> Callable[[str], bool] | None:
     try:
         pattern = re2.compile(name, _NAME_PATTERN_OPTIONS)
     except re2.error:
-        raise faults.BadRequest(f"Invalid regular expression for name: {name}") from None
+        raise errors.BadRequest(f"Invalid regular expression for name: {name}") from None
     return lambda server_name: pattern.search(server_name) is not None
 
 
@@ -98,7 +98,7 @@ def valid_status(status: str, refuse_unknown: bool) -> bool:
     if status.upper() in KNOWN_STATUSES:
         return True
     if refuse_unknown:
-        raise faults.BadRequest("Invalid status value")
+        raise errors.BadRequest("Invalid status value")
     return False
 
 
@@ -107,18 +107,18 @@ def sort_order(keys: list[str], dirs: list[str], is_admin: bool) -> list[tuple[s
     (created_at, then id) in the first requested direction (desc when none is given)."""
     for key in keys:
         if key not in SORT_KEYS:
-            raise faults.BadRequest(f"Invalid input for query parameters sort_key. Value: "
+            raise errors.BadRequest(f"Invalid input for query parameters sort_key. Value: "
                                     f"{key}. '{key}' is not one of {sorted(SORT_KEYS)}")
     for direction in dirs:
         if direction not in _SORT_DIRS:
-            raise faults.BadRequest(f"Invalid input for query parameters sort_dir. Value: "
+            raise errors.BadRequest(f"Invalid input for query parameters sort_dir. Value: "
                                     f"{direction}. '{direction}' is not one of "
                                     f"{list(_SORT_DIRS)}")
     if len(dirs) > len(keys):
-        raise faults.BadRequest("Sort direction size exceeds sort key size")
+        raise errors.BadRequest("Sort direction size exceeds sort key size")
     for key in keys:
         if key in ADMIN_SORT_KEYS and not is_admin:
-            raise faults.Forbidden(f"Only administrators can sort servers by {key}")
+            raise errors.Forbidden(f"Only administrators can sort servers by {key}")
     default_dir = dirs[0] if dirs else "desc"
     dirs = dirs + [default_dir] * (len(keys) - len(dirs))
     order = [(_SORT_ATTRIBUTES[key], direction == "desc") for key, direction in zip(keys, dirs)

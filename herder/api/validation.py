@@ -3,7 +3,7 @@ import base64
 
 import jsonschema
 
-from herder.api.faults import BadRequest
+from herder.api.errors import BadRequest
 
 _FORMAT_CHECKER = jsonschema.FormatChecker()
 

@@ -8,7 +8,7 @@ context, the server's row as the handler loaded it, the body's values, and a fla
 microversion changes what it does), runs the pre-checks in the order the Compute API promises,
 writes the state change with a compare-and-swap, records the instance action and casts to the
 conductor. It knows nothing of HTTP: it refuses with herder.exception errors, which the api
-turns into faults (herder/api/faults.py, refusals_as_faults). What each operation may start
+turns into API errors (herder/api/errors.py, refusals_as_errors). What each operation may start
 from and the task state it sets are in herder/states.py's ACCEPTED table.
 """
 from herder.operations.create import create

@@ -27,7 +27,7 @@ def ok(conn, path: str, version: str) -> dict:
     return data
 
 
-def fault(conn, path: str, version: str, method: str = "GET", body=None) -> tuple[int, str]:
+def error(conn, path: str, version: str, method: str = "GET", body=None) -> tuple[int, str]:
     """(code, message) of a request that must fail."""
     status, data, _ = call(conn, path, version, method, body)
     assert status >= 400, (status, data)

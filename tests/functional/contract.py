@@ -1,4 +1,4 @@
-"""Raw Compute API calls for contract tests: exact status codes, fault bodies and headers.
+"""Raw Compute API calls for contract tests: exact status codes, error bodies and headers.
 
 openstacksdk's proxies (`conn.compute.post/get/put/delete`) hand back the `requests.Response`
 without raising on an error status, so a test sees exactly what the client received. Where a
@@ -12,8 +12,8 @@ from sqlalchemy import select
 from herder.db import instances
 from herder.db.models import Service
 
-# Nova's fault name by code; any other code is a `computeFault`
-FAULT_NAMES = {400: "badRequest", 401: "unauthorized", 403: "forbidden", 404: "itemNotFound",
+# Nova's error name by code; any other code is a `computeFault`
+ERROR_NAMES = {400: "badRequest", 401: "unauthorized", 403: "forbidden", 404: "itemNotFound",
                405: "badMethod", 409: "conflictingRequest", 413: "overLimit",
                415: "badMediaType", 429: "overLimit", 501: "notImplemented",
                503: "serviceUnavailable"}
@@ -22,8 +22,8 @@ VERSION_HEADER = "OpenStack-API-Version"
 LEGACY_VERSION_HEADER = "X-OpenStack-Nova-API-Version"
 
 
-def fault_name(code: int) -> str:
-    return FAULT_NAMES.get(code, "computeFault")
+def error_name(code: int) -> str:
+    return ERROR_NAMES.get(code, "computeFault")
 
 
 def action(conn, server_id: str, body, microversion: str | None = None) -> requests.Response:
@@ -44,21 +44,21 @@ def raw(cloud, method: str, path: str, token: str | None = None, version: str | 
                             timeout=10)
 
 
-def assert_fault(resp: requests.Response, code: int, message: str) -> None:
-    """The response is Nova's fault body with exactly this code and message."""
+def assert_error(resp: requests.Response, code: int, message: str) -> None:
+    """The response is Nova's error body with exactly this code and message."""
     assert resp.status_code == code, f"expected {code}, got {resp.status_code}: {resp.text}"
-    expected = {fault_name(code): {"code": code, "message": message}}
+    expected = {error_name(code): {"code": code, "message": message}}
     assert resp.json() == expected, f"expected {expected}, got {resp.text}"
 
 
-def fault_message(resp: requests.Response, code: int) -> str:
-    """The message of a well-formed fault body with this code (for messages Nova does not
+def error_message(resp: requests.Response, code: int) -> str:
+    """The message of a well-formed error body with this code (for messages Nova does not
     fix)."""
     assert resp.status_code == code, f"expected {code}, got {resp.status_code}: {resp.text}"
     body = resp.json()
-    assert list(body) == [fault_name(code)], body
-    assert body[fault_name(code)]["code"] == code
-    message = body[fault_name(code)]["message"]
+    assert list(body) == [error_name(code)], body
+    assert body[error_name(code)]["code"] == code
+    message = body[error_name(code)]["message"]
     assert isinstance(message, str) and message
     return message
 

@@ -6,7 +6,7 @@ import time
 
 from herder import states
 from tests.conftest import connect
-from tests.functional.contract import action, assert_fault, raw
+from tests.functional.contract import action, assert_error, raw
 from tests.functional.observe import create_server, instance_record, wait_for_status
 
 UNAUTHORIZED = "The request you have made requires authentication."
@@ -24,7 +24,7 @@ def server_ids(conn, query: str = "") -> set[str]:
 
 # -- authentication ------------------------------------------------------------------------------
 
-def test_requests_without_a_valid_token_are_401_in_the_fault_format(cloud, admin):
+def test_requests_without_a_valid_token_are_401_in_the_error_format(cloud, admin):
     server = create_server(admin)
     calls = [("GET", "/v2.1/servers", None), ("GET", "/v2.1/servers/detail", None),
              ("GET", f"/v2.1/servers/{server.id}", None),
@@ -33,7 +33,7 @@ def test_requests_without_a_valid_token_are_401_in_the_fault_format(cloud, admin
     for token in (None, "", "nonsense", "user-only:", ":project-only", "a:b:c:d",
                   cloud.conf.admin_token + "x"):
         for method, path, data in calls:
-            assert_fault(raw(cloud, method, path, token, data=data), 401, UNAUTHORIZED)
+            assert_error(raw(cloud, method, path, token, data=data), 401, UNAUTHORIZED)
     assert wait_for_status(admin, server.id, "ACTIVE", timeout=0.1)
     assert instance_record(cloud, server.id).task_state is None
 
@@ -55,11 +55,11 @@ def test_token_forms_user_project_roles_and_the_admin_token(cloud, admin, demo):
     # roles as given: a reader sees, but does not resize
     reader = connect(cloud, "rita:demo:reader")
     assert server_ids(reader) == {mine.id}
-    assert_fault(action(reader, mine.id, {"resize": {"flavorRef": "2"}}), 403,
+    assert_error(action(reader, mine.id, {"resize": {"flavorRef": "2"}}), 403,
                  denied("os_compute_api:servers:resize"))
     # no role that any rule knows: nothing at all
     nobody = connect(cloud, "nina:demo:observer")
-    assert_fault(nobody.compute.get("/servers"), 403, denied("os_compute_api:servers:index"))
+    assert_error(nobody.compute.get("/servers"), 403, denied("os_compute_api:servers:index"))
     # the admin token, and the admin role in a token, are administrators
     assert server_ids(admin, "?all_tenants=1") >= {mine.id, theirs.id}
     ops = connect(cloud, "olga:ops:admin")
@@ -73,13 +73,13 @@ def test_another_projects_server_does_not_exist_for_a_non_admin(cloud, admin, de
                                                                  other_project):
     server = create_server(demo)
     missing = f"Instance {server.id} could not be found."
-    assert_fault(other_project.compute.get(f"/servers/{server.id}"), 404, missing)
-    assert_fault(other_project.compute.put(f"/servers/{server.id}",
+    assert_error(other_project.compute.get(f"/servers/{server.id}"), 404, missing)
+    assert_error(other_project.compute.put(f"/servers/{server.id}",
                                            json={"server": {"name": "mine-now"}}), 404, missing)
-    assert_fault(other_project.compute.delete(f"/servers/{server.id}"), 404, missing)
+    assert_error(other_project.compute.delete(f"/servers/{server.id}"), 404, missing)
     for body in ({"migrate": None}, {"resize": {"flavorRef": "2"}}, {"confirmResize": None},
                  {"revertResize": None}, {"os-stop": None}, {"lock": None}):
-        assert_fault(action(other_project, server.id, body), 404, missing)
+        assert_error(action(other_project, server.id, body), 404, missing)
     assert server.id not in server_ids(other_project)
     # asking for every project is an admin's privilege, so a member still sees only their own
     assert server.id not in server_ids(other_project, "?all_tenants=1")
@@ -95,9 +95,9 @@ def test_another_projects_server_does_not_exist_for_a_non_admin(cloud, admin, de
 
 def test_only_admins_migrate_by_default(cloud, admin, demo):
     server = create_server(demo)
-    assert_fault(action(demo, server.id, {"migrate": None}), 403,
+    assert_error(action(demo, server.id, {"migrate": None}), 403,
                  denied("os_compute_api:os-migrate-server:migrate"))
-    assert_fault(action(demo, server.id, {"migrate": {"host": "compute3"}}, "2.56"), 403,
+    assert_error(action(demo, server.id, {"migrate": {"host": "compute3"}}, "2.56"), 403,
                  denied("os_compute_api:os-migrate-server:migrate:host"))
     ops = connect(cloud, "olga:ops:admin")   # an admin from another project
     source = instance_record(cloud, server.id).host
@@ -112,9 +112,9 @@ def test_project_members_resize_confirm_and_revert_their_own_servers(cloud, demo
     assert action(demo, server.id, {"resize": {"flavorRef": "2"}}).status_code == 202
     wait_for_status(demo, server.id, "VERIFY_RESIZE")
     reader = connect(cloud, "rita:demo:reader")
-    assert_fault(action(reader, server.id, {"confirmResize": None}), 403,
+    assert_error(action(reader, server.id, {"confirmResize": None}), 403,
                  denied("os_compute_api:servers:confirm_resize"))
-    assert_fault(action(reader, server.id, {"revertResize": None}), 403,
+    assert_error(action(reader, server.id, {"revertResize": None}), 403,
                  denied("os_compute_api:servers:revert_resize"))
     assert action(demo, server.id, {"revertResize": None}).status_code == 202
     wait_for_status(demo, server.id, "ACTIVE")
@@ -146,7 +146,7 @@ def test_a_policy_file_change_is_picked_up_without_a_restart(cloud, admin, demo,
     policy_file = tmp_path / "policy.yaml"
     cloud.conf.set_override("policy_file", str(policy_file), group="oslo_policy")
     # the file does not exist yet: the defaults hold
-    assert_fault(action(demo, server.id, {"migrate": None}), 403,
+    assert_error(action(demo, server.id, {"migrate": None}), 403,
                  denied("os_compute_api:os-migrate-server:migrate"))
 
     _write_policy(policy_file, '"os_compute_api:os-migrate-server:migrate": "role:member"\n')
@@ -157,7 +157,7 @@ def test_a_policy_file_change_is_picked_up_without_a_restart(cloud, admin, demo,
     _write_policy(policy_file, json.dumps({
         "os_compute_api:os-migrate-server:migrate": "role:member",
         "os_compute_api:servers:confirm_resize": "role:admin"}))
-    assert_fault(action(demo, server.id, {"confirmResize": None}), 403,
+    assert_error(action(demo, server.id, {"confirmResize": None}), 403,
                  denied("os_compute_api:servers:confirm_resize"))
     # rules the file does not name keep their defaults
     assert action(demo, server.id, {"revertResize": None}).status_code == 202
@@ -165,7 +165,7 @@ def test_a_policy_file_change_is_picked_up_without_a_restart(cloud, admin, demo,
 
     # the file removed: back to the defaults
     policy_file.unlink()
-    assert_fault(action(demo, server.id, {"migrate": None}), 403,
+    assert_error(action(demo, server.id, {"migrate": None}), 403,
                  denied("os_compute_api:os-migrate-server:migrate"))
     assert action(admin, server.id, {"migrate": None}).status_code == 202
     wait_for_status(demo, server.id, "VERIFY_RESIZE")
@@ -178,7 +178,7 @@ def test_migrate_with_a_host_is_governed_by_its_own_rule(cloud, demo, tmp_path):
     policy_file = tmp_path / "policy.yaml"
     _write_policy(policy_file, '"os_compute_api:os-migrate-server:migrate:host": "role:member"\n')
     cloud.conf.set_override("policy_file", str(policy_file), group="oslo_policy")
-    assert_fault(action(demo, server.id, {"migrate": None}, "2.56"), 403,
+    assert_error(action(demo, server.id, {"migrate": None}, "2.56"), 403,
                  denied("os_compute_api:os-migrate-server:migrate"))
     source = instance_record(cloud, server.id).host
     target = next(h for h in sorted(cloud.computes) if h != source)

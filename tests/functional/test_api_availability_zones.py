@@ -1,6 +1,6 @@
 """os-availability-zone: the zones compute services are in; the admin's detail with each host's
 services."""
-from tests.functional.api_reads import fault, microsecond_time, ok
+from tests.functional.api_reads import error, microsecond_time, ok
 from tests.functional.contract import set_compute_service
 
 HOSTS = {"compute1", "compute2", "compute3"}
@@ -25,7 +25,7 @@ def test_admins_see_hosts_and_services_in_the_detail(cloud, admin, demo):
     assert internal >= {"nova-conductor", "nova-scheduler"}
     assert [z.name for z in admin.compute.availability_zones(details=True)] == \
         ["internal", "nova"]
-    assert fault(demo, "/os-availability-zone/detail", "2.1") == \
+    assert error(demo, "/os-availability-zone/detail", "2.1") == \
         (403, "Policy doesn't allow os_compute_api:os-availability-zone:detail to be "
               "performed.")
 

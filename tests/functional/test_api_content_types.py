@@ -1,10 +1,10 @@
 """The Content-Type of the answers clients see, as Nova sends them: JSON with its charset on
-faults, plain JSON on other bodies and on 204 answers (over HTTP with requests, no SDK)."""
+errors, plain JSON on other bodies and on 204 answers (over HTTP with requests, no SDK)."""
 import requests
 
 from tests.functional.observe import create_server
 
-FAULT_TYPE = "application/json; charset=UTF-8"
+ERROR_TYPE = "application/json; charset=UTF-8"
 
 
 def session(cloud, token: str) -> requests.Session:
@@ -14,11 +14,11 @@ def session(cloud, token: str) -> requests.Session:
     return client
 
 
-def test_faults_carry_json_with_its_charset(cloud):
+def test_errors_carry_json_with_its_charset(cloud):
     admin = session(cloud, cloud.conf.admin_token)
     api = f"{cloud.endpoint}/v2.1"
     answers = {
-        "a handler's fault": admin.get(f"{api}/servers/no-such-server"),
+        "a handler's error": admin.get(f"{api}/servers/no-such-server"),
         "a route nobody serves": admin.get(f"{api}/no-such-collection"),
         "a method a route lacks": admin.patch(f"{api}/flavors"),
         "a body that is no JSON": admin.post(f"{api}/servers", data="{",
@@ -32,7 +32,7 @@ def test_faults_carry_json_with_its_charset(cloud):
     }
     for what, answer in answers.items():
         assert answer.status_code >= 400, (what, answer.status_code, answer.text)
-        assert answer.headers["Content-Type"] == FAULT_TYPE, (what, answer.headers)
+        assert answer.headers["Content-Type"] == ERROR_TYPE, (what, answer.headers)
         (detail,) = answer.json().values()
         assert detail["code"] == answer.status_code, what
 

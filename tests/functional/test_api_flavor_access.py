@@ -1,5 +1,5 @@
 """Private flavors: who may see and use them, and os-flavor-access to give and take access."""
-from tests.functional.api_reads import call, fault, ok
+from tests.functional.api_reads import call, error, ok
 from tests.functional.observe import create_server
 
 
@@ -25,7 +25,7 @@ def test_a_private_flavor_is_seen_and_used_only_by_projects_given_access(cloud, 
                                                                          other_project):
     _private_flavor(admin)
     assert "private-1" not in _listed(demo)
-    assert fault(demo, "/flavors/private-1", "2.1") == \
+    assert error(demo, "/flavors/private-1", "2.1") == \
         (404, "Flavor private-1 could not be found.")
     assert ok(admin, "/flavors/private-1", "2.1")["flavor"]["id"] == "private-1"
     assert "private-1" in _listed(admin, "?is_public=none")
@@ -62,31 +62,31 @@ def test_a_private_flavor_is_seen_and_used_only_by_projects_given_access(cloud, 
 
 def test_access_changes_are_for_admins_and_refuse_what_makes_no_sense(cloud, admin, demo):
     _private_flavor(admin)
-    assert fault(demo, "/flavors/private-1/os-flavor-access", "2.1") == \
+    assert error(demo, "/flavors/private-1/os-flavor-access", "2.1") == \
         (403, "Policy doesn't allow os_compute_api:os-flavor-access to be performed.")
     status, body, _ = _give(demo, "private-1", "demo")
     assert (status, body["forbidden"]["message"]) == \
         (403, "Policy doesn't allow os_compute_api:os-flavor-access:add_tenant_access to be "
               "performed.")
-    assert fault(demo, "/flavors/private-1/action", "2.1", "POST",
+    assert error(demo, "/flavors/private-1/action", "2.1", "POST",
                  {"removeTenantAccess": {"tenant": "demo"}})[0] == 403
 
-    assert fault(admin, "/flavors/1/os-flavor-access", "2.1") == \
+    assert error(admin, "/flavors/1/os-flavor-access", "2.1") == \
         (404, "Access list not available for public flavors.")
-    assert fault(admin, "/flavors/nope/os-flavor-access", "2.1") == \
+    assert error(admin, "/flavors/nope/os-flavor-access", "2.1") == \
         (404, "Flavor nope could not be found.")
-    assert fault(admin, "/flavors/1/action", "2.1", "POST",
+    assert error(admin, "/flavors/1/action", "2.1", "POST",
                  {"addTenantAccess": {"tenant": "demo"}}) == \
         (409, "Can not add access to a public flavor.")
-    assert fault(admin, "/flavors/nope/action", "2.1", "POST",
+    assert error(admin, "/flavors/nope/action", "2.1", "POST",
                  {"addTenantAccess": {"tenant": "demo"}}) == \
         (404, "Flavor nope could not be found.")
     assert _give(admin, "private-1", "demo")[0] == 200
-    assert fault(admin, "/flavors/private-1/action", "2.1", "POST",
+    assert error(admin, "/flavors/private-1/action", "2.1", "POST",
                  {"addTenantAccess": {"tenant": "demo"}}) == \
         (409, "Flavor access already exists for flavor private-1 and project demo "
               "combination.")
-    assert fault(admin, "/flavors/private-1/action", "2.1", "POST",
+    assert error(admin, "/flavors/private-1/action", "2.1", "POST",
                  {"removeTenantAccess": {"tenant": "other"}}) == \
         (404, "Flavor access not found for private-1 / other combination.")
 
@@ -94,8 +94,8 @@ def test_access_changes_are_for_admins_and_refuse_what_makes_no_sense(cloud, adm
                  {"addTenantAccess": {"tenant": "x" * 256}},
                  {"addTenantAccess": {"tenant": "demo", "extra": 1}},
                  {"addTenantAccess": None}, [], {}):
-        assert fault(admin, "/flavors/private-1/action", "2.1", "POST", body)[0] == 400, body
-    assert fault(admin, "/flavors/private-1/action", "2.1", "POST", {"shareWith": {}}) == \
+        assert error(admin, "/flavors/private-1/action", "2.1", "POST", body)[0] == 400, body
+    assert error(admin, "/flavors/private-1/action", "2.1", "POST", {"shareWith": {}}) == \
         (400, "There is no such action: shareWith")
     assert ok(admin, "/flavors/private-1/os-flavor-access", "2.1")["flavor_access"] == \
         [{"flavor_id": "private-1", "tenant_id": "demo"}]

@@ -29,7 +29,7 @@ def serve(tmp_path_factory):
         server.stop()
 
 
-def fault_of(response: bytes) -> dict:
+def error_of(response: bytes) -> dict:
     return json.loads(response.split(b"\r\n\r\n", 1)[1])
 
 
@@ -86,7 +86,7 @@ def test_ambiguous_or_oversized_heads_are_refused_and_the_connection_closed(serv
     smuggled = b"0\r\n\r\nGET /v2.1/servers HTTP/1.1\r\nHost: x\r\n\r\n"
     response = exchange(serve.endpoint, head + b"\r\n" + smuggled)
     assert status_of(response) == status
-    assert message in json.dumps(fault_of(response))
+    assert message in json.dumps(error_of(response))
     assert response.count(b"HTTP/1.1 ") == 1    # answered once, and closed
     assert not response.endswith(b"<still open>")
 
@@ -96,7 +96,7 @@ def test_a_body_larger_than_allowed_is_refused_before_it_is_read(serve):
             b"Content-Type: application/json\r\nContent-Length: 50000000\r\n\r\n")
     response = exchange(serve.endpoint, head + b"{" * 1000)   # the rest never comes
     assert status_of(response) == 413
-    assert fault_of(response) == {"overLimit": {
+    assert error_of(response) == {"overLimit": {
         "code": 413, "message": "Request is too large: the body may hold 114688 bytes."}}
 
 

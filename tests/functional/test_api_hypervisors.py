@@ -3,7 +3,7 @@ removals: tests/functional/test_api_microversions.py)."""
 import json
 import uuid
 
-from tests.functional.api_reads import fault, ok
+from tests.functional.api_reads import error, ok
 from tests.functional.observe import create_server, instance_record
 
 SUMMARY = {"id", "hypervisor_hostname", "state", "status"}
@@ -54,9 +54,9 @@ def test_detail_reports_usage_from_what_servers_hold(cloud, admin, demo):
     sdk = {h.name: h for h in admin.compute.hypervisors(details=True)}
     assert sorted(sdk) == HOSTS and sdk[host].service_details["host"] == host
     assert sdk[host].running_vms is None and " up " in sdk[host].uptime
-    assert fault(demo, "/os-hypervisors", "2.1") == \
+    assert error(demo, "/os-hypervisors", "2.1") == \
         (403, "Policy doesn't allow os_compute_api:os-hypervisors:list to be performed.")
-    assert fault(demo, "/os-hypervisors/detail", "2.1")[0] == 403
+    assert error(demo, "/os-hypervisors/detail", "2.1")[0] == 403
 
 
 def test_list_show_and_servers_per_microversion(cloud, admin):
@@ -77,13 +77,13 @@ def test_list_show_and_servers_per_microversion(cloud, admin):
     assert set(shown) == DETAIL and shown["hypervisor_hostname"] == host
     shown = ok(admin, f"/os-hypervisors/{uuid_id}?with_servers=true", "2.53")["hypervisor"]
     assert shown["id"] == uuid_id and shown["servers"] == [{"name": "web", "uuid": server.id}]
-    assert fault(admin, f"/os-hypervisors/{int_id}", "2.53") == \
+    assert error(admin, f"/os-hypervisors/{int_id}", "2.53") == \
         (400, f"Invalid uuid {int_id}")
-    assert fault(admin, f"/os-hypervisors/{uuid_id}", "2.52") == \
+    assert error(admin, f"/os-hypervisors/{uuid_id}", "2.52") == \
         (404, f"Hypervisor with ID '{uuid_id}' could not be found.")
-    assert fault(admin, "/os-hypervisors/987654", "2.1")[0] == 404
-    assert fault(admin, f"/os-hypervisors/{uuid.uuid4()}", "2.53")[0] == 404
-    assert fault(admin, f"/os-hypervisors/{uuid_id}?with_servers=maybe", "2.53")[0] == 400
+    assert error(admin, "/os-hypervisors/987654", "2.1")[0] == 404
+    assert error(admin, f"/os-hypervisors/{uuid.uuid4()}", "2.53")[0] == 404
+    assert error(admin, f"/os-hypervisors/{uuid_id}?with_servers=maybe", "2.53")[0] == 400
     assert admin.compute.get_hypervisor(uuid_id).name == host
 
     # before 2.53: search and servers by hostname pattern; from 2.53: query parameters
@@ -92,15 +92,15 @@ def test_list_show_and_servers_per_microversion(cloud, admin):
     (with_servers,) = ok(admin, f"/os-hypervisors/{host}/servers", "2.1")["hypervisors"]
     assert with_servers["servers"] == [{"name": "web", "uuid": server.id}]
     assert len(ok(admin, "/os-hypervisors/compute/search", "2.1")["hypervisors"]) == 3
-    assert fault(admin, "/os-hypervisors/nomatch/search", "2.1") == \
+    assert error(admin, "/os-hypervisors/nomatch/search", "2.1") == \
         (404, "No hypervisor matching 'nomatch' could be found.")
-    assert fault(admin, f"/os-hypervisors/{host}/search", "2.53") == \
+    assert error(admin, f"/os-hypervisors/{host}/search", "2.53") == \
         (404, "The resource could not be found.")
     matching = ok(admin, f"/os-hypervisors?hypervisor_hostname_pattern={host}", "2.53")
     assert [h["hypervisor_hostname"] for h in matching["hypervisors"]] == [host]
     assert "hypervisors_links" not in matching
-    assert fault(admin, "/os-hypervisors?hypervisor_hostname_pattern=nomatch", "2.53")[0] == 404
-    assert fault(admin, f"/os-hypervisors?hypervisor_hostname_pattern={host}&limit=1",
+    assert error(admin, "/os-hypervisors?hypervisor_hostname_pattern=nomatch", "2.53")[0] == 404
+    assert error(admin, f"/os-hypervisors?hypervisor_hostname_pattern={host}&limit=1",
                  "2.53") == (400, "Paging over hypervisors with the hypervisor_hostname_pattern"
                                   " query parameter is not supported.")
 
@@ -115,7 +115,7 @@ def test_paging_from_2_33(cloud, admin):
     rest = ok(admin, f"/os-hypervisors?limit=2&marker={marker}", "2.33")
     assert [h["id"] for h in rest["hypervisors"]] == [everything[2]["id"]]
     assert "hypervisors_links" not in rest
-    assert fault(admin, "/os-hypervisors?marker=424242", "2.33") == \
+    assert error(admin, "/os-hypervisors?marker=424242", "2.33") == \
         (400, "marker [424242] not found")
     by_uuid = ok(admin, "/os-hypervisors?limit=1", "2.53")
     assert by_uuid["hypervisors_links"][0]["href"].endswith(
@@ -124,5 +124,5 @@ def test_paging_from_2_33(cloud, admin):
     assert "hypervisors_links" not in ok(admin, "/os-hypervisors?limit=1", "2.32")
     assert len(ok(admin, "/os-hypervisors?limit=1", "2.32")["hypervisors"]) == 3
     assert len(ok(admin, "/os-hypervisors?bogus=1", "2.52")["hypervisors"]) == 3
-    assert fault(admin, "/os-hypervisors?bogus=1", "2.53") == \
+    assert error(admin, "/os-hypervisors?bogus=1", "2.53") == \
         (400, "Additional properties are not allowed ('bogus' was unexpected)")

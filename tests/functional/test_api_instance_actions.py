@@ -1,7 +1,7 @@
 """GET /servers/{id}/os-instance-actions[/{request_id}] per microversion, with Nova's events."""
 import hashlib
 
-from tests.functional.api_reads import call, failed_migrate, fault, ok
+from tests.functional.api_reads import call, error, failed_migrate, ok
 from tests.functional.observe import (create_server, instance_record, wait_for_status,
                                       wait_until)
 
@@ -58,7 +58,7 @@ def test_admin_sees_the_move_under_the_request_id_it_was_given(cloud, admin):
     assert [a.action for a in admin.compute.server_actions(server)] == ["migrate", "create"]
     action = admin.compute.get_server_action(request_id, server)
     assert {e.event for e in action.events} >= MOVE_EVENTS
-    assert fault(admin, f"{base}/req-nope", "2.1") == (404, "Action req-nope not found")
+    assert error(admin, f"{base}/req-nope", "2.1") == (404, "Action req-nope not found")
 
 
 def test_project_members_see_events_from_2_51_without_traceback_or_host(cloud, admin, demo,
@@ -82,9 +82,9 @@ def test_project_members_see_events_from_2_51_without_traceback_or_host(cloud, a
     admin_view = ok(admin, path, "2.62")["instanceAction"]["events"]
     assert [e["hostId"] for e in with_ids] == [_host_id("demo", e["host"]) for e in admin_view]
 
-    assert fault(other_project, base, "2.62") == \
+    assert error(other_project, base, "2.62") == \
         (404, f"Instance {server.id} could not be found.")
-    assert fault(other_project, path, "2.62")[0] == 404
+    assert error(other_project, path, "2.62")[0] == 404
 
 
 def test_a_failed_move_marks_its_action_and_event_as_error(cloud, admin, demo):
@@ -122,17 +122,17 @@ def test_paging_filters_and_deleted_servers(cloud, admin):
     # before 2.58 the list is not paged and ignores parameters
     old = ok(admin, f"{base}?limit=1&bogus=1", "2.57")
     assert len(old["instanceActions"]) == 3 and "links" not in old
-    assert fault(admin, f"{base}?marker=req-nope", "2.58") == \
+    assert error(admin, f"{base}?marker=req-nope", "2.58") == \
         (400, "Marker req-nope could not be found.")
-    assert fault(admin, f"{base}?changes-before=2030-01-01T00:00:00Z", "2.65") == \
+    assert error(admin, f"{base}?changes-before=2030-01-01T00:00:00Z", "2.65") == \
         (400, "Additional properties are not allowed ('changes-before' was unexpected)")
-    assert fault(admin, f"{base}?changes-since=2030-01-02T00:00:00Z"
+    assert error(admin, f"{base}?changes-since=2030-01-02T00:00:00Z"
                  "&changes-before=2030-01-01T00:00:00Z", "2.66")[0] == 400
-    assert fault(admin, f"{base}?limit=x", "2.58")[0] == 400
+    assert error(admin, f"{base}?limit=x", "2.58")[0] == 400
 
     admin.compute.delete_server(server)
     wait_until(lambda: call(admin, f"/servers/{server.id}", "2.1")[0] == 404,
                message="the server to be deleted")
     # from 2.21 the actions of a deleted server stay readable
     assert ok(admin, base, "2.21")["instanceActions"][0]["action"] == "delete"
-    assert fault(admin, base, "2.20") == (404, f"Instance {server.id} could not be found.")
+    assert error(admin, base, "2.20") == (404, f"Instance {server.id} could not be found.")

@@ -1,6 +1,6 @@
 """GET /limits: the project's absolute limits and usage, per microversion; another project's
 for admins (tenant_id)."""
-from tests.functional.api_reads import call, fault, ok
+from tests.functional.api_reads import call, error, ok
 from tests.functional.observe import create_server
 
 AT_2_1 = {"maxImageMeta": 128, "maxPersonality": 5, "maxPersonalitySize": 10240,
@@ -42,7 +42,7 @@ def test_usage_counts_the_callers_project_and_admins_may_ask_for_another(cloud, 
     theirs = ok(admin, "/limits?tenant_id=demo", "2.57")["limits"]["absolute"]
     assert theirs == absolute
     assert ok(admin, "/limits", "2.57")["limits"]["absolute"]["totalInstancesUsed"] == 0
-    assert fault(other_project, "/limits?tenant_id=demo", "2.57") == \
+    assert error(other_project, "/limits?tenant_id=demo", "2.57") == \
         (403, "Policy doesn't allow os_compute_api:limits:other_project to be performed.")
 
     sdk = demo.compute.get_limits()
@@ -52,7 +52,7 @@ def test_usage_counts_the_callers_project_and_admins_may_ask_for_another(cloud, 
 
 def test_unknown_parameters_are_ignored_before_2_75_and_refused_from_it(cloud, demo):
     assert ok(demo, "/limits?reserved=1", "2.74")["limits"]["rate"] == []
-    assert fault(demo, "/limits?reserved=1", "2.75") == \
+    assert error(demo, "/limits?reserved=1", "2.75") == \
         (400, "Additional properties are not allowed ('reserved' was unexpected)")
     status, _, response = call(demo, "/limits", "2.75", "POST", {})
     assert status == 405

@@ -3,7 +3,7 @@ shape or the validation just below it and at it."""
 from herder import seed
 from herder.db import images
 from herder.db.models import Image
-from tests.functional.api_reads import call, failed_migrate, fault, ok
+from tests.functional.api_reads import call, error, failed_migrate, ok
 from tests.functional.contract import assert_echoes_version
 from tests.functional.observe import create_server, instance_record, wait_for_status
 
@@ -97,16 +97,16 @@ def test_hostname_is_chosen_at_create_and_update_from_2_90_and_may_be_a_fqdn_fro
     assert ok(demo, f"/servers/{server}", "2.90")["server"]["OS-EXT-SRV-ATTR:hostname"] == "db-1"
 
     path = f"/servers/{server}"
-    assert fault(demo, path, "2.89", "PUT", {"server": {"hostname": "db-2"}})[0] == 400
+    assert error(demo, path, "2.89", "PUT", {"server": {"hostname": "db-2"}})[0] == 400
     status, reply, _ = call(demo, path, "2.90", "PUT", {"server": {"hostname": "db-2"}})
     assert status == 200 and reply["server"]["OS-EXT-SRV-ATTR:hostname"] == "db-2"
     fqdn = {"server": {"hostname": "db-2.example.org"}}
-    code, message = fault(demo, path, "2.93", "PUT", fqdn)
+    code, message = error(demo, path, "2.93", "PUT", fqdn)
     assert code == 400 and message.startswith("Invalid input for field/attribute hostname.")
     status, reply, _ = call(demo, path, "2.94", "PUT", fqdn)
     assert status == 200 and reply["server"]["OS-EXT-SRV-ATTR:hostname"] == "db-2.example.org"
     for bad in ("-db", "db_1", "a" * 64):
-        assert fault(demo, path, "2.90", "PUT", {"server": {"hostname": bad}})[0] == 400
+        assert error(demo, path, "2.90", "PUT", {"server": {"hostname": bad}})[0] == 400
     # renaming the server leaves its hostname alone, as in Nova
     call(demo, path, "2.90", "PUT", {"server": {"name": "renamed"}})
     assert instance_record(cloud, server).hostname == "db-2.example.org"
@@ -117,7 +117,7 @@ def test_pinned_zone_can_be_dropped_or_set_to_the_current_zone_from_2_104(cloud,
     server = boot(demo, "2.1", availability_zone=zone)
     path = f"/servers/{server}"
     unpin = {"server": {"pinned_availability_zone": None}}
-    code, message = fault(demo, path, "2.103", "PUT", unpin)
+    code, message = error(demo, path, "2.103", "PUT", unpin)
     assert code == 400 and "'pinned_availability_zone' was unexpected" in message
 
     status, reply, response = call(demo, path, "2.104", "PUT", unpin)
@@ -125,7 +125,7 @@ def test_pinned_zone_can_be_dropped_or_set_to_the_current_zone_from_2_104(cloud,
     assert_echoes_version(response, "2.104")
     assert ok(demo, path, "2.96")["server"]["pinned_availability_zone"] is None
 
-    assert fault(demo, path, "2.104", "PUT",
+    assert error(demo, path, "2.104", "PUT",
                  {"server": {"pinned_availability_zone": "elsewhere"}}) == \
         (400, f"Server {server} is in availability zone {zone}: it can only be pinned to "
               "that zone.")
@@ -156,7 +156,7 @@ def test_project_members_filter_servers_by_state_from_2_83(cloud, admin, demo):
     assert listed(demo, "launched_at=2001-01-01T00:00:00Z", "2.83") == set()
     # admins could always filter by state
     assert listed(admin, "all_tenants=1&vm_state=stopped", "2.1") == {stopped}
-    assert fault(demo, "/servers?launched_at=yesterday", "2.83")[0] == 400
+    assert error(demo, "/servers?launched_at=yesterday", "2.83")[0] == 400
 
 
 # -- instance actions -------------------------------------------------------------------------
@@ -204,7 +204,7 @@ def test_extra_specs_are_validated_from_2_86(cloud, admin):
                ({"trait:HW_CPU_X86_AVX2": "wanted"}, "is not one of required, forbidden"),
                ({"group_policy": "spread"}, "is not one of none, isolate")]
     for specs, reason in refused:
-        code, message = fault(admin, path, "2.86", "POST", {"extra_specs": specs})
+        code, message = error(admin, path, "2.86", "POST", {"extra_specs": specs})
         assert code == 400 and message.startswith("Validation failed;") and reason in message, \
             (specs, message)
     # a refused key leaves the flavor's specs as they were: nothing is half set
@@ -241,7 +241,7 @@ def test_flavor_swap_is_0_from_2_75_and_rxtx_factor_goes_at_2_102(cloud, admin):
     status, reply, _ = create("2.102", "102")
     assert status == 400 and reply["badRequest"]["message"].endswith(
         "Additional properties are not allowed ('rxtx_factor' was unexpected)")
-    assert fault(admin, "/flavors/102", "2.102")[0] == 404   # nothing was created
+    assert error(admin, "/flavors/102", "2.102")[0] == 404   # nothing was created
 
 
 def test_flavor_disabled_goes_at_2_102_with_rxtx_factor(cloud, admin):
@@ -293,7 +293,7 @@ def test_hypervisors_drop_usage_for_uptime_at_2_88(cloud, admin):
         "running_vms"] == 1
     assert ok(admin, f"/os-hypervisors/{hypervisor_id}/uptime", "2.87")["hypervisor"]["uptime"]
     for gone in ("/os-hypervisors/statistics", f"/os-hypervisors/{hypervisor_id}/uptime"):
-        assert fault(admin, gone, "2.88") == (404, "The resource could not be found.")
+        assert error(admin, gone, "2.88") == (404, "The resource could not be found.")
 
 
 # -- versions ---------------------------------------------------------------------------------
@@ -302,4 +302,4 @@ def test_the_version_document_and_latest_say_2_104(cloud, admin):
     status, _, response = call(admin, "/servers", "latest")
     assert status == 200
     assert_echoes_version(response, "2.104")
-    assert fault(admin, "/servers", "2.105")[0] == 406
+    assert error(admin, "/servers", "2.105")[0] == 406

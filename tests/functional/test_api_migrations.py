@@ -6,7 +6,7 @@ from urllib.parse import urlsplit
 from herder.db import flavors, moves
 from herder.db.models import Migration
 from tests.conftest import connect, make_cloud
-from tests.functional.api_reads import fault, microsecond_time, ok, set_policy
+from tests.functional.api_reads import error, microsecond_time, ok, set_policy
 from tests.functional.observe import create_server, instance_record, wait_for_status
 
 BASE_FIELDS = {"id", "instance_uuid", "status", "created_at", "updated_at",
@@ -106,7 +106,7 @@ def test_filters_select_by_type_server_host_and_status(cloud, admin):
         {second.id}
     # before 2.59 unknown parameters (and paging) are ignored; from 2.59 they are refused
     assert servers("limit=1&whatever=x", "2.58") == {first.id, second.id}
-    assert fault(admin, "/os-migrations?whatever=x", "2.59") == \
+    assert error(admin, "/os-migrations?whatever=x", "2.59") == \
         (400, "Additional properties are not allowed ('whatever' was unexpected)")
 
 
@@ -139,12 +139,12 @@ def test_paging_is_newest_first_capped_by_max_limit_with_next_links(tmp_path):
         assert [m["id"] for m in ok(admin, "/os-migrations?limit=1", "2.58")["migrations"]] \
             == [r.id for r in rows]
 
-        assert fault(admin, "/os-migrations?marker=nope", "2.59") == \
+        assert error(admin, "/os-migrations?marker=nope", "2.59") == \
             (400, "Marker nope could not be found.")
-        assert fault(admin, "/os-migrations?limit=-1", "2.59") == \
+        assert error(admin, "/os-migrations?limit=-1", "2.59") == \
             (400, "Invalid input for query parameters limit. Value: -1. "
                   "'-1' does not match '^[0-9]*$'")
-        assert fault(admin, "/os-migrations?limit=1&limit=2", "2.59")[0] == 400
+        assert error(admin, "/os-migrations?limit=1&limit=2", "2.59")[0] == 400
     finally:
         cloud.stop()
 
@@ -178,16 +178,16 @@ def test_changes_since_and_before_bound_the_last_update(cloud, admin):
                  "2.66") == {11}
     assert len(ok(admin, "/os-migrations?changes-since=2031-01-01T00:00:00Z",
                   "2.58")["migrations"]) == 3   # ignored before 2.59
-    assert fault(admin, "/os-migrations?changes-since=2030-01-01T12:00:00Z"
+    assert error(admin, "/os-migrations?changes-since=2030-01-01T12:00:00Z"
                  "&changes-before=2030-01-01T11:00:00Z", "2.66") == \
         (400, "The value of changes-since must be less than or equal to changes-before.")
-    assert fault(admin, "/os-migrations?changes-before=2030-01-01T11:00:00Z", "2.65") == \
+    assert error(admin, "/os-migrations?changes-before=2030-01-01T11:00:00Z", "2.65") == \
         (400, "Additional properties are not allowed ('changes-before' was unexpected)")
-    assert fault(admin, "/os-migrations?changes-since=yesterday", "2.59") == \
+    assert error(admin, "/os-migrations?changes-since=yesterday", "2.59") == \
         (400, "Invalid input for query parameters changes-since. Value: yesterday. "
               "'yesterday' is not a 'date-time'")
     # a valid spelling whose offset leaves the calendar is a bad date too, never a 500
-    assert fault(admin, "/os-migrations?changes-since=0001-01-01T00:00:00%2B01:00",
+    assert error(admin, "/os-migrations?changes-since=0001-01-01T00:00:00%2B01:00",
                  "2.59")[0] == 400
 
 
@@ -200,16 +200,16 @@ def test_user_and_project_filters_and_policies(cloud, admin, demo):
 
     assert uuids(admin, "user_id=eve") == {theirs.uuid}
     assert uuids(admin, "project_id=demo") == {mine.uuid}
-    assert fault(admin, "/os-migrations?user_id=eve", "2.79")[0] == 400
+    assert error(admin, "/os-migrations?user_id=eve", "2.79")[0] == 400
 
-    assert fault(demo, "/os-migrations", "2.80") == \
+    assert error(demo, "/os-migrations", "2.80") == \
         (403, "Policy doesn't allow os_compute_api:os-migrations:index to be performed.")
     # an operator lets projects list migrations: only their own, and without hosts
     set_policy(cloud, {"os_compute_api:os-migrations:index": "@"})
-    assert fault(demo, "/os-migrations", "2.80") == \
+    assert error(demo, "/os-migrations", "2.80") == \
         (403, "Policy doesn't allow os_compute_api:os-migrations:index:all_projects to be "
               "performed.")
-    assert fault(demo, "/os-migrations?project_id=other", "2.80")[0] == 403
+    assert error(demo, "/os-migrations?project_id=other", "2.80")[0] == 403
     (own,) = ok(demo, "/os-migrations?project_id=demo", "2.80")["migrations"]
     assert own["uuid"] == mine.uuid and all(own[name] is None for name in HOST_FIELDS)
     set_policy(cloud, {"os_compute_api:os-migrations:index:host": "@"})

@@ -12,7 +12,7 @@ from herder.db import flavors as flavor_db
 from herder.db.models import (Flavor, FlavorProject, InstanceAction, InstanceActionEvent,
                               Migration, Quota)
 from tests.conftest import connect
-from tests.functional.contract import (action, assert_fault, fault_message, raw,
+from tests.functional.contract import (action, assert_error, error_message, raw,
                                        set_compute_service, set_instance, silence_compute)
 from tests.functional.observe import (assert_consistent, create_server, instance_record,
                                       wait_for_status, wait_until)
@@ -120,7 +120,7 @@ RESIZE_SCHEMA_FAILURES = [
 def test_migrate_host_schema_failures_at_2_56_are_400_with_novas_message(cloud, admin):
     server = create_server(admin)
     for body, message in MIGRATE_V256_SCHEMA_FAILURES:
-        assert_fault(action(admin, server.id, body, "2.56"), 400, message)
+        assert_error(action(admin, server.id, body, "2.56"), 400, message)
     assert_untouched(cloud, server.id)
     assert actions_of(cloud, server.id, "migrate") == []
 
@@ -128,7 +128,7 @@ def test_migrate_host_schema_failures_at_2_56_are_400_with_novas_message(cloud, 
 def test_resize_schema_failures_are_400_with_novas_message(cloud, demo):
     server = create_server(demo)
     for body, message in RESIZE_SCHEMA_FAILURES:
-        assert_fault(action(demo, server.id, body), 400, message)
+        assert_error(action(demo, server.id, body), 400, message)
     assert_untouched(cloud, server.id)
 
 
@@ -137,11 +137,11 @@ def test_schema_is_checked_before_existence_and_policy(cloud, demo):
     would refuse (a member migrating): the schema row comes first."""
     missing = str(uuid.uuid4())
     bad_host, message = MIGRATE_V256_SCHEMA_FAILURES[0]
-    assert_fault(action(demo, missing, bad_host, "2.56"), 400, message)
+    assert_error(action(demo, missing, bad_host, "2.56"), 400, message)
     server = create_server(demo)
-    assert_fault(action(demo, server.id, bad_host, "2.56"), 400, message)
+    assert_error(action(demo, server.id, bad_host, "2.56"), 400, message)
     no_flavor, message = RESIZE_SCHEMA_FAILURES[0]
-    assert_fault(action(demo, missing, no_flavor), 400, message)
+    assert_error(action(demo, missing, no_flavor), 400, message)
 
 
 # -- row 2: not found / not visible ---------------------------------------------------------------
@@ -151,11 +151,11 @@ def test_a_missing_or_foreign_server_is_404_for_every_move_action(cloud, admin, 
     server = create_server(demo)
     missing = str(uuid.uuid4())
     for body in (MIGRATE, resize_to("2"), CONFIRM, REVERT):
-        assert_fault(action(admin, missing, body), 404, not_found(missing))
-        assert_fault(action(admin, "not-a-uuid", body), 404, not_found("not-a-uuid"))
+        assert_error(action(admin, missing, body), 404, not_found(missing))
+        assert_error(action(admin, "not-a-uuid", body), 404, not_found("not-a-uuid"))
         # another project's server is invisible, so 404 comes before migrate's 403
-        assert_fault(action(other_project, server.id, body), 404, not_found(server.id))
-    assert_fault(action(other_project, server.id, {"migrate": {"host": "compute2"}}, "2.56"),
+        assert_error(action(other_project, server.id, body), 404, not_found(server.id))
+    assert_error(action(other_project, server.id, {"migrate": {"host": "compute2"}}, "2.56"),
                  404, not_found(server.id))
     assert_untouched(cloud, server.id)
 
@@ -164,18 +164,18 @@ def test_a_missing_or_foreign_server_is_404_for_every_move_action(cloud, admin, 
 
 def test_members_may_not_migrate_and_readers_may_not_resize(cloud, demo):
     server = create_server(demo)
-    assert_fault(action(demo, server.id, MIGRATE), 403,
+    assert_error(action(demo, server.id, MIGRATE), 403,
                  denied("os_compute_api:os-migrate-server:migrate"))
-    assert_fault(action(demo, server.id, {"migrate": {}}, "2.56"), 403,
+    assert_error(action(demo, server.id, {"migrate": {}}, "2.56"), 403,
                  denied("os_compute_api:os-migrate-server:migrate"))
     # naming a host is its own rule (Nova checks migrate:host instead of migrate)
-    assert_fault(action(demo, server.id, {"migrate": {"host": "compute2"}}, "2.56"), 403,
+    assert_error(action(demo, server.id, {"migrate": {"host": "compute2"}}, "2.56"), 403,
                  denied("os_compute_api:os-migrate-server:migrate:host"))
     # before 2.56 the host is ignored: a plain migrate
-    assert_fault(action(demo, server.id, {"migrate": {"host": "compute2"}}, "2.55"), 403,
+    assert_error(action(demo, server.id, {"migrate": {"host": "compute2"}}, "2.55"), 403,
                  denied("os_compute_api:os-migrate-server:migrate"))
     reader = connect(cloud, "rita:demo:reader")
-    assert_fault(action(reader, server.id, resize_to("2")), 403,
+    assert_error(action(reader, server.id, resize_to("2")), 403,
                  denied("os_compute_api:servers:resize"))
     assert_untouched(cloud, server.id)
 
@@ -191,36 +191,36 @@ def test_state_prechecks_apply_in_spec_order(cloud, admin, demo):
     set_instance(cloud, sid, vm_state=states.ERROR, task_state=states.POWERING_OFF,
                  launched_at=None, host=None)
 
-    assert_fault(action(demo, sid, resize_to("2")), 409, f"Instance {sid} is locked")
+    assert_error(action(demo, sid, resize_to("2")), 409, f"Instance {sid} is locked")
     # admins are not held by the lock: next row
-    assert_fault(action(admin, sid, MIGRATE), 409, invalid("migrate", sid, "vm_state", "error"))
-    assert_fault(action(admin, sid, resize_to("2")), 409,
+    assert_error(action(admin, sid, MIGRATE), 409, invalid("migrate", sid, "vm_state", "error"))
+    assert_error(action(admin, sid, resize_to("2")), 409,
                  invalid("resize", sid, "vm_state", "error"))
 
     set_instance(cloud, sid, vm_state=states.ACTIVE)
-    assert_fault(action(admin, sid, MIGRATE), 409,
+    assert_error(action(admin, sid, MIGRATE), 409,
                  invalid("migrate", sid, "task_state", "powering-off"))
-    assert_fault(action(admin, sid, resize_to("2")), 409,
+    assert_error(action(admin, sid, resize_to("2")), 409,
                  invalid("resize", sid, "task_state", "powering-off"))
 
     set_instance(cloud, sid, task_state=None)
-    assert_fault(action(admin, sid, MIGRATE), 409, invalid("migrate", sid, "launched_at", None))
-    assert_fault(action(admin, sid, resize_to("2")), 409,
+    assert_error(action(admin, sid, MIGRATE), 409, invalid("migrate", sid, "launched_at", None))
+    assert_error(action(admin, sid, resize_to("2")), 409,
                  invalid("resize", sid, "launched_at", None))
 
     set_instance(cloud, sid, launched_at=instance_record(cloud, sid).created_at)
-    assert_fault(action(admin, sid, MIGRATE), 409, f"Instance {sid} is not ready")
-    assert_fault(action(admin, sid, resize_to("2")), 409, f"Instance {sid} is not ready")
+    assert_error(action(admin, sid, MIGRATE), 409, f"Instance {sid} is not ready")
+    assert_error(action(admin, sid, resize_to("2")), 409, f"Instance {sid} is not ready")
 
     set_instance(cloud, sid, host=source)
     silence_compute(cloud, source)
     for body, version in ((MIGRATE, None), ({"migrate": {"host": source}}, "2.56"),
                           (resize_to("2"), None)):
-        assert_fault(action(admin, sid, body, version), 409,
+        assert_error(action(admin, sid, body, version), 409,
                      "Service is unavailable at this time.")
 
     set_instance(cloud, sid, locked=False, locked_by=None)
-    assert_fault(action(demo, sid, resize_to("2")), 409, "Service is unavailable at this time.")
+    assert_error(action(demo, sid, resize_to("2")), 409, "Service is unavailable at this time.")
     # nothing was started by any of these refusals
     assert migrations_of(cloud, sid) == []
     assert actions_of(cloud, sid, "migrate") == actions_of(cloud, sid, "resize") == []
@@ -231,13 +231,13 @@ def test_a_resized_server_cannot_move_again_and_its_lock_holds_its_owner(cloud, 
     server = create_server(demo)
     sid = server.id
     migrate_to_verify_resize(cloud, admin, sid)
-    assert_fault(action(demo, sid, resize_to("2")), 409,
+    assert_error(action(demo, sid, resize_to("2")), 409,
                  invalid("resize", sid, "vm_state", "resized"))
-    assert_fault(action(admin, sid, MIGRATE), 409, invalid("migrate", sid, "vm_state", "resized"))
+    assert_error(action(admin, sid, MIGRATE), 409, invalid("migrate", sid, "vm_state", "resized"))
 
     assert demo.compute.post(f"/servers/{sid}/action", json={"lock": None}).status_code == 202
     for body in (CONFIRM, REVERT, resize_to("2")):
-        assert_fault(action(demo, sid, body), 409, f"Instance {sid} is locked")
+        assert_error(action(demo, sid, body), 409, f"Instance {sid} is locked")
     assert migrations_of(cloud, sid)[-1].status == states.MIGRATION_FINISHED
     # an admin is not held by the lock
     assert action(admin, sid, REVERT).status_code == 202
@@ -249,8 +249,8 @@ def test_a_resized_server_cannot_move_again_and_its_lock_holds_its_owner(cloud, 
 def test_a_forced_down_source_refuses_moves(cloud, admin, demo):
     server = create_server(demo)
     set_compute_service(cloud, instance_record(cloud, server.id).host, forced_down=True)
-    assert_fault(action(admin, server.id, MIGRATE), 409, "Service is unavailable at this time.")
-    assert_fault(action(demo, server.id, resize_to("2")), 409,
+    assert_error(action(admin, server.id, MIGRATE), 409, "Service is unavailable at this time.")
+    assert_error(action(demo, server.id, resize_to("2")), 409,
                  "Service is unavailable at this time.")
     assert_untouched(cloud, server.id)
 
@@ -260,13 +260,13 @@ def test_a_forced_down_source_refuses_moves(cloud, admin, demo):
 def test_migrate_to_the_current_or_an_unknown_host_is_400(cloud, admin):
     server = create_server(admin)
     source = instance_record(cloud, server.id).host
-    assert_fault(action(admin, server.id, {"migrate": {"host": source}}, "2.56"), 400,
+    assert_error(action(admin, server.id, {"migrate": {"host": source}}, "2.56"), 400,
                  "Cannot migrate to the host where the server exists.")
-    assert_fault(action(admin, server.id, {"migrate": {"host": "compute9"}}, "2.56"), 400,
+    assert_error(action(admin, server.id, {"migrate": {"host": "compute9"}}, "2.56"), 400,
                  "Compute host compute9 could not be found.")
     # a host that runs herder services, but no compute
     control = socket.gethostname()
-    assert_fault(action(admin, server.id, {"migrate": {"host": control}}, "2.56"), 400,
+    assert_error(action(admin, server.id, {"migrate": {"host": control}}, "2.56"), 400,
                  f"Compute host {control} could not be found.")
     assert_untouched(cloud, server.id)
 
@@ -282,12 +282,12 @@ def test_resize_to_a_flavor_the_caller_cannot_use_is_400(cloud, admin, demo):
     server = create_server(demo)
     make_flavor(cloud, "private-big", ram=1024, public=False)
     make_flavor(cloud, "retired", ram=1024, disabled=True)
-    assert_fault(action(demo, server.id, resize_to("999")), 400, "Flavor 999 could not be found.")
-    assert_fault(action(demo, server.id, resize_to("private-big")), 400,
+    assert_error(action(demo, server.id, resize_to("999")), 400, "Flavor 999 could not be found.")
+    assert_error(action(demo, server.id, resize_to("private-big")), 400,
                  "Flavor private-big could not be found.")
-    assert_fault(action(demo, server.id, resize_to("retired")), 400,
+    assert_error(action(demo, server.id, resize_to("retired")), 400,
                  "Flavor retired could not be found.")
-    assert_fault(action(admin, server.id, resize_to("retired")), 400,
+    assert_error(action(admin, server.id, resize_to("retired")), 400,
                  "Flavor retired could not be found.")
     assert_untouched(cloud, server.id)
 
@@ -303,12 +303,12 @@ def test_resize_to_a_flavor_the_caller_cannot_use_is_400(cloud, admin, demo):
 def test_resize_to_the_same_flavor_is_400_even_when_that_flavor_is_disabled(cloud, demo):
     server = create_server(demo)
     same = "When resizing, instances must change flavor!"
-    assert_fault(action(demo, server.id, resize_to("1")), 400, same)
-    assert_fault(action(demo, server.id, {"resize": {"flavorRef": 1}}), 400, same)
+    assert_error(action(demo, server.id, resize_to("1")), 400, same)
+    assert_error(action(demo, server.id, {"resize": {"flavorRef": 1}}), 400, same)
     with cloud.db.transaction() as session:
         session.scalars(select(Flavor).where(Flavor.flavorid == "1")).one().disabled = True
     # Nova: a disabled flavor only hides it as a *new* flavor
-    assert_fault(action(demo, server.id, resize_to("1")), 400, same)
+    assert_error(action(demo, server.id, resize_to("1")), 400, same)
     assert_untouched(cloud, server.id)
 
 
@@ -317,15 +317,15 @@ def test_resize_refuses_to_shrink_or_zero_a_disk(cloud, demo):
     make_flavor(cloud, "with-ephemeral", ram=1024, disk=20, ephemeral=5)
     make_flavor(cloud, "big-root-no-ephemeral", ram=2048, disk=40, ephemeral=0)
     small = create_server(demo, name="small", flavor="m1.small")      # 20 GB root
-    assert_fault(action(demo, small.id, resize_to("zero-disk")), 400,
+    assert_error(action(demo, small.id, resize_to("zero-disk")), 400,
                  "Server disk was unable to be resized because: "
                  "Resize to zero disk flavor is not allowed.")
-    message = fault_message(action(demo, small.id, resize_to("1")), 400)   # 20 GB -> 1 GB
+    message = error_message(action(demo, small.id, resize_to("1")), 400)   # 20 GB -> 1 GB
     assert message.startswith("Server disk was unable to be resized because: "), message
     assert_untouched(cloud, small.id)
 
     with_ephemeral = create_server(demo, name="eph", flavor="flavor-with-ephemeral")
-    message = fault_message(action(demo, with_ephemeral.id, resize_to("big-root-no-ephemeral")),
+    message = error_message(action(demo, with_ephemeral.id, resize_to("big-root-no-ephemeral")),
                             400)
     assert "ephemeral" in message, message
     assert_untouched(cloud, with_ephemeral.id)
@@ -337,10 +337,10 @@ def test_resize_over_quota_is_403_with_novas_message(cloud, admin, demo):
         session.add(Quota(project_id="demo", resource="ram", hard_limit=1024))
         session.add(Quota(project_id="demo", resource="cores", hard_limit=1))
     # m1.small is +1536 MB: 512 + 1536 > 1024
-    assert_fault(action(demo, server.id, resize_to("2")), 403,
+    assert_error(action(demo, server.id, resize_to("2")), 403,
                  "Quota exceeded for ram: Requested 1536, but already used 512 of 1024 ram")
     make_flavor(cloud, "two-cpus", vcpus=2, ram=512)
-    assert_fault(action(demo, server.id, resize_to("two-cpus")), 403,
+    assert_error(action(demo, server.id, resize_to("two-cpus")), 403,
                  "Quota exceeded for cores: Requested 1, but already used 1 of 1 cores")
     assert_untouched(cloud, server.id)
 
@@ -361,14 +361,14 @@ def test_resize_over_quota_is_403_with_novas_message(cloud, admin, demo):
 
 def test_confirm_and_revert_need_a_resized_server(cloud, demo):
     server = create_server(demo)
-    assert_fault(action(demo, server.id, CONFIRM), 409,
+    assert_error(action(demo, server.id, CONFIRM), 409,
                  invalid("confirmResize", server.id, "vm_state", "active"))
-    assert_fault(action(demo, server.id, REVERT), 409,
+    assert_error(action(demo, server.id, REVERT), 409,
                  invalid("revertResize", server.id, "vm_state", "active"))
     # resized, but there is no finished migration to act on
     set_instance(cloud, server.id, vm_state=states.RESIZED)
-    assert_fault(action(demo, server.id, CONFIRM), 400, "Instance has not been resized.")
-    assert_fault(action(demo, server.id, REVERT), 400, "Instance has not been resized.")
+    assert_error(action(demo, server.id, CONFIRM), 400, "Instance has not been resized.")
+    assert_error(action(demo, server.id, REVERT), 400, "Instance has not been resized.")
     assert instance_record(cloud, server.id).task_state is None
     assert actions_of(cloud, server.id, "confirmResize") == []
     assert actions_of(cloud, server.id, "revertResize") == []
@@ -378,9 +378,9 @@ def test_confirm_and_revert_refuse_a_server_with_a_task_in_progress(cloud, admin
     server = create_server(demo)
     migrate_to_verify_resize(cloud, admin, server.id)
     set_instance(cloud, server.id, task_state=states.RESIZE_REVERTING)
-    assert_fault(action(demo, server.id, CONFIRM), 409,
+    assert_error(action(demo, server.id, CONFIRM), 409,
                  invalid("confirmResize", server.id, "task_state", "resize_reverting"))
-    assert_fault(action(demo, server.id, REVERT), 409,
+    assert_error(action(demo, server.id, REVERT), 409,
                  invalid("revertResize", server.id, "task_state", "resize_reverting"))
     assert migrations_of(cloud, server.id)[-1].status == states.MIGRATION_FINISHED
 
@@ -389,8 +389,8 @@ def test_confirm_needs_the_source_compute_up(cloud, admin, demo):
     server = create_server(demo)
     source = migrate_to_verify_resize(cloud, admin, server.id)
     silence_compute(cloud, source)
-    assert_fault(action(demo, server.id, CONFIRM), 409, "Service is unavailable at this time.")
-    assert_fault(action(admin, server.id, CONFIRM), 409, "Service is unavailable at this time.")
+    assert_error(action(demo, server.id, CONFIRM), 409, "Service is unavailable at this time.")
+    assert_error(action(admin, server.id, CONFIRM), 409, "Service is unavailable at this time.")
     assert migrations_of(cloud, server.id)[-1].status == states.MIGRATION_FINISHED
     assert wait_for_status(demo, server.id, "VERIFY_RESIZE", timeout=0.1)
 
@@ -408,7 +408,7 @@ def test_reset_state_clears_an_error_but_never_strands_a_move_awaiting_confirm(c
     moved = create_server(admin)
     migrate_to_verify_resize(cloud, admin, moved.id)
     for state in ("active", "error"):
-        assert_fault(action(admin, moved.id, {"os-resetState": {"state": state}}), 409,
+        assert_error(action(admin, moved.id, {"os-resetState": {"state": state}}), 409,
                      invalid("os-resetState", moved.id, "vm_state", "resized"))
     assert migrations_of(cloud, moved.id)[-1].status == states.MIGRATION_FINISHED
     assert action(admin, moved.id, CONFIRM).status_code == 204
@@ -556,14 +556,14 @@ def test_unknown_actions_and_broken_bodies_are_400(cloud, admin):
     missing = str(uuid.uuid4())
     # the action is looked up before the server
     for sid in (server.id, missing):
-        assert_fault(action(admin, sid, {"fooBar": None}), 400, "There is no such action: fooBar")
-        assert_fault(action(admin, sid, {"os-migrateLive": {"host": None}}), 400,
+        assert_error(action(admin, sid, {"fooBar": None}), 400, "There is no such action: fooBar")
+        assert_error(action(admin, sid, {"os-migrateLive": {"host": None}}), 400,
                      "There is no such action: os-migrateLive")
     path = f"/v2.1/servers/{server.id}/action"
     for data in (b'{"migrate": ', b"migrate", b"", b"[]", b'"migrate"', b"null", b"42",
                  b'{"migrate": null, "resize": {"flavorRef": "2"}}', b"{}",
                  b'{"migrate": null}\xff'):
-        assert_fault(raw(cloud, "POST", path, token, data=data), 400, "Malformed request body")
+        assert_error(raw(cloud, "POST", path, token, data=data), 400, "Malformed request body")
     assert_untouched(cloud, server.id)
 
 
@@ -584,7 +584,7 @@ def test_odd_bodies_never_cause_a_500(cloud, admin, demo):
                 resp = action(conn, server.id, body, version)
                 assert resp.status_code < 500, (body, version, resp.status_code, resp.text)
                 if resp.status_code >= 400:
-                    fault_message(resp, resp.status_code)
+                    error_message(resp, resp.status_code)
                 else:  # something was accepted: let it settle before the next request
                     wait_until(lambda: instance_record(cloud, server.id).task_state is None,
                                message="the accepted action to settle")

@@ -2,7 +2,7 @@
 guest's power state on its host, and the instance actions they record."""
 from herder import states
 from tests.conftest import connect
-from tests.functional.contract import action, assert_fault, fault_message, set_instance
+from tests.functional.contract import action, assert_error, error_message, set_instance
 from tests.functional.observe import (assert_consistent, create_server, events_by_name,
                                       instance_record, wait_for_status, wait_until)
 
@@ -66,7 +66,7 @@ def test_soft_reboot_needs_a_running_server_and_hard_reboot_starts_any(cloud, ad
 
     demo.compute.stop_server(server.id)
     wait_for_status(demo, server.id, "SHUTOFF")
-    assert_fault(action(demo, server.id, {"reboot": {"type": "soft"}}), 409,
+    assert_error(action(demo, server.id, {"reboot": {"type": "soft"}}), 409,
                  invalid("reboot", server.id, "vm_state", "stopped"))
     demo.compute.reboot_server(server.id, "HARD")
     wait_for_status(demo, server.id, "ACTIVE")
@@ -91,9 +91,9 @@ def test_a_rebooting_server_shows_reboot_and_refuses_other_actions(cloud, demo):
     hold.wait_reached()
     try:
         assert demo.compute.get_server(server.id).status == "HARD_REBOOT"
-        assert_fault(action(demo, server.id, {"pause": None}), 409,
+        assert_error(action(demo, server.id, {"pause": None}), 409,
                      invalid("pause", server.id, "task_state", "rebooting_hard"))
-        assert_fault(action(demo, server.id, {"reboot": {"type": "HARD"}}), 409,
+        assert_error(action(demo, server.id, {"reboot": {"type": "HARD"}}), 409,
                      invalid("reboot", server.id, "task_state", "rebooting_hard"))
     finally:
         hold.release()
@@ -104,51 +104,51 @@ def test_a_rebooting_server_shows_reboot_and_refuses_other_actions(cloud, demo):
 def test_each_action_is_refused_from_the_wrong_vm_state(cloud, admin, demo):
     server = create_server(demo)
     for name in ("unpause", "resume"):
-        assert_fault(action(demo, server.id, {name: None}), 409,
+        assert_error(action(demo, server.id, {name: None}), 409,
                      invalid(name, server.id, "vm_state", "active"))
     assert action(demo, server.id, {"pause": None}).status_code == 202
     wait_for_status(demo, server.id, "PAUSED")
     for name in ("pause", "suspend", "resume", "os-stop"):
         expected = "stop" if name == "os-stop" else name
-        assert_fault(action(demo, server.id, {name: None}), 409,
+        assert_error(action(demo, server.id, {name: None}), 409,
                      invalid(expected, server.id, "vm_state", "paused"))
     # moves start from active or stopped only
-    assert_fault(action(admin, server.id, {"migrate": None}), 409,
+    assert_error(action(admin, server.id, {"migrate": None}), 409,
                  invalid("migrate", server.id, "vm_state", "paused"))
-    assert_fault(action(demo, server.id, {"resize": {"flavorRef": "2"}}), 409,
+    assert_error(action(demo, server.id, {"resize": {"flavorRef": "2"}}), 409,
                  invalid("resize", server.id, "vm_state", "paused"))
-    assert_fault(action(demo, server.id, {"reboot": {"type": "SOFT"}}), 409,
+    assert_error(action(demo, server.id, {"reboot": {"type": "SOFT"}}), 409,
                  invalid("reboot", server.id, "vm_state", "paused"))
 
     demo.compute.unpause_server(server.id)
     wait_for_status(demo, server.id, "ACTIVE")
     demo.compute.suspend_server(server.id)
     wait_for_status(demo, server.id, "SUSPENDED")
-    assert_fault(action(admin, server.id, {"migrate": None}), 409,
+    assert_error(action(admin, server.id, {"migrate": None}), 409,
                  invalid("migrate", server.id, "vm_state", "suspended"))
-    assert_fault(action(demo, server.id, {"unpause": None}), 409,
+    assert_error(action(demo, server.id, {"unpause": None}), 409,
                  invalid("unpause", server.id, "vm_state", "suspended"))
 
     set_instance(cloud, server.id, vm_state=states.ACTIVE, task_state=states.RESIZE_PREP)
-    assert_fault(action(demo, server.id, {"pause": None}), 409,
+    assert_error(action(demo, server.id, {"pause": None}), 409,
                  invalid("pause", server.id, "task_state", "resize_prep"))
     set_instance(cloud, server.id, task_state=None, launched_at=None)
-    assert_fault(action(demo, server.id, {"suspend": None}), 409,
+    assert_error(action(demo, server.id, {"suspend": None}), 409,
                  invalid("suspend", server.id, "launched_at", None))
 
 
 def test_policy_lock_and_visibility(cloud, admin, demo, other_project):
     server = create_server(demo)
-    assert_fault(action(other_project, server.id, {"pause": None}), 404,
+    assert_error(action(other_project, server.id, {"pause": None}), 404,
                  f"Instance {server.id} could not be found.")
     reader = connect(cloud, "rita:demo:reader")
     for body, rule in (({"pause": None}, "os-pause-server:pause"),
                        ({"suspend": None}, "os-suspend-server:suspend"),
                        ({"reboot": {"type": "SOFT"}}, "servers:reboot")):
-        assert_fault(action(reader, server.id, body), 403,
+        assert_error(action(reader, server.id, body), 403,
                      f"Policy doesn't allow os_compute_api:{rule} to be performed.")
     admin.compute.lock_server(server.id)
-    assert_fault(action(demo, server.id, {"pause": None}), 409,
+    assert_error(action(demo, server.id, {"pause": None}), 409,
                  f"Instance {server.id} is locked")
     assert action(admin, server.id, {"pause": None}).status_code == 202   # admins may
     wait_for_status(admin, server.id, "PAUSED")
@@ -159,8 +159,8 @@ def test_bad_reboot_bodies_are_400_and_change_nothing(cloud, demo):
     server = create_server(demo)
     for body in ({"reboot": {}}, {"reboot": None}, {"reboot": {"type": "MEDIUM"}},
                  {"reboot": {"type": "HARD", "force": True}}):
-        fault_message(action(demo, server.id, body), 400)
-    assert_fault(action(demo, server.id, {"reboot": {"type": "warm"}}), 400,
+        error_message(action(demo, server.id, body), 400)
+    assert_error(action(demo, server.id, {"reboot": {"type": "warm"}}), 400,
                  "Invalid input for field/attribute type. Value: warm. 'warm' is not one of "
                  "['HARD', 'Hard', 'hard', 'SOFT', 'Soft', 'soft']")
     record = instance_record(cloud, server.id)

@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 
 from herder.db.models import Instance
 from tests.conftest import connect
-from tests.functional.api_reads import call, fault, ok
+from tests.functional.api_reads import call, error, ok
 from tests.functional.observe import create_server, wait_for_status
 
 CORE = {"instances", "cores", "ram", "metadata_items", "key_pairs", "server_groups",
@@ -55,7 +55,7 @@ def test_detail_counts_what_the_project_uses(cloud, admin, demo):
 
 def test_a_limit_below_usage_needs_force_and_then_refuses_creates(cloud, admin, demo):
     create_server(demo)
-    assert fault(admin, "/os-quota-sets/demo", "2.1", "PUT",
+    assert error(admin, "/os-quota-sets/demo", "2.1", "PUT",
                  {"quota_set": {"instances": 0}}) == \
         (400, "Quota limit 0 for instances must be greater than or equal to already used and "
               "reserved 1.")
@@ -102,18 +102,18 @@ def test_members_read_their_own_quotas_and_only_admins_change_them(cloud, admin,
     assert ok(demo, "/os-quota-sets/other/defaults", "2.1")["quota_set"]["cores"] == 20
     for path in ("/os-quota-sets/demo", "/os-quota-sets/demo/detail"):
         rule = "detail" if path.endswith("detail") else "show"
-        assert fault(other_project, path, "2.1") == \
+        assert error(other_project, path, "2.1") == \
             (403, f"Policy doesn't allow os_compute_api:os-quota-sets:{rule} to be performed.")
-    assert fault(demo, "/os-quota-sets/demo", "2.1", "PUT", {"quota_set": {"cores": 100}}) == \
+    assert error(demo, "/os-quota-sets/demo", "2.1", "PUT", {"quota_set": {"cores": 100}}) == \
         (403, "Policy doesn't allow os_compute_api:os-quota-sets:update to be performed.")
-    assert fault(demo, "/os-quota-sets/demo", "2.1", "DELETE") == \
+    assert error(demo, "/os-quota-sets/demo", "2.1", "DELETE") == \
         (403, "Policy doesn't allow os_compute_api:os-quota-sets:delete to be performed.")
     assert ok(admin, "/os-quota-sets/demo", "2.1")["quota_set"]["cores"] == 20
 
 
 def test_bad_quota_updates_are_400_and_change_nothing(cloud, admin):
     def refused(values, version="2.1", path="/os-quota-sets/demo"):
-        return fault(admin, path, version, "PUT", {"quota_set": values})
+        return error(admin, path, version, "PUT", {"quota_set": values})
 
     assert refused({"floating_ips": 5}, "2.36") == \
         (400, "Invalid input for field/attribute quota_set. Value: {'floating_ips': 5}. "
@@ -131,7 +131,7 @@ def test_bad_quota_updates_are_400_and_change_nothing(cloud, admin):
     assert refused({"cores": 1.5})[0] == 400
     assert refused({"cores": 4, "force": "maybe"})[0] == 400
     assert refused({"bogus": 1})[0] == 400
-    assert fault(admin, "/os-quota-sets/demo", "2.1", "PUT", {"cores": 4})[0] == 400
+    assert error(admin, "/os-quota-sets/demo", "2.1", "PUT", {"cores": 4})[0] == 400
     assert refused({"cores": 4}, path="/os-quota-sets/demo?user_id=alice") == \
         (400, "herder keeps quotas per project: setting or reverting the quotas of one user "
               "(user_id) is not supported.")

@@ -5,7 +5,7 @@ import uuid
 import pytest
 
 from tests.conftest import connect, make_cloud
-from tests.functional.api_reads import call, fault, ok
+from tests.functional.api_reads import call, error, ok
 from tests.functional.observe import create_server, wait_until
 
 BEFORE_2_13 = {"id", "name", "policies", "members", "metadata"}
@@ -59,7 +59,7 @@ def test_a_group_made_with_rules_reads_back_as_a_list_of_one_policy_before_2_64(
 
 
 def test_soft_policies_need_microversion_2_15(cloud, demo):
-    assert fault(demo, "/os-server-groups", "2.14", "POST",
+    assert error(demo, "/os-server-groups", "2.14", "POST",
                  {"server_group": {"name": "g", "policies": ["soft-affinity"]}})[0] == 400
     for policy in ("soft-affinity", "soft-anti-affinity", "affinity", "anti-affinity"):
         assert _create(demo, "2.15", name=policy, policies=[policy])["policies"] == [policy]
@@ -96,7 +96,7 @@ def test_soft_policies_need_microversion_2_15(cloud, demo):
 ])
 def test_invalid_groups_are_refused_and_nothing_is_created(cloud, demo, version, group,
                                                            message):
-    status, text = fault(demo, "/os-server-groups", version, "POST", {"server_group": group})
+    status, text = error(demo, "/os-server-groups", version, "POST", {"server_group": group})
     assert status == 400 and message in text, text
     assert ok(demo, "/os-server-groups", "2.64")["server_groups"] == []
 
@@ -105,8 +105,8 @@ def test_other_projects_neither_see_nor_delete_a_group(cloud, admin, demo, other
     mine = _create(demo, "2.64", name="mine", policy="affinity")
     theirs = _create(other_project, "2.64", name="theirs", policy="affinity")
     missing = f"Instance group {mine['id']} could not be found."
-    assert fault(other_project, f"/os-server-groups/{mine['id']}", "2.64") == (404, missing)
-    assert fault(other_project, f"/os-server-groups/{mine['id']}", "2.64", "DELETE") == \
+    assert error(other_project, f"/os-server-groups/{mine['id']}", "2.64") == (404, missing)
+    assert error(other_project, f"/os-server-groups/{mine['id']}", "2.64", "DELETE") == \
         (404, missing)
     assert [g["id"] for g in ok(demo, "/os-server-groups", "2.64")["server_groups"]] == \
         [mine["id"]]
@@ -120,7 +120,7 @@ def test_other_projects_neither_see_nor_delete_a_group(cloud, admin, demo, other
 
     status, _, _ = call(admin, f"/os-server-groups/{theirs['id']}", "2.64", "DELETE")
     assert status == 204
-    assert fault(other_project, f"/os-server-groups/{theirs['id']}", "2.64")[0] == 404
+    assert error(other_project, f"/os-server-groups/{theirs['id']}", "2.64")[0] == 404
 
 
 def test_readers_list_and_show_but_only_members_create_and_delete(cloud, demo):
@@ -128,10 +128,10 @@ def test_readers_list_and_show_but_only_members_create_and_delete(cloud, demo):
     group = _create(demo, "2.64", name="g", policy="affinity")
     assert ok(reader, f"/os-server-groups/{group['id']}", "2.64")["server_group"]["id"] == \
         group["id"]
-    assert fault(reader, "/os-server-groups", "2.64", "POST",
+    assert error(reader, "/os-server-groups", "2.64", "POST",
                  {"server_group": {"name": "g", "policy": "affinity"}}) == \
         (403, "Policy doesn't allow os_compute_api:os-server-groups:create to be performed.")
-    assert fault(reader, f"/os-server-groups/{group['id']}", "2.64", "DELETE") == \
+    assert error(reader, f"/os-server-groups/{group['id']}", "2.64", "DELETE") == \
         (403, "Policy doesn't allow os_compute_api:os-server-groups:delete to be performed.")
 
 
@@ -146,9 +146,9 @@ def test_list_pages_with_limit_and_offset(cloud, demo):
     assert listed("?offset=4") == ids[4:]
     assert listed("?offset=9") == []
     assert listed("?bogus=1", "2.74") == ids
-    assert fault(demo, "/os-server-groups?bogus=1", "2.75") == \
+    assert error(demo, "/os-server-groups?bogus=1", "2.75") == \
         (400, "Additional properties are not allowed ('bogus' was unexpected)")
-    assert fault(demo, "/os-server-groups?limit=-1", "2.64")[0] == 400
+    assert error(demo, "/os-server-groups?limit=-1", "2.64")[0] == 400
 
 
 def test_the_sdk_creates_lists_and_deletes_groups(cloud, demo):
@@ -166,7 +166,7 @@ def test_a_project_may_have_only_its_quota_of_groups(tmp_path):
         demo = connect(cloud, "demo:demo:member,reader")
         first = _create(demo, "2.64", name="a", policy="affinity")
         _create(demo, "2.64", name="b", policy="affinity")
-        assert fault(demo, "/os-server-groups", "2.64", "POST",
+        assert error(demo, "/os-server-groups", "2.64", "POST",
                      {"server_group": {"name": "c", "policy": "affinity"}}) == \
             (403, "Quota exceeded, too many server groups.")
         assert len(ok(demo, "/os-server-groups", "2.64")["server_groups"]) == 2
@@ -213,14 +213,14 @@ def test_deleting_a_group_leaves_its_servers_alone(cloud, demo):
      "Instance group 6a0f3a1e-3f5c-4c86-9d7b-6d1b2b6a2c11 could not be found."),
 ])
 def test_a_server_hinting_at_an_unknown_group_is_refused(cloud, demo, hint, message):
-    status, text = fault(demo, "/servers", "2.64", "POST", _server_body(demo, hint))
+    status, text = error(demo, "/servers", "2.64", "POST", _server_body(demo, hint))
     assert (status, text) == (400, message)
     assert list(demo.compute.servers()) == []
 
 
 def test_another_projects_group_cannot_be_joined(cloud, demo, other_project):
     theirs = _create(other_project, "2.64", name="theirs", policy="affinity")
-    assert fault(demo, "/servers", "2.64", "POST", _server_body(demo, theirs["id"])) == \
+    assert error(demo, "/servers", "2.64", "POST", _server_body(demo, theirs["id"])) == \
         (400, f"Instance group {theirs['id']} could not be found.")
     assert list(demo.compute.servers()) == []
 
@@ -231,7 +231,7 @@ def test_a_full_group_refuses_another_member_and_no_server_is_left(tmp_path):
         demo = connect(cloud, "demo:demo:member,reader")
         group = _create(demo, "2.64", name="g", policy="soft-affinity")
         first = _server_in_group(demo, group["id"])
-        assert fault(demo, "/servers", "2.64", "POST", _server_body(demo, group["id"])) == \
+        assert error(demo, "/servers", "2.64", "POST", _server_body(demo, group["id"])) == \
             (403, "Quota exceeded, too many servers in group")
         assert [s.id for s in demo.compute.servers()] == [first.id]
         assert ok(demo, f"/os-server-groups/{group['id']}", "2.64")["server_group"]["members"] \

@@ -11,7 +11,7 @@ from sqlalchemy import event
 
 from herder.db import instances, server_queries
 from herder.db.models import Instance, InstanceAction
-from tests.functional.api_reads import call, fault, ok
+from tests.functional.api_reads import call, error, ok
 from tests.functional.observe import create_server, instance_record, wait_for_status
 
 
@@ -32,7 +32,7 @@ def test_name_is_a_regular_expression_searched_in_the_name(cloud, demo, three):
     assert sorted(names(demo, "?name=1$", detail=True)) == ["db-1", "web-1"]
     assert names(demo, "?name=^eb") == []
     assert [s.name for s in demo.compute.servers(name="db")] == ["db-1"]
-    assert fault(demo, "/servers?name=web(", "2.1") == \
+    assert error(demo, "/servers?name=web(", "2.1") == \
         (400, "Invalid regular expression for name: web(")
 
 
@@ -43,7 +43,7 @@ def test_status_filters_by_the_api_status(cloud, demo, three):
     assert sorted(names(demo, "?status=active")) == ["web-1", "web-2"]
     assert names(demo, "?status=RESCUE") == []          # a status herder never shows
     assert names(demo, "?status=sleepy", "2.37") == []  # unknown: nothing, before 2.38
-    assert fault(demo, "/servers?status=sleepy", "2.38") == (400, "Invalid status value")
+    assert error(demo, "/servers?status=sleepy", "2.38") == (400, "Invalid status value")
 
 
 def test_host_and_all_tenants_are_for_admins(cloud, admin, demo, three):
@@ -80,9 +80,9 @@ def test_changes_since_and_before_window_includes_deleted_servers(cloud, demo, t
         ["db-1", "web-1"]
     # before 2.66 changes-before is not a filter
     assert len(names(demo, f"?changes-before={before_all}", "2.65")) == 2
-    assert fault(demo, f"/servers?changes-since={cut}&changes-before={before_all}", "2.66") == \
+    assert error(demo, f"/servers?changes-since={cut}&changes-before={before_all}", "2.66") == \
         (400, "The value of changes-since must be less than or equal to changes-before.")
-    assert fault(demo, "/servers?changes-since=yesterday", "2.1")[0] == 400
+    assert error(demo, "/servers?changes-since=yesterday", "2.1")[0] == 400
 
 
 def test_sort_keys_and_directions(cloud, admin, demo, three):
@@ -95,11 +95,11 @@ def test_sort_keys_and_directions(cloud, admin, demo, three):
         == ["web-2", "web-1", "db-1"]
     assert names(demo, "?sort_key=vcpus&sort_dir=asc") == ["web-1", "web-2", "db-1"]  # ignored
     assert len(names(admin, "?all_tenants=1&sort_key=host")) == 3
-    assert fault(demo, "/servers?sort_key=host", "2.1") == \
+    assert error(demo, "/servers?sort_key=host", "2.1") == \
         (403, "Only administrators can sort servers by host")
-    assert fault(demo, "/servers?sort_key=shoe_size", "2.1")[0] == 400
-    assert fault(demo, "/servers?sort_key=display_name&sort_dir=up", "2.1")[0] == 400
-    assert fault(demo, "/servers?sort_dir=asc", "2.1") == \
+    assert error(demo, "/servers?sort_key=shoe_size", "2.1")[0] == 400
+    assert error(demo, "/servers?sort_key=display_name&sort_dir=up", "2.1")[0] == 400
+    assert error(demo, "/servers?sort_dir=asc", "2.1") == \
         (400, "Sort direction size exceeds sort key size")
 
 
@@ -115,9 +115,9 @@ def test_limit_and_marker_page_through_with_a_next_link(cloud, demo, three):
     assert [s["name"] for s in second["servers"]] == ["web-2"]
     assert "servers_links" not in second
     assert len(list(demo.compute.servers(paginated=True, limit=1))) == 3
-    assert fault(demo, "/servers?marker=not-a-server", "2.1") == \
+    assert error(demo, "/servers?marker=not-a-server", "2.1") == \
         (400, "marker [not-a-server] not found")
-    assert fault(demo, "/servers?limit=-1", "2.1")[0] == 400
+    assert error(demo, "/servers?limit=-1", "2.1")[0] == 400
     assert call(demo, "/servers?limit=0", "2.1")[1]["servers"] == []
 
 

@@ -1,6 +1,6 @@
 """GET /servers/{id}/migrations[/{id}]: a server's in-progress moves, cold ones included."""
 from herder import states
-from tests.functional.api_reads import fault, ok
+from tests.functional.api_reads import error, ok
 from tests.functional.observe import (create_server, instance_record, wait_for_status,
                                       wait_until)
 
@@ -43,7 +43,7 @@ def test_a_cold_migration_is_listed_while_it_runs_with_disk_progress(cloud, admi
     admin.compute.confirm_server_resize(server)
     wait_for_status(admin, server.id, "ACTIVE")
     assert ok(admin, path, "2.23")["migrations"] == []
-    assert fault(admin, f"{path}/{running['id']}", "2.23") == \
+    assert error(admin, f"{path}/{running['id']}", "2.23") == \
         (404, f"Migration {running['id']} for server {server.id} is not in progress.")
 
 
@@ -55,19 +55,19 @@ def test_a_resize_is_listed_and_lookups_fail_as_nova_does(cloud, admin, demo, ot
     (resize,) = ok(admin, path, "2.80")["migrations"]
     assert resize["status"] == "finished" and resize["project_id"] == "demo"
 
-    assert fault(admin, path, "2.22") == (404, "The resource could not be found.")
-    assert fault(admin, f"{path}/{resize['id']}", "2.22")[0] == 404
+    assert error(admin, path, "2.22") == (404, "The resource could not be found.")
+    assert error(admin, f"{path}/{resize['id']}", "2.22")[0] == 404
     for missing in ("999999", "abc", "99999999999999999999999"):
-        assert fault(admin, f"{path}/{missing}", "2.23") == \
+        assert error(admin, f"{path}/{missing}", "2.23") == \
             (404, f"In-progress migration {missing} is not found for server {server.id}.")
     # the owner sees the server but not its moves (admin only by default); others see nothing
-    assert fault(demo, path, "2.23") == \
+    assert error(demo, path, "2.23") == \
         (403, "Policy doesn't allow os_compute_api:servers:migrations:index to be performed.")
-    assert fault(demo, f"{path}/{resize['id']}", "2.23") == \
+    assert error(demo, f"{path}/{resize['id']}", "2.23") == \
         (403, "Policy doesn't allow os_compute_api:servers:migrations:show to be performed.")
-    assert fault(other_project, path, "2.23") == \
+    assert error(other_project, path, "2.23") == \
         (404, f"Instance {server.id} could not be found.")
-    assert fault(admin, "/servers/nope/migrations", "2.23") == \
+    assert error(admin, "/servers/nope/migrations", "2.23") == \
         (404, "Instance nope could not be found.")
 
 
@@ -80,6 +80,6 @@ def test_deleting_a_move_is_not_served_and_leaves_it_alone(cloud, admin):
     path = f"/servers/{server.id}/migrations"
     (move,) = ok(admin, path, "2.24")["migrations"]
 
-    assert fault(admin, f"{path}/{move['id']}", "2.24", method="DELETE")[0] == 405
+    assert error(admin, f"{path}/{move['id']}", "2.24", method="DELETE")[0] == 405
     assert admin.compute.get_server(server.id).status == "VERIFY_RESIZE"
     assert [m["status"] for m in ok(admin, path, "2.24")["migrations"]] == ["finished"]

@@ -3,7 +3,7 @@ import time
 import uuid
 
 from tests.conftest import connect, make_cloud
-from tests.functional.api_reads import call, fault, microsecond_time, ok
+from tests.functional.api_reads import call, error, microsecond_time, ok
 from tests.functional.observe import create_server, instance_record, wait_for_status
 
 FIELDS = {"id", "binary", "host", "zone", "status", "state", "updated_at", "disabled_reason"}
@@ -35,10 +35,10 @@ def test_list_per_microversion_and_filters(cloud, admin, demo):
     assert [(s["host"], s["binary"]) for s in only] == [("compute2", "nova-compute")]
     assert len(ok(admin, "/os-services?binary=nova-compute", "2.1")["services"]) == 3
     assert len(ok(admin, "/os-services?bogus=1", "2.74")["services"]) == len(listed)
-    assert fault(admin, "/os-services?bogus=1", "2.75") == \
+    assert error(admin, "/os-services?bogus=1", "2.75") == \
         (400, "Additional properties are not allowed ('bogus' was unexpected)")
     assert {s.host for s in admin.compute.services(binary="nova-compute")} == HOSTS
-    assert fault(demo, "/os-services", "2.1") == \
+    assert error(demo, "/os-services", "2.1") == \
         (403, "Policy doesn't allow os_compute_api:os-services:list to be performed.")
 
 
@@ -61,7 +61,7 @@ def test_legacy_actions_name_the_service_by_host_and_binary(cloud, admin):
     status, reply, _ = call(admin, "/os-services/disable", "2.52", "PUT", host)
     assert reply == {"service": {**host, "status": "disabled"}}
 
-    assert fault(admin, "/os-services/force-down", "2.10", "PUT", host) == \
+    assert error(admin, "/os-services/force-down", "2.10", "PUT", host) == \
         (404, "Unknown action")
     status, reply, _ = call(admin, "/os-services/force-down", "2.11", "PUT",
                             {**host, "forced_down": True})
@@ -69,20 +69,20 @@ def test_legacy_actions_name_the_service_by_host_and_binary(cloud, admin):
     forced = _compute(admin, "compute2", "2.11")
     assert (forced["state"], forced["forced_down"]) == ("down", True)
 
-    assert fault(admin, "/os-services/disable", "2.1", "PUT",
+    assert error(admin, "/os-services/disable", "2.1", "PUT",
                  {"host": "vm", "binary": "nova-scheduler"}) == \
         (400, "Updating a nova-scheduler service is not supported. Only nova-compute "
               "services can be updated.")
-    assert fault(admin, "/os-services/disable", "2.1", "PUT",
+    assert error(admin, "/os-services/disable", "2.1", "PUT",
                  {"host": "nowhere", "binary": "nova-compute"}) == \
         (404, "Compute host nowhere with binary nova-compute could not be found.")
-    assert fault(admin, "/os-services/disable-log-reason", "2.1", "PUT", host) == \
+    assert error(admin, "/os-services/disable-log-reason", "2.1", "PUT", host) == \
         (400, "Missing disabled reason field")
-    assert fault(admin, "/os-services/force-down", "2.11", "PUT", host) == \
+    assert error(admin, "/os-services/force-down", "2.11", "PUT", host) == \
         (400, "Missing forced_down field")
-    assert fault(admin, "/os-services/disable", "2.10", "PUT",
+    assert error(admin, "/os-services/disable", "2.10", "PUT",
                  {**host, "forced_down": True})[0] == 400   # not in the body before 2.11
-    assert fault(admin, "/os-services/reboot", "2.1", "PUT", host) == (404, "Unknown action")
+    assert error(admin, "/os-services/reboot", "2.1", "PUT", host) == (404, "Unknown action")
 
 
 def test_update_by_uuid_from_2_53_steers_the_scheduler(cloud, admin, demo):
@@ -99,13 +99,13 @@ def test_update_by_uuid_from_2_53_steers_the_scheduler(cloud, admin, demo):
     assert instance_record(cloud, server.id).host == "compute1"
 
     compute3 = f"/os-services/{services['compute3']['id']}"
-    assert fault(admin, compute3, "2.53", "PUT",
+    assert error(admin, compute3, "2.53", "PUT",
                  {"status": "enabled", "disabled_reason": "x"}) == \
         (400, "Specifying 'disabled_reason' with status 'enabled' is invalid.")
-    assert fault(admin, compute3, "2.53", "PUT", {}) == \
+    assert error(admin, compute3, "2.53", "PUT", {}) == \
         (400, "No updates were requested. Fields 'status' or 'forced_down' should be "
               "specified.")
-    assert fault(admin, compute3, "2.53", "PUT", {"status": "paused"})[0] == 400
+    assert error(admin, compute3, "2.53", "PUT", {"status": "paused"})[0] == 400
     status, reply, _ = call(admin, compute3, "2.80", "PUT", {"forced_down": "yes"})
     assert (reply["service"]["state"], reply["service"]["forced_down"]) == ("down", True)
     status, reply, _ = call(admin, compute3, "2.80", "PUT",
@@ -116,16 +116,16 @@ def test_update_by_uuid_from_2_53_steers_the_scheduler(cloud, admin, demo):
     admin.compute.enable_service(services["compute2"]["id"])   # the SDK's 2.53 path
     assert _compute(admin, "compute2", "2.53")["status"] == "enabled"
 
-    assert fault(admin, "/os-services/enable", "2.53", "PUT", {"status": "enabled"}) == \
+    assert error(admin, "/os-services/enable", "2.53", "PUT", {"status": "enabled"}) == \
         (400, "Invalid uuid enable")
     unknown = str(uuid.uuid4())
-    assert fault(admin, f"/os-services/{unknown}", "2.53", "PUT", {"status": "enabled"}) == \
+    assert error(admin, f"/os-services/{unknown}", "2.53", "PUT", {"status": "enabled"}) == \
         (404, f"Service {unknown} could not be found.")
     scheduler = next(s for s in ok(admin, "/os-services", "2.53")["services"]
                      if s["binary"] == "nova-scheduler")
-    assert fault(admin, f"/os-services/{scheduler['id']}", "2.53", "PUT",
+    assert error(admin, f"/os-services/{scheduler['id']}", "2.53", "PUT",
                  {"status": "disabled"})[0] == 400
-    assert fault(demo, compute3, "2.53", "PUT", {"status": "disabled"}) == \
+    assert error(demo, compute3, "2.53", "PUT", {"status": "disabled"}) == \
         (403, "Policy doesn't allow os_compute_api:os-services:update to be performed.")
 
 

@@ -6,7 +6,7 @@ import pytest
 
 from herder.api import microversion
 from tests.functional.contract import (LEGACY_VERSION_HEADER, VERSION_HEADER, action,
-                                       assert_echoes_version, assert_fault, raw)
+                                       assert_echoes_version, assert_error, raw)
 from tests.functional.observe import create_server, instance_record
 
 MAX = microversion.max_version()
@@ -86,7 +86,7 @@ def test_a_malformed_version_is_400_and_echoes_none(cloud, header):
     for value in ("2", "2.x", "two.one", "2.1.1", "2.01", "v2.1", "-2.1"):
         sent = f"compute {value}" if header == VERSION_HEADER else value
         resp = raw(cloud, "GET", "/v2.1/servers", cloud.conf.admin_token, headers={header: sent})
-        assert_fault(resp, 400, f"API Version String {value} is of invalid format. Must be of "
+        assert_error(resp, 400, f"API Version String {value} is of invalid format. Must be of "
                                 "format MajorNum.MinorNum.")
         assert VERSION_HEADER not in resp.headers and LEGACY_VERSION_HEADER not in resp.headers
         assert VERSION_HEADER in resp.headers.get("Vary", "")
@@ -95,7 +95,7 @@ def test_a_malformed_version_is_400_and_echoes_none(cloud, header):
 def test_a_version_out_of_range_is_406_with_novas_message(cloud):
     for value in ("2.0", "1.1", "3.0", "2.1000", f"2.{int(MAX.split('.')[1]) + 1}"):
         resp = raw(cloud, "GET", "/v2.1/servers", cloud.conf.admin_token, version=value)
-        assert_fault(resp, 406, f"Version {value} is not supported by the API. Minimum is 2.1 "
+        assert_error(resp, 406, f"Version {value} is not supported by the API. Minimum is 2.1 "
                                 f"and maximum is {MAX}.")
         # as Nova: the refused version is what the response says it speaks
         assert_echoes_version(resp, value)
@@ -113,15 +113,15 @@ def test_the_range_bounds_are_supported(cloud):
 def test_schema_errors_name_the_field_or_give_the_bare_reason(cloud, admin):
     token = cloud.conf.admin_token
     # about the body as a whole: the bare jsonschema reason, as Nova
-    assert_fault(raw(cloud, "POST", "/v2.1/servers", token, data="{}"), 400,
+    assert_error(raw(cloud, "POST", "/v2.1/servers", token, data="{}"), 400,
                  "'server' is a required property")
     server = create_server(admin)
     # about a field: the field, its value and the reason
-    assert_fault(admin.compute.put(f"/servers/{server.id}", json={"server": {"name": ""}}),
+    assert_error(admin.compute.put(f"/servers/{server.id}", json={"server": {"name": ""}}),
                  400, "Invalid input for field/attribute name. Value: . '' should be non-empty")
     # description is a 2.19 field: before it, it is an unexpected property
     body = {"server": {"description": "hello"}}
-    assert_fault(admin.compute.put(f"/servers/{server.id}", json=body, microversion="2.18"), 400,
+    assert_error(admin.compute.put(f"/servers/{server.id}", json=body, microversion="2.18"), 400,
                  "Invalid input for field/attribute server. Value: {'description': 'hello'}. "
                  "Additional properties are not allowed ('description' was unexpected)")
     resp = admin.compute.put(f"/servers/{server.id}", json=body, microversion="2.19")

@@ -16,7 +16,7 @@ import yaml
 from herder.conf import build_conf
 from herder.embedded import EmbeddedCloud
 from tests import databases
-from tests.functional.contract import action, assert_fault, raw
+from tests.functional.contract import action, assert_error, raw
 from tests.functional.observe import (assert_consistent, create_server, instance_record,
                                       wait_for_status)
 from tests.functional import openstack_cli
@@ -127,7 +127,7 @@ def test_member_resizes_their_own_server(cloud, member):
 
 def test_member_may_not_migrate(cloud, member):
     server = create_server(member, "pinned")
-    assert_fault(action(member, server.id, {"migrate": None}), 403,
+    assert_error(action(member, server.id, {"migrate": None}), 403,
                  "Policy doesn't allow os_compute_api:os-migrate-server:migrate to be performed.")
     assert instance_record(cloud, server.id).task_state is None
 
@@ -135,8 +135,8 @@ def test_member_may_not_migrate(cloud, member):
 def test_another_projects_member_finds_no_such_server(cloud, member, other):
     server = create_server(member, "private")
     missing = f"Instance {server.id} could not be found."
-    assert_fault(other.compute.get(f"/servers/{server.id}"), 404, missing)
-    assert_fault(action(other, server.id, {"resize": {"flavorRef": "2"}}), 404, missing)
+    assert_error(other.compute.get(f"/servers/{server.id}"), 404, missing)
+    assert_error(action(other, server.id, {"resize": {"flavorRef": "2"}}), 404, missing)
     assert server.id not in {s.id for s in other.compute.servers()}
 
 
@@ -145,7 +145,7 @@ def test_bad_missing_and_noauth_tokens_are_401(cloud, member):
     # the embedded admin token and noauth's user:project:roles mean nothing in keystone mode
     for token in (None, "not-a-keystone-token", cloud.conf.admin_token, "mallory:demo:admin"):
         resp = raw(cloud, "GET", f"/v2.1/servers/{server.id}", token)
-        assert_fault(resp, 401, UNAUTHORIZED)
+        assert_error(resp, 401, UNAUTHORIZED)
         # where to get a token, as keystonemiddleware tells every refused client
         assert resp.headers["WWW-Authenticate"].startswith("Keystone uri=")
 
@@ -155,7 +155,7 @@ def test_identity_headers_from_the_client_are_not_believed(cloud, member, accoun
     forged = {"X-Identity-Status": "Confirmed", "X-Roles": "admin",
               "X-User-Id": accounts.other.user_id, "X-Project-Id": accounts.other.project_id}
     resp = raw(cloud, "GET", f"/v2.1/servers/{server.id}", headers=forged)
-    assert_fault(resp, 401, UNAUTHORIZED)
+    assert_error(resp, 401, UNAUTHORIZED)
     # with a real member token, forged role headers do not make an admin either
     token = member.session.get_token()
     resp = raw(cloud, "POST", f"/v2.1/servers/{server.id}/action", token,

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from herder import exception, operations, states
-from herder.api import faults
+from herder.api import errors
 from herder.conductor import recovery
 from herder.conductor.rpcapi import ConductorAPI
 from herder.conductor.workflows.lifecycle import POWER_OPERATIONS
@@ -211,12 +211,12 @@ def test_recovery_puts_back_what_the_api_accepted():
     (exception.ComputeServiceUnavailable(), 409),
     (exception.ConsoleUnavailable(instance_uuid="x", host="h"), 503)])
 def test_the_api_answers_each_refusal_with_novas_code_and_its_message(error, code):
-    with pytest.raises(faults.Fault) as caught, faults.refusals_as_faults():
+    with pytest.raises(errors.ApiError) as caught, errors.refusals_as_errors():
         raise error
     assert (caught.value.code, caught.value.message) == (code, str(error))
 
 
 def test_an_error_that_is_no_refusal_stays_a_server_error():
     error = exception.DriverError(step="spawn", host="h", reason="broken")
-    with pytest.raises(exception.DriverError), faults.refusals_as_faults():
+    with pytest.raises(exception.DriverError), errors.refusals_as_errors():
         raise error

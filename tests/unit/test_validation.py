@@ -1,13 +1,13 @@
 """Request body validation with Nova's messages, against herder's own action schemas."""
 import pytest
 
-from herder.api.faults import Fault
+from herder.api.errors import ApiError
 from herder.api.schemas import servers as schemas
 from herder.api.validation import validate
 
 
-def refusal(schema: dict, body) -> Fault:
-    with pytest.raises(Fault) as caught:
+def refusal(schema: dict, body) -> ApiError:
+    with pytest.raises(ApiError) as caught:
         validate(schema, body)
     assert caught.value.code == 400
     return caught.value

@@ -6,7 +6,7 @@ import falcon
 from oslo_policy import policy
 
 from herder import exception
-from herder.api import faults
+from herder.api import errors
 from herder.api.microversion import Version
 from herder.api.validation import validate
 from herder.bus.rpc import Bus
@@ -55,7 +55,7 @@ class Handler:
         context = self.context(req)
         target = target or {"project_id": context.project_id, "user_id": context.user_id}
         if not self.allowed(req, rule, target):
-            raise faults.Forbidden(f"Policy doesn't allow {rule} to be performed.")
+            raise errors.Forbidden(f"Policy doesn't allow {rule} to be performed.")
 
     def allowed(self, req: falcon.Request, rule: str, target: dict | None = None) -> bool:
         context = self.context(req)
@@ -74,9 +74,9 @@ class Handler:
             try:
                 data = json.loads(raw)
             except (ValueError, RecursionError):  # not JSON, or nested deeper than we parse
-                raise faults.BadRequest("Malformed request body") from None
+                raise errors.BadRequest("Malformed request body") from None
             if not _storable(data):
-                raise faults.BadRequest("Invalid input: text with a NUL character or an "
+                raise errors.BadRequest("Invalid input: text with a NUL character or an "
                                         "unpaired surrogate")
         if schema is not None:
             validate(schema, data)
@@ -90,7 +90,7 @@ class Handler:
             return instances.get(self.db, server_id,
                                  None if context.is_admin else context.project_id)
         except exception.InstanceNotFound as error:
-            raise faults.NotFound(str(error)) from None
+            raise errors.NotFound(str(error)) from None
 
     @staticmethod
     def target(instance: Instance) -> dict:
@@ -138,4 +138,4 @@ def no_content(resp: falcon.Response) -> None:
 def require_version(version: Version, minimum: str, maximum: str | None = None) -> None:
     """A method outside its microversion range does not exist there: 404, as in Nova."""
     if not version.at_least(minimum) or (maximum is not None and version > maximum):
-        raise faults.NotFound("The resource could not be found.")
+        raise errors.NotFound("The resource could not be found.")

@@ -7,7 +7,7 @@ and an admin may know which flavors exist.
 import falcon
 
 from herder import exception
-from herder.api import faults
+from herder.api import errors
 from herder.api.apidoc import describe
 from herder.api.handlers.base import Handler
 from herder.api.schemas import flavor_access as schemas
@@ -23,7 +23,7 @@ class _FlavorAccessHandler(Handler):
         try:
             return flavors.get(self.db, flavor_id)
         except exception.FlavorNotFound as error:
-            raise faults.NotFound(str(error)) from None
+            raise errors.NotFound(str(error)) from None
 
     def _access_list(self, resp: falcon.Response, flavor: Flavor) -> None:
         resp.media = {"flavor_access": [
@@ -37,7 +37,7 @@ class FlavorAccess(_FlavorAccessHandler):
         self.authorize(req, _RULE)
         flavor = self._flavor(flavor_id)
         if flavor.is_public:
-            raise faults.NotFound("Access list not available for public flavors.")
+            raise errors.NotFound("Access list not available for public flavors.")
         self._access_list(resp, flavor)
 
 
@@ -48,10 +48,10 @@ class FlavorAction(_FlavorAccessHandler):
     def on_post(self, req: falcon.Request, resp: falcon.Response, flavor_id: str) -> None:
         body = self.body(req)
         if not isinstance(body, dict) or len(body) != 1:
-            raise faults.BadRequest("Malformed request body")
+            raise errors.BadRequest("Malformed request body")
         (name, _), = body.items()
         if name not in schemas.ACTIONS:
-            raise faults.BadRequest(f"There is no such action: {name}")
+            raise errors.BadRequest(f"There is no such action: {name}")
         validate(schemas.ACTIONS[name], body)
         project_id = body[name]["tenant"]
         if name == "addTenantAccess":
@@ -64,7 +64,7 @@ class FlavorAction(_FlavorAccessHandler):
         try:
             change(self.db, flavor, project_id)
         except exception.NotFound as error:
-            raise faults.NotFound(str(error)) from None
+            raise errors.NotFound(str(error)) from None
         except exception.Conflict as error:
-            raise faults.Conflict(str(error)) from None
+            raise errors.Conflict(str(error)) from None
         self._access_list(resp, flavor)

@@ -8,7 +8,7 @@ import uuid
 import falcon
 
 from herder import exception
-from herder.api import faults
+from herder.api import errors
 from herder.api import extra_specs
 from herder.api.apidoc import describe
 from herder.api.handlers.base import Handler
@@ -42,7 +42,7 @@ class FlavorCollection(Handler):
         if marker:
             ids = [f.flavorid for f in found]
             if marker not in ids:
-                raise faults.BadRequest(f"marker [{marker}] not found")
+                raise errors.BadRequest(f"marker [{marker}] not found")
             found = found[ids.index(marker) + 1:]
         found = found[:query.limit(self.conf.api.max_limit)]
         if self.detail:
@@ -59,7 +59,7 @@ class FlavorCollection(Handler):
         if raw.lower() == "none":
             return None
         if raw.lower() not in _IS_PUBLIC:
-            raise faults.BadRequest(f"Invalid is_public filter [{raw}]")
+            raise errors.BadRequest(f"Invalid is_public filter [{raw}]")
         return _IS_PUBLIC[raw.lower()]
 
     @describe("Create a flavor (admin)", body=schemas.CREATE)
@@ -70,12 +70,12 @@ class FlavorCollection(Handler):
         for name, known in (("description", version.at_least("2.55")),
                             ("rxtx_factor", not version.at_least("2.102"))):
             if name in body and not known:
-                raise faults.BadRequest("Invalid input for field/attribute flavor. Additional "
+                raise errors.BadRequest("Invalid input for field/attribute flavor. Additional "
                                         f"properties are not allowed ('{name}' was unexpected)")
         is_public = body.get("os-flavor-access:is_public", True)
         if isinstance(is_public, str):
             if is_public.lower() not in _IS_PUBLIC:
-                raise faults.BadRequest(f"Invalid is_public value {is_public}")
+                raise errors.BadRequest(f"Invalid is_public value {is_public}")
             is_public = _IS_PUBLIC[is_public.lower()]
         try:
             flavor = flavors.create(
@@ -87,7 +87,7 @@ class FlavorCollection(Handler):
                 is_public=is_public, disabled=False, description=body.get("description"),
                 extra_specs={})
         except exception.Conflict as error:
-            raise faults.Conflict(str(error)) from None
+            raise errors.Conflict(str(error)) from None
         resp.media = {"flavor": views.show(flavor, self.base_url(req), version, True)}
 
 
@@ -104,7 +104,7 @@ class FlavorItem(Handler):
             flavor = flavors.get(self.db, flavor_id,
                                  None if context.is_admin else context.project_id)
         except exception.FlavorNotFound as error:
-            raise faults.NotFound(str(error)) from None
+            raise errors.NotFound(str(error)) from None
         resp.media = {"flavor": views.show(flavor, self.base_url(req), self.version(req), True)}
 
     @describe("Delete a flavor (admin)", status=202, returns_body=False)
@@ -113,7 +113,7 @@ class FlavorItem(Handler):
         try:
             flavors.delete(self.db, flavor_id)
         except exception.FlavorNotFound as error:
-            raise faults.NotFound(str(error)) from None
+            raise errors.NotFound(str(error)) from None
         resp.status = 202
         resp.text = ""
 
@@ -134,7 +134,7 @@ class FlavorExtraSpecs(Handler):
                 for key, value in specs.items():
                     extra_specs.validate(key, value)
             except extra_specs.InvalidExtraSpec as error:
-                raise faults.BadRequest(str(error)) from None
+                raise errors.BadRequest(str(error)) from None
         stored = flavors.set_extra_specs(self.db, flavor_id,
                                          {k: str(v) for k, v in specs.items()})
         resp.media = {"extra_specs": {k: stored[k] for k in specs}}
@@ -145,7 +145,7 @@ class FlavorExtraSpecs(Handler):
             return flavors.get(self.db, flavor_id,
                                None if context.is_admin else context.project_id)
         except exception.FlavorNotFound as error:
-            raise faults.NotFound(str(error)) from None
+            raise errors.NotFound(str(error)) from None
 
 
 def _whole(body: dict, name: str, minimum: int) -> int:
@@ -158,7 +158,7 @@ def _whole(body: dict, name: str, minimum: int) -> int:
             raw = str(schemas.MAX_INT + 1)
     value = int(raw)
     if not minimum <= value <= schemas.MAX_INT:
-        raise faults.BadRequest(f"Invalid input received: {name} must be >= {minimum} and "
+        raise errors.BadRequest(f"Invalid input received: {name} must be >= {minimum} and "
                                 f"<= {schemas.MAX_INT}.")
     return value
 
@@ -166,6 +166,6 @@ def _whole(body: dict, name: str, minimum: int) -> int:
 def _rxtx_factor(body: dict) -> float:
     value = float(body.get("rxtx_factor", 1.0))  # the schema allows digits[.digits] only
     if not 0 < value <= schemas.MAX_FLOAT:
-        raise faults.BadRequest("Invalid input received: rxtx_factor must be > 0 and <= "
+        raise errors.BadRequest("Invalid input received: rxtx_factor must be > 0 and <= "
                                 f"{schemas.MAX_FLOAT}.")
     return value

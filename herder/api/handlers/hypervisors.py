@@ -6,7 +6,7 @@ the instances table; a node whose compute service record is gone is left out, as
 """
 import falcon
 
-from herder.api import faults
+from herder.api import errors
 from herder.api.apidoc import describe
 from herder.api.handlers.base import Handler, require_version
 from herder.api.microversion import MAX_VERSION, Version
@@ -45,7 +45,7 @@ class _HypervisorHandler(Handler):
         found = [n for n in placement.nodes(self.db)
                  if pattern.lower() in n.hypervisor_hostname.lower()]
         if not found:
-            raise faults.NotFound(f"No hypervisor matching '{pattern}' could be found.")
+            raise errors.NotFound(f"No hypervisor matching '{pattern}' could be found.")
         return found
 
 
@@ -77,7 +77,7 @@ class HypervisorCollection(_HypervisorHandler):
         marker = query.string("marker", single=True)
         if pattern is not None:
             if "limit" in query or marker is not None:
-                raise faults.BadRequest("Paging over hypervisors with the "
+                raise errors.BadRequest("Paging over hypervisors with the "
                                         "hypervisor_hostname_pattern query parameter is not "
                                         "supported.")
             nodes, paged = self.matching(pattern), False
@@ -98,7 +98,7 @@ class HypervisorCollection(_HypervisorHandler):
         if marker is not None:
             ids = [_id_of(n, version) for n in nodes]
             if marker not in ids:
-                raise faults.BadRequest(f"marker [{marker}] not found")
+                raise errors.BadRequest(f"marker [{marker}] not found")
             nodes = nodes[ids.index(marker) + 1:]
         return nodes if limit is None else nodes[:limit]
 
@@ -118,13 +118,13 @@ class HypervisorItem(_HypervisorHandler):
     def _find(self, req: falcon.Request, hypervisor_id: str):
         """The hypervisor the path names (an integer id before 2.53, a uuid from 2.53)."""
         version = self.version(req)
-        not_found = faults.NotFound(f"Hypervisor with ID '{hypervisor_id}' could not be found.")
+        not_found = errors.NotFound(f"Hypervisor with ID '{hypervisor_id}' could not be found.")
         with_servers = False
         if version.at_least("2.53"):
             with_servers = bool(Query(req, ("with_servers",), strict=True)
                                 .boolean("with_servers"))
             if not is_uuid_like(hypervisor_id):
-                raise faults.BadRequest(f"Invalid uuid {hypervisor_id}")
+                raise errors.BadRequest(f"Invalid uuid {hypervisor_id}")
         elif path_integer(hypervisor_id) is None:
             raise not_found
         wanted = hypervisor_id.lower() if version.at_least("2.53") else hypervisor_id

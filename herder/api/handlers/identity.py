@@ -8,7 +8,7 @@ without Keystone). With Keystone configured, clients ask Keystone instead.
 """
 import falcon
 
-from herder.api import faults
+from herder.api import errors
 from herder.api.apidoc import describe
 from herder.api.handlers.base import Handler
 
@@ -21,7 +21,7 @@ class IdentityProject(Handler):
     def on_get(self, req: falcon.Request, resp: falcon.Response, project_id: str) -> None:
         # a project id is a path segment of a token, as auth.py reads it: never ":" nor empty
         if not 0 < len(project_id) <= 255 or ":" in project_id:
-            raise faults.NotFound(f"Could not find project: {project_id}.")
+            raise errors.NotFound(f"Could not find project: {project_id}.")
         self.authorize(req, _RULE, {"project_id": project_id})
         resp.media = {"project": {
             "id": project_id, "name": project_id, "domain_id": _DOMAIN, "description": "",

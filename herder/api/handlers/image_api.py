@@ -3,7 +3,7 @@ image.
 
 glance answers errors as webob does for a JSON client:
 `{"message": "<explanation><br /><br />\n\n\n", "code": "404 Not Found", "title": "Not Found"}`,
-not in the Compute API's fault format; openstacksdk and the CLI read the message from either.
+not in the Compute API's error format; openstacksdk and the CLI read the message from either.
 Errors raised before a handler runs (no token: 401; no such route: 404) keep the Compute API's
 format, as they do for every other path.
 """
@@ -13,7 +13,7 @@ import json
 import falcon
 
 from herder import exception
-from herder.api import faults
+from herder.api import errors
 from herder.api.handlers.base import Handler
 from herder.db import images
 from herder.db.models import Image
@@ -33,14 +33,14 @@ def error_body(code: int, message: str) -> dict:
 
 
 def glance_errors(responder):
-    """Render the faults a responder raises (and falcon's own, such as a malformed header)
+    """Render the API errors a responder raises (and falcon's own, such as a malformed header)
     in glance's error format."""
     @functools.wraps(responder)
     def answer(self, req: falcon.Request, resp: falcon.Response, **params) -> None:
         try:
             responder(self, req, resp, **params)
-        except faults.Fault as fault:
-            _render(resp, fault.code, fault.message)
+        except errors.ApiError as error:
+            _render(resp, error.code, error.message)
         except falcon.HTTPError as error:
             _render(resp, int(error.status_code),
                     error.description or error.title or "Error")
@@ -69,7 +69,7 @@ class ImageHandler(Handler):
             return images.get_visible(self.db, image_id,
                                       None if context.is_admin else context.project_id)
         except exception.ImageNotFound:
-            raise faults.NotFound(f"No image found with ID {image_id}") from None
+            raise errors.NotFound(f"No image found with ID {image_id}") from None
 
     def authorize_image(self, req: falcon.Request, rule: str, owner: str | None) -> None:
         """`rule` (image:<action>) for an image of project `owner`; glance's 403 if not."""
@@ -77,4 +77,4 @@ class ImageHandler(Handler):
         target = {"project_id": owner or "", "user_id": context.user_id}
         if not self.allowed(req, rule, target):
             action = rule.split(":", 1)[-1]
-            raise faults.Forbidden(f"You are not authorized to complete {action} action.")
+            raise errors.Forbidden(f"You are not authorized to complete {action} action.")

@@ -15,7 +15,7 @@ import os
 import falcon
 
 from herder import exception, image_store
-from herder.api import faults
+from herder.api import errors
 from herder.api.apidoc import describe
 from herder.api.handlers.image_api import ImageHandler, glance_errors
 from herder.db import images
@@ -29,12 +29,12 @@ class ImageFile(ImageHandler):
     @glance_errors
     def on_put(self, req: falcon.Request, resp: falcon.Response, image_id: str) -> None:
         if (req.content_type or "").split(";")[0].strip().lower() != OCTET_STREAM:
-            raise faults.Fault(415, f"The request media type {req.content_type} is not "
-                                    "supported by this server.")
+            raise errors.ApiError(415, f"The request media type {req.content_type} is not "
+                                       "supported by this server.")
         image = self.visible_image(req, image_id)
         self.authorize_image(req, "image:upload_image", image.owner)
         if not image.disk_format or not image.container_format:
-            raise faults.BadRequest("Properties disk_format, container_format must be set "
+            raise errors.BadRequest("Properties disk_format, container_format must be set "
                                     "prior to saving data.")
         max_bytes = self.conf.image.max_image_size_mb * MIB
         chunked = "chunked" in (req.get_header("Transfer-Encoding") or "").lower()
@@ -52,7 +52,7 @@ class ImageFile(ImageHandler):
             raise _too_large(max_bytes) from None
         except (image_store.FormatMismatch, _Incomplete) as error:
             _back_to_queued(self.db, image_id)
-            raise faults.BadRequest(str(error)) from None
+            raise errors.BadRequest(str(error)) from None
         except Exception:   # the client went away, the disk is full: nothing was stored
             _back_to_queued(self.db, image_id)
             if not _exists(self.db, image_id):   # deleted meanwhile, its partial file too
@@ -81,7 +81,7 @@ class ImageFile(ImageHandler):
             resp.status = 204
             return
         if not image.file_path or not os.path.isfile(image.file_path):
-            raise faults.NotFound("No image data could be found")
+            raise errors.NotFound("No image data could be found")
         size = os.path.getsize(image.file_path)
         start, end = _window(req, resp, size)
         resp.content_type = OCTET_STREAM
@@ -124,20 +124,20 @@ def _size_hint(req: falcon.Request) -> int:
     return int(hint) if hint.isascii() and hint.isdigit() and len(hint) < 20 else 0
 
 
-def _too_large(max_bytes: int) -> faults.Fault:
-    return faults.Fault(413, f"The incoming image is too large: the largest image this cloud "
-                             f"stores is {max_bytes} bytes ([image] max_image_size_mb).")
+def _too_large(max_bytes: int) -> errors.ApiError:
+    return errors.ApiError(413, f"The incoming image is too large: the largest image this cloud "
+                                f"stores is {max_bytes} bytes ([image] max_image_size_mb).")
 
 
-def _not_queued(db, image_id: str) -> faults.Fault:
+def _not_queued(db, image_id: str) -> errors.ApiError:
     current = _image_or_404(db, image_id).status
-    return faults.Conflict(f"Image status transition from {current} to saving is not "
+    return errors.Conflict(f"Image status transition from {current} to saving is not "
                            "allowed")
 
 
-def _gone(image_id: str) -> faults.Fault:
-    return faults.Fault(410, f"Image {image_id} could not be found after upload. The image "
-                             "may have been deleted during the upload.")
+def _gone(image_id: str) -> errors.ApiError:
+    return errors.ApiError(410, f"Image {image_id} could not be found after upload. The image "
+                                "may have been deleted during the upload.")
 
 
 def _exists(db, image_id: str) -> bool:
@@ -156,7 +156,7 @@ def _image_or_404(db, image_id: str):
     try:
         return images.get(db, image_id)
     except exception.ImageNotFound:
-        raise faults.NotFound(f"No image found with ID {image_id}") from None
+        raise errors.NotFound(f"No image found with ID {image_id}") from None
 
 
 def _window(req: falcon.Request, resp: falcon.Response, size: int) -> tuple[int, int]:
@@ -168,7 +168,7 @@ def _window(req: falcon.Request, resp: falcon.Response, size: int) -> tuple[int,
     first, last = wanted
     if req.range_unit != "bytes" or first >= size or (first < 0 and size == 0):
         resp.set_header("Content-Range", f"bytes */{size}")
-        raise faults.Fault(416, "Requested range not satisfiable")
+        raise errors.ApiError(416, "Requested range not satisfiable")
     if first < 0:                       # the last -first bytes
         return max(size + first, 0), size
     return first, size if last < 0 else min(last + 1, size)

@@ -11,7 +11,7 @@ import falcon
 import jsonschema
 
 from herder import exception, image_store
-from herder.api import faults
+from herder.api import errors
 from herder.api.apidoc import describe
 from herder.api.handlers.base import Handler
 from herder.api.handlers.image_api import ImageHandler, glance_errors, image_root
@@ -52,7 +52,7 @@ class ComputeImage(Handler):
         try:
             image = images.get_visible(self.db, image_id, _caller_project(self, req))
         except exception.ImageNotFound as error:
-            raise faults.NotFound(str(error)) from None
+            raise errors.NotFound(str(error)) from None
         resp.media = {"image": views.compute_image(image, self.base_url(req))}
 
 
@@ -63,10 +63,10 @@ class ImageV2Collection(ImageHandler):
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         visibility = req.get_param("visibility")
         if visibility is not None and visibility not in (*schemas.VISIBILITIES, "all"):
-            raise faults.BadRequest(f"Invalid visibility value: {visibility}")
+            raise errors.BadRequest(f"Invalid visibility value: {visibility}")
         sort_dir = req.get_param("sort_dir", default="desc")
         if sort_dir not in ("asc", "desc"):
-            raise faults.BadRequest(f"Invalid sort direction: {sort_dir}")
+            raise errors.BadRequest(f"Invalid sort direction: {sort_dir}")
         filters = {k: v for k in FILTERS if (v := req.get_param(k)) is not None}
         found = images.list_visible(self.db, _caller_project(self, req), visibility, filters,
                                     newest_first=sort_dir == "desc")
@@ -75,7 +75,7 @@ class ImageV2Collection(ImageHandler):
         if marker is not None:
             ids = [i.id for i in found]
             if marker not in ids:
-                raise faults.BadRequest(f"Invalid marker. Image {marker} could not be found.")
+                raise errors.BadRequest(f"Invalid marker. Image {marker} could not be found.")
             found = found[ids.index(marker) + 1:]
         page = found[:limit]
         body = {"images": [views.image_v2(i) for i in page],
@@ -91,9 +91,9 @@ class ImageV2Collection(ImageHandler):
         if raw is None:
             return DEFAULT_LIMIT
         if not _INTEGER.fullmatch(raw):
-            raise faults.BadRequest("limit param must be an integer")
+            raise errors.BadRequest("limit param must be an integer")
         if int(raw) < 0:
-            raise faults.BadRequest("limit param must be positive")
+            raise errors.BadRequest("limit param must be positive")
         return min(int(raw), self.conf.api.max_limit)
 
     @describe("Create an image (Image API v2): queued, until its data is uploaded",
@@ -104,12 +104,12 @@ class ImageV2Collection(ImageHandler):
         body = self._create_body(req)
         extras = {k: v for k, v in body.items() if k not in schemas.PROPERTIES}
         if len(extras) > schemas.MAX_PROPERTIES:
-            raise faults.Fault(413, "The limit has been exceeded on the number of allowed "
-                                    f"image properties. Attempted: {len(extras)}, Maximum: "
-                                    f"{schemas.MAX_PROPERTIES}")
+            raise errors.ApiError(413, "The limit has been exceeded on the number of allowed "
+                                       f"image properties. Attempted: {len(extras)}, Maximum: "
+                                       f"{schemas.MAX_PROPERTIES}")
         owner = body.get("owner") or context.project_id
         if owner != context.project_id and not context.is_admin:
-            raise faults.Forbidden(f"You are not permitted to create images owned by "
+            raise errors.Forbidden(f"You are not permitted to create images owned by "
                                    f"'{owner}'.")
         self.authorize_image(req, "image:add_image", owner)
         visibility = body.get("visibility", "shared")
@@ -126,7 +126,7 @@ class ImageV2Collection(ImageHandler):
         try:
             images.create(self.db, image)
         except images.ImageExists as error:
-            raise faults.Conflict(str(error)) from None
+            raise errors.Conflict(str(error)) from None
         resp.status = 201
         resp.location = f"{image_root(req)}/v2/images/{image.id}"
         resp.media = views.image_v2(image)
@@ -136,25 +136,25 @@ class ImageV2Collection(ImageHandler):
         the schema refuses 400 with glance's wording."""
         try:
             body = self.body(req)
-        except faults.Fault as fault:   # not JSON, or text a database cannot store
-            raise faults.BadRequest("Malformed JSON in request body."
-                                    if fault.message == "Malformed request body"
-                                    else fault.message) from None
+        except errors.ApiError as error:   # not JSON, or text a database cannot store
+            raise errors.BadRequest("Malformed JSON in request body."
+                                    if error.message == "Malformed request body"
+                                    else error.message) from None
         if body is None:
-            raise faults.BadRequest("Body expected in request.")
+            raise errors.BadRequest("Body expected in request.")
         if isinstance(body, dict):
             for key in body:
                 if key in schemas.READ_ONLY:
-                    raise faults.Forbidden(f"Attribute '{key}' is read-only.")
+                    raise errors.Forbidden(f"Attribute '{key}' is read-only.")
                 if key in schemas.RESERVED or key.startswith(schemas.RESERVED_PREFIX):
-                    raise faults.Forbidden(f"Attribute '{key}' is reserved.")
+                    raise errors.Forbidden(f"Attribute '{key}' is reserved.")
                 if len(key) > 255:
-                    raise faults.BadRequest("Provided object does not match schema 'image': "
+                    raise errors.BadRequest("Provided object does not match schema 'image': "
                                             "property names are at most 255 characters")
         error = jsonschema.exceptions.best_match(
             jsonschema.Draft4Validator(schemas.CREATE).iter_errors(body))
         if error is not None:
-            raise faults.BadRequest(f"Provided object does not match schema 'image': "
+            raise errors.BadRequest(f"Provided object does not match schema 'image': "
                                     f"{error.message}")
         return body
 
@@ -171,7 +171,7 @@ class ImageV2Item(ImageHandler):
         image = self.visible_image(req, image_id)
         self.authorize_image(req, "image:delete_image", image.owner)
         if image.protected:
-            raise faults.Forbidden(f"Image {image_id} is protected and cannot be deleted.")
+            raise errors.Forbidden(f"Image {image_id} is protected and cannot be deleted.")
         # servers booted from it keep their disks: glance lets such an image go, too
         images.remove(self.db, image_id)
         image_store.remove_image(self.conf, image_id)

@@ -8,7 +8,7 @@ adds each event's `details` for those the events:details policy lets see them.
 import falcon
 
 from herder import exception
-from herder.api import faults
+from herder.api import errors
 from herder.api.apidoc import describe
 from herder.api.handlers.base import Handler
 from herder.api.query import Query
@@ -29,7 +29,7 @@ class _ServerScoped(Handler):
                                  None if context.is_admin else context.project_id,
                                  include_deleted=self.version(req).at_least("2.21"))
         except exception.InstanceNotFound as error:
-            raise faults.NotFound(str(error)) from None
+            raise errors.NotFound(str(error)) from None
 
 
 class InstanceActions(_ServerScoped):
@@ -51,7 +51,7 @@ class InstanceActions(_ServerScoped):
             found = action_queries.page(self.db, instance.uuid, limit,
                                         query.string("marker", single=True), since, before)
         except exception.MarkerNotFound as error:
-            raise faults.BadRequest(str(error)) from None
+            raise errors.BadRequest(str(error)) from None
         body = [views.action(row, version) for row in found]
         resp.media = {"instanceActions": body}
         if paged:
@@ -71,7 +71,7 @@ class InstanceAction(_ServerScoped):
         self.authorize(req, f"{_RULE}:show", target)
         row = actions.get(self.db, instance.uuid, request_id)
         if row is None:
-            raise faults.NotFound(f"Action {request_id} not found")
+            raise errors.NotFound(f"Action {request_id} not found")
         body = views.action(row, version)
         everything = self.allowed(req, f"{_RULE}:events", target)
         if everything or version.at_least("2.51"):

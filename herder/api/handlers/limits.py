@@ -2,7 +2,7 @@
 project's, for admins). herder applies no rate limits, so `rate` is empty, as in Nova."""
 import falcon
 
-from herder.api import faults
+from herder.api import errors
 from herder.api.apidoc import describe
 from herder.api.handlers.base import Handler
 from herder.api.query import Query
@@ -24,6 +24,6 @@ class Limits(Handler):
             project_id = query.string("tenant_id")
             self.authorize(req, "os_compute_api:limits:other_project")
             if len(project_id) > 255 or not project_id.isprintable():
-                raise faults.BadRequest(f"Project ID {project_id} is not a valid project.")
+                raise errors.BadRequest(f"Project ID {project_id} is not a valid project.")
         resp.media = views.absolute_limits(quotas.limits(self.db, self.conf, project_id),
                                            quotas.usage(self.db, project_id), version)

@@ -2,7 +2,7 @@
 import falcon
 
 from herder import exception
-from herder.api import faults
+from herder.api import errors
 from herder.api.apidoc import describe
 from herder.api.handlers.base import Handler
 from herder.api.microversion import MAX_VERSION, Version
@@ -54,7 +54,7 @@ class Migrations(Handler):
             found = migration_queries.list_filtered(self.db, filters, newest_first=paged,
                                                     limit=limit, marker=marker)
         except exception.MarkerNotFound as error:
-            raise faults.BadRequest(str(error)) from None
+            raise errors.BadRequest(str(error)) from None
         base = self.base_url(req)
         body = [views.os_migration(m, base, version, show_host) for m in found]
         resp.media = {"migrations": body}

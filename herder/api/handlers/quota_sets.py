@@ -7,7 +7,7 @@ setting or reverting per user is refused, rather than silently applied to the wh
 import falcon
 
 from herder import quota
-from herder.api import faults
+from herder.api import errors
 from herder.api.apidoc import describe
 from herder.api.handlers.base import Handler
 from herder.api.microversion import Version
@@ -32,14 +32,14 @@ class _QuotaSetHandler(Handler):
         # no identity service to ask; refuse only what no project id can be (and what a
         # database could not even compare with its project_id column)
         if len(project_id) > 255 or not project_id.isprintable():
-            raise faults.BadRequest(f"Project ID {project_id} is not a valid project.")
+            raise errors.BadRequest(f"Project ID {project_id} is not a valid project.")
         self.authorize(req, f"{_RULE}:{action}", {"project_id": project_id})
         return project_id
 
     @staticmethod
     def _no_user_quotas(query: Query) -> None:
         if "user_id" in query:
-            raise faults.BadRequest("herder keeps quotas per project: setting or reverting "
+            raise errors.BadRequest("herder keeps quotas per project: setting or reverting "
                                     "the quotas of one user (user_id) is not supported.")
 
 
@@ -64,7 +64,7 @@ class QuotaSet(_QuotaSetHandler):
         try:
             limits = quota.set_limits(self.db, self.conf, project_id, values, force)
         except quota.LimitBelowUsage as error:
-            raise faults.BadRequest(str(error)) from None
+            raise errors.BadRequest(str(error)) from None
         resp.media = views.quota_set(limits, version, None)
 
     @describe("Revert a project's quotas to the defaults (admin)", status=202,
@@ -103,8 +103,8 @@ def _limit(name: str, raw: int | str) -> int:
         value = int(digits) if len(digits) <= 10 else schemas.MAX_INT + 1
         value = -value if raw.startswith("-") else value
     if value < -1:
-        raise faults.BadRequest(f"Quota limit {raw} for {name} must be -1 or greater.")
+        raise errors.BadRequest(f"Quota limit {raw} for {name} must be -1 or greater.")
     if value > schemas.MAX_INT:
-        raise faults.BadRequest(f"Quota limit {raw} for {name} must be less than or equal to "
+        raise errors.BadRequest(f"Quota limit {raw} for {name} must be less than or equal to "
                                 f"{schemas.MAX_INT}.")
     return value

@@ -10,7 +10,7 @@ import re
 import falcon
 
 from herder import operations
-from herder.api import faults
+from herder.api import errors
 from herder.api.apidoc import describe
 from herder.api.handlers.base import Handler, accepted, no_content
 from herder.api.schemas import servers as schemas
@@ -29,14 +29,14 @@ class ServerAction(Handler):
     def on_post(self, req: falcon.Request, resp: falcon.Response, server_id: str) -> None:
         body = self.body(req)
         if not isinstance(body, dict) or len(body) != 1:
-            raise faults.BadRequest("Malformed request body")
+            raise errors.BadRequest("Malformed request body")
         (name, args), = body.items()
         method = _ACTIONS.get(name)
         if method is None:
-            raise faults.BadRequest(f"There is no such action: {name}")
+            raise errors.BadRequest(f"There is no such action: {name}")
         # a server deleted while we were looking is not found (404), like any other refusal
         # of the operations, in the Compute API's codes
-        with faults.refusals_as_faults():
+        with errors.refusals_as_errors():
             method(self, req, resp, server_id, body, args)
 
     # -- migrate / resize --------------------------------------------------------------------

@@ -6,7 +6,7 @@ every project's. Members join by the `group` scheduler hint of a server create.
 import falcon
 
 from herder import exception
-from herder.api import faults
+from herder.api import errors
 from herder.api.apidoc import describe
 from herder.api.handlers.base import Handler, no_content
 from herder.api.microversion import Version
@@ -50,7 +50,7 @@ class ServerGroupCollection(Handler):
                 self.db, self.conf, name=body["name"], project_id=context.project_id,
                 user_id=context.user_id, policy=policy, rules=rules)
         except exception.QuotaExceeded as error:
-            raise faults.Forbidden(str(error)) from None
+            raise errors.Forbidden(str(error)) from None
         resp.media = {"server_group": views.show(group, [], version)}
 
 
@@ -69,7 +69,7 @@ class ServerGroupItem(Handler):
         try:
             server_groups.delete_group(self.db, group.uuid)
         except exception.InstanceGroupNotFound as error:  # deleted since we looked
-            raise faults.NotFound(str(error)) from None
+            raise errors.NotFound(str(error)) from None
         no_content(resp)
 
     def _group(self, req: falcon.Request, group_id: str) -> ServerGroup:
@@ -79,7 +79,7 @@ class ServerGroupItem(Handler):
             return server_groups.get(self.db, group_id,
                                      None if context.is_admin else context.project_id)
         except exception.InstanceGroupNotFound as error:
-            raise faults.NotFound(str(error)) from None
+            raise errors.NotFound(str(error)) from None
 
 
 def _target(group: ServerGroup) -> dict:
@@ -99,7 +99,7 @@ def _policy_and_rules(body: dict, version: Version) -> tuple[str, dict]:
         return body["policies"][0], {}
     policy, rules = body["policy"], body.get("rules") or {}
     if rules and policy != group_policy.ANTI_AFFINITY:
-        raise faults.BadRequest("Only anti-affinity policy supports rules.")
+        raise errors.BadRequest("Only anti-affinity policy supports rules.")
     if "max_server_per_host" in rules:
         # the schema lets a string of digits through, "0" and "00" too
         digits = str(rules["max_server_per_host"]).lstrip("0") or "0"
@@ -107,7 +107,7 @@ def _policy_and_rules(body: dict, version: Version) -> tuple[str, dict]:
         # int() refuses 4300 digits and more: anything longer than the maximum is too big
         value = int(digits) if len(digits) <= len(str(maximum)) else maximum + 1
         if not 1 <= value <= maximum:
-            raise faults.BadRequest(
+            raise errors.BadRequest(
                 "Invalid input for field/attribute max_server_per_host. Value: "
                 f"{rules['max_server_per_host']}. It must be a positive integer.")
         rules = {"max_server_per_host": value}

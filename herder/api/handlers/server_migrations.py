@@ -6,7 +6,7 @@ disk copy progress, because those are the moves herder runs and operators watch.
 import falcon
 
 from herder import states
-from herder.api import faults
+from herder.api import errors
 from herder.api.apidoc import describe
 from herder.api.handlers.base import Handler, require_version
 from herder.api.query import path_integer
@@ -40,9 +40,9 @@ class ServerMigration(Handler):
         migration = None if number is None else \
             migration_queries.of_instance_by_id(self.db, instance.uuid, number)
         if migration is None:
-            raise faults.NotFound(f"In-progress migration {migration_id} is not found for "
+            raise errors.NotFound(f"In-progress migration {migration_id} is not found for "
                                   f"server {server_id}.")
         if migration.status not in states.MIGRATION_IN_PROGRESS:
-            raise faults.NotFound(f"Migration {migration_id} for server {server_id} is not in "
+            raise errors.NotFound(f"Migration {migration_id} for server {server_id} is not in "
                                   "progress.")
         resp.media = {"migration": views.server_migration(migration, version, show_host=True)}

@@ -5,7 +5,7 @@ from urllib.parse import urlencode
 import falcon
 
 from herder import exception, operations, states
-from herder.api import faults, server_list
+from herder.api import errors, server_list
 from herder.api.apidoc import describe
 from herder.api.handlers.base import Handler, accepted, no_content
 from herder.api.schemas import servers as schemas
@@ -58,7 +58,7 @@ class ServerCollection(Handler):
         body = self.body(req, _create_schema(version))
         server = body["server"]
         hints = body.get("os:scheduler_hints") or body.get("OS-SCH-HNT:scheduler_hints") or {}
-        with faults.refusals_as_faults():
+        with errors.refusals_as_errors():
             instance = operations.create(self.api, context, server, hints,
                                          networks_required=version.at_least("2.37"),
                                          host_requestable=version.at_least("2.74"))
@@ -103,7 +103,7 @@ class ServerCollection(Handler):
         try:
             found = server_queries.page(self.db, wanted, order, limit, marker or None)
         except exception.MarkerNotFound:
-            raise faults.BadRequest(f"marker [{marker}] not found") from None
+            raise errors.BadRequest(f"marker [{marker}] not found") from None
         page = found.servers
         extra = {}
         if found.more and page:
@@ -186,7 +186,7 @@ class ServerItem(Handler):
         """2.104: pin the server to the zone it is in (moves stay there), or unpin it (None:
         moves may go to any zone). Pinning it elsewhere would strand it: refused."""
         if zone is not None and zone != instance.availability_zone:
-            raise faults.BadRequest(
+            raise errors.BadRequest(
                 f"Server {instance.uuid} is in availability zone "
                 f"{instance.availability_zone}: it can only be pinned to that zone.")
         spec = instances.request_spec(self.db, instance.uuid)
@@ -196,7 +196,7 @@ class ServerItem(Handler):
     def on_delete(self, req: falcon.Request, resp: falcon.Response, server_id: str) -> None:
         instance = self.server(req, server_id)
         self.authorize(req, "os_compute_api:servers:delete", self.target(instance))
-        with faults.refusals_as_faults():
+        with errors.refusals_as_errors():
             operations.delete(self.api, self.context(req), instance)
         no_content(resp)
 

@@ -7,7 +7,7 @@ the service uuid and the body the new status and/or forced_down.
 import falcon
 
 from herder import exception
-from herder.api import faults
+from herder.api import errors
 from herder.api.apidoc import describe
 from herder.api.handlers.base import Handler
 from herder.api.microversion import Version
@@ -20,8 +20,8 @@ from herder.db.models import Service
 _RULE = "os_compute_api:os-services"
 
 
-def _unsupported_binary(binary: str) -> faults.Fault:
-    return faults.BadRequest(f"Updating a {binary} service is not supported. Only "
+def _unsupported_binary(binary: str) -> errors.ApiError:
+    return errors.BadRequest(f"Updating a {binary} service is not supported. Only "
                              f"{services.COMPUTE_BINARY} services can be updated.")
 
 
@@ -57,17 +57,17 @@ class ServiceItem(Handler):
     def _update(self, req: falcon.Request, service_id: str, version: Version) -> dict:
         body = self.body(req, schemas.UPDATE_V253)
         if not is_uuid_like(service_id):
-            raise faults.BadRequest(f"Invalid uuid {service_id}")
+            raise errors.BadRequest(f"Invalid uuid {service_id}")
         try:
             service = services.get(self.db, service_id)
         except exception.NotFound:
-            raise faults.NotFound(f"Service {service_id} could not be found.") from None
+            raise errors.NotFound(f"Service {service_id} could not be found.") from None
         if service.binary != services.COMPUTE_BINARY:
             raise _unsupported_binary(service.binary)
         values = {}
         if body.get("status") == "enabled":
             if body.get("disabled_reason"):
-                raise faults.BadRequest("Specifying 'disabled_reason' with status 'enabled' is "
+                raise errors.BadRequest("Specifying 'disabled_reason' with status 'enabled' is "
                                         "invalid.")
             values.update(disabled=False, disabled_reason=None)
         elif body.get("status") == "disabled":
@@ -75,7 +75,7 @@ class ServiceItem(Handler):
         if "forced_down" in body:
             values["forced_down"] = to_bool(body["forced_down"])
         if not values:
-            raise faults.BadRequest("No updates were requested. Fields 'status' or "
+            raise errors.BadRequest("No updates were requested. Fields 'status' or "
                                     "'forced_down' should be specified.")
         service = services.update_service(self.db, service.uuid, **values)
         return {"service": views.show(service, version, _up(self, service))}
@@ -92,22 +92,22 @@ class ServiceItem(Handler):
             reason = None
             if action == "disable-log-reason":
                 if "disabled_reason" not in body:
-                    raise faults.BadRequest("Missing disabled reason field")
+                    raise errors.BadRequest("Missing disabled reason field")
                 reason = reply["disabled_reason"] = body["disabled_reason"]
             values = {"disabled": True, "disabled_reason": reason}
             reply["status"] = "disabled"
         elif action == "force-down" and can_force_down:
             if "forced_down" not in body:
-                raise faults.BadRequest("Missing forced_down field")
+                raise errors.BadRequest("Missing forced_down field")
             values = {"forced_down": to_bool(body["forced_down"])}
             reply["forced_down"] = values["forced_down"]
         else:
-            raise faults.NotFound("Unknown action")
+            raise errors.NotFound("Unknown action")
         if binary != services.COMPUTE_BINARY:
             raise _unsupported_binary(binary)
         found = services.list_all(self.db, host=host, binary=binary)
         if not found:
-            raise faults.NotFound(f"Compute host {host} with binary {binary} could not be "
+            raise errors.NotFound(f"Compute host {host} with binary {binary} could not be "
                                   "found.")
         services.update_service(self.db, found[0].uuid, **values)
         return {"service": reply}

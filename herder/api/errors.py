@@ -1,4 +1,4 @@
-"""Compute API faults: `{"<faultName>": {"code": N, "message": "..."}}`."""
+"""Compute API error responses: `{"<errorName>": {"code": N, "message": "..."}}`, Nova's format."""
 import json
 from contextlib import contextmanager
 from typing import Iterator
@@ -7,13 +7,13 @@ import falcon
 
 from herder import exception
 
-FAULT_NAMES = {400: "badRequest", 401: "unauthorized", 403: "forbidden", 404: "itemNotFound",
+ERROR_NAMES = {400: "badRequest", 401: "unauthorized", 403: "forbidden", 404: "itemNotFound",
                405: "badMethod", 409: "conflictingRequest",
                413: "overLimit", 415: "badMediaType", 429: "overLimit", 501: "notImplemented",
                503: "serviceUnavailable"}
 
 
-class Fault(Exception):
+class ApiError(Exception):
     """Raised by handlers; rendered in the Compute API's error format."""
 
     def __init__(self, code: int, message: str):
@@ -22,23 +22,23 @@ class Fault(Exception):
         self.message = message
 
 
-def BadRequest(message: str) -> Fault:  # noqa: N802 - reads like the HTTP name it stands for
-    return Fault(400, message)
+def BadRequest(message: str) -> ApiError:  # noqa: N802 - reads like the HTTP name it stands for
+    return ApiError(400, message)
 
 
-def NotFound(message: str) -> Fault:  # noqa: N802
-    return Fault(404, message)
+def NotFound(message: str) -> ApiError:  # noqa: N802
+    return ApiError(404, message)
 
 
-def Forbidden(message: str) -> Fault:  # noqa: N802
-    return Fault(403, message)
+def Forbidden(message: str) -> ApiError:  # noqa: N802
+    return ApiError(403, message)
 
 
-def Conflict(message: str) -> Fault:  # noqa: N802
-    return Fault(409, message)
+def Conflict(message: str) -> ApiError:  # noqa: N802
+    return ApiError(409, message)
 
 
-# Nova's faults name their charset (webob's default for text), unlike its 200 answers
+# Nova's error responses name their charset (webob's default for text), unlike its 200 answers
 CONTENT_TYPE = "application/json; charset=UTF-8"
 
 
@@ -50,8 +50,8 @@ _REFUSALS = ((exception.QuotaExceeded, 403), (exception.Invalid, 400),
 
 
 @contextmanager
-def refusals_as_faults() -> Iterator[None]:
-    """Around a call to the compute API layer: its refusals become the faults a client sees,
+def refusals_as_errors() -> Iterator[None]:
+    """Around a call to the compute API layer: its refusals become the errors a client sees,
     with their messages; any other error goes on as it is (a 500)."""
     try:
         yield
@@ -59,11 +59,11 @@ def refusals_as_faults() -> Iterator[None]:
         code = next((code for kind, code in _REFUSALS if isinstance(error, kind)), None)
         if code is None:
             raise
-        raise Fault(code, str(error)) from None
+        raise ApiError(code, str(error)) from None
 
 
 def body(code: int, message: str) -> str:
-    return json.dumps({FAULT_NAMES.get(code, "computeFault"): {"code": code, "message": message}})
+    return json.dumps({ERROR_NAMES.get(code, "computeFault"): {"code": code, "message": message}})
 
 
 def render(resp: falcon.Response, code: int, message: str) -> None:
