@@ -24,7 +24,7 @@ import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from herder.transfer import incoming, protocol, receiver, sender, sparse  # noqa: E402
+from herder.transfer import partial_disk, protocol, receiver, sender, sparse  # noqa: E402
 
 MIB = 1024 * 1024
 GIB = 1024 * MIB
@@ -34,8 +34,8 @@ _DEPTH = threading.local()
 PHASES = [(sparse, ["read_into", "write_at"]),
           (sparse.ContentDigest, ["update", "chunk_check", "fingerprint", "hexdigest"]),
           (protocol, ["send", "receive", "readable"]),
-          (incoming.IncomingDisk, ["verify", "write", "prepare", "finish"]),
-          (incoming._Syncer, ["_run"])]
+          (partial_disk.PartialDisk, ["verify", "write", "prepare", "finish"]),
+          (partial_disk._Syncer, ["_run"])]
 LABELS = {"_run": "checkpoints"}   # the syncer thread: fdatasync, page cache drop, record
 WHOLE = [(sender._Transfer, "run"), (receiver._Session, "run")]
 

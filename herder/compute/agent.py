@@ -12,7 +12,7 @@ from herder import exception, notifications, states
 from herder.bus.notifier import Notifier
 from herder.bus.rpc import Bus
 from herder.compute.move_claims import MoveClaimRecords
-from herder.compute.resource_tracker import ResourceTracker, incoming, outgoing
+from herder.compute.resource_tracker import ResourceTracker, destination_claim, source_claim
 from herder.compute.shared_storage import SharedStorageProbes
 from herder.conductor.rpcapi import ReportsAPI
 from herder.context import RequestContext
@@ -116,7 +116,7 @@ class ComputeAgent:
             raise exception.GroupPolicyViolation(host=self.host, reason=violation)
         self._log(context, instance, "Stashing vm_state: %s", instance["vm_state"])
         self.driver.fault_points.check("prep_resize")
-        self.tracker.claim(incoming(migration["uuid"]), Resources.of_flavor(new_flavor),
+        self.tracker.claim(destination_claim(migration["uuid"]), Resources.of_flavor(new_flavor),
                            instance["uuid"])
         self.move_claims.record(instance["uuid"], migration["uuid"], new_flavor)
         self._notify(context, "instance.resize_prep.end", instance, new_flavor=new_flavor)
@@ -154,14 +154,14 @@ class ComputeAgent:
         report = self.driver.migrate_disk_and_power_off(instance, transfer, reporter,
                                                         shared_storage=shared)
         reporter.finish(report.allocated_bytes)
-        self.tracker.rekey(instance["uuid"], outgoing(instance["uuid"]))
+        self.tracker.rekey(instance["uuid"], source_claim(instance["uuid"]))
         self._notify(context, "instance.resize.end", instance)
         return report.as_dict()
 
     def revert_migrate_disk(self, context, instance: dict, migration: dict,
                             power_on: bool) -> int:
         """Compensation of resize_instance: the source copy back in place, guest as it was."""
-        self.tracker.rekey(outgoing(instance["uuid"]), instance["uuid"])
+        self.tracker.rekey(source_claim(instance["uuid"]), instance["uuid"])
         return self.driver.finish_revert_migration(instance, power_on)
 
     def arrived_digests(self, context, instance: dict, migration: dict) -> dict:
@@ -174,7 +174,7 @@ class ComputeAgent:
                       power_on: bool) -> int:
         self._notify(context, "instance.resize_finish.start", instance)
         power = self.driver.finish_migration(instance, new_flavor, power_on)
-        self.tracker.rekey(incoming(migration["uuid"]), instance["uuid"])
+        self.tracker.rekey(destination_claim(migration["uuid"]), instance["uuid"])
         self._forget_move(instance, migration)   # the guest holds the claim from now on
         self._notify(context, "instance.resize_finish.end", {**instance, "flavor": new_flavor,
                                                              "host": self.host,
@@ -184,36 +184,36 @@ class ComputeAgent:
     def discard_incoming(self, context, instance: dict, migration: dict) -> None:
         """Destination side of a rollback or revert: guest and copied disk gone, claim dropped."""
         if migration["source_compute"] != self.host:  # same host: that claim is the source's
-            self.tracker.rekey(instance["uuid"], incoming(migration["uuid"]))
+            self.tracker.rekey(instance["uuid"], destination_claim(migration["uuid"]))
         self.driver.discard_incoming(instance)
         self._forget_move(instance, migration)
-        self.tracker.drop(incoming(migration["uuid"]))
+        self.tracker.drop(destination_claim(migration["uuid"]))
 
     # -- confirm (source) ------------------------------------------------------------------------
     def confirm_resize(self, context, instance: dict, migration: dict) -> None:
         self._notify(context, "instance.resize_confirm.start", instance)
         self.driver.confirm_migration(instance)
-        self.tracker.drop(outgoing(instance["uuid"]))
+        self.tracker.drop(source_claim(instance["uuid"]))
         self._notify(context, "instance.resize_confirm.end", instance)
 
     # -- revert: destination then source -----------------------------------------------------------
     def revert_resize(self, context, instance: dict, migration: dict) -> int:
         """Destination: stop the guest here; its disk stays until the source copy is back."""
         self.driver.fault_points.check("revert_resize")
-        self.tracker.rekey(instance["uuid"], incoming(migration["uuid"]))
+        self.tracker.rekey(instance["uuid"], destination_claim(migration["uuid"]))
         return self.driver.power_off(instance)
 
     def undo_revert_resize(self, context, instance: dict, migration: dict,
                            power_on: bool) -> int:
         """Compensation of revert_resize: the guest runs on the destination again."""
-        self.tracker.rekey(incoming(migration["uuid"]), instance["uuid"])
+        self.tracker.rekey(destination_claim(migration["uuid"]), instance["uuid"])
         return self.driver.power_on(instance) if power_on else states.SHUTDOWN
 
     def finish_revert_resize(self, context, instance: dict, migration: dict,
                              power_on: bool) -> int:
         self._notify(context, "instance.resize_revert.start", instance)
         power = self.driver.finish_revert_migration(instance, power_on)
-        self.tracker.rekey(outgoing(instance["uuid"]), instance["uuid"])
+        self.tracker.rekey(source_claim(instance["uuid"]), instance["uuid"])
         self._notify(context, "instance.resize_revert.end",
                      {**instance, "flavor": instance.get("old_flavor") or instance["flavor"],
                       "host": self.host, "node": self.host})

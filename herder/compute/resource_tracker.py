@@ -63,9 +63,9 @@ class ResourceTracker:
         move claim records)."""
         with self._lock:
             self._claims = {uuid: Resources.of_flavor(flavor) for uuid, flavor in guests.items()}
-            self._claims.update({outgoing(uuid): Resources.of_flavor(flavor)
+            self._claims.update({source_claim(uuid): Resources.of_flavor(flavor)
                                  for uuid, flavor in kept_copies.items()})
-            self._claims.update({incoming(move["migration_uuid"]):
+            self._claims.update({destination_claim(move["migration_uuid"]):
                                  Resources.of_flavor(move["flavor"])
                                  for move in expected.values()})
 
@@ -76,13 +76,13 @@ class ResourceTracker:
                 self._claims[new] = self._claims.pop(old)
 
 
-def incoming(migration_uuid: str) -> str:
+def destination_claim(migration_uuid: str) -> str:
     """The claim key of a move's destination half until the guest is defined there."""
-    return f"incoming:{migration_uuid}"
+    return f"destination:{migration_uuid}"
 
 
-def outgoing(instance_uuid: str) -> str:
+def source_claim(instance_uuid: str) -> str:
     """The claim key of a move's source half until confirm or revert: by server, not by
     migration, because after a restart the kept `_resize` copy is all there is to go by (a
     server has one move at a time)."""
-    return f"outgoing:{instance_uuid}"
+    return f"source:{instance_uuid}"

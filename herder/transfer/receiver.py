@@ -28,8 +28,8 @@ import time
 from dataclasses import dataclass
 
 from herder import exception
-from herder.transfer import incoming, keys, protocol, tokens
-from herder.transfer.incoming import IncomingDisk
+from herder.transfer import keys, partial_disk, protocol, tokens
+from herder.transfer.partial_disk import PartialDisk
 from herder.transfer.protocol import Kind
 from herder.transfer.tls import TLSConfig
 from herder.fault_injection import FaultInjector
@@ -147,7 +147,7 @@ class TransferReceiver:
         path = self.disk_path(instance_uuid, disk)  # refuse now what would be refused later
         host, port = self.address
         digest_key = self.grants.outstanding_key(migration_uuid, instance_uuid, disk) or \
-            incoming.recorded_key(path, migration_uuid) or keys.new_key()
+            partial_disk.recorded_key(path, migration_uuid) or keys.new_key()
         token = self.grants.issue(migration_uuid, instance_uuid, disk, max_size=max_size,
                                   digest_key=digest_key)
         return {"host": host, "port": port, "token": token, "migration_uuid": migration_uuid,
@@ -177,7 +177,7 @@ class TransferReceiver:
             return
         for name in names:
             path = os.path.join(directory, name)
-            suffix = next((s for s in incoming.SUFFIXES if name.endswith(s)), None)
+            suffix = next((s for s in partial_disk.SUFFIXES if name.endswith(s)), None)
             if suffix is None or path[:-len(suffix)] in self._sessions:
                 continue
             try:
@@ -189,7 +189,7 @@ class TransferReceiver:
         """`<instances_dir>/<instance>/<disk>`, or TransferRefused if that is not plainly inside
         the instances directory (odd names, symlinks out)."""
         if not (_NAME.match(instance_uuid) and _NAME.match(disk)) or \
-                disk.endswith(incoming.SUFFIXES):   # a transfer's own files are not disks
+                disk.endswith(partial_disk.SUFFIXES):   # a transfer's own files are not disks
             raise exception.TransferRefused(reason="no such disk here")
         root = os.path.realpath(self.instances_dir)
         directory = os.path.realpath(os.path.join(root, instance_uuid))
@@ -290,12 +290,12 @@ class TransferReceiver:
             if self._cancelled_at.get(grant.instance_uuid, 0) > cancels_before:
                 # cancelled between redeeming and here: its files are being removed
                 raise exception.TransferRefused(reason="the transfer was cancelled")
-            needed = incoming.bytes_to_come(path, grant.migration_uuid, size, allocated,
-                                            grant.digest_key)
+            needed = partial_disk.bytes_to_come(path, grant.migration_uuid, size, allocated,
+                                                grant.digest_key)
             self._check_space(path, needed)
             os.makedirs(os.path.dirname(path), exist_ok=True)
             session = _Session(self, sock, grant,
-                               IncomingDisk(path, grant.migration_uuid, size, grant.digest_key),
+                               PartialDisk(path, grant.migration_uuid, size, grant.digest_key),
                                TransferRecord(grant.migration_uuid, grant.instance_uuid,
                                               grant.disk, tuple(peer[:2]),
                                               tuple(sock.getsockname()[:2])), needed)
@@ -353,7 +353,7 @@ class _Session:
     """One transfer on one connection: verify each chunk in sequence, write it, answer."""
 
     def __init__(self, receiver: TransferReceiver, sock: socket.socket, grant: tokens.Grant,
-                 disk: IncomingDisk, record: TransferRecord, needed: int = 0):
+                 disk: PartialDisk, record: TransferRecord, needed: int = 0):
         self.receiver = receiver
         self.sock = sock
         self.instance_uuid = grant.instance_uuid

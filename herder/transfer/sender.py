@@ -42,7 +42,7 @@ class SendResult:
     size: int                 # apparent size of the disk
     allocated_bytes: int      # its data, what a transfer from zero sends
     digest: str               # content digest keyed with the grant's key (hex), the same as
-                              # the destination's `incoming.completed_digest` of the disk
+                              # the destination's `partial_disk.completed_digest` of the disk
     bytes_sent: int           # data bytes that went over the wire this time, re-sends included
     resumed_from: int         # offset the destination already had verified
     chunks_resent: int        # chunks sent again: damaged ones and those sent after them

@@ -14,7 +14,7 @@ import threading
 import time
 
 from herder import exception, states
-from herder.transfer import incoming, sparse
+from herder.transfer import partial_disk, sparse
 from herder.transfer.host import TransferAgent
 from herder.fault_injection import FaultInjector
 from herder.virt import local_copy
@@ -226,8 +226,8 @@ class FakeDriver(InstanceLayout):
                           resumed_from=sent.resumed_from, digests={"disk": sent.digest})
 
     def arrived_digests(self, instance: dict, migration_uuid: str) -> dict[str, str | None]:
-        return {"disk": incoming.completed_digest(self.disk_path(instance["uuid"]),
-                                                  migration_uuid)}
+        return {"disk": partial_disk.completed_digest(self.disk_path(instance["uuid"]),
+                                                      migration_uuid)}
 
     def finish_migration(self, instance: dict, new_flavor: dict, power_on: bool) -> int:
         """Destination side: grow the disk to the new flavor, define the guest, power on."""
@@ -239,7 +239,7 @@ class FakeDriver(InstanceLayout):
         # the disk is here: no transfer for this guest may still arrive or leave files behind
         if self.transfers is not None:
             self.transfers.cancel(uuid)
-        incoming.remove_leftovers(disk)
+        partial_disk.remove_leftovers(disk)
         wanted = new_flavor["root_gb"] * GIB
         if os.path.getsize(disk) < wanted:
             os.truncate(disk, wanted)

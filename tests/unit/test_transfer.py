@@ -15,7 +15,7 @@ import pytest
 
 from herder import exception
 from herder.log_budget import WarningBudget
-from herder.transfer import incoming, keys, protocol, sparse
+from herder.transfer import keys, partial_disk, protocol, sparse
 from herder.transfer.bandwidth import Throttle
 from herder.transfer.host import disk_size_limit
 from herder.transfer.protocol import Kind
@@ -182,7 +182,7 @@ def test_only_the_disk_and_its_record_are_left_beside_each_other(disk, receiver,
     sender.send(disk, receiver.expect("migration-1", server))
     assert sorted(os.listdir(os.path.dirname(arrived(receiver, server)))) == \
         ["disk", "disk.transfer"]
-    incoming.remove_leftovers(arrived(receiver, server))
+    partial_disk.remove_leftovers(arrived(receiver, server))
     assert os.listdir(os.path.dirname(arrived(receiver, server))) == ["disk"]
 
 
@@ -196,14 +196,14 @@ def test_stop_and_wait_still_works(disk, receiver, server):
 def _keep_no_holes(monkeypatch) -> None:
     """From now on the destination's filesystem keeps no holes: the part of a partial file
     still to come is zeros stored as data (as on a filesystem without sparse files)."""
-    prepare = incoming.IncomingDisk.prepare
+    prepare = partial_disk.PartialDisk.prepare
 
     def allocated_through(self, should_stop=None):
         resume_from = prepare(self, should_stop)
         _store_zeros(self.partial, resume_from, self.record.size)
         return resume_from
 
-    monkeypatch.setattr(incoming.IncomingDisk, "prepare", allocated_through)
+    monkeypatch.setattr(partial_disk.PartialDisk, "prepare", allocated_through)
 
 
 @pytest.fixture
@@ -617,7 +617,7 @@ def test_a_retry_after_a_dropped_connection_sends_only_the_rest(disk, receiver, 
                                                                 server):
     _interrupted(disk, receiver, sender, server, cut_after=600 * KIB)
     _wait_idle(receiver)
-    partial = incoming.partial_path(arrived(receiver, server))
+    partial = partial_disk.partial_path(arrived(receiver, server))
     assert os.path.exists(partial) and not os.path.exists(arrived(receiver, server))
 
     reports = []
@@ -664,7 +664,7 @@ def test_a_partial_disk_damaged_at_rest_is_found_on_resuming_and_sent_again_in_f
         disk, receiver, sender, server):
     _interrupted(disk, receiver, sender, server, cut_after=600 * KIB)
     _wait_idle(receiver)
-    with open(incoming.partial_path(arrived(receiver, server)), "r+b") as f:
+    with open(partial_disk.partial_path(arrived(receiver, server)), "r+b") as f:
         f.seek(10)
         f.write(b"rot")   # verified once, changed since: reading it back to resume shows it
 
@@ -895,12 +895,12 @@ def test_send_returns_the_keyed_digest_the_destination_recorded(disk, receiver, 
     target = receiver.expect("migration-1", server)
     result = sender.send(disk, target)
     copy = arrived(receiver, server)
-    assert incoming.completed_digest(copy) == result.digest
-    assert incoming.completed_digest(copy, "migration-1") == result.digest
-    assert incoming.completed_digest(copy, "migration-2") is None
+    assert partial_disk.completed_digest(copy) == result.digest
+    assert partial_disk.completed_digest(copy, "migration-1") == result.digest
+    assert partial_disk.completed_digest(copy, "migration-2") is None
     assert result.digest == sparse.digest(disk, key_of(target)) != sparse.digest(disk)
-    incoming.remove_leftovers(copy)
-    assert incoming.completed_digest(copy) is None   # the record kept it
+    partial_disk.remove_leftovers(copy)
+    assert partial_disk.completed_digest(copy) is None   # the record kept it
 
 
 def test_each_migration_gets_its_own_key_and_its_grants_share_it(receiver, server):
@@ -989,7 +989,7 @@ def test_a_final_digest_made_with_another_key_is_refused(receiver, server):
     target = receiver.expect("migration-1", server)   # the same bytes, the grant's key
     answer = _send_by_hand(receiver, target, data, key_of(target), key_of(target))
     assert answer["ok"] is True
-    assert answer["digest"] == incoming.completed_digest(arrived(receiver, server))
+    assert answer["digest"] == partial_disk.completed_digest(arrived(receiver, server))
 
 
 def test_a_chunk_checked_with_another_key_is_refused_by_hand(receiver, server):
@@ -1005,7 +1005,7 @@ def test_the_recorded_digest_is_the_same_with_holes_or_stored_zeros(
     disk = make_sparse(tmp_path / "small-disk", 32 * MIB, SMALL_EXTENTS)
     target = receiver.expect("migration-1", server)
     holes = sender.send(disk, target)
-    with_holes = incoming.completed_digest(arrived(receiver, server))
+    with_holes = partial_disk.completed_digest(arrived(receiver, server))
     copy_with_holes = str(tmp_path / "copy-with-holes")
     os.rename(arrived(receiver, server), copy_with_holes)   # its record keeps the key
 
@@ -1018,7 +1018,7 @@ def test_the_recorded_digest_is_the_same_with_holes_or_stored_zeros(
     copy_stored = arrived(receiver, server)
     assert os.stat(copy_stored).st_blocks > 4 * os.stat(copy_with_holes).st_blocks
     assert holes.digest == stored.digest == with_holes == \
-        incoming.completed_digest(copy_stored) == sparse.digest(copy_stored, key_of(target))
+        partial_disk.completed_digest(copy_stored) == sparse.digest(copy_stored, key_of(target))
 
 
 def test_a_write_that_fails_on_the_destination_ends_the_transfer_and_a_retry_resumes(

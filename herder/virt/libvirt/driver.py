@@ -28,7 +28,7 @@ import libvirt
 
 from herder import exception, states
 from herder.fault_injection import FaultInjector
-from herder.transfer import incoming, sparse
+from herder.transfer import partial_disk, sparse
 from herder.transfer.host import TransferAgent
 from herder.virt import local_copy
 from herder.virt.driver import (HostInventory, MoveReport, Placements, Progress,
@@ -272,7 +272,7 @@ class LibvirtDriver(GuestPower, InstanceLayout):
 
     def arrived_digests(self, instance: dict, migration_uuid: str) -> dict[str, str | None]:
         directory = self.instance_dir(instance["uuid"])
-        return {name: incoming.completed_digest(os.path.join(directory, name), migration_uuid)
+        return {name: partial_disk.completed_digest(os.path.join(directory, name), migration_uuid)
                 for name in disk_files(instance["flavor"])}
 
     def finish_migration(self, instance: dict, new_flavor: dict, power_on: bool) -> int:
@@ -288,7 +288,7 @@ class LibvirtDriver(GuestPower, InstanceLayout):
             self.transfers.cancel(uuid)
         old_flavor = instance.get("old_flavor") or instance["flavor"]
         for name in disk_files(old_flavor):
-            incoming.remove_leftovers(os.path.join(self.instance_dir(uuid), name))
+            partial_disk.remove_leftovers(os.path.join(self.instance_dir(uuid), name))
         image = instance.get("image")
         if image and qemu_img.info(self.host, root).get("backing-filename"):
             qemu_img.rebase_unsafe(self.host, root, self.images.fetch(image), _format(image))

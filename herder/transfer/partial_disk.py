@@ -121,7 +121,7 @@ def bytes_to_come(disk_path: str, migration_uuid: str, size: int, allocated: int
     return max(0, allocated - held)
 
 
-class IncomingDisk:
+class PartialDisk:
     """Where one transfer writes. Open it with the migration and size the source announces and
     the grant's digest key (hex); it resumes a matching partial transfer and starts any other
     one from zero. `prepare` (which may read the verified part back) must run before chunks are
