@@ -38,7 +38,7 @@ from typing import Callable
 from sqlalchemy import select
 
 import herder
-from herder import seed
+from herder import catalogue
 from herder.conf import build_conf
 from herder.db.models import Migration
 from herder.embedded import EmbeddedCloud
@@ -46,7 +46,7 @@ from herder.embedded import EmbeddedCloud
 HERE = os.path.dirname(os.path.abspath(__file__))
 MICROVERSION = "compute 2.80"
 LIST_LIMIT = 5000               # the benchmarked clouds set [api] max_limit to this
-TINY, SMALL = "1", "2"          # seed flavors m1.tiny and m1.small
+TINY, SMALL = "1", "2"          # the catalogue's flavors m1.tiny and m1.small
 
 
 class BenchError(RuntimeError):
@@ -91,7 +91,7 @@ class Client:
         self.expect("POST", f"/servers/{server_id}/action", body, (202, 204))
 
     def create(self, name: str) -> str:
-        body = {"server": {"name": name, "flavorRef": TINY, "imageRef": seed.IMAGE_ID,
+        body = {"server": {"name": name, "flavorRef": TINY, "imageRef": catalogue.IMAGE_ID,
                            "networks": "auto"}}
         return self.expect("POST", "/servers", body, (202,))["server"]["id"]
 

@@ -82,8 +82,8 @@ def create_servers(endpoint: str, token: str, count: int, timeout: float = 300) 
 
 
 def _image_id() -> str:
-    from herder import seed
-    return seed.IMAGE_ID
+    from herder import catalogue
+    return catalogue.IMAGE_ID
 
 
 def measure(servers: int, rounds: int) -> dict:

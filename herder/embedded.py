@@ -10,7 +10,7 @@ import logging
 import os
 import uuid
 
-from herder import seed
+from herder import catalogue
 from herder.api.service import ApiService
 from herder.bus.rpc import bus_from_conf
 from herder.compute.service import ComputeService
@@ -50,7 +50,7 @@ class EmbeddedCloud:
         self._serving_http = False
 
     def start(self, serve_http: bool = True) -> None:
-        seed.seed_catalogue(self.db, self.conf)
+        catalogue.install(self.db, self.conf)
         self.scheduler_service.start()
         self.conductor_service.start()
         for compute in self.computes.values():

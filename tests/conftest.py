@@ -30,7 +30,7 @@ def _migrated_sqlite_template() -> str:
     return _sqlite_template[0]
 
 
-def _seed_sqlite_schema(state_dir: str) -> None:
+def _copy_sqlite_schema(state_dir: str) -> None:
     """Give a new state directory its database as a copy of the migrated template; the cloud's
     own `upgrade` then finds it at head and changes nothing. A state directory that has a
     database already (a cloud started again on it) keeps it."""
@@ -45,7 +45,7 @@ def make_cloud(tmp_path, hosts: int = 3, **overrides) -> EmbeddedCloud:
                 "compute__periodic_interval": 0.05, "report_interval": 1,
                 "service_down_time": 5, **overrides}
     if databases.SERVER is None and "database__connection" not in settings:
-        _seed_sqlite_schema(settings["state_dir"])
+        _copy_sqlite_schema(settings["state_dir"])
     if databases.SERVER is not None and "database__connection" not in settings:
         # one database per state directory: a cloud started again on it finds its data
         if settings["state_dir"] not in _cloud_databases:

@@ -53,7 +53,7 @@ def _run_until_signalled(name: str, stop) -> int:
 
 
 def run_api(args) -> int:
-    from herder import seed
+    from herder import catalogue
     from herder.api.service import ApiService
     from herder.bus.rpc import bus_from_conf
     from herder.cmd import clouds
@@ -66,7 +66,7 @@ def run_api(args) -> int:
         return 1
     db, bus = herder_conf.database(conf), bus_from_conf(conf)
     bus.fault_points = fault_injection.from_conf(conf, "api")
-    seed.seed_catalogue(db, conf)
+    catalogue.install(db, conf)
     api = ApiService(conf, db, bus)
     api.start()
     if conf.api.auth_strategy == "keystone":

@@ -61,7 +61,7 @@ def list_visible(db: Database, project_id: str | None, visibility: str | None = 
 
 
 def add(db: Database, image: Image) -> Image:
-    """Store `image` unless one with its id exists (the seed, run at every start)."""
+    """Store `image` unless one with its id exists (the catalogue, installed at every start)."""
     with db.transaction() as session:
         if session.get(Image, image.id) is None:
             session.add(image)
@@ -88,7 +88,7 @@ def swap(db: Database, image_id: str, expected: dict, values: dict) -> Image | N
 
 
 def update(db: Database, image_id: str, values: dict) -> None:
-    """Unconditional: for the seed's own image."""
+    """Unconditional: for the catalogue's own image."""
     with db.transaction() as session:
         image = session.get(Image, image_id)
         if image is not None:

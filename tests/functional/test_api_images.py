@@ -17,7 +17,7 @@ import uuid
 import pytest
 import requests
 
-from herder import image_urls, seed
+from herder import catalogue, image_urls
 from tests.conftest import make_cloud
 from tests.functional.observe import wait_until
 from tests.functional.openstack_cli import OPENSTACK, cli_json, openstack_cli, \
@@ -150,7 +150,7 @@ def test_an_upload_in_progress_holds_the_image_until_a_delete_ends_it(cloud):
         uploader.join(30)
     assert_glance_error(answers[0], 410,
                         f"Image {image['id']} could not be found after upload.")
-    assert store_files(cloud) == [seed.IMAGE_ID]
+    assert store_files(cloud) == [catalogue.IMAGE_ID]
 
 
 def test_chunked_uploads_and_ranged_downloads(cloud):
@@ -192,7 +192,7 @@ def test_an_upload_over_the_limit_is_413_and_leaves_the_image_queued(tmp_path):
         assert_glance_error(resp, 413, "The incoming image is too large")
         shown = show(cloud, image["id"])
         assert (shown["status"], shown["size"], shown["checksum"]) == ("queued", None, None)
-        assert store_files(cloud) == [seed.IMAGE_ID]   # no file, no partial file
+        assert store_files(cloud) == [catalogue.IMAGE_ID]   # no file, no partial file
         # and it still takes data that fits
         assert upload(cloud, image["id"], too_big[:MIB]).status_code == 204
         assert show(cloud, image["id"])["status"] == "active"
@@ -210,10 +210,10 @@ def test_members_see_public_images_and_their_projects_own(cloud):
     def listed(token, query=""):
         return {i["name"] for i in call(cloud, "GET", f"/v2/images{query}", token)
                 .json()["images"]}
-    assert listed(MEMBER) == {"mine", "for-all", seed.IMAGE_NAME}
-    assert listed(OTHER) == {"for-all", seed.IMAGE_NAME}
-    assert listed(cloud.conf.admin_token) == {"mine", "for-all", "admins", seed.IMAGE_NAME}
-    assert listed(MEMBER, "?visibility=public") == {"for-all", seed.IMAGE_NAME}
+    assert listed(MEMBER) == {"mine", "for-all", catalogue.IMAGE_NAME}
+    assert listed(OTHER) == {"for-all", catalogue.IMAGE_NAME}
+    assert listed(cloud.conf.admin_token) == {"mine", "for-all", "admins", catalogue.IMAGE_NAME}
+    assert listed(MEMBER, "?visibility=public") == {"for-all", catalogue.IMAGE_NAME}
     assert listed(MEMBER, "?name=mine") == {"mine"}
     assert show(cloud, public["id"], OTHER)["owner"] == "admin"
     for path in (f"/v2/images/{mine['id']}", f"/v2/images/{private['id']}"):
@@ -231,11 +231,11 @@ def test_only_the_owner_or_an_admin_changes_an_image(cloud):
         resp = call(cloud, method, path, OTHER, data=b"x", headers=OCTET)
         assert_glance_error(resp, 404, f"No image found with ID {mine['id']}")
     # a public image someone else owns: seen, not deleted
-    assert_glance_error(call(cloud, "DELETE", f"/v2/images/{seed.IMAGE_ID}", MEMBER), 403,
+    assert_glance_error(call(cloud, "DELETE", f"/v2/images/{catalogue.IMAGE_ID}", MEMBER), 403,
                         "You are not authorized to complete delete_image action.")
-    assert_glance_error(upload(cloud, seed.IMAGE_ID, b"x"), 403,
+    assert_glance_error(upload(cloud, catalogue.IMAGE_ID, b"x"), 403,
                         "You are not authorized to complete upload_image action.")
-    assert call(cloud, "GET", f"/v2/images/{seed.IMAGE_ID}/file", MEMBER).status_code == 200
+    assert call(cloud, "GET", f"/v2/images/{catalogue.IMAGE_ID}/file", MEMBER).status_code == 200
     # publicizing is the admin's
     resp = call(cloud, "POST", "/v2/images", MEMBER, json={"name": "x", "visibility": "public"})
     assert_glance_error(resp, 403, "You are not authorized to complete publicize_image action.")
@@ -285,7 +285,7 @@ def test_create_is_checked_as_glance_checks_it(cloud):
     for body, code, message in REFUSED_CREATES:   # one cloud for all: each costs a second
         assert_glance_error(call(cloud, "POST", "/v2/images", MEMBER, json=body), code, message)
     assert call(cloud, "GET", "/v2/images", MEMBER).json()["images"] == \
-        [show(cloud, seed.IMAGE_ID)]   # none of them made an image
+        [show(cloud, catalogue.IMAGE_ID)]   # none of them made an image
 
 
 def test_malformed_bodies_duplicates_and_unready_uploads(cloud):
@@ -317,7 +317,7 @@ def test_malformed_bodies_duplicates_and_unready_uploads(cloud):
     assert_glance_error(upload(cloud, raw["id"], qcow2_bytes(MIB, 10)), 400,
                         "Image data is in the qcow2 format, not raw")
     assert show(cloud, qcow2["id"])["status"] == show(cloud, raw["id"])["status"] == "queued"
-    assert store_files(cloud) == [seed.IMAGE_ID]
+    assert store_files(cloud) == [catalogue.IMAGE_ID]
 
 
 def test_lists_page_with_limit_and_marker(cloud, demo):
@@ -326,7 +326,7 @@ def test_lists_page_with_limit_and_marker(cloud, demo):
     assert len(first["images"]) == 2 and first["next"].startswith("/v2/images?")
     rest = call(cloud, "GET", first["next"], MEMBER).json()
     listed = [i["id"] for i in first["images"] + rest["images"]]
-    assert "next" not in rest and sorted(listed) == sorted(made + [seed.IMAGE_ID])
+    assert "next" not in rest and sorted(listed) == sorted(made + [catalogue.IMAGE_ID])
     assert sorted(i.id for i in demo.image.images(limit=1)) == sorted(listed)   # sdk follows
     assert_glance_error(call(cloud, "GET", f"/v2/images?marker={uuid.uuid4()}", MEMBER), 400,
                         "Invalid marker.")
@@ -358,13 +358,13 @@ def test_a_signed_url_downloads_without_a_token_and_nothing_else_does(cloud):
     signature = url.rsplit("signature=", 1)[1]
     tampered = url[:-1] + ("0" if signature[-1] != "0" else "1")
     expired = image_urls.signed_file_url(cloud.endpoint, key, image["id"], -1)
-    other_image = image_urls.signed_file_url(cloud.endpoint, key, seed.IMAGE_ID, 60)
+    other_image = image_urls.signed_file_url(cloud.endpoint, key, catalogue.IMAGE_ID, 60)
     forged = image_urls.signed_file_url(cloud.endpoint, "not-the-key", image["id"], 60)
     query = url.split("?", 1)[1]
     assert token_less(tampered) == 401
     assert token_less(expired) == 401
     assert token_less(forged) == 401
-    assert token_less(other_image.replace(seed.IMAGE_ID, image["id"])) == 401
+    assert token_less(other_image.replace(catalogue.IMAGE_ID, image["id"])) == 401
     assert token_less(url.replace("/image/v2/", "/v2/")) == 401          # only the signed form
     assert token_less(f"{cloud.endpoint}/image/v2/images/{image['id']}?{query}") == 401
     assert token_less(f"{cloud.endpoint}/image/v2/images?{query}") == 401

@@ -1,6 +1,6 @@
 """Microversions 2.81 to 2.104 (docs/microversions.md): at each boundary herder implements, the
 shape or the validation just below it and at it."""
-from herder import seed
+from herder import catalogue
 from herder.db import images
 from herder.db.models import Image
 from tests.functional.api_reads import call, error, failed_migrate, ok
@@ -15,7 +15,7 @@ HYPERVISOR_DETAIL = {"id", "hypervisor_hostname", "state", "status", "hypervisor
 
 
 def boot(conn, version: str, name: str = "vm", hints: dict | None = None,
-         image_id: str = seed.IMAGE_ID, **server) -> str:
+         image_id: str = catalogue.IMAGE_ID, **server) -> str:
     """Create a server with a raw request at `version`; its id once it is ACTIVE."""
     body = {"server": {"name": name, "flavorRef": "1", "imageRef": image_id,
                        "networks": "none", **server}}
@@ -28,9 +28,9 @@ def boot(conn, version: str, name: str = "vm", hints: dict | None = None,
 
 
 def an_image_with_properties(cloud, properties: dict) -> str:
-    """A copy of the seeded guest image that carries `properties`."""
-    seeded = images.get(cloud.db, seed.IMAGE_ID)
-    columns = {f: getattr(seeded, f) for f in ("status", "disk_format", "container_format",
+    """A copy of the catalogue's guest image that carries `properties`."""
+    source = images.get(cloud.db, catalogue.IMAGE_ID)
+    columns = {f: getattr(source, f) for f in ("status", "disk_format", "container_format",
                                                 "size", "min_disk", "min_ram", "visibility",
                                                 "owner", "checksum", "file_path")}
     images.add(cloud.db, Image(id="c0ffee00-0000-4000-8000-000000000098", name="with-props",
@@ -88,7 +88,7 @@ def test_server_bodies_grow_hostname_pinned_zone_image_properties_and_hints(clou
 
 def test_hostname_is_chosen_at_create_and_update_from_2_90_and_may_be_a_fqdn_from_2_94(cloud,
                                                                                        demo):
-    body = {"server": {"name": "n", "flavorRef": "1", "imageRef": seed.IMAGE_ID,
+    body = {"server": {"name": "n", "flavorRef": "1", "imageRef": catalogue.IMAGE_ID,
                        "networks": "none", "hostname": "db-1"}}
     status, reply, _ = call(demo, "/servers", "2.89", "POST", body)
     assert status == 400 and "'hostname' was unexpected" in reply["badRequest"]["message"]

@@ -36,7 +36,7 @@ def _held_migrate(cloud, admin, server, *, source: str, dest: str, flavor: str |
         holds[step].release()
 
 
-def test_migrate_state_sequence_matches_the_seed(cloud, admin):
+def test_migrate_state_sequence_matches_the_documented_one(cloud, admin):
     server = create_server(admin)
     source = instance_record(cloud, server.id).host
     dest = next(h for h in cloud.computes if h != source)
@@ -134,8 +134,8 @@ def test_migrate_events_are_recorded_on_the_hosts_that_ran_them(cloud, admin):
         {"compute_confirm_resize": "Success"}
 
 
-def test_notifications_arrive_in_the_seed_order_from_the_right_hosts(cloud, admin,
-                                                                    notifications):
+def test_notifications_arrive_in_the_documented_order_from_the_right_hosts(cloud, admin,
+                                                                          notifications):
     server, source, dest = migrated(cloud, admin)
     admin.compute.confirm_server_resize(server)
     wait_for_status(admin, server.id, "ACTIVE")

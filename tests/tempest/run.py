@@ -19,7 +19,7 @@ import urllib.error
 import urllib.request
 
 from herder.api import microversion
-from herder.seed import IMAGE_ID
+from herder.catalogue import IMAGE_ID
 from tests.keystone import server as keystone_server
 
 REPO = keystone_server.REPO

@@ -7,8 +7,8 @@ Images become an Image API v2 store that takes uploads: an image is created `que
 data, so its size (and name and formats, which glance lets a caller leave out) may be null
 until then; the upload records glance's `os_hash_algo`/`os_hash_value` (sha512) beside the md5
 `checksum`, and the virtual size read from the data. `protected` images cannot be deleted;
-`tags` are kept as given. Images stored before this revision keep their values; the seed fills
-in the hash of the image it made.
+`tags` are kept as given. Images stored before this revision keep their values; the catalogue
+(herder/catalogue.py) fills in the hash of the image it made.
 """
 from alembic import op
 import sqlalchemy as sa

@@ -33,7 +33,7 @@ def _image_content() -> bytes:
     return (block * (IMAGE_BYTES // len(block) + 1))[:IMAGE_BYTES]
 
 
-def seed_catalogue(db: Database, conf) -> None:
+def install(db: Database, conf) -> None:
     """Idempotent: a restarted cloud keeps what it has."""
     if not flavors.list_all(db, is_public=None):
         for flavorid, name, vcpus, ram, disk in FLAVORS:
@@ -41,12 +41,12 @@ def seed_catalogue(db: Database, conf) -> None:
                            root_gb=disk, ephemeral_gb=0, swap=0, rxtx_factor=1.0,
                            is_public=True, disabled=False, extra_specs={})
     if conf.compute.compute_driver == "libvirt":
-        _seed_bootable_image(db, conf)
+        _add_bootable_image(db, conf)
     else:
-        _seed_fake_image(db, conf)
+        _add_fake_image(db, conf)
 
 
-def _seed_bootable_image(db: Database, conf) -> None:
+def _add_bootable_image(db: Database, conf) -> None:
     source = conf.libvirt.guest_image_file
     try:
         images.get(db, BOOTABLE_IMAGE_ID)
@@ -69,7 +69,7 @@ def _seed_bootable_image(db: Database, conf) -> None:
                          os_hash_value=stored.os_hash_value))
 
 
-def _seed_fake_image(db: Database, conf) -> None:
+def _add_fake_image(db: Database, conf) -> None:
     os.makedirs(image_store.store_dir(conf), exist_ok=True)
     path = image_store.path_for(conf, IMAGE_ID)
     content = _image_content()
@@ -84,5 +84,5 @@ def _seed_fake_image(db: Database, conf) -> None:
                          min_disk=0, min_ram=0, visibility="public", protected=False,
                          owner="admin", file_path=path, properties={}, tags=[], **hashes))
     if images.get(db, IMAGE_ID).os_hash_value is None:
-        # seeded before images had glance's hash (migration 0007): the same bytes, hashed
+        # installed before images had glance's hash (migration 0007): the same bytes, hashed
         images.update(db, IMAGE_ID, {"virtual_size": len(content), **hashes})
