@@ -24,7 +24,7 @@ sys.path.insert(0, REPO)
 
 from herder import states  # noqa: E402
 from herder.conf import build_conf  # noqa: E402
-from herder.db import moves  # noqa: E402
+from herder.db import migrations  # noqa: E402
 from herder.embedded import EmbeddedCloud  # noqa: E402
 from herder.transfer import sparse  # noqa: E402
 from tests.conftest import connect  # noqa: E402
@@ -56,10 +56,10 @@ def one_move(cloud, conn, server_id: str, start_move, boot: int, target: str) ->
     """Marks (seconds since the request) of one move that ends in `target`."""
     source = conn.compute.get_server(server_id).compute_host
     driver = cloud.computes[source].driver
-    before = moves.latest_for(cloud.db, server_id)
+    before = migrations.latest_for(cloud.db, server_id)
 
     def copy_done() -> bool:
-        move = moves.latest_for(cloud.db, server_id)
+        move = migrations.latest_for(cloud.db, server_id)
         return move is not None and (before is None or move.uuid != before.uuid) and \
             move.status not in (states.MIGRATION_PRE_MIGRATING, states.MIGRATION_MIGRATING)
     began = time.monotonic()
@@ -103,7 +103,7 @@ def main() -> None:
             marks["migrate"].append(one_move(cloud, conn, server.id,
                                              lambda: conn.compute.migrate_server(server),
                                              2, "VERIFY_RESIZE"))
-            migration = moves.latest_for(cloud.db, server.id)
+            migration = migrations.latest_for(cloud.db, server.id)
             wire.append((migration.disk_total_bytes, allocated, 1024 ** 3))
             dest = conn.compute.get_server(server.id).compute_host
             began = time.monotonic()

@@ -23,7 +23,7 @@ import openstack
 import openstack.exceptions
 
 from herder import states
-from herder.db import journal, moves
+from herder.db import journal, migrations
 from tests.functional.observe import (actual_allocations, assert_consistent,
                                       expected_allocations, instance_files)
 
@@ -66,7 +66,7 @@ def at_rest(cloud, server) -> bool:
         return False
     if journal.active_for(cloud.db, server.id) is not None:
         return False
-    latest = moves.latest_for(cloud.db, server.id)
+    latest = migrations.latest_for(cloud.db, server.id)
     return latest is None or latest.status not in _MIGRATION_UNDER_WAY
 
 

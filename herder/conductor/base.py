@@ -12,7 +12,7 @@ from herder.compute.rpcapi import ComputeAPI
 from herder.conductor import guest_image
 from herder.conductor.memory import WorkflowMemory
 from herder.context import RequestContext
-from herder.db import actions, instances, moves
+from herder.db import actions, instances, migrations
 from herder.db.models import Instance, Migration
 from herder.db.session import Database
 from herder.scheduler.rpcapi import SchedulerAPI
@@ -103,7 +103,7 @@ class ServerWorkflow:
         return instances.get(self.db, self.instance_uuid, include_deleted=True)
 
     def migration(self) -> Migration:
-        self._migration = moves.get(self.db, self.migration_uuid)
+        self._migration = migrations.get(self.db, self.migration_uuid)
         return self._migration
 
     def wire(self) -> dict:
@@ -126,7 +126,7 @@ class ServerWorkflow:
         return self._instance
 
     def update_migration(self, expected_status=None, **values) -> Migration:
-        self._migration = moves.update(self.db, self.migration_uuid, expected_status, **values)
+        self._migration = migrations.update(self.db, self.migration_uuid, expected_status, **values)
         return self._migration
 
     @contextmanager

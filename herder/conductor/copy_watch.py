@@ -9,7 +9,7 @@ on a slow link completes; a copy that stopped moving fails one period after it s
 import logging
 
 from herder import exception
-from herder.db import moves
+from herder.db import migrations
 from herder.db.session import Database
 
 LOG = logging.getLogger(__name__)
@@ -25,7 +25,7 @@ class CopyWatch:
     def __call__(self) -> float | None:
         """Seconds more to wait, or None: the copy has not moved since the last look."""
         try:
-            processed = moves.get(self.db, self.migration_uuid).disk_processed_bytes or 0
+            processed = migrations.get(self.db, self.migration_uuid).disk_processed_bytes or 0
         except exception.MigrationNotFound:
             return None
         if self._last_seen is not None and processed <= self._last_seen:

@@ -12,7 +12,7 @@ from herder.conductor.workflows.lifecycle import (BuildWorkflow, DeleteWorkflow,
 from herder.conductor.workflows.migrate import MigrateWorkflow, MoveMemory
 from herder.conductor.workflows.revert import RevertWorkflow
 from herder.context import RequestContext
-from herder.db import actions, instances, journal, moves, placement, services
+from herder.db import actions, instances, journal, migrations, placement, services
 from herder import fault_injection
 from herder.conductor.rpcapi import ConductorAPI
 
@@ -72,10 +72,10 @@ class ConductorManager:
     def confirm_expired_resizes(self, context, host: str, window: int) -> None:
         """Auto-confirm (asked for by `host`'s periodic task) for the moves out of `host`."""
         cutoff = datetime.utcnow() - timedelta(seconds=window)
-        for migration in moves.finished_before(self.db, host, cutoff):
+        for migration in migrations.finished_before(self.db, host, cutoff):
             try:
-                moves.update(self.db, migration.uuid, states.MIGRATION_FINISHED,
-                             status=states.MIGRATION_CONFIRMING)
+                migrations.update(self.db, migration.uuid, states.MIGRATION_FINISHED,
+                                  status=states.MIGRATION_CONFIRMING)
             except exception.UnexpectedTaskState:
                 continue  # the user confirmed or reverted it meanwhile
             LOG.info("%s [instance: %s] Automatically confirming migration %s",
@@ -84,9 +84,9 @@ class ConductorManager:
             self.confirm_resize(context, migration.instance_uuid, migration.uuid)
 
     def report_progress(self, context, migration_uuid: str, processed: int, total: int) -> None:
-        migration = moves.update(self.db, migration_uuid, disk_total_bytes=total,
-                                 disk_processed_bytes=processed,
-                                 disk_remaining_bytes=max(total - processed, 0))
+        migration = migrations.update(self.db, migration_uuid, disk_total_bytes=total,
+                                      disk_processed_bytes=processed,
+                                      disk_remaining_bytes=max(total - processed, 0))
         percent = _COPY_PROGRESS_START + (_COPY_PROGRESS_SPAN * processed // total if total else 0)
         try:
             instances.update(self.db, migration.instance_uuid,

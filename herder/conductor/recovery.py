@@ -29,7 +29,7 @@ from herder.conductor.workflows.lifecycle import BuildWorkflow, DeleteWorkflow, 
 from herder.conductor.workflows.migrate import MigrateWorkflow
 from herder.conductor.workflows.revert import RevertWorkflow
 from herder.context import admin_context
-from herder.db import accepted_requests, instances, journal, moves
+from herder.db import accepted_requests, instances, journal, migrations
 
 LOG = logging.getLogger(__name__)
 
@@ -98,7 +98,7 @@ def _sweep_lost_requests(svc: ConductorServices, accepted_before: datetime) -> N
         if (instance.updated_at or instance.created_at) > accepted_before:
             continue  # a conductor may be about to start on it (a new server: its build)
         # a confirm is accepted on the migration alone: the server's row stays as it was
-        open_move = moves.in_progress_for(db, instance.uuid)
+        open_move = migrations.latest_in_progress(db, instance.uuid)
         if open_move is not None and open_move.updated_at is not None and \
                 open_move.updated_at > accepted_before:
             continue
@@ -112,9 +112,9 @@ def _sweep_lost_requests(svc: ConductorServices, accepted_before: datetime) -> N
             Engine(db).run(DeleteWorkflow(svc, admin_context(), instance.uuid))
             continue
         if open_move is not None and open_move.status in _ACCEPTED_MIGRATION_STATUSES:
-            moves.update(db, open_move.uuid, open_move.status,
-                         status=states.MIGRATION_FINISHED,
-                         error_reason=str(Interrupted("the request was lost in a restart")))
+            migrations.update(db, open_move.uuid, open_move.status,
+                              status=states.MIGRATION_FINISHED,
+                              error_reason=str(Interrupted("the request was lost in a restart")))
         if accepted is not None:
             vm_state = states.ERROR if accepted.when_lost is states.WhenLost.FAIL \
                 else instance.vm_state

@@ -2,7 +2,7 @@
 from dataclasses import replace
 
 from herder import exception, states
-from herder.db import accepted_requests, actions, instances, moves
+from herder.db import accepted_requests, actions, instances, migrations
 from herder.db.models import Instance
 from herder.operations.checks import Services, check_lock, visible
 from herder.operations.handover import Handover, handing_over, send
@@ -54,15 +54,15 @@ def _take_finished_move(svc: Services, context, instance: Instance,
     naming the move to confirm. Called once the server is ours (task_state `deleting`), so no
     revert can start any more; if a confirm took the move since our check, the delete steps
     back (409) and leaves no trace, rather than racing the confirm."""
-    migration = moves.finished_for(svc.db, instance.uuid)
-    if migration is None and moves.in_progress_for(svc.db, instance.uuid) is None:
+    migration = migrations.latest_finished(svc.db, instance.uuid)
+    if migration is None and migrations.latest_in_progress(svc.db, instance.uuid) is None:
         return handover  # nothing left to confirm
     confirm = states.ACCEPTED["confirm_resize"]
     if migration is not None:
         try:
             with svc.db.transaction() as session:
-                moves.update_in(session, migration.uuid, states.MIGRATION_FINISHED,
-                                status=confirm.migration_status)
+                migrations.update_in(session, migration.uuid, states.MIGRATION_FINISHED,
+                                     status=confirm.migration_status)
                 accepted_requests.amend(session, handover.uuid,
                                         confirm_migration_uuid=migration.uuid)
             actions.start(svc.db, context, instance.uuid, confirm.action)

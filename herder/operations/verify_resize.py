@@ -8,7 +8,7 @@ from typing import Callable
 from sqlalchemy.orm import Session
 
 from herder import exception, states
-from herder.db import actions, moves
+from herder.db import actions, migrations
 from herder.db.models import Instance, Migration
 from herder.operations.checks import (Services, T, check_lock, check_service_up, check_state,
                                       set_task_state, visible)
@@ -45,8 +45,8 @@ def revert_resize(svc: Services, context, instance: Instance) -> None:
                               migration_uuid=migration.uuid),
             task_state=_REVERT.task_state)
     except exception.Conflict:
-        moves.update(svc.db, migration.uuid, _REVERT.migration_status,
-                     status=states.MIGRATION_FINISHED)
+        migrations.update(svc.db, migration.uuid, _REVERT.migration_status,
+                          status=states.MIGRATION_FINISHED)
         raise
     actions.start(svc.db, context, instance.uuid, _REVERT.action)
     send(svc, context, handover)
@@ -56,11 +56,11 @@ def _finished_migration(svc: Services, context, instance: Instance,
                         accepted: states.Accepted) -> Migration:
     check_lock(context, instance)
     check_state(instance, accepted)
-    migration = moves.finished_for(svc.db, instance.uuid)
+    migration = migrations.latest_finished(svc.db, instance.uuid)
     if migration is None:
         # a confirm or revert may have taken the move since our state check: a conflict
         check_state(visible(svc, context, instance.uuid), accepted)
-        latest = moves.latest_for(svc.db, instance.uuid)
+        latest = migrations.latest_for(svc.db, instance.uuid)
         if latest is not None and latest.status in _FINISHING:
             raise _migration_busy(instance, accepted, latest.status)
         raise exception.Invalid("Instance has not been resized.")
@@ -73,8 +73,8 @@ def _take(svc: Services, instance: Instance, migration: Migration,
     another request gave it. `also`: what else to write in its transaction (and return)."""
     try:
         with svc.db.transaction() as session:
-            moves.update_in(session, migration.uuid, states.MIGRATION_FINISHED,
-                            status=accepted.migration_status)
+            migrations.update_in(session, migration.uuid, states.MIGRATION_FINISHED,
+                                 status=accepted.migration_status)
             return also(session) if also is not None else None
     except exception.UnexpectedTaskState as error:
         raise _migration_busy(instance, accepted,

@@ -3,7 +3,7 @@ import uuid
 from datetime import datetime
 from urllib.parse import urlsplit
 
-from herder.db import flavors, moves
+from herder.db import flavors, migrations
 from herder.db.models import Migration
 from tests.conftest import connect, make_cloud
 from tests.functional.api_reads import error, microsecond_time, ok, set_policy
@@ -22,7 +22,7 @@ def _row(cloud, **values) -> Migration:
                 "dest_compute": "compute2", "dest_node": "compute2", "dest_host": "127.0.1.2",
                 "old_instance_type_id": 1, "new_instance_type_id": 1, "status": "confirmed",
                 "migration_type": "migration", "user_id": "admin", "project_id": "admin"}
-    return moves.create(cloud.db, Migration(**{**defaults, **values}))
+    return migrations.create(cloud.db, Migration(**{**defaults, **values}))
 
 
 def _relative(href: str) -> str:

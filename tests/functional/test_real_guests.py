@@ -15,7 +15,7 @@ import pytest
 
 from herder import states
 from herder.conductor import guest_image
-from herder.db import instances, moves
+from herder.db import instances, migrations
 from herder.wire import instance_to_wire
 from tests.conftest import connect, make_cloud
 from tests.functional import real_guests
@@ -88,7 +88,7 @@ def test_a_migrated_guest_boots_on_its_new_host_with_its_data_intact(guest_cloud
 
     # what crossed is the overlay's data (the guest's 16 MiB and what its file system wrote),
     # not the disk's 1 GiB: the destination fetched its own copy of the image
-    moved = moves.latest_for(guest_cloud.db, server.id).disk_total_bytes
+    moved = migrations.latest_for(guest_cloud.db, server.id).disk_total_bytes
     assert 16 * MIB <= moved < 100 * MIB
 
     admin.compute.confirm_server_resize(server)

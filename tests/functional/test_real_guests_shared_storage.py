@@ -12,7 +12,7 @@ import shutil
 
 import pytest
 
-from herder.db import moves
+from herder.db import migrations
 from tests.conftest import connect, make_cloud
 from tests.functional import real_guests
 from tests.functional.observe import wait_for_status, wait_until
@@ -55,7 +55,7 @@ def test_a_guest_moves_and_reverts_on_shared_storage_with_its_data_intact(shared
                              interval=0.5)
     assert server.compute_host != source
     assert wait_for_boot(admin, server.id, 2).data == "verified"
-    assert moves.latest_for(shared_cloud.db, server.id).disk_total_bytes > 0
+    assert migrations.latest_for(shared_cloud.db, server.id).disk_total_bytes > 0
     directory = next(iter(shared_cloud.instances_dirs().values()))
     assert sorted(n for n in os.listdir(directory) if n.startswith(server.id)) == \
         [server.id, server.id + "_resize"]

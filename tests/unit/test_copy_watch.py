@@ -10,7 +10,7 @@ from herder.bus.rpc import Bus
 from herder.conductor.copy_watch import CopyWatch
 from herder.conf import build_conf
 from herder.context import RequestContext
-from herder.db import moves
+from herder.db import migrations
 from herder.db.models import Migration
 
 
@@ -26,9 +26,9 @@ def _migration(db) -> str:
 def test_the_watch_waits_while_bytes_move_and_gives_up_when_they_stop(db):
     migration = _migration(db)
     watch = CopyWatch(db, migration, build_conf(workflow__copy_stall_timeout=7))
-    moves.update(db, migration, disk_processed_bytes=10)
+    migrations.update(db, migration, disk_processed_bytes=10)
     assert watch() == 7
-    moves.update(db, migration, disk_processed_bytes=20)
+    migrations.update(db, migration, disk_processed_bytes=20)
     assert watch() == 7
     assert watch() is None           # no byte since the last look
 

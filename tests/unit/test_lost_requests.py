@@ -12,7 +12,7 @@ from herder import states
 from herder.conductor import recovery
 from herder.conductor.base import ConductorServices
 from herder.conductor.engine import Engine
-from herder.db import instances, moves
+from herder.db import instances, migrations
 from herder.db.models import Instance, Migration
 
 LOST_AFTER = 300.0
@@ -43,14 +43,14 @@ def test_a_confirm_accepted_a_moment_ago_is_left_for_its_conductor(db, conf):
     migration = _resized_server_with_open_move(db, states.MIGRATION_CONFIRMING,
                                                move_age=timedelta(seconds=1))
     _sweep(db, conf)
-    assert moves.get(db, migration).status == states.MIGRATION_CONFIRMING
+    assert migrations.get(db, migration).status == states.MIGRATION_CONFIRMING
 
 
 def test_a_confirm_accepted_long_ago_that_never_ran_goes_back_to_finished(db, conf):
     migration = _resized_server_with_open_move(db, states.MIGRATION_CONFIRMING,
                                                move_age=timedelta(seconds=LOST_AFTER + 60))
     _sweep(db, conf)
-    swept = moves.get(db, migration)
+    swept = migrations.get(db, migration)
     assert swept.status == states.MIGRATION_FINISHED
     assert "lost in a restart" in swept.error_reason
 

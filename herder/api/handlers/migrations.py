@@ -9,8 +9,8 @@ from herder.api.microversion import MAX_VERSION, Version
 from herder.api.query import Query, loose_bool
 from herder.api.views import migrations as views
 from herder.api.views.paging import next_links
-from herder.db import migration_queries
-from herder.db.migration_queries import MigrationFilter
+from herder.db import migrations
+from herder.db.migrations import MigrationFilter
 
 _RULE = "os_compute_api:os-migrations:index"
 _FILTERS = ("hidden", "host", "instance_uuid", "source_compute", "status", "migration_type")
@@ -51,8 +51,8 @@ class Migrations(Handler):
             user_id=query.string("user_id", single=True), project_id=project_id,
             changes_since=since, changes_before=before)
         try:
-            found = migration_queries.list_filtered(self.db, filters, newest_first=paged,
-                                                    limit=limit, marker=marker)
+            found = migrations.list_filtered(self.db, filters, newest_first=paged,
+                                             limit=limit, marker=marker)
         except exception.MarkerNotFound as error:
             raise errors.BadRequest(str(error)) from None
         base = self.base_url(req)

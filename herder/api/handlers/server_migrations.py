@@ -11,7 +11,7 @@ from herder.api.apidoc import describe
 from herder.api.handlers.base import Handler, require_version
 from herder.api.query import path_integer
 from herder.api.views import migrations as views
-from herder.db import migration_queries
+from herder.db import migrations
 
 _RULE = "os_compute_api:servers:migrations"
 
@@ -23,7 +23,7 @@ class ServerMigrations(Handler):
         require_version(version, "2.23")
         instance = self.server(req, server_id)
         self.authorize(req, f"{_RULE}:index", self.target(instance))
-        found = migration_queries.in_progress_of(self.db, instance.uuid)
+        found = migrations.all_in_progress(self.db, instance.uuid)
         resp.media = {"migrations": [views.server_migration(m, version, show_host=True)
                                      for m in found]}
 
@@ -38,7 +38,7 @@ class ServerMigration(Handler):
         self.authorize(req, f"{_RULE}:show", self.target(instance))
         number = path_integer(migration_id)
         migration = None if number is None else \
-            migration_queries.of_instance_by_id(self.db, instance.uuid, number)
+            migrations.of_instance_by_id(self.db, instance.uuid, number)
         if migration is None:
             raise errors.NotFound(f"In-progress migration {migration_id} is not found for "
                                   f"server {server_id}.")

@@ -8,7 +8,7 @@ from herder.conductor.base import ServerWorkflow
 from herder.conductor.engine import Interrupted, Step
 from herder.conductor.memory import WorkflowMemory
 from herder.conductor.rpcapi import ConductorAPI
-from herder.db import accepted_requests, instances, journal, moves, placement, server_groups
+from herder.db import accepted_requests, instances, journal, migrations, placement, server_groups
 from herder.db.placement import Resources
 from herder.db.session import lost_the_database
 
@@ -227,14 +227,14 @@ class DeleteWorkflow(ServerWorkflow):
         if instance.host:
             with self.event("compute_terminate_instance", instance.host):
                 self.computes.destroy(self.context, instance.host, instance=self.wire())
-        open_move = moves.in_progress_for(self.db, self.instance_uuid)
+        open_move = migrations.latest_in_progress(self.db, self.instance_uuid)
         if open_move is not None:
             if open_move.source_compute and open_move.source_compute != instance.host:
                 # the source still keeps the `_resize` copy of an unconfirmed move
                 self.computes.destroy(self.context, open_move.source_compute, instance=self.wire())
             placement.remove(self.db, open_move.uuid)
-            moves.update(self.db, open_move.uuid, status=states.MIGRATION_ERROR,
-                         error_reason="server deleted")
+            migrations.update(self.db, open_move.uuid, status=states.MIGRATION_ERROR,
+                              error_reason="server deleted")
         placement.remove(self.db, self.instance_uuid)
         with self.together():
             self.update_instance(vm_state=states.DELETED, task_state=None, deleted=True,

@@ -20,7 +20,7 @@ from herder.conductor.base import ServerWorkflow
 from herder.conductor.copy_watch import CopyWatch
 from herder.conductor.engine import Step
 from herder.conductor.memory import WorkflowMemory
-from herder.db import instances, moves, placement, server_groups
+from herder.db import instances, migrations, placement, server_groups
 from herder.db.models import Migration
 from herder.db.placement import Resources
 from herder.wire import migration_to_wire
@@ -107,7 +107,7 @@ class MigrateWorkflow(ServerWorkflow):
         self.old_flavor = instance.flavor
         self.new_flavor = self.new_flavor_requested or instance.flavor
         self.old_vm_state = instance.vm_state
-        moves.create(self.db, Migration(
+        migrations.create(self.db, Migration(
             uuid=self.migration_uuid, instance_uuid=self.instance_uuid,
             source_compute=instance.host, source_node=instance.node,
             old_instance_type_id=self.old_flavor["id"], new_instance_type_id=self.new_flavor["id"],
