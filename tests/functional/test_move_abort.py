@@ -177,3 +177,24 @@ def test_a_member_may_not_abort_and_a_second_abort_is_a_conflict(cloud, admin, d
         for hold in holds:
             hold.release()
     assert_back_as_before(cloud, admin, server.id, source, "ACTIVE")
+
+
+def test_deleting_a_server_in_the_middle_of_its_move_aborts_the_move_then_deletes(cloud, admin):
+    server = create_server(admin)
+    holds = hold_everywhere(cloud, "computes", "copy_disk")
+    admin.compute.migrate_server(server)
+    wait_until(lambda: any(h._reached.is_set() for h in holds), message="the copy held")
+
+    resp = admin.compute.delete(f"/servers/{server.id}")
+    assert resp.status_code == 204, resp.text
+    assert admin.compute.delete(f"/servers/{server.id}").status_code == 204   # again: no-op
+    assert admin.compute.get_server(server.id).status == "RESIZE"   # the move rolls back first
+    for hold in holds:
+        hold.release()
+
+    wait_until(lambda: admin.compute.find_server(server.id) is None, timeout=30,
+               message="the server gone")
+    assert migration_of(cloud, server.id).status == states.MIGRATION_CANCELLED
+    actions = [a.action for a in admin.compute.server_actions(server.id)]
+    assert actions[:2] == ["delete", "migrate"]
+    assert_consistent(cloud)   # nothing left of it on either host, no allocation

@@ -20,7 +20,9 @@ from herder.conductor.base import ServerWorkflow
 from herder.conductor.copy_watch import CopyWatch
 from herder.conductor.engine import Step
 from herder.conductor.memory import WorkflowMemory
-from herder.db import instances, move_aborts, moves, placement, server_groups
+from herder.conductor import pending_requests
+from herder.conductor.rpcapi import ConductorAPI
+from herder.db import accepted_requests, instances, move_aborts, moves, placement, server_groups
 from herder.db.models import Migration
 from herder.db.placement import Resources
 from herder.wire import migration_to_wire
@@ -338,21 +340,36 @@ class MigrateWorkflow(ServerWorkflow):
         back = {"task_state": None, "progress": 0, "new_flavor": None, "flavor": self.old_flavor
                 or instance.flavor, "host": self.source_host or instance.host,
                 "node": self.source_node or instance.node}
+        # a delete that aborted the move waits for the rollback (operations/delete.py): the
+        # server passes to it from here
+        delete = accepted_requests.waiting(self.db, self.instance_uuid, "delete_instance") \
+            if aborted else None
+        if delete is not None:
+            back["task_state"] = states.DELETING
         if complete:
             back["vm_state"] = self.old_vm_state
         else:  # the source copy could not be restored: a human must look (the fault says why)
             back["vm_state"] = states.ERROR
         self.update_instance(**back)
         if aborted:
-            LOG.info("%s move aborted by request: rolled back, the server is on %s as before",
-                     self.log_prefix, back["host"])
+            LOG.info("%s move aborted by request: rolled back, the server is on %s as before%s",
+                     self.log_prefix, back["host"], ", and is deleted next" if delete else "")
             self.finish_action()
+            if delete is not None:
+                self._hand_over(delete)
             return
         self.record_fault(error)
         event = "compute_task.migrate_server.error" if isinstance(error, exception.NoValidHost) \
             else "instance.resize.error"
         self.notify_error(event, error)
         self.finish_action()
+
+    def _hand_over(self, request) -> None:
+        try:
+            pending_requests.send(ConductorAPI(self.svc.bus, cast_patience=0.0), request)
+        except Exception as error:   # the broker is away: the record outlives it
+            LOG.warning("%s could not cast the waiting %s (%s): a conductor will send it again",
+                        self.log_prefix, request.method, error)
 
     def _learn_from_migration_record(self) -> bool:
         """After a crash inside create_migration, the journal has not kept what the step
