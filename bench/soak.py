@@ -204,11 +204,15 @@ OPERATIONS = {
     "ACTIVE": {"migrate": 4, "resize": 3, "stop": 2, "delete": 1},
     "SHUTOFF": {"migrate": 3, "resize": 2, "start": 3, "delete": 1},
     "VERIFY_RESIZE": {"confirm": 4, "revert": 4, "delete": 1},
-    # ABORTS OF MOVES GO HERE. Aborting a cold move in progress (DELETE
-    # /servers/{id}/migrations/{migration id}) is not served by herder yet: it comes with a later
-    # issue. Then add "RESIZE": {"abort": 1} (a server is RESIZE while its move runs: the worker
-    # must send it without waiting for rest, see Worker._act) and count its outcomes.
 }
+# A migrate or resize the api accepted is aborted this often, after a random wait of up to
+# ABORT_WITHIN seconds (a fake guest's move takes well under a second), with DELETE
+# /servers/{id}/migrations/{migration id}: whichever phase the move is in then. A 400 (it
+# reached VERIFY_RESIZE first) or a 404 (no migration in progress yet, or any more) is an
+# outcome, not a finding.
+ABORT_SHARE = 0.25
+ABORT_WITHIN = 0.4
+ABORT_OUTCOMES = {400: "400 too late", 404: "404 not in progress"}
 RESIZE_FLAVORS = ("soak.a", "soak.b")   # same disk, so that a resize may go either way
 
 
@@ -264,8 +268,9 @@ class Worker(threading.Thread):
         self.last_answer = time.monotonic()
         return server
 
-    def _request(self, kind: str, call) -> str:
-        """Send one request; its outcome, counted (and reported when it is a finding)."""
+    def _request(self, kind: str, call, outcomes: dict[int, str] | None = None) -> str:
+        """Send one request; its outcome, counted (and reported when it is a finding, unless
+        `outcomes` names its status code)."""
         import keystoneauth1.exceptions
         import openstack.exceptions
         import requests
@@ -282,6 +287,8 @@ class Worker(threading.Thread):
                 self.soak.timeline.during("database", since, time.monotonic())
             if excused:
                 outcome = "503 database away"
+            elif error.status_code in (outcomes or {}):
+                outcome = outcomes[error.status_code]
             else:
                 self.soak.report.finding(f"{kind}: {error.status_code} {error.details or error}"
                                          f" ({self._faults_now()})")
@@ -349,7 +356,29 @@ class Worker(threading.Thread):
                     "start": lambda: compute.start_server(server),
                     "delete": lambda: compute.delete_server(server)}[kind]
         if may_have_happened(self._request(kind, call)):
+            if kind in ("migrate", "resize") and self.rng.random() < ABORT_SHARE:
+                self._abort_soon(server.id)
             self._settle(kind, server.id, before=server.status)
+
+    def _abort_soon(self, server_id: str) -> None:
+        """Abort the server's move in progress, after a random wait."""
+        time.sleep(self.rng.uniform(0.0, ABORT_WITHIN))
+        compute = self.conn.compute
+        try:
+            moving = compute.get(f"/servers/{server_id}/migrations",
+                                 microversion="2.23").json().get("migrations", [])
+        except Exception:   # the api is away: no abort this time
+            return
+        if not moving:
+            self.soak.report.count("abort", "no migration in progress yet, or any more")
+            return
+
+        def abort():
+            import openstack.exceptions
+            resp = compute.delete(f"/servers/{server_id}/migrations/{moving[0]['id']}",
+                                  microversion="2.24")
+            openstack.exceptions.raise_from_response(resp)
+        self._request("abort", abort, ABORT_OUTCOMES)
 
     def _settle(self, kind: str, server_id: str, before: str | None = None) -> None:
         """Wait until the server is at rest (or gone); what it came to is the outcome."""
@@ -620,8 +649,6 @@ def print_report(soak: Soak, args, database_note: str) -> None:
     print("faults: " + (", ".join(f"{kind} {n}" for kind, n in sorted(report.faults.items()))
                         or "none"))
     print(f"database outages: {database_note}")
-    print("aborts of moves: not exercised (herder does not serve them yet; "
-          "see OPERATIONS in bench/soak.py)")
     print(f"invariant checks: {report.checks_passed} passed, {report.checks_failed} failed")
     print(f"findings: {len(report.findings)}")
     for text, (first, times) in report.findings.items():

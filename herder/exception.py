@@ -45,6 +45,11 @@ class MigrationNotFound(NotFound):
     message = "Migration %(migration_id)s could not be found."
 
 
+class MoveAborted(HerderError):
+    """A move stopped and rolled back because someone asked to abort it."""
+    message = "The move was aborted by request."
+
+
 class ComputeHostNotFound(NotFound):
     message = "Compute host %(host)s could not be found."
 

@@ -59,9 +59,13 @@ MIGRATION_CONFIRMED = "confirmed"
 MIGRATION_REVERTING = "reverting"
 MIGRATION_REVERTED = "reverted"
 MIGRATION_ERROR = "error"
+MIGRATION_CANCELLED = "cancelled"   # aborted by request, and rolled back
 
 MIGRATION_IN_PROGRESS = (MIGRATION_PRE_MIGRATING, MIGRATION_MIGRATING, MIGRATION_POST_MIGRATING,
                          MIGRATION_FINISHED, MIGRATION_CONFIRMING, MIGRATION_REVERTING)
+# Statuses of a move that an abort can still stop and roll back: from its record until the
+# destination has finished it (VERIFY_RESIZE). After that, a revert is the way back.
+MIGRATION_ABORTABLE = (MIGRATION_PRE_MIGRATING, MIGRATION_MIGRATING, MIGRATION_POST_MIGRATING)
 # Statuses of a move whose data path is over: the server waits in VERIFY_RESIZE, or went on.
 MIGRATION_AFTER_FINISH = (MIGRATION_FINISHED, MIGRATION_CONFIRMING, MIGRATION_CONFIRMED,
                           MIGRATION_REVERTING, MIGRATION_REVERTED)

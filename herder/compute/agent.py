@@ -18,6 +18,7 @@ from herder.conductor.rpcapi import ReportsAPI
 from herder.context import RequestContext
 from herder.db.placement import Resources
 from herder.scheduler import group_policy
+from herder.transfer.host import TransferAgent
 from herder.virt.driver import ComputeDriver
 from herder.compute.rpcapi import ComputeAPI
 
@@ -29,15 +30,16 @@ PROGRESS_REPORT_EVERY = 0.5   # seconds between progress reports to the conducto
 class ComputeAgent:
     # the version of its RPC API this serves (herder/compute/rpcapi.py keeps the history), and the
     # client whose methods are all a message may call
-    RPC_API_VERSION = "1.0"
+    RPC_API_VERSION = "1.1"
     RPC_API = ComputeAPI
 
     def __init__(self, host: str, bus: Bus, driver: ComputeDriver,
                  tracker: ResourceTracker, move_claims: MoveClaimRecords,
-                 probes: SharedStorageProbes):
+                 probes: SharedStorageProbes, transfers: TransferAgent):
         self.host = host
         self.bus = bus
         self.driver = driver
+        self.transfers = transfers   # the host's disk transfers, which the driver also uses
         self.tracker = tracker
         self.move_claims = move_claims
         self.probes = probes
@@ -188,6 +190,13 @@ class ComputeAgent:
         self.driver.discard_incoming(instance)
         self._forget_move(instance, migration)
         self.tracker.drop(destination_claim(migration["uuid"]))
+
+    def cancel_transfers(self, context, instance: dict, migration: dict) -> None:
+        """A move being aborted: every transfer into this host for the server stops now (its
+        grants go, its partial files too); the source's copy fails and the move rolls back."""
+        self._log(context, instance, "stopping the disk transfers of migration %s: the move "
+                  "is being aborted", migration["uuid"])
+        self.transfers.cancel(instance["uuid"])
 
     # -- confirm (source) ------------------------------------------------------------------------
     def confirm_resize(self, context, instance: dict, migration: dict) -> None:

@@ -6,6 +6,7 @@ them one at a time as a workflow goes (herder/conductor/workflows/).
 
 Versions of the API (see herder/bus/versions.py):
   1.0  the steps as they were when versions were introduced
+  1.1  cancel_transfers
 """
 from typing import Any
 
@@ -90,6 +91,13 @@ class ComputeAPI(RpcClient):
     def discard_incoming(self, context, host: str, *, instance: dict, migration: dict) -> None:
         """Undo a move on the destination `host`: guest, copied disk and claim gone."""
         self._step(context, host, "discard_incoming", instance=instance, migration=migration)
+
+    def cancel_transfers(self, context, host: str, *, instance: dict, migration: dict) -> None:
+        """Stop every disk transfer into the destination `host` for this server, now: a move
+        being aborted. The source's copy then fails within a moment, and the move's workflow
+        rolls the move back."""
+        self._cast(context, topic(host), "cancel_transfers", version="1.1", instance=instance,
+                   migration=migration)
 
     # -- move, source ------------------------------------------------------------------------
     def resize_instance(self, context, host: str, *, instance: dict, migration: dict,

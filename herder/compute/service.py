@@ -61,7 +61,7 @@ class ComputeService:
         self.tracker = ResourceTracker(host, self.inventory)
         self.rebuild_claims()
         self.agent = ComputeAgent(host, bus, self.driver, self.tracker,
-                                  self.move_claims, self.probes)
+                                  self.move_claims, self.probes, self.transfers)
         # what the host asks the conductor waits one report interval at most: a heartbeat
         # older than that is worthless
         self.reports = ReportsAPI(bus, timeout=conf.report_interval)

@@ -92,6 +92,11 @@ class ServerWorkflow:
         flow.restored = True
         return flow
 
+    def stop_requested(self) -> BaseException | None:
+        """Nothing stops a workflow between its steps but a failure, unless the kind of
+        workflow says otherwise (an aborted move)."""
+        return None
+
     # -- records ---------------------------------------------------------------------------
     def instance(self) -> Instance:
         self._instance = instances.get(self.db, self.instance_uuid)

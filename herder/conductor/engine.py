@@ -53,6 +53,11 @@ class Workflow(Protocol):
 
     def snapshot(self) -> dict: ...
 
+    def stop_requested(self) -> BaseException | None:
+        """Asked before each step: an error to roll the workflow back with instead of
+        running the step (someone asked to abort it), or None to go on."""
+        ...
+
     def rolled_back(self, error: BaseException, complete: bool) -> None: ...
 
 
@@ -195,6 +200,13 @@ class Engine:
         # the transaction that starts the next step (or completes the workflow)
         finished: tuple[int, dict | None] | None = None
         for position, step in list(enumerate(flow.steps()))[start:]:
+            stop = flow.stop_requested()
+            if stop is not None:
+                LOG.warning("%s %s stopped before step %s: %s", flow.log_prefix, flow.kind,
+                            step.name, stop)
+                if finished is not None:
+                    journal.step_done(self.db, workflow_uuid, finished)
+                return self._roll_back(workflow_uuid, flow, done, stop)
             try:
                 step_id = journal.advance(self.db, workflow_uuid, finished,
                                           (position, step.name, step.service), self.owner)

@@ -14,7 +14,9 @@ from herder.conductor.workflows.revert import RevertWorkflow
 from herder.context import RequestContext
 from herder.db import actions, instances, journal, migrations, placement, services
 from herder import fault_injection
+from herder.compute.rpcapi import ComputeAPI
 from herder.conductor.rpcapi import ConductorAPI
+from herder.wire import instance_to_wire, migration_to_wire
 
 LOG = logging.getLogger(__name__)
 
@@ -25,7 +27,7 @@ _COPY_PROGRESS_START, _COPY_PROGRESS_SPAN = 10, 80
 class ConductorManager:
     # the version of its RPC API this serves (herder/conductor/rpcapi.py keeps the history), and the
     # client whose methods are all a message may call
-    RPC_API_VERSION = "1.1"
+    RPC_API_VERSION = "1.2"
     RPC_API = ConductorAPI
 
     def __init__(self, svc: ConductorServices):
@@ -68,6 +70,21 @@ class ConductorManager:
                       request_uuid: str | None = None) -> None:
         self.engine.run(RevertWorkflow(self.svc, context, instance_uuid, migration_uuid),
                         request_uuid)
+
+    def abort_move(self, context, instance_uuid: str, migration_uuid: str) -> None:
+        """A move's abort was asked for (the migration records it). Whichever conductor runs
+        the move rolls it back at its next step; a disk copy under way is stopped here, on
+        the destination, so that the copy fails now instead of the abort waiting for its end."""
+        migration = migrations.get(self.db, migration_uuid)
+        if migration.status not in (states.MIGRATION_PRE_MIGRATING, states.MIGRATION_MIGRATING) \
+                or not migration.dest_compute:
+            return   # no transfer has been granted yet, or the copy is over
+        LOG.info("%s [instance: %s] stopping the disk transfer of migration %s on %s: the move "
+                 "is being aborted", context.log_prefix(), instance_uuid, migration_uuid,
+                 migration.dest_compute)
+        ComputeAPI(self.svc.bus).cancel_transfers(
+            context, migration.dest_compute, instance=instance_to_wire(
+                instances.get(self.db, instance_uuid)), migration=migration_to_wire(migration))
 
     def confirm_expired_resizes(self, context, host: str, window: int) -> None:
         """Auto-confirm (asked for by `host`'s periodic task) for the moves out of `host`."""

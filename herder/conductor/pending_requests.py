@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from herder.conductor.base import ConductorServices
 from herder.conductor.rpcapi import ConductorAPI
 from herder.context import RequestContext
-from herder.db import accepted_requests
+from herder.db import accepted_requests, journal
 
 LOG = logging.getLogger(__name__)
 
@@ -30,6 +30,9 @@ def resend_overdue(svc: ConductorServices, waited_seconds: float,
     overdue = accepted_requests.overdue(svc.db, now - timedelta(seconds=waited_seconds))
     for request in overdue:
         context = RequestContext.from_dict(request.context)
+        if journal.active_for(svc.db, request.instance_uuid) is not None:
+            continue   # a workflow still works on the server (a move being aborted for a
+            #            delete hands the server over itself): the request waits for it
         if request.accepted_at < now - timedelta(seconds=give_up_after):
             with svc.db.transaction() as session:
                 given_up = accepted_requests.take(session, request.uuid)
@@ -43,11 +46,17 @@ def resend_overdue(svc: ConductorServices, waited_seconds: float,
                     "sending it again", context.log_prefix(), request.instance_uuid,
                     request.method, request.accepted_at.isoformat())
         try:
-            getattr(conductors, request.method)(context, request_uuid=request.uuid,
-                                                **request.arguments)
+            send(conductors, request)
         except Exception as error:  # the broker is still away: the next round tries again
             LOG.warning("could not send the waiting requests again: %s", error)
             break
         accepted_requests.mark_resent(svc.db, request.uuid)
         sent += 1
     return sent
+
+
+def send(conductors: ConductorAPI, request) -> None:
+    """Cast a recorded request (db/accepted_requests.py) to the conductors, as the api would
+    have, in the context of whoever made it."""
+    getattr(conductors, request.method)(RequestContext.from_dict(request.context),
+                                        request_uuid=request.uuid, **request.arguments)

@@ -13,6 +13,7 @@ Versions of both APIs (see herder/bus/versions.py):
   1.0  the methods as they were when versions were introduced
   1.1  ConductorAPI: the requests the api casts carry `request_uuid`, the request it recorded
        (db/accepted_requests.py); a conductor runs one only if it takes that record
+  1.2  ConductorAPI: abort_move
 """
 from herder.bus.client import RpcClient
 from herder.conductor import REPORTS_TOPIC
@@ -41,6 +42,12 @@ class ConductorAPI(RpcClient):
         """Put a finished move back on its source (the migration is `reverting` already)."""
         self._cast(context, TOPIC, "revert_resize", instance_uuid=instance_uuid,
                    migration_uuid=migration_uuid, **_recorded(request_uuid))
+
+    def abort_move(self, context, *, instance_uuid: str, migration_uuid: str) -> None:
+        """Stop the disk copy of a move whose abort the migration records already; the move's
+        workflow rolls it back at its next step whether this arrives or not."""
+        self._cast(context, TOPIC, "abort_move", version="1.2", instance_uuid=instance_uuid,
+                   migration_uuid=migration_uuid)
 
     def confirm_expired_resizes(self, context, *, host: str, window: int) -> None:
         """Confirm the moves out of `host` that have waited longer than `window` seconds."""

@@ -56,6 +56,17 @@ def mark_resent(db: Database, request_uuid: str) -> None:
                         .values(resent_at=datetime.utcnow()))
 
 
+def waiting(db: Database, instance_uuid: str, method: str) -> AcceptedRequest | None:
+    """The server's oldest request for `method` that no conductor has taken."""
+    with db.transaction() as session:
+        row = session.scalars(select(AcceptedRequest).where(
+            AcceptedRequest.instance_uuid == instance_uuid, AcceptedRequest.method == method)
+            .order_by(AcceptedRequest.id).limit(1)).first()
+        if row is not None:
+            session.expunge(row)
+        return row
+
+
 def pending_for(db: Database, instance_uuid: str) -> bool:
     """Whether a request for the server waits to be taken."""
     with db.transaction() as session:

@@ -133,6 +133,14 @@ def _start_step(session, workflow_uuid: str, position: int, name: str, service: 
         state=STEP_STARTED, started_at=_now())).inserted_primary_key[0]
 
 
+def step_done(db: Database, workflow_uuid: str, done: tuple[int, dict | None]) -> None:
+    """Record a step done (`done` as for `advance`) without starting another: the workflow
+    stops there, to be rolled back."""
+    with db.transaction() as session:
+        _set_step_state(session, done[0], STEP_DONE, context=done[1],
+                        workflow_uuid=workflow_uuid)
+
+
 def step_state(db: Database, step_id: int, state: str, error: str | None = None) -> None:
     """Record a step's failure or compensation (a step that is done is recorded by `advance`,
     with the workflow's state after it)."""

@@ -151,6 +151,8 @@ class Migration(Timestamps, Base):
     disk_total_bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     disk_processed_bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     disk_remaining_bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    # when someone asked to abort the move (db/move_aborts.py); the workflow rolls it back
+    abort_requested_at: Mapped[datetime | None] = mapped_column(Timestamp, nullable=True)
     deleted: Mapped[bool] = mapped_column(Boolean, default=False)
 
 

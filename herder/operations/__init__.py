@@ -11,6 +11,7 @@ conductor. It knows nothing of HTTP: it refuses with herder.exception errors, wh
 turns into API errors (herder/api/errors.py, refusals_as_errors). What each operation may start
 from and the task state it sets are in herder/states.py's ACCEPTED table.
 """
+from herder.operations.abort import abort_move
 from herder.operations.create import create
 from herder.operations.delete import delete
 from herder.operations.guest import change_guest, console_output, start, stop
@@ -18,5 +19,5 @@ from herder.operations.move import migrate, resize
 from herder.operations.record import lock, reset_state, unlock
 from herder.operations.verify_resize import confirm_resize, revert_resize
 
-__all__ = ["change_guest", "confirm_resize", "console_output", "create", "delete", "lock",
+__all__ = ["abort_move", "change_guest", "confirm_resize", "console_output", "create", "delete", "lock",
            "migrate", "reset_state", "resize", "revert_resize", "start", "stop", "unlock"]

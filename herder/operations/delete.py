@@ -1,12 +1,15 @@
-"""Deleting a server: from any state but the middle of a move, and more than once."""
+"""Deleting a server: from any state, more than once, and in the middle of a move (which is
+aborted first)."""
+import logging
 from dataclasses import replace
 
 from herder import exception, states
-from herder.db import accepted_requests, actions, instances, migrations
+from herder.db import accepted_requests, actions, instances, migrations, move_aborts
 from herder.db.models import Instance
 from herder.operations.checks import Services, check_lock, visible
 from herder.operations.handover import Handover, handing_over, send
 
+LOG = logging.getLogger(__name__)
 _DELETE = states.ACCEPTED["delete"]
 
 
@@ -15,6 +18,8 @@ def delete(svc: Services, context, instance: Instance) -> None:
     it is: as in Nova, deleting it again is accepted and changes nothing (tempest's cleanups
     delete a server twice)."""
     check_lock(context, instance)
+    if instance.task_state in states.MOVE_TASK_STATES:
+        return _abort_then_delete(svc, context, instance)
     marked = _mark_deleting(svc, context, instance)
     if marked is None:
         return
@@ -75,6 +80,32 @@ def _take_finished_move(svc: Services, context, instance: Instance,
                             task_state=instance.task_state)
         accepted_requests.take(session, handover.uuid)
     raise _refused(instance, "while its migration is being confirmed or reverted")
+
+
+def _abort_then_delete(svc: Services, context, instance: Instance) -> None:
+    """A server in the middle of a move: the move is aborted (operations/abort.py) and the
+    delete recorded, in one transaction; the move's rollback then hands the server to the
+    delete (MigrateWorkflow.rolled_back), so that the two never run at once. A move with no
+    record yet (just accepted), or past the point where it can be aborted, refuses (409)."""
+    migration = migrations.latest_in_progress(svc.db, instance.uuid)
+    if migration is None or migration.status not in states.MIGRATION_ABORTABLE:
+        raise _refused(instance, f"while it is in task_state {instance.task_state}")
+    if accepted_requests.waiting(svc.db, instance.uuid, "delete_instance") is not None:
+        return   # deleted already, waiting for the rollback: as any delete again, a no-op
+    with svc.db.one_transaction():
+        if move_aborts.request(svc.db, migration.uuid) is None and \
+                not move_aborts.requested(svc.db, migration.uuid):
+            raise _refused(instance, "while its move is finishing")   # it just finished
+        with svc.db.transaction() as session:
+            accepted_requests.accept(session, context, "delete_instance",
+                                     {"instance_uuid": instance.uuid})
+    actions.start(svc.db, context, instance.uuid, _DELETE.action)
+    try:   # only makes a disk copy stop sooner, as for an abort
+        svc.conductor.abort_move(context, instance_uuid=instance.uuid,
+                                 migration_uuid=migration.uuid)
+    except Exception as error:
+        LOG.warning("%s could not tell the conductors to stop the copy of migration %s: %s",
+                    context.log_prefix(), migration.uuid, error)
 
 
 def _refused(instance: Instance, reason: str) -> exception.Conflict:

@@ -71,15 +71,16 @@ def test_a_resize_is_listed_and_lookups_fail_as_nova_does(cloud, admin, demo, ot
         (404, "Instance nope could not be found.")
 
 
-def test_deleting_a_move_is_not_served_and_leaves_it_alone(cloud, admin):
-    """Nova's 2.24 DELETE aborts a live migration; herder has none, and a cold migration or
-    resize cannot be aborted: the DELETE is a 405 and the move goes on as if it had not come."""
+def test_deleting_a_move_in_verify_resize_is_refused_and_leaves_it_alone(cloud, admin):
+    """Nova's 2.24 DELETE aborts a live migration; herder has none, and aborts cold moves
+    instead (test_move_abort.py), but only before VERIFY_RESIZE: there the DELETE is a 400
+    and the move stays as if it had not come."""
     server = create_server(admin)
     admin.compute.migrate_server(server)
     wait_for_status(admin, server.id, "VERIFY_RESIZE")
     path = f"/servers/{server.id}/migrations"
     (move,) = ok(admin, path, "2.24")["migrations"]
 
-    assert error(admin, f"{path}/{move['id']}", "2.24", method="DELETE")[0] == 405
+    assert error(admin, f"{path}/{move['id']}", "2.24", method="DELETE")[0] == 400
     assert admin.compute.get_server(server.id).status == "VERIFY_RESIZE"
     assert [m["status"] for m in ok(admin, path, "2.24")["migrations"]] == ["finished"]

@@ -83,3 +83,36 @@ def test_kill_during_source_power_off_rolls_the_move_back_after_restart(tmp_path
 def _migrate_request(server: ServeProcess, server_id: str) -> str:
     actions = _api(server, "GET", f"/servers/{server_id}/os-instance-actions").json()
     return next(a["request_id"] for a in actions["instanceActions"] if a["action"] == "migrate")
+
+
+def test_a_move_aborted_just_before_a_kill_ends_cancelled_after_restart(tmp_path):
+    state_dir, port = str(tmp_path / "state"), free_port()
+    first = ServeProcess(state_dir, port, "--power-off-seconds", "5")
+    try:
+        image = _api(first, "GET", "/images").json()["images"][0]["id"]
+        created = _api(first, "POST", "/servers", json={"server": {
+            "name": "vm", "flavorRef": "1", "imageRef": image, "networks": "none"}})
+        server_id = created.json()["server"]["id"]
+        source = _wait(first, server_id,
+                       lambda s: s["status"] == "ACTIVE")["OS-EXT-SRV-ATTR:host"]
+        assert _api(first, "POST", f"/servers/{server_id}/action",
+                    json={"migrate": None}).status_code == 202
+        _wait(first, server_id, lambda s: s["OS-EXT-STS:task_state"] == "resize_migrating")
+        [move] = _api(first, "GET", f"/servers/{server_id}/migrations").json()["migrations"]
+        assert _api(first, "DELETE",
+                    f"/servers/{server_id}/migrations/{move['id']}").status_code == 202
+    finally:
+        first.kill()   # before the move could roll back: the power-off takes 5 s
+
+    second = ServeProcess(state_dir, port)
+    try:
+        after = _wait(second, server_id, lambda s: s["status"] == "ACTIVE"
+                      and s["OS-EXT-STS:task_state"] is None)
+        assert after["OS-EXT-SRV-ATTR:host"] == source
+        assert after["OS-EXT-STS:power_state"] == 1
+        assert "fault" not in after
+        [migration] = _api(second, "GET", f"/os-migrations?instance_uuid={server_id}").json()[
+            "migrations"]
+        assert migration["status"] == "cancelled"
+    finally:
+        second.stop()

@@ -22,8 +22,9 @@ class ScriptedFlow:
 
     def __init__(self, names: list[str], fail: set[str] = frozenset(),
                  fail_compensation: set[str] = frozenset(), non_critical: set[str] = frozenset(),
-                 without_compensation: set[str] = frozenset()):
+                 without_compensation: set[str] = frozenset(), stop_before: str | None = None):
         self.instance_uuid = str(uuid.uuid4())
+        self.stop_before = stop_before   # a step before which a stop is asked for
         self.migration_uuid = None
         self.log: list[str] = []
         self.rollbacks: list[tuple[BaseException, bool]] = []
@@ -52,6 +53,13 @@ class ScriptedFlow:
 
     def snapshot(self) -> dict:
         return {"why": "unit test"}
+
+    def stop_requested(self) -> BaseException | None:
+        ran = [entry for entry in self.log if entry.startswith("run ")]
+        upcoming = self._steps[len(ran)].name if len(ran) < len(self._steps) else None
+        if self.stop_before is not None and upcoming == self.stop_before:
+            return StepFailed("stop asked for")
+        return None
 
     def rolled_back(self, error: BaseException, complete: bool) -> None:
         self.log.append("rolled_back")
@@ -107,6 +115,18 @@ def test_what_a_step_learnt_is_journaled_with_its_done_before_the_next_step_runs
     assert saved["context"] == {"why": "unit test", "host": "compute2"}
     assert saved["steps"] == [(0, "choose_host", "conductor", "done"),
                               (1, "use_host", "conductor", "started")]
+
+
+def test_a_stop_asked_for_between_steps_rolls_back_what_ran_instead_of_going_on(db):
+    flow = ScriptedFlow(["a", "b", "c"], stop_before="c")
+    outcome = Engine(db).run(flow)
+    assert not outcome.completed and str(outcome.error) == "stop asked for"
+    assert flow.log == ["run a", "run b", "undo b", "undo a", "rolled_back"]
+    assert flow.rollbacks == [(outcome.error, True)]
+    # the step that ran last was recorded done before it was undone; the next never began
+    assert journal_of(db, flow) == [(0, "a", "conductor", "compensated"),
+                                    (1, "b", "conductor", "compensated")]
+    assert workflow_row(db, flow).status == journal.ROLLED_BACK
 
 
 def test_step_journal_row_is_written_before_the_step_runs(db):

@@ -20,7 +20,9 @@ from herder.conductor.base import ServerWorkflow
 from herder.conductor.copy_watch import CopyWatch
 from herder.conductor.engine import Step
 from herder.conductor.memory import WorkflowMemory
-from herder.db import instances, migrations, placement, server_groups
+from herder.conductor import pending_requests
+from herder.conductor.rpcapi import ConductorAPI
+from herder.db import accepted_requests, instances, migrations, move_aborts, placement, server_groups
 from herder.db.models import Migration
 from herder.db.placement import Resources
 from herder.wire import migration_to_wire
@@ -85,6 +87,13 @@ class MigrateWorkflow(ServerWorkflow):
             Step("finish_resize", "destination", self.finish_resize, self.discard_destination,
                  done_if=self.move_finished),
         ]
+
+    def stop_requested(self) -> BaseException | None:
+        """Someone asked to abort the move (herder/operations/abort.py): roll it back rather
+        than run the next step. Before create_migration there is no record to abort."""
+        if self.source_host and move_aborts.requested(self.db, self.migration_uuid):
+            return exception.MoveAborted()
+        return None
 
     @property
     def power_on_after(self) -> bool:
@@ -244,6 +253,8 @@ class MigrateWorkflow(ServerWorkflow):
                     keep_waiting=CopyWatch(self.db, self.migration_uuid, self.svc.conf))
             except exception.TransferFailed as error:
                 self.transfer_target = {}   # spent either way
+                if move_aborts.requested(self.db, self.migration_uuid):
+                    raise exception.MoveAborted() from error   # the abort stopped the copy
                 if attempt == attempts:
                     raise
                 LOG.warning("%s disk transfer attempt %d of %d failed, retrying: %s",
@@ -278,8 +289,8 @@ class MigrateWorkflow(ServerWorkflow):
     # -- 6: destination finish_resize ---------------------------------------------------------------
     def finish_resize(self) -> None:
         def finished(power: int) -> None:
-            self.update_migration(states.MIGRATION_POST_MIGRATING,
-                                  status=states.MIGRATION_FINISHED)
+            # unless an abort got in first: then the move rolls back (see db/move_aborts.py)
+            self._migration = move_aborts.finish_unless_aborted(self.db, self.migration_uuid)
             self.update_instance({"task_state": states.RESIZE_FINISH}, vm_state=states.RESIZED,
                                  task_state=None, power_state=power, flavor=self.new_flavor,
                                  old_flavor=self.old_flavor, new_flavor=self.new_flavor,
@@ -313,24 +324,52 @@ class MigrateWorkflow(ServerWorkflow):
             self._release_request(error)
             self.finish_action()
             return
+        # an aborted move (also one a restart interrupted after the abort was asked for) that
+        # is back on its source ends `cancelled`, with no fault: nothing went wrong
+        aborted = complete and move_aborts.requested(self.db, self.migration_uuid)
         try:
-            self.update_migration(status=states.MIGRATION_ERROR, error_reason=str(error)[:1000])
+            if aborted:
+                self.update_migration(status=states.MIGRATION_CANCELLED,
+                                      error_reason=str(exception.MoveAborted()))
+            else:
+                self.update_migration(status=states.MIGRATION_ERROR,
+                                      error_reason=str(error)[:1000])
         except exception.MigrationNotFound:
             pass  # failed before the record existed
         instance = self.instance()
         back = {"task_state": None, "progress": 0, "new_flavor": None, "flavor": self.old_flavor
                 or instance.flavor, "host": self.source_host or instance.host,
                 "node": self.source_node or instance.node}
+        # a delete that aborted the move waits for the rollback (operations/delete.py): the
+        # server passes to it from here
+        delete = accepted_requests.waiting(self.db, self.instance_uuid, "delete_instance") \
+            if aborted else None
+        if delete is not None:
+            back["task_state"] = states.DELETING
         if complete:
             back["vm_state"] = self.old_vm_state
         else:  # the source copy could not be restored: a human must look (the fault says why)
             back["vm_state"] = states.ERROR
         self.update_instance(**back)
+        if aborted:
+            LOG.info("%s move aborted by request: rolled back, the server is on %s as before%s",
+                     self.log_prefix, back["host"], ", and is deleted next" if delete else "")
+            self.finish_action()
+            if delete is not None:
+                self._hand_over(delete)
+            return
         self.record_fault(error)
         event = "compute_task.migrate_server.error" if isinstance(error, exception.NoValidHost) \
             else "instance.resize.error"
         self.notify_error(event, error)
         self.finish_action()
+
+    def _hand_over(self, request) -> None:
+        try:
+            pending_requests.send(ConductorAPI(self.svc.bus, cast_patience=0.0), request)
+        except Exception as error:   # the broker is away: the record outlives it
+            LOG.warning("%s could not cast the waiting %s (%s): a conductor will send it again",
+                        self.log_prefix, request.method, error)
 
     def _learn_from_migration_record(self) -> bool:
         """After a crash inside create_migration, the journal has not kept what the step
