@@ -31,16 +31,21 @@ def _wait(server: ServeProcess, server_id: str, predicate, timeout: float = 30) 
         time.sleep(0.05)
 
 
+def _active_server(server: ServeProcess) -> tuple[str, str]:
+    """A new server, once ACTIVE: its id and its host."""
+    image = _api(server, "GET", "/images").json()["images"][0]["id"]
+    created = _api(server, "POST", "/servers", json={"server": {
+        "name": "vm", "flavorRef": "1", "imageRef": image, "networks": "none"}})
+    server_id = created.json()["server"]["id"]
+    active = _wait(server, server_id, lambda s: s["status"] == "ACTIVE")
+    return server_id, active["OS-EXT-SRV-ATTR:host"]
+
+
 def test_kill_during_source_power_off_rolls_the_move_back_after_restart(tmp_path):
     state_dir, port = str(tmp_path / "state"), free_port()
     first = ServeProcess(state_dir, port, "--power-off-seconds", "5")
     try:
-        image = _api(first, "GET", "/images").json()["images"][0]["id"]
-        created = _api(first, "POST", "/servers", json={"server": {
-            "name": "vm", "flavorRef": "1", "imageRef": image, "networks": "none"}})
-        server_id = created.json()["server"]["id"]
-        before = _wait(first, server_id, lambda s: s["status"] == "ACTIVE")
-        source = before["OS-EXT-SRV-ATTR:host"]
+        server_id, source = _active_server(first)
         disk = os.path.join(state_dir, "hosts", source, server_id, "disk")
         with open(disk, "r+b") as f:  # what the guest wrote: it must survive
             f.seek(4096)
@@ -89,12 +94,7 @@ def test_a_move_aborted_just_before_a_kill_ends_cancelled_after_restart(tmp_path
     state_dir, port = str(tmp_path / "state"), free_port()
     first = ServeProcess(state_dir, port, "--power-off-seconds", "5")
     try:
-        image = _api(first, "GET", "/images").json()["images"][0]["id"]
-        created = _api(first, "POST", "/servers", json={"server": {
-            "name": "vm", "flavorRef": "1", "imageRef": image, "networks": "none"}})
-        server_id = created.json()["server"]["id"]
-        source = _wait(first, server_id,
-                       lambda s: s["status"] == "ACTIVE")["OS-EXT-SRV-ATTR:host"]
+        server_id, source = _active_server(first)
         assert _api(first, "POST", f"/servers/{server_id}/action",
                     json={"migrate": None}).status_code == 202
         _wait(first, server_id, lambda s: s["OS-EXT-STS:task_state"] == "resize_migrating")
