@@ -11,9 +11,11 @@ from herder.context import new_request_id
 
 LOG = logging.getLogger(__name__)
 
-# Paths anyone may read without a token: the version documents and the OpenAPI document.
+# Paths anyone may read without a token: the version documents (the herder API's too) and the
+# OpenAPI document.
 PUBLIC_PATHS = {"/", "/v2.1", "/v2.1/", "/v2", "/v2/", "/identity", "/identity/", "/identity/v3",
-                "/identity/v3/", "/image", "/image/", "/openapi.json"}
+                "/identity/v3/", "/image", "/image/", "/openapi.json",
+                "/herder", "/herder/", "/herder/v1", "/herder/v1/"}
 
 
 class RequestContextMiddleware:

@@ -52,7 +52,9 @@ def document(routes: list[tuple[str, object]]) -> dict:
                      f"{microversion.min_version()} to {microversion.max_version()}: ask for one "
                      f"with the `{microversion.HEADER}: {microversion.SERVICE_TYPE} 2.N` "
                      "header. Errors are `{\"<faultName>\": {\"code\": N, \"message\": "
-                     "\"...\"}}`. Generated from herder's routes and request schemas.")},
+                     "\"...\"}}`. Beside it, under /herder, herder's own API, versioned on its "
+                     "own by path and without microversions (docs/herder-api.md), with errors in "
+                     "the same format. Generated from herder's routes and request schemas.")},
         "paths": paths,
         "components": _components(),
         "security": [{"token": []}],

@@ -50,6 +50,11 @@ RULES = [
           [("GET", "/servers/{server_id}/migrations/{migration_id}")]),
     _rule("os_compute_api:servers:migrations:delete", ADMIN, "Abort an in-progress move.",
           [("DELETE", "/servers/{server_id}/migrations/{migration_id}")]),
+    # herder's own API (docs/herder-api.md): a plan shows every host and its free resources,
+    # which Nova shows only to admins
+    _rule("herder:servers:move_plans:create", ADMIN,
+          "Plan a migrate or resize of a server without doing it (herder's own API).",
+          [("POST", "/herder/v1/servers/{server_id}/move-plans")]),
     _rule("os_compute_api:os-instance-actions:list", PROJECT_READER_OR_ADMIN,
           "List a server's actions.", [("GET", "/servers/{server_id}/os-instance-actions")]),
     _rule("os_compute_api:os-instance-actions:show", PROJECT_READER_OR_ADMIN,

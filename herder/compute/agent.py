@@ -30,7 +30,7 @@ PROGRESS_REPORT_EVERY = 0.5   # seconds between progress reports to the conducto
 class ComputeAgent:
     # the version of its RPC API this serves (herder/compute/rpcapi.py keeps the history), and the
     # client whose methods are all a message may call
-    RPC_API_VERSION = "1.1"
+    RPC_API_VERSION = "1.2"
     RPC_API = ComputeAPI
 
     def __init__(self, host: str, bus: Bus, driver: ComputeDriver,
@@ -94,6 +94,9 @@ class ComputeAgent:
         if length is None:
             return output
         return "".join(output.splitlines(keepends=True)[-length:]) if length > 0 else ""
+
+    def disk_usage(self, context, instance: dict) -> dict:
+        return self.driver.disk_usage(instance).as_dict()
 
     def destroy(self, context, instance: dict) -> None:
         self.driver.destroy(instance)

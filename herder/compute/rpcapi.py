@@ -7,6 +7,7 @@ them one at a time as a workflow goes (herder/conductor/workflows/).
 Versions of the API (see herder/bus/versions.py):
   1.0  the steps as they were when versions were introduced
   1.1  cancel_transfers
+  1.2  disk_usage: what a move of a guest would send (the herder API's move plans)
 """
 from typing import Any
 
@@ -57,6 +58,11 @@ class ComputeAPI(RpcClient):
                            length: int | None = None) -> str:
         """The guest's console log, or its last `length` lines (None: all of it)."""
         return self._step(context, host, "get_console_output", instance=instance, length=length)
+
+    def disk_usage(self, context, host: str, *, instance: dict) -> dict:
+        """The guest's disk files on `host` and the data in them, as a move would send them:
+        {"files": N, "allocated_bytes": N}. Changes nothing."""
+        return self._call(context, topic(host), "disk_usage", version="1.2", instance=instance)
 
     def destroy(self, context, host: str, *, instance: dict) -> None:
         """The guest and its disks gone from `host`, its claim dropped (done if already so)."""

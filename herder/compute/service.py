@@ -12,7 +12,7 @@ import time
 from herder import exception, fault_injection
 from herder.bus.replies import DiskReplyLog
 from herder.bus.rpc import Bus
-from herder.compute import rpcapi
+from herder.compute import rpcapi, shared_storage
 from herder.compute.agent import ComputeAgent, ExceptionNotifyingEndpoint
 from herder.compute.move_claims import MoveClaimRecords
 from herder.compute.resource_tracker import ResourceTracker
@@ -47,7 +47,7 @@ class ComputeService:
         self.bus = bus
         self.host = host
         self.host_ip = host_ip
-        instances_dir = host_instances_dir(conf, host)
+        self.instances_dir = instances_dir = host_instances_dir(conf, host)
         fault_points = fault_injection.from_conf(conf, host)
         # the host's transfer agent receives disks on the host's own address
         self.transfers = TransferAgent.from_conf(conf, host, host_ip, instances_dir, fault_points)
@@ -124,7 +124,18 @@ class ComputeService:
         the report interval is worthless, so the call waits no longer than that)."""
         self.reports.compute_report(admin_context(), host=self.host, host_ip=self.host_ip,
                                     inventory=self.inventory,
-                                    zone=self.conf.default_availability_zone)
+                                    zone=self.conf.default_availability_zone,
+                                    instances_dir_id=self._instances_dir_id())
+
+    def _instances_dir_id(self) -> str | None:
+        """Read at every report, so that a host whose directory was mounted anew says so
+        within a report interval; a directory it cannot write leaves its sharing unknown."""
+        try:
+            return shared_storage.directory_id(self.instances_dir)
+        except OSError as error:
+            LOG.warning("%s cannot read or write the id of its instances directory %s: %s",
+                        self.host, self.instances_dir, error)
+            return None
 
     def _periodic(self) -> None:
         interval = self.conf.compute.periodic_interval

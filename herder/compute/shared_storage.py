@@ -8,6 +8,11 @@ small file in its instances directory at prep_resize and the source looks for it
 Found, with the destination's name and the migration in it, means the directory is shared;
 anything else (no file, another host's) means it is not, and the disks go over the network.
 
+A probe needs a move under way. To tell beforehand (a dry run of a move, the herder API's move
+plans), each host also reads the id of its instances directory (`directory_id`) and reports it
+with its heartbeat: hosts that report one id see one directory. The first host to look writes
+the id, so a directory shared by several hosts has one id whoever started first.
+
 A probe lives as long as the destination's move claim: the destination removes it when the
 guest is defined there (finish_resize) or the move is undone, and a host that restarts removes
 those of its probes no move claim of its own still needs.
@@ -20,6 +25,27 @@ from herder import json_records
 
 LOG = logging.getLogger(__name__)
 PROBE_DIR = "_shared_probes"
+DIRECTORY_ID = "_directory_id"   # in the instances directory: a random uuid, written once
+
+
+def directory_id(instances_dir: str) -> str:
+    """The id of `instances_dir`, written there first if it has none. The file is written
+    whole under another name and then linked into place, which fails if it exists: of two
+    hosts that race on one directory, one id wins and both read it."""
+    path = os.path.join(instances_dir, DIRECTORY_ID)
+    if not os.path.exists(path):
+        os.makedirs(instances_dir, exist_ok=True)
+        candidate = f"{path}.{uuidlib.uuid4()}"
+        with open(candidate, "w") as f:
+            f.write(str(uuidlib.uuid4()))
+        try:
+            os.link(candidate, path)
+        except FileExistsError:
+            pass
+        finally:
+            os.remove(candidate)
+    with open(path) as f:
+        return f.read().strip()
 
 
 class SharedStorageProbes:

@@ -154,9 +154,9 @@ class ConductorManager:
                 for uuid in uuids}
 
     def compute_report(self, context, host: str, host_ip: str, inventory: dict,
-                       zone: str) -> None:
+                       zone: str, instances_dir_id: str | None = None) -> None:
         # one transaction, so one wait for SQLite's write lock: a heartbeat that waits too long
         # is dropped as late, and enough of those show the host down
         with self.db.one_transaction():
             services.heartbeat(self.db, host, services.COMPUTE_BINARY, f"compute.{host}", zone)
-            placement.upsert_node(self.db, host, host_ip, inventory)
+            placement.upsert_node(self.db, host, host_ip, inventory, instances_dir_id)

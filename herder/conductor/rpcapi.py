@@ -9,11 +9,14 @@ backlog of requests never delays a heartbeat (see herder/conductor/__init__.py).
 its own, with its own version, because other services call it: the compute hosts, which are
 upgraded on their own schedule.
 
-Versions of both APIs (see herder/bus/versions.py):
+Versions of both APIs (see herder/bus/versions.py), each numbered on its own:
   1.0  the methods as they were when versions were introduced
-  1.1  ConductorAPI: the requests the api casts carry `request_uuid`, the request it recorded
+  ConductorAPI
+  1.1  the requests the api casts carry `request_uuid`, the request it recorded
        (db/accepted_requests.py); a conductor runs one only if it takes that record
   1.2  ConductorAPI: abort_move
+  ReportsAPI
+  1.1  compute_report carries `instances_dir_id` (herder/compute/shared_storage.py)
 """
 from herder.bus.client import RpcClient
 from herder.conductor import REPORTS_TOPIC
@@ -91,10 +94,13 @@ def _recorded(request_uuid: str | None) -> dict:
 
 class ReportsAPI(RpcClient):
     def compute_report(self, context, *, host: str, host_ip: str, inventory: dict,
-                       zone: str) -> None:
-        """A compute host's heartbeat, with its address, inventory and availability zone."""
+                       zone: str, instances_dir_id: str | None = None) -> None:
+        """A compute host's heartbeat, with its address, inventory, availability zone and the
+        id of its instances directory (None: it could not read one)."""
         self._call(context, REPORTS_TOPIC, "compute_report", host=host, host_ip=host_ip,
-                   inventory=inventory, zone=zone)
+                   inventory=inventory, zone=zone,
+                   **({} if instances_dir_id is None else
+                      {"instances_dir_id": instances_dir_id, "version": "1.1"}))
 
     def guest_placements(self, context, *, uuids: list[str]) -> dict[str, dict | None]:
         """Where herder places each of `uuids`, and in which states (None: no such server)."""

@@ -26,7 +26,7 @@ class _Reports:
     """What the conductor serves on REPORTS_TOPIC."""
     # the version of its RPC API this serves (herder/conductor/rpcapi.py keeps the history), and the
     # client whose methods are all a message may call
-    RPC_API_VERSION = "1.0"
+    RPC_API_VERSION = "1.1"
     RPC_API = rpcapi.ReportsAPI
 
     def __init__(self, manager: ConductorManager):

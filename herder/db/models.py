@@ -151,6 +151,11 @@ class Migration(Timestamps, Base):
     disk_total_bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     disk_processed_bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     disk_remaining_bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    # the disk copy as the source timed it (herder/db/disk_copies.py): the bytes copied or
+    # sent in so many seconds, on an instances directory both hosts share or over the network
+    disk_copy_bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    disk_copy_seconds: Mapped[float | None] = mapped_column(Double, nullable=True)
+    disk_copy_shared: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
     # when someone asked to abort the move (db/move_aborts.py); the workflow rolls it back
     abort_requested_at: Mapped[datetime | None] = mapped_column(Timestamp, nullable=True)
     deleted: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -219,6 +224,9 @@ class ComputeNode(Timestamps, Base):
     disk_allocation_ratio: Mapped[float] = mapped_column(Double, default=1.0)
     reserved_host_memory_mb: Mapped[int] = mapped_column(Integer, default=0)
     generation: Mapped[int] = mapped_column(Integer, default=0)
+    # the id its host reads in its instances directory: hosts with one id share the directory
+    # (herder/compute/shared_storage.py, directory_id); None: not reported
+    instances_dir_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
 
 
 class Allocation(Base):

@@ -177,13 +177,17 @@ def all_allocations(db: Database) -> list[Allocation]:
         return list(session.scalars(select(Allocation)))
 
 
-def upsert_node(db: Database, host: str, host_ip: str, inventory: dict) -> ComputeNode:
-    """Create or refresh the node a compute host reports (inventory keys are column names)."""
+def upsert_node(db: Database, host: str, host_ip: str, inventory: dict,
+                instances_dir_id: str | None = None) -> ComputeNode:
+    """Create or refresh the node a compute host reports (inventory keys are column names).
+    `instances_dir_id`: the id of its instances directory (None: a host that reports none),
+    which says nothing of its resources, so a change of it changes no generation."""
     with db.transaction() as session:
         node = session.scalars(select(ComputeNode).where(ComputeNode.host == host)).first()
         if node is None:
             node = ComputeNode(uuid=str(uuidlib.uuid4()), host=host, hypervisor_hostname=host,
-                               host_ip=host_ip, generation=0, **inventory)
+                               host_ip=host_ip, instances_dir_id=instances_dir_id,
+                               generation=0, **inventory)
             session.add(node)
         else:
             changed = {k: v for k, v in inventory.items() if getattr(node, k) != v}
@@ -192,4 +196,5 @@ def upsert_node(db: Database, host: str, host_ip: str, inventory: dict) -> Compu
             if changed:  # a claim checked against the old inventory must not commit
                 _touch_generations(session, [node.uuid])
             node.host_ip = host_ip
+            node.instances_dir_id = instances_dir_id
         return node

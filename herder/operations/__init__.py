@@ -10,6 +10,9 @@ writes the state change with a compare-and-swap, records the instance action and
 conductor. It knows nothing of HTTP: it refuses with herder.exception errors, which the api
 turns into API errors (herder/api/errors.py, refusals_as_errors). What each operation may start
 from and the task state it sets are in herder/states.py's ACCEPTED table.
+
+move_plan.py alone writes nothing: a dry run of a migrate or resize, for herder's own API,
+runs the move's pre-checks and asks where it would go.
 """
 from herder.operations.abort import abort_move
 from herder.operations.create import create

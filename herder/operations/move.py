@@ -15,14 +15,19 @@ def _expected(accepted: states.Accepted) -> dict:
     return {"vm_state": accepted.vm_states, "task_state": accepted.task_states}
 
 
-def migrate(svc: Services, context, instance: Instance, host: str | None) -> None:
-    """Move the server to `host`, or to where the scheduler chooses (None)."""
+def check_migrate(svc: Services, context, instance: Instance, host: str | None) -> None:
+    """What a migrate checks before it changes anything (a dry run checks the same)."""
     _check_movable(svc, context, instance, _MIGRATE)
     if host:
         if host == instance.host:
             raise exception.Invalid("Cannot migrate to the host where the server exists.")
         if services.compute(svc.db, host) is None:
             raise exception.Invalid(f"Compute host {host} could not be found.")
+
+
+def migrate(svc: Services, context, instance: Instance, host: str | None) -> None:
+    """Move the server to `host`, or to where the scheduler chooses (None)."""
+    check_migrate(svc, context, instance, host)
     handover = set_task_state(
         svc, instance, _MIGRATE.action, _expected(_MIGRATE),
         also=handing_over(context, "migrate_server", instance_uuid=instance.uuid, flavor=None,
@@ -31,9 +36,9 @@ def migrate(svc: Services, context, instance: Instance, host: str | None) -> Non
     _start_move(svc, context, instance, _MIGRATE, handover)
 
 
-def resize(svc: Services, context, instance: Instance, flavor_ref: str,
-           disk_config: str | None = None) -> None:
-    """Move the server to the flavor `flavor_ref` (on a host the scheduler chooses)."""
+def check_resize(svc: Services, context, instance: Instance, flavor_ref: str) -> dict:
+    """What a resize checks before it changes anything, but the quota (check_resize_quota):
+    the new flavor, if the server may take it."""
     _check_movable(svc, context, instance, _RESIZE)
     new, old = _new_flavor(svc, context, flavor_ref, instance.flavor), instance.flavor
     booted_from_volume = not instance.image_ref
@@ -48,6 +53,20 @@ def resize(svc: Services, context, instance: Instance, flavor_ref: str,
                 f"{new['root_gb']} GB root and {new.get('ephemeral_gb', 0)} GB ephemeral "
                 f"disk, the server has {old['root_gb']} GB and "
                 f"{old.get('ephemeral_gb', 0)} GB.")
+    return new
+
+
+def check_resize_quota(svc: Services, instance: Instance, new: dict) -> None:
+    """The quota check of a resize to `new`, alone: for a dry run, which reserves nothing."""
+    with quota.admitted(svc.db, svc.conf, instance.project_id,
+                        quota.resize_delta(instance.flavor, new)):
+        pass
+
+
+def resize(svc: Services, context, instance: Instance, flavor_ref: str,
+           disk_config: str | None = None) -> None:
+    """Move the server to the flavor `flavor_ref` (on a host the scheduler chooses)."""
+    new, old = check_resize(svc, context, instance, flavor_ref), instance.flavor
     disk = {"disk_config": disk_config} if disk_config is not None else {}
     # the check and the new flavor's reservation (new_flavor counts in the project's usage)
     # commit together under the project's quota lock; QuotaExceeded goes to the caller

@@ -2,7 +2,8 @@
 
 Returns the selected host (with its allocation claimed for the instance) followed by up to
 `max_attempts - 1` unclaimed alternates, which the conductor claims itself if it has to
-reschedule.
+reschedule. `evaluate_destinations` judges the hosts the same way and claims nothing (a
+dry run's answer).
 """
 import logging
 import threading
@@ -12,9 +13,8 @@ from herder.bus.notifier import Notifier
 from herder.db import placement, server_groups, services
 from herder.db.placement import Resources
 from herder.db.session import Database
-from herder.scheduler.filters import FILTERS
+from herder.scheduler.evaluation import Evaluation, evaluate
 from herder.scheduler.host_state import HostState
-from herder.scheduler.weighers import weigh
 from herder import fault_injection
 from herder.scheduler.rpcapi import SchedulerAPI
 
@@ -24,7 +24,7 @@ LOG = logging.getLogger(__name__)
 class SchedulerManager:
     # the version of its RPC API this serves (herder/scheduler/rpcapi.py keeps the history), and the
     # client whose methods are all a message may call
-    RPC_API_VERSION = "1.0"
+    RPC_API_VERSION = "1.1"
     RPC_API = SchedulerAPI
 
     def __init__(self, conf, db: Database, notifier: Notifier | None = None):
@@ -52,24 +52,18 @@ class SchedulerManager:
                 hypervisor_type=node.hypervisor_type))
         return found
 
+    def evaluate(self, request: dict, ignore_hosts: list[str], requested_host: str | None
+                 ) -> Evaluation:
+        """Every host judged for `request`: rejected with the filter's reason, or weighed."""
+        options = self.conf.filter_scheduler
+        return evaluate(self.host_states(), request, ignore_hosts, requested_host,
+                        options.enabled_filters, options.weighers, self._multipliers())
+
     def rank(self, request: dict, ignore_hosts: list[str], requested_host: str | None
              ) -> tuple[list[HostState], dict[str, str]]:
         """Hosts that pass every filter, best first, and why each other host was rejected."""
-        enabled = [FILTERS[name] for name in self.conf.filter_scheduler.enabled_filters]
-        passed, rejected = [], {}
-        for host in self.host_states():
-            if requested_host and host.host != requested_host:
-                continue
-            if host.host in ignore_hosts:
-                rejected[host.host] = "is the server's current host"
-                continue
-            reason = next((r for r in (f(request, host) for f in enabled) if r), None)
-            if reason:
-                rejected[host.host] = reason
-            else:
-                passed.append(host)
-        return weigh(passed, self.conf.filter_scheduler.weighers, request,
-                     self._multipliers()), rejected
+        found = self.evaluate(request, ignore_hosts, requested_host)
+        return [w.host for w in found.ranked], {r.host: r.reason for r in found.rejected}
 
     def _multipliers(self) -> dict[str, float]:
         options = self.conf.filter_scheduler
@@ -87,6 +81,16 @@ class SchedulerManager:
         self.fault_points.check("select_destinations")
         self._notify(context, "scheduler.select_destinations.end", instance_uuid)
         return selections
+
+    def evaluate_destinations(self, context, request: dict, instance_uuid: str,
+                              ignore_hosts: list[str], requested_host: str | None = None
+                              ) -> dict:
+        """What select_destinations would judge of every host, claiming nothing: no lock
+        either, as nothing is placed that a later member must see."""
+        group = server_groups.placement_view(self.db, self.conf, instance_uuid)
+        if group is not None:
+            request = {**request, "server_group": group}
+        return self.evaluate(request, ignore_hosts, requested_host).as_dict()
 
     def _notify(self, context, event_type: str, instance_uuid: str) -> None:
         if self.notifier is not None:

@@ -2,6 +2,7 @@
 
 Versions of the API (see herder/bus/versions.py):
   1.0  the methods as they were when versions were introduced
+  1.1  evaluate_destinations: the hosts judged for a request, nothing claimed (dry runs)
 """
 from herder.bus.client import RpcClient
 
@@ -18,6 +19,16 @@ class SchedulerAPI(RpcClient):
         return self._call(context, TOPIC, "select_destinations", request=request,
                           instance_uuid=instance_uuid, ignore_hosts=ignore_hosts,
                           requested_host=requested_host)
+
+    def evaluate_destinations(self, context, *, request: dict, instance_uuid: str,
+                              ignore_hosts: list[str], requested_host: str | None = None
+                              ) -> dict:
+        """select_destinations' judgement of every host, without claiming any:
+        {"candidates": [{host, node, weight, weighers}, ...] best first,
+         "rejected": [{host, filter, reason}, ...]} (herder/scheduler/evaluation.py)."""
+        return self._call(context, TOPIC, "evaluate_destinations", version="1.1",
+                          request=request, instance_uuid=instance_uuid,
+                          ignore_hosts=ignore_hosts, requested_host=requested_host)
 
     def update_instance_info(self, context, *, host: str, instance_uuid: str,
                              previous_host: str | None = None) -> None:

@@ -14,7 +14,8 @@ A guest's instance is the dict the conductor sends (herder/wire.py): at least `u
 `display_name`, `hostname`, `flavor` (with `extra_specs`), `image` (ImageMeta as a dict, or
 None), `power_state`.
 """
-from dataclasses import asdict, dataclass, field
+import time
+from dataclasses import asdict, dataclass, field, replace
 from typing import Callable, Iterator, Protocol, runtime_checkable
 
 from herder.fault_injection import FaultInjector
@@ -60,6 +61,26 @@ class MoveReport:
     digests: dict[str, str] = field(default_factory=dict)
     # file name -> the keyed digest of what was sent of it (transfer protocol 3): the
     # destination's own, for what it received, must be the same (ComputeDriver.arrived_digests)
+    copy_seconds: float | None = None   # how long the copy or send itself took (timed_copy)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def timed_copy(copy: Callable[[], MoveReport]) -> MoveReport:
+    """`copy`'s report with the seconds it took. Only the copy is timed, not the power-off
+    before it, so that bytes over seconds is the rate a later copy can expect (the herder
+    API's move plans estimate from it)."""
+    started = time.monotonic()
+    report = copy()
+    return replace(report, copy_seconds=time.monotonic() - started)
+
+
+@dataclass(frozen=True)
+class DiskUsage:
+    """What a move of a guest would carry: its disk files and the data in them."""
+    files: int
+    allocated_bytes: int   # what a copy from zero sends, holes left out (not the virtual size)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -116,6 +137,9 @@ class ComputeDriver(Protocol):
 
     def console_output(self, instance: dict) -> str:
         """What the guest wrote on its serial console."""
+
+    def disk_usage(self, instance: dict) -> DiskUsage:
+        """The guest's disk files here, as a move would send them (herder/virt/layout.py)."""
 
     # -- moves: destination -------------------------------------------------------------------
     def prepare_incoming(self, instance: dict, migration_uuid: str) -> dict:

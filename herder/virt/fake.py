@@ -18,7 +18,7 @@ from herder.transfer import partial_disk, sparse
 from herder.transfer.host import TransferAgent
 from herder.fault_injection import FaultInjector
 from herder.virt import local_copy
-from herder.virt.driver import HostInventory, MoveReport, Placements
+from herder.virt.driver import HostInventory, MoveReport, Placements, timed_copy
 from herder.virt.images import ImageCache
 from herder.virt.layout import InstanceLayout
 
@@ -214,16 +214,19 @@ class FakeDriver(InstanceLayout):
             os.rename(source, kept)
         source_disk = os.path.join(kept, "disk")
         self.fault_points.check("copy_disk")
-        if shared_storage:
-            return local_copy.copy_disks(kept, source, ["disk"], os.path.getsize(source_disk),
-                                         progress)
-        sent = self._transfer_agent().send(source_disk, target, progress)
-        LOG.info("disk of %s sent from %s:%d to %s:%d: %d bytes (resumed at %d, %d re-sent "
-                 "chunks)", uuid, *sent.local, *sent.peer, sent.bytes_sent, sent.resumed_from,
-                 sent.chunks_resent)
-        return MoveReport(files=1, virtual_bytes=sent.size,
-                          allocated_bytes=sent.allocated_bytes, bytes_sent=sent.bytes_sent,
-                          resumed_from=sent.resumed_from, digests={"disk": sent.digest})
+
+        def copy() -> MoveReport:
+            if shared_storage:
+                return local_copy.copy_disks(kept, source, ["disk"],
+                                             os.path.getsize(source_disk), progress)
+            sent = self._transfer_agent().send(source_disk, target, progress)
+            LOG.info("disk of %s sent from %s:%d to %s:%d: %d bytes (resumed at %d, %d re-sent "
+                     "chunks)", uuid, *sent.local, *sent.peer, sent.bytes_sent,
+                     sent.resumed_from, sent.chunks_resent)
+            return MoveReport(files=1, virtual_bytes=sent.size,
+                              allocated_bytes=sent.allocated_bytes, bytes_sent=sent.bytes_sent,
+                              resumed_from=sent.resumed_from, digests={"disk": sent.digest})
+        return timed_copy(copy)
 
     def arrived_digests(self, instance: dict, migration_uuid: str) -> dict[str, str | None]:
         return {"disk": partial_disk.completed_digest(self.disk_path(instance["uuid"]),

@@ -14,6 +14,8 @@ import os
 import shutil
 
 from herder import json_records
+from herder.transfer import sparse
+from herder.virt.driver import DiskUsage
 
 RESIZE_SUFFIX = "_resize"
 
@@ -36,6 +38,20 @@ class InstanceLayout:
 
     def console_path(self, uuid: str) -> str:
         return os.path.join(self.instance_dir(uuid), "console.log")
+
+    def disk_names(self, uuid: str) -> list[str]:
+        """The guest's disk files in its directory: the fake driver's guests have one; the
+        libvirt driver names its guests' after their flavor."""
+        return ["disk"]
+
+    def disk_usage(self, instance: dict) -> DiskUsage:
+        """The guest's disk files here and the data in them, as a move would send them."""
+        directory = self.instance_dir(instance["uuid"])
+        paths = [path for path in (os.path.join(directory, name)
+                                   for name in self.disk_names(instance["uuid"]))
+                 if os.path.isfile(path)]
+        return DiskUsage(files=len(paths),
+                         allocated_bytes=sum(sparse.allocated_bytes(path) for path in paths))
 
     # -- the driver's records -----------------------------------------------------------------
     def record(self, directory: str) -> dict | None:

@@ -45,19 +45,25 @@ def test_compute_filter_rejects_host_whose_service_is_down():
 def test_resource_filter_rejects_host_without_enough_ram():
     state = host(capacity=(8, 4096, 100), used=(0, 2048, 0))
     assert filters.resource_filter(request(memory_mb=4096), state) == \
-        "insufficient memory_mb: requested 4096, free 2048"
+        "RAM 2048 MB free, 4096 MB needed"
 
 
 def test_resource_filter_rejects_host_without_enough_vcpus():
     state = host(capacity=(4, 16384, 100), used=(3, 0, 0))
     assert filters.resource_filter(request(vcpus=2), state) == \
-        "insufficient vcpus: requested 2, free 1"
+        "vCPUs 1 free, 2 needed"
 
 
 def test_resource_filter_rejects_host_without_enough_disk():
     state = host(capacity=(8, 16384, 40), used=(0, 0, 35))
     assert filters.resource_filter(request(disk_gb=10), state) == \
-        "insufficient disk_gb: requested 10, free 5"
+        "disk 5 GB free, 10 GB needed"
+
+
+def test_resource_filter_names_every_resource_the_host_lacks():
+    state = host(capacity=(2, 1024, 20), used=(2, 512, 0))
+    assert filters.resource_filter(request(vcpus=1, memory_mb=2048, disk_gb=10), state) == \
+        "vCPUs 0 free, 1 needed and RAM 512 MB free, 2048 MB needed"
 
 
 def test_resource_filter_accepts_request_that_exactly_fills_the_host():

@@ -6,7 +6,7 @@ import pytest
 
 from herder import exception
 from herder.conf import build_conf
-from herder.context import RequestContext
+from herder.context import RequestContext, admin_context
 from herder.db import placement
 from herder.db.placement import Resources
 from herder.scheduler.manager import SchedulerManager
@@ -152,7 +152,7 @@ def test_no_valid_host_message_lists_every_rejected_host_and_why(db, hosts, sche
         select(scheduler(), memory_mb=8192, ignore_hosts=["compute3"])
     assert str(caught.value) == (
         "No valid host was found. There are not enough hosts available. "
-        "(compute1: insufficient memory_mb: requested 8192, free 4096; "
+        "(compute1: RAM 4096 MB free, 8192 MB needed; "
         "compute2: compute service is disabled)")
 
 
@@ -209,3 +209,25 @@ def test_host_manager_logs_an_instance_that_moved(scheduler, caplog):
     with caplog.at_level(logging.INFO, logger="herder.scheduler.manager"):
         manager.update_instance_info(context, "compute2", "i-1", previous_host="compute1")
     assert "[instance: i-1] host manager: now on compute2 (was compute1)" in caplog.text
+
+
+def test_evaluation_names_the_filter_of_each_rejection_and_the_weights(hosts, scheduler,
+                                                                       three_hosts):
+    hosts.disable("compute3")
+    found = scheduler().evaluate_destinations(admin_context(), request(), "a-server",
+                                              ["compute1"])
+    assert found["rejected"] == [
+        {"host": "compute1", "filter": None, "reason": "is the server's current host"},
+        {"host": "compute3", "filter": "ComputeFilter", "reason": "compute service is disabled"}]
+    [candidate] = found["candidates"]
+    assert candidate["host"] == "compute2"
+    assert candidate["weight"] == sum(candidate["weighers"].values())
+    assert set(candidate["weighers"]) == set(scheduler().conf.filter_scheduler.weighers)
+
+
+def test_evaluation_claims_nothing(db, scheduler, three_hosts):
+    def allocations():
+        return {(a.consumer_uuid, a.node_uuid, a.memory_mb) for a in placement.all_allocations(db)}
+    before = allocations()
+    scheduler().evaluate_destinations(admin_context(), request(), "a-server", [])
+    assert allocations() == before

@@ -6,7 +6,7 @@ import uuid
 import pytest
 
 from herder import states
-from herder.compute.shared_storage import PROBE_DIR, SharedStorageProbes
+from herder.compute.shared_storage import PROBE_DIR, SharedStorageProbes, directory_id
 from herder.transfer import sparse
 from herder.virt.fake import FakeDriver
 
@@ -16,6 +16,15 @@ FLAVOR = {"id": 1, "vcpus": 1, "memory_mb": 512, "root_gb": 1, "ephemeral_gb": 0
 def vm(server: str) -> dict:
     return {"uuid": server, "display_name": server, "hostname": server, "flavor": FLAVOR,
             "power_state": states.NOSTATE, "image": None}
+
+
+# -- the directory's id, which a dry run compares --------------------------------------------------
+def test_hosts_on_one_directory_read_one_id_and_other_directories_another(tmp_path):
+    shared = str(tmp_path / "shared")
+    first = directory_id(shared)
+    assert directory_id(shared) == first           # written once, then read
+    assert directory_id(str(tmp_path / "own")) != first
+    assert sorted(os.listdir(shared)) == ["_directory_id"]   # no candidate file left behind
 
 
 # -- the probe -----------------------------------------------------------------------------------

@@ -82,6 +82,20 @@ class Handler:
             validate(schema, data)
         return data
 
+    def one_key_body(self, req: falcon.Request, choices: dict[str, dict],
+                     unknown: str) -> tuple[str, object]:
+        """A body of one key naming one of `choices` (name -> the whole body's schema),
+        validated: (the name, its value). `unknown`: the refusal of any other name, with
+        `{name}` in it."""
+        body = self.body(req)
+        if not isinstance(body, dict) or len(body) != 1:
+            raise errors.BadRequest("Malformed request body")
+        (name, value), = body.items()
+        if name not in choices:
+            raise errors.BadRequest(unknown.format(name=name))
+        validate(choices[name], body)
+        return name, value
+
     # -- shared lookups ------------------------------------------------------------------
     def server(self, req: falcon.Request, server_id: str) -> Instance:
         """The server if the caller may see it (admins see all), else 404."""

@@ -11,7 +11,6 @@ from herder.api import errors
 from herder.api.apidoc import describe
 from herder.api.handlers.base import Handler
 from herder.api.schemas import flavor_access as schemas
-from herder.api.validation import validate
 from herder.db import flavor_access, flavors
 from herder.db.models import Flavor
 
@@ -46,14 +45,8 @@ class FlavorAction(_FlavorAccessHandler):
               f"the action's name ({', '.join(schemas.ACTIONS)})",
               body={"oneOf": list(schemas.ACTIONS.values())})
     def on_post(self, req: falcon.Request, resp: falcon.Response, flavor_id: str) -> None:
-        body = self.body(req)
-        if not isinstance(body, dict) or len(body) != 1:
-            raise errors.BadRequest("Malformed request body")
-        (name, _), = body.items()
-        if name not in schemas.ACTIONS:
-            raise errors.BadRequest(f"There is no such action: {name}")
-        validate(schemas.ACTIONS[name], body)
-        project_id = body[name]["tenant"]
+        name, args = self.one_key_body(req, schemas.ACTIONS, "There is no such action: {name}")
+        project_id = args["tenant"]
         if name == "addTenantAccess":
             self.authorize(req, f"{_RULE}:add_tenant_access")
             change = flavor_access.add

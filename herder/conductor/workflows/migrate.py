@@ -22,9 +22,11 @@ from herder.conductor.engine import Step
 from herder.conductor.memory import WorkflowMemory
 from herder.conductor import pending_requests
 from herder.conductor.rpcapi import ConductorAPI
-from herder.db import accepted_requests, instances, migrations, move_aborts, placement, server_groups
+from herder.db import (accepted_requests, disk_copies, instances, migrations, move_aborts,
+                       placement, server_groups)
 from herder.db.models import Migration
 from herder.db.placement import Resources
+from herder.scheduler.move_request import hosts_to_leave, move_request
 from herder.wire import migration_to_wire
 
 LOG = logging.getLogger(__name__)
@@ -138,15 +140,12 @@ class MigrateWorkflow(ServerWorkflow):
 
     # -- 3: scheduler ---------------------------------------------------------------------------
     def select_destinations(self) -> None:
-        spec = instances.request_spec(self.db, self.instance_uuid)
-        same_host_ok = self.new_flavor_requested is not None and \
-            self.svc.conf.allow_resize_to_same_host
-        request = {"resources": Resources.of_flavor(self.new_flavor).as_dict(),
-                   "availability_zone": spec.get("availability_zone"),
-                   "image_properties": spec.get("image_properties", {})}
+        request = move_request(instances.request_spec(self.db, self.instance_uuid),
+                               self.new_flavor)
         self.selections = self.scheduler.select_destinations(
             self.context, request=request, instance_uuid=self.instance_uuid,
-            ignore_hosts=[] if same_host_ok else [self.source_host],
+            ignore_hosts=hosts_to_leave(self.source_host, self.new_flavor_requested is not None,
+                                        self.svc.conf),
             requested_host=self.requested_host)
         self.dest = self.selections[0]
         with self.together():
@@ -221,7 +220,7 @@ class MigrateWorkflow(ServerWorkflow):
                                   status=states.MIGRATION_POST_MIGRATING,
                                   disk_total_bytes=sent["allocated_bytes"],
                                   disk_processed_bytes=sent["allocated_bytes"],
-                                  disk_remaining_bytes=0)
+                                  disk_remaining_bytes=0, **disk_copies.measure(sent))
             self.update_instance({"task_state": states.RESIZE_MIGRATING},
                                  task_state=states.RESIZE_MIGRATED, host=self.dest["host"],
                                  node=self.dest["node"], power_state=states.SHUTDOWN,

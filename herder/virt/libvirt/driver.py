@@ -32,7 +32,7 @@ from herder.transfer import partial_disk, sparse
 from herder.transfer.host import TransferAgent
 from herder.virt import local_copy
 from herder.virt.driver import (HostInventory, MoveReport, Placements, Progress,
-                                progress_over_files)
+                                progress_over_files, timed_copy)
 from herder.virt.images import ImageCache
 from herder.virt.layout import InstanceLayout
 from herder.virt.libvirt import extra_disks, qemu_img
@@ -161,6 +161,11 @@ class LibvirtDriver(GuestPower, InstanceLayout):
         self._define(instance, self.instance_dir(uuid))
         return self.power_on(instance) if power_on else states.SHUTDOWN
 
+    def disk_names(self, uuid: str) -> list[str]:
+        """Its flavor's disks, as its record names the flavor (none: no guest of it here)."""
+        record = self.record(self.instance_dir(uuid))
+        return disk_files(record["flavor"]) if record is not None else []
+
     def _define(self, instance: dict, directory: str) -> libvirt.virDomain:
         """(Re)define the guest from the record in `directory` (its flavor and disks)."""
         uuid = instance["uuid"]
@@ -225,19 +230,24 @@ class LibvirtDriver(GuestPower, InstanceLayout):
         paths = [os.path.join(kept, name) for name in names]
         virtual = sum(qemu_img.info(self.host, path)["virtual-size"] for path in paths)
         if shared_storage:
-            return local_copy.copy_disks(kept, source, names, virtual, progress)
+            return timed_copy(lambda: local_copy.copy_disks(kept, source, names, virtual,
+                                                            progress))
         grants = target.get("files", {})
         missing = [name for name in names if name not in grants]
         if missing:
             raise exception.DriverError(step="migrate_disk", host=self.host,
                                         reason=f"the destination expects no {missing}")
-        sent = _send_all(self._transfer_agent(), paths, [grants[n] for n in names], progress)
-        LOG.info("%d disk file(s) of %s sent from %s: %d bytes of data, %d sent this time "
-                 "(virtual size %d)", len(paths), uuid, self.host, sent.allocated_bytes,
-                 sent.bytes_sent, virtual)
-        return MoveReport(files=len(paths), virtual_bytes=virtual,
-                          allocated_bytes=sent.allocated_bytes, bytes_sent=sent.bytes_sent,
-                          resumed_from=sent.resumed_from, digests=dict(zip(names, sent.digests)))
+
+        def send() -> MoveReport:
+            sent = _send_all(self._transfer_agent(), paths, [grants[n] for n in names], progress)
+            LOG.info("%d disk file(s) of %s sent from %s: %d bytes of data, %d sent this time "
+                     "(virtual size %d)", len(paths), uuid, self.host, sent.allocated_bytes,
+                     sent.bytes_sent, virtual)
+            return MoveReport(files=len(paths), virtual_bytes=virtual,
+                              allocated_bytes=sent.allocated_bytes, bytes_sent=sent.bytes_sent,
+                              resumed_from=sent.resumed_from,
+                              digests=dict(zip(names, sent.digests)))
+        return timed_copy(send)
 
     def confirm_migration(self, instance: dict) -> None:
         self.fault_points.check("confirm_migration")
