@@ -20,7 +20,7 @@ def abort(conn, server_id: str, migration_id: int, microversion: str = ABORT_VER
                                microversion=microversion)
 
 
-def fault_message(resp, code: int) -> str:
+def error_message(resp, code: int) -> str:
     assert resp.status_code == code, resp.text
     (body,) = resp.json().values()
     assert body["code"] == code
@@ -138,7 +138,7 @@ def test_an_abort_stops_a_long_copy_instead_of_waiting_for_its_end(tmp_path):
 def test_a_move_in_verify_resize_cannot_be_aborted_revert_is_the_way_back(cloud, admin):
     server, _, _ = migrated(cloud, admin)
     migration = migration_of(cloud, server.id)
-    message = fault_message(abort(admin, server.id, migration.id), 400)
+    message = error_message(abort(admin, server.id, migration.id), 400)
     assert "can no longer be aborted" in message and "Revert" in message
     assert migration_of(cloud, server.id).status == states.MIGRATION_FINISHED
     admin.compute.revert_server_resize(server)
@@ -150,14 +150,14 @@ def test_unknown_finished_and_other_servers_migrations_are_not_found(cloud, admi
     server, _, _ = migrated(cloud, admin)
     other = create_server(admin, name="other")
     migration = migration_of(cloud, server.id)
-    assert fault_message(abort(admin, server.id, 999999), 404)
-    assert fault_message(abort(admin, other.id, migration.id), 404)
-    assert fault_message(abort(admin, server.id, "not-a-number"), 404)
+    assert error_message(abort(admin, server.id, 999999), 404)
+    assert error_message(abort(admin, other.id, migration.id), 404)
+    assert error_message(abort(admin, server.id, "not-a-number"), 404)
     admin.compute.confirm_server_resize(server)
     wait_for_status(admin, server.id, "ACTIVE")
-    assert fault_message(abort(admin, server.id, migration.id), 404)   # confirmed: over
+    assert error_message(abort(admin, server.id, migration.id), 404)   # confirmed: over
     # before 2.24 the method does not exist
-    assert fault_message(abort(admin, server.id, migration.id, microversion="2.23"), 404)
+    assert error_message(abort(admin, server.id, migration.id, microversion="2.23"), 404)
 
 
 def test_a_member_may_not_abort_and_a_second_abort_is_a_conflict(cloud, admin, demo):
@@ -168,10 +168,10 @@ def test_a_member_may_not_abort_and_a_second_abort_is_a_conflict(cloud, admin, d
     migration = wait_for_the_move_record(cloud, server.id)
     wait_until(lambda: any(h._reached.is_set() for h in holds), message="the power-off held")
     try:
-        assert fault_message(abort(demo, server.id, migration.id), 403)
+        assert error_message(abort(demo, server.id, migration.id), 403)
         assert migration_of(cloud, server.id).abort_requested_at is None
         assert abort(admin, server.id, migration.id).status_code == 202
-        assert "being aborted already" in fault_message(abort(admin, server.id, migration.id),
+        assert "being aborted already" in error_message(abort(admin, server.id, migration.id),
                                                         409)
     finally:
         for hold in holds:
