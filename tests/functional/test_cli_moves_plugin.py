@@ -1,6 +1,7 @@
 """herder's `openstack server move ...` plugin (herder/osc), run as operators run it: the real
-`openstack` binary of .venv against `herder serve`, its copies slowed down to about 8 s (64 KiB
-chunks at 1 Mbit/s) so that the progress and an abort have time to be seen."""
+`openstack` binary of .venv against `herder serve`, its copies slowed down to about 16 s (64 KiB
+chunks at 0.5 Mbit/s) so that the progress and an abort have time to be seen even on a busy
+machine, where each `openstack` process takes seconds to start."""
 import json
 import os
 import re
@@ -17,7 +18,7 @@ pytestmark = pytest.mark.cli
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     yield from serve(str(tmp_path_factory.mktemp("serve")), "--hosts", "3",
-                     env={"OS_TRANSFER__BANDWIDTH_LIMIT_MBPS": "1",
+                     env={"OS_TRANSFER__BANDWIDTH_LIMIT_MBPS": "0.5",
                           "OS_TRANSFER__CHUNK_SIZE_KB": "64"})
 
 
