@@ -11,6 +11,7 @@ from herder.api.handlers import (hypervisors, instance_actions, migrations, serv
                                  services)
 from herder.api.handlers import availability_zones, flavor_access, limits, quota_sets
 from herder.api.handlers import identity, image_upload, server_groups
+from herder.api.handlers import confirm_policies
 from herder.api.apidoc import describe
 from herder.api.handlers.base import ApiServices
 from herder.api.middleware import ReadTransactionMiddleware, RequestContextMiddleware
@@ -79,6 +80,8 @@ def _routes(api: ApiServices) -> list[tuple[str, object]]:
         ("/identity/v3", versions.IdentityVersion()),
         ("/identity/v3/projects/{project_id}", identity.IdentityProject(api)),
         ("/openapi.json", OpenApiDocument()),
+        # herder's own API, beside the Compute API (docs/herder-api.md)
+        (confirm_policies.ROUTE, confirm_policies.ConfirmPolicy(api)),
     ]
 
 

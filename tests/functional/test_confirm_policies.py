@@ -1,12 +1,13 @@
 """Confirm policies: when a move waiting in VERIFY_RESIZE is confirmed or reverted by herder
-itself, set per flavor (extra specs) and for the cloud (options), driven through the Compute
-API with openstacksdk."""
+itself, set per flavor (extra specs), per project (herder's API) and for the cloud (options),
+driven through the Compute API with openstacksdk and herder's API over HTTP."""
 import logging
 import threading
 import time
 from contextlib import contextmanager
 
 import pytest
+import requests
 
 from herder import confirm_policy
 from tests.conftest import connect, make_cloud
@@ -15,7 +16,22 @@ from tests.functional.observe import (assert_consistent, create_server, instance
 
 # long enough that nothing the test waits for can be the cloud's doing
 NEVER_IN_THIS_TEST = 3600
-MEMBER_OF_DEMO = "demo:demo:member,reader"
+MEMBER_OF_DEMO, MEMBER_OF_OTHER = "demo:demo:member,reader", "eve:other:member,reader"
+
+
+def policy_url(cloud, project_id: str) -> str:
+    return f"{cloud.endpoint}/herder/v1/projects/{project_id}/confirm-policy"
+
+
+def herder_api(cloud, method: str, project_id: str, token: str, body=None):
+    return requests.request(method, policy_url(cloud, project_id), json=body, timeout=10,
+                            headers={"X-Auth-Token": token})
+
+
+def set_project_policy(cloud, project_id: str, **policy) -> None:
+    answer = herder_api(cloud, "PUT", project_id, cloud.conf.admin_token,
+                        {"confirm_policy": policy})
+    assert answer.status_code == 200, answer.text
 
 
 def flavor_with(admin, name: str, **specs):
@@ -132,6 +148,51 @@ def test_a_flavor_set_to_revert_reverts_to_the_source_and_the_old_flavor(slow_cl
     assert_consistent(cloud)
 
 
+# -- projects --------------------------------------------------------------------------------
+
+def test_a_project_policy_applies_to_that_project_only(slow_cloud, logged):
+    cloud = slow_cloud
+    admin = connect(cloud, cloud.conf.admin_token)
+    demo, other = connect(cloud, MEMBER_OF_DEMO), connect(cloud, MEMBER_OF_OTHER)
+    set_project_policy(cloud, "demo", window=1)
+    ours, _ = migrated_server(cloud, admin, demo)
+    theirs, _ = migrated_server(cloud, admin, other)
+    wait_for_status(demo, ours.id, "ACTIVE", timeout=10)
+    assert migration_of(cloud, ours.id).status == "confirmed"
+    assert "window 1 s from project demo's confirm policy" in logged.text
+    still_waiting_after(cloud, admin, theirs.id, 1)
+    assert_consistent(cloud)
+
+
+def test_a_project_set_to_revert_puts_its_migrated_servers_back(slow_cloud):
+    cloud = slow_cloud
+    admin, demo = connect(cloud, cloud.conf.admin_token), connect(cloud, MEMBER_OF_DEMO)
+    set_project_policy(cloud, "demo", window=1, action="revert")
+    server, source = migrated_server(cloud, admin, demo)
+    wait_until(lambda: migration_of(cloud, server.id).status == "reverted", timeout=10,
+               message="the automatic revert")
+    wait_for_status(demo, server.id, "ACTIVE")
+    assert instance_record(cloud, server.id).host == source
+    assert actions_of(admin, server.id) == ["create", "migrate", "revertResize"]
+    assert_consistent(cloud)
+
+
+def test_the_flavor_wins_over_the_project_setting_by_setting(slow_cloud, logged):
+    """The flavor gives the window, the project the action (docs/workflow.md)."""
+    cloud = slow_cloud
+    admin, demo = connect(cloud, cloud.conf.admin_token), connect(cloud, MEMBER_OF_DEMO)
+    set_project_policy(cloud, "demo", window=NEVER_IN_THIS_TEST, action="revert")
+    quick = flavor_with(admin, "m1.quick", **{confirm_policy.WINDOW_SPEC: 1})
+    server, source = resized(cloud, demo, quick)
+    wait_until(lambda: migration_of(cloud, server.id).status == "reverted", timeout=10,
+               message="the automatic revert")
+    assert ("window 1 s from flavor m1.quick (extra specs), action revert from project "
+            "demo's confirm policy") in logged.text
+    wait_for_status(demo, server.id, "ACTIVE")
+    assert instance_record(cloud, server.id).host == source
+    assert_consistent(cloud)
+
+
 # -- racing a user ---------------------------------------------------------------------------
 
 def test_a_users_confirm_racing_the_automatic_revert_leaves_one_outcome(slow_cloud):
@@ -193,7 +254,67 @@ def test_by_default_nothing_is_confirmed_or_reverted(tmp_path):
         assert actions_of(admin, server.id) == ["create", "migrate"]
 
 
-# -- the extra specs -------------------------------------------------------------------------
+# -- the API ---------------------------------------------------------------------------------
+
+def test_a_project_policy_round_trip(cloud):
+    token = cloud.conf.admin_token
+    assert herder_api(cloud, "GET", "demo", token).status_code == 404
+    answer = herder_api(cloud, "PUT", "demo", token,
+                        {"confirm_policy": {"window": 600, "action": "revert"}})
+    assert answer.status_code == 200
+    assert answer.json() == {"confirm_policy": {"project_id": "demo", "window": 600,
+                                                "action": "revert"}}
+    assert herder_api(cloud, "GET", "demo", token).json() == answer.json()
+    # a PUT replaces the whole policy: what it leaves out is the cloud's again
+    answer = herder_api(cloud, "PUT", "demo", token, {"confirm_policy": {"window": 0}})
+    assert answer.json()["confirm_policy"] == {"project_id": "demo", "window": 0,
+                                               "action": None}
+    assert herder_api(cloud, "GET", "other", token).status_code == 404
+    answer = herder_api(cloud, "DELETE", "demo", token)
+    assert (answer.status_code, answer.text) == (204, "")
+    answer = herder_api(cloud, "GET", "demo", token)
+    assert answer.status_code == 404
+    assert answer.json() == {"itemNotFound": {
+        "code": 404, "message": "Project demo has no confirm policy."}}
+    assert herder_api(cloud, "DELETE", "demo", token).status_code == 404
+
+
+@pytest.mark.parametrize("body", [
+    {"confirm_policy": {"window": -1}},
+    {"confirm_policy": {"window": "60"}},
+    {"confirm_policy": {"window": 1.5}},
+    {"confirm_policy": {"window": True}},
+    {"confirm_policy": {"window": 2 ** 31}},
+    {"confirm_policy": {"action": "explode"}},
+    {"confirm_policy": {"action": "confirm", "after": 5}},
+    {"confirm_policy": {}},
+    {"confirm_policy": {"window": None, "action": None}},
+    {"window": 60},
+    None,
+])
+def test_bad_project_policies_are_400_in_the_compute_apis_format(cloud, body):
+    answer = herder_api(cloud, "PUT", "demo", cloud.conf.admin_token, body)
+    assert answer.status_code == 400, answer.text
+    assert set(answer.json()) == {"badRequest"}
+    assert answer.json()["badRequest"]["code"] == 400
+    assert herder_api(cloud, "GET", "demo", cloud.conf.admin_token).status_code == 404
+
+
+def test_a_project_id_no_project_can_have_is_400(cloud):
+    answer = herder_api(cloud, "GET", "x" * 256, cloud.conf.admin_token)
+    assert answer.status_code == 400 and "badRequest" in answer.json()
+
+
+@pytest.mark.parametrize("method, body", [
+    ("GET", None), ("PUT", {"confirm_policy": {"window": 1}}), ("DELETE", None)])
+def test_members_may_not_read_or_set_even_their_own_projects_policy(cloud, method, body):
+    answer = herder_api(cloud, method, "demo", MEMBER_OF_DEMO, body)
+    assert answer.status_code == 403
+    rule = {"GET": "show", "PUT": "update", "DELETE": "delete"}[method]
+    assert answer.json() == {"forbidden": {"code": 403, "message": (
+        f"Policy doesn't allow herder:projects:confirm_policy:{rule} to be performed.")}}
+    assert requests.get(policy_url(cloud, "demo"), timeout=10).status_code == 401
+
 
 @pytest.mark.parametrize("microversion", ["2.1", "2.86"])
 @pytest.mark.parametrize("specs", [
