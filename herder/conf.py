@@ -19,8 +19,17 @@ _default_opts = [
     cfg.StrOpt("instances_path", default=None,
                help="Root of the per-host instances directories (default: <state_dir>/hosts)."),
     cfg.IntOpt("resize_confirm_window", default=0, min=0,
-               help="Seconds after which a finished migration or resize is confirmed automatically "
-                    "(0 = never)."),
+               help="Seconds a finished migration or resize may wait in VERIFY_RESIZE before "
+                    "resize_confirm_action is taken automatically (0 = never). Read by compute "
+                    "hosts; a flavor's `herder:resize_confirm_window` extra spec or a "
+                    "project's confirm policy overrides it (docs/workflow.md, Automatic "
+                    "confirmation)."),
+    cfg.StrOpt("resize_confirm_action", default="confirm", choices=["confirm", "revert"],
+               help="What happens to a move whose confirm window has passed: confirm (Nova's "
+                    "behaviour) or revert (back to its source host and old flavor, as a "
+                    "user's revertResize). Read by compute hosts; a flavor's "
+                    "`herder:resize_confirm_action` extra spec or a project's confirm policy "
+                    "overrides it."),
     cfg.BoolOpt("allow_resize_to_same_host", default=False,
                 help="Allow a resize to pick the server's current host."),
     cfg.IntOpt("shutdown_timeout", default=60, min=0,
@@ -114,7 +123,9 @@ _compute_opts = [
     cfg.FloatOpt("disk_allocation_ratio", default=1.0),
     cfg.IntOpt("reserved_host_memory_mb", default=512, min=0),
     cfg.FloatOpt("periodic_interval", default=1.0, min=0.05,
-                 help="Seconds between runs of the compute periodic tasks (auto-confirm, heartbeat)."),
+                 help="Seconds between runs of the compute periodic tasks (the automatic "
+                      "confirm or revert of moves out of the host, at most once a second; "
+                      "heartbeat)."),
 ]
 
 _libvirt_opts = [

@@ -11,7 +11,7 @@ from herder.api.handlers import (hypervisors, instance_actions, migrations, serv
                                  services)
 from herder.api.handlers import availability_zones, flavor_access, limits, quota_sets
 from herder.api.handlers import identity, image_upload, server_groups
-from herder.api.handlers import herder_api, move_plans
+from herder.api.handlers import confirm_policies, herder_api, move_plans
 from herder.api.apidoc import describe
 from herder.api.handlers.base import ApiServices
 from herder.api.middleware import ReadTransactionMiddleware, RequestContextMiddleware
@@ -84,6 +84,7 @@ def _routes(api: ApiServices) -> list[tuple[str, object]]:
         (herder_api.ROOT, herder_api.HerderVersions()),
         (herder_api.V1, herder_api.HerderV1()),
         (f"{herder_api.V1}/servers/{{server_id}}/move-plans", move_plans.MovePlans(api)),
+        (confirm_policies.ROUTE, confirm_policies.ConfirmPolicy(api)),
     ]
 
 

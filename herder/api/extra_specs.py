@@ -7,6 +7,9 @@ pass as they are. herder checks:
 
 - every key of the namespaces whose key set is small and settled: `hw_rng:`, `hw_video:`,
   `resources{group}:`, `trait{group}:`, and the bare `group_policy` and `hide_hypervisor_id`;
+- every key of herder's own namespace, `herder:` (the confirm policy of moves to the flavor,
+  herder/confirm_policy.py), at every microversion: no Nova client sets these by accident, and
+  a value the conductor cannot read would silently leave the move to the next policy;
 - the values of the `hw:` keys that shape the guests herder places and moves (CPU policy and
   topology, NUMA, memory pages, watchdog, TPM, ...). An `hw:` key it has no rule for is let
   through: that namespace grows every release, and refusing a key a newer Compute API takes
@@ -16,6 +19,8 @@ docs/microversions.md (2.86) records this choice.
 """
 import re
 from dataclasses import dataclass, field
+
+from herder import confirm_policy
 
 _TRUE_FALSE = frozenset({"1", "t", "true", "on", "y", "yes", "0", "f", "false", "off", "n",
                          "no"})
@@ -104,9 +109,18 @@ RULES: list[Rule] = [
     Rule(rf"trait{_GROUP}:[a-zA-Z0-9_]+", choices=("required", "forbidden")),
     Rule(r"group_policy", choices=("none", "isolate")),
     *_booleans((r"hide_hypervisor_id",)),
+    # herder's own
+    Rule(re.escape(confirm_policy.WINDOW_SPEC), "integer", minimum=0),
+    Rule(re.escape(confirm_policy.ACTION_SPEC), choices=confirm_policy.ACTIONS),
 ]
+_HERDER_NAMESPACE = "herder"
 _CLOSED_NAMESPACES = [re.compile(n) for n in (r"hw_rng", r"hw_video", rf"resources{_GROUP}",
-                                              rf"trait{_GROUP}")]
+                                              rf"trait{_GROUP}", _HERDER_NAMESPACE)]
+
+
+def checked_at_every_microversion(key: str) -> bool:
+    """herder's own keys are checked whatever the microversion (others from 2.86, as Nova)."""
+    return key.partition(":")[0] == _HERDER_NAMESPACE
 
 
 def validate(key: str, value) -> None:

@@ -199,6 +199,16 @@ RULES = [
           "List the server groups of every project.", [("GET", "/os-server-groups")]),
     _rule("os_compute_api:os-server-groups:show", PROJECT_READER_OR_ADMIN,
           "Show a server group.", [("GET", "/os-server-groups/{server_group_id}")]),
+    # herder's own API (docs/herder-api.md)
+    _rule("herder:projects:confirm_policy:show", ADMIN,
+          "Show a project's confirm policy: when its moves waiting in VERIFY_RESIZE are "
+          "confirmed or reverted automatically.",
+          [("GET", "/herder/v1/projects/{project_id}/confirm-policy")]),
+    _rule("herder:projects:confirm_policy:update", ADMIN, "Set a project's confirm policy.",
+          [("PUT", "/herder/v1/projects/{project_id}/confirm-policy")]),
+    _rule("herder:projects:confirm_policy:delete", ADMIN,
+          "Remove a project's confirm policy (the cloud's settings apply again).",
+          [("DELETE", "/herder/v1/projects/{project_id}/confirm-policy")]),
 ]
 
 

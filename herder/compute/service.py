@@ -1,8 +1,10 @@
 """A compute host: its agent on `compute.<host>`, heartbeat and periodic tasks.
 
 Heartbeats and the resource report go to the conductor over the bus; so does the periodic
-auto-confirm, which asks the conductor to confirm this host's moves that have waited longer than
-`resize_confirm_window` (the conductor owns the database; the host only keeps the clock).
+automatic confirm, which asks the conductor to confirm or revert this host's moves that have
+waited past their window, giving it the cloud's `resize_confirm_window` and
+`resize_confirm_action` as this host has them (the conductor owns the database, where the
+flavors' and projects' policies are; the host only keeps the clock).
 """
 import logging
 import os
@@ -26,6 +28,9 @@ from herder.virt.driver import HostInventory, load_driver
 from herder.virt.images import ImageCache
 
 LOG = logging.getLogger(__name__)
+
+# How often, at most, a host asks the conductor to settle its moves whose confirm window passed
+_CONFIRM_CHECK_SECONDS = 1.0
 
 
 def report_inventory(host: HostInventory, conf) -> dict:
@@ -71,6 +76,7 @@ class ComputeService:
                                         daemon=True)
         self._server = None
         self._last_report = time.monotonic()
+        self._last_confirm_check = float("-inf")
 
     def rebuild_claims(self) -> None:
         """The host's claims, from what its disk holds (at start: they are not kept elsewhere)."""
@@ -146,9 +152,16 @@ class ComputeService:
                 if time.monotonic() - self._last_report >= self.conf.report_interval:
                     self._last_report = time.monotonic()
                     self.report()
-                if self.conf.resize_confirm_window > 0:
+                # whatever this host's window: a flavor or a project may set one, and only
+                # the conductor, which holds the database, can tell. Windows are whole
+                # seconds: a move settled within a second after its window is soon enough, and
+                # asking at every period of a short interval would keep the conductor busy
+                if time.monotonic() - self._last_confirm_check >= _CONFIRM_CHECK_SECONDS:
+                    self._last_confirm_check = time.monotonic()
                     self.conductor.confirm_expired_resizes(
-                        admin_context(), host=self.host, window=self.conf.resize_confirm_window)
+                        admin_context(), host=self.host,
+                        window=self.conf.resize_confirm_window,
+                        action=self.conf.resize_confirm_action)
             except exception.MessagingTimeout as error:  # the conductor or the broker is away
                 LOG.warning("periodic tasks of %s: %s", self.host, error)
             except Exception as error:  # the next period tries again

@@ -1,9 +1,8 @@
 """The conductor's RPC endpoints: start workflows, take host reports and progress."""
 import logging
-from datetime import datetime, timedelta
 
-from herder import exception, states
-from herder.conductor import recovery
+from herder import confirm_policy, exception, states
+from herder.conductor import expired_resizes, recovery
 from herder.conductor.base import ConductorServices
 from herder.conductor.engine import Engine
 from herder.conductor.workflows.confirm import ConfirmWorkflow
@@ -12,7 +11,7 @@ from herder.conductor.workflows.lifecycle import (BuildWorkflow, DeleteWorkflow,
 from herder.conductor.workflows.migrate import MigrateWorkflow, MoveMemory
 from herder.conductor.workflows.revert import RevertWorkflow
 from herder.context import RequestContext
-from herder.db import actions, instances, journal, migrations, placement, services
+from herder.db import instances, journal, migrations, placement, services
 from herder import fault_injection
 from herder.compute.rpcapi import ComputeAPI
 from herder.conductor.rpcapi import ConductorAPI
@@ -27,7 +26,7 @@ _COPY_PROGRESS_START, _COPY_PROGRESS_SPAN = 10, 80
 class ConductorManager:
     # the version of its RPC API this serves (herder/conductor/rpcapi.py keeps the history), and the
     # client whose methods are all a message may call
-    RPC_API_VERSION = "1.2"
+    RPC_API_VERSION = "1.3"
     RPC_API = ConductorAPI
 
     def __init__(self, svc: ConductorServices):
@@ -86,19 +85,14 @@ class ConductorManager:
             context, migration.dest_compute, instance=instance_to_wire(
                 instances.get(self.db, instance_uuid)), migration=migration_to_wire(migration))
 
-    def confirm_expired_resizes(self, context, host: str, window: int) -> None:
-        """Auto-confirm (asked for by `host`'s periodic task) for the moves out of `host`."""
-        cutoff = datetime.utcnow() - timedelta(seconds=window)
-        for migration in migrations.finished_before(self.db, host, cutoff):
-            try:
-                migrations.update(self.db, migration.uuid, states.MIGRATION_FINISHED,
-                                  status=states.MIGRATION_CONFIRMING)
-            except exception.UnexpectedTaskState:
-                continue  # the user confirmed or reverted it meanwhile
-            LOG.info("%s [instance: %s] Automatically confirming migration %s",
-                     context.log_prefix(), migration.instance_uuid, migration.uuid)
-            actions.start(self.db, context, migration.instance_uuid, "confirmResize")
-            self.confirm_resize(context, migration.instance_uuid, migration.uuid)
+    def confirm_expired_resizes(self, context, host: str, window: int,
+                                action: str = confirm_policy.CONFIRM) -> None:
+        """Confirm or revert the moves out of `host` that waited past their window (asked for
+        by `host`'s periodic task, with the cloud's window and action as that host has them;
+        expired_resizes.py)."""
+        expired_resizes.settle(self.svc, context, host, confirm_policy.Layer(
+            "the cloud's [DEFAULT] resize_confirm_window and resize_confirm_action",
+            window=window, action=action))
 
     def report_progress(self, context, migration_uuid: str, processed: int, total: int) -> None:
         migration = migrations.update(self.db, migration_uuid, disk_total_bytes=total,

@@ -102,9 +102,11 @@ def _sweep_lost_requests(svc: ConductorServices, accepted_before: datetime) -> N
         if open_move is not None and open_move.updated_at is not None and \
                 open_move.updated_at > accepted_before:
             continue
-        if journal.active_for(db, instance.uuid) is not None or \
-                accepted_requests.pending_for(db, instance.uuid):
-            continue  # running, or recorded and sent again until a conductor takes it
+        # the record first: a conductor takes it in the transaction that journals its
+        # workflow, so a request taken between the two reads is seen running by the second
+        if accepted_requests.pending_for(db, instance.uuid) or \
+                journal.active_for(db, instance.uuid) is not None:
+            continue  # recorded and sent again until a conductor takes it, or running
         accepted = _ACCEPTED_BY_TASK_STATE.get(instance.task_state)
         if accepted is not None and accepted.when_lost is states.WhenLost.RUN:
             LOG.warning("[instance: %s] %s was accepted but never ran: running it",

@@ -1,8 +1,8 @@
 """The clients of the conductor's two RPC APIs.
 
 `ConductorAPI` (topic `conductor`): the requests that start a workflow, cast by the api (and by
-the compute hosts' auto-confirm). The conductor records each in its journal and runs it; the
-caller learns the outcome from the server's state, not from a reply.
+the compute hosts' periodic automatic confirm or revert). The conductor records each in its
+journal and runs it; the caller learns the outcome from the server's state, not from a reply.
 
 `ReportsAPI` (topic REPORTS_TOPIC): what the compute hosts report, served apart so that a
 backlog of requests never delays a heartbeat (see herder/conductor/__init__.py). It is an API of
@@ -14,7 +14,11 @@ Versions of both APIs (see herder/bus/versions.py), each numbered on its own:
   ConductorAPI
   1.1  the requests the api casts carry `request_uuid`, the request it recorded
        (db/accepted_requests.py); a conductor runs one only if it takes that record
-  1.2  ConductorAPI: abort_move
+  1.2  abort_move
+  1.3  confirm_expired_resizes: `action` (confirm or revert), and a `window` of 0
+       means "the cloud sets none" (a flavor or project may), where before it was never sent;
+       hosts send it every period, so an older conductor, which would take 0 as "every move
+       has waited long enough", refuses it instead
   ReportsAPI
   1.1  compute_report carries `instances_dir_id` (herder/compute/shared_storage.py)
 """
@@ -52,9 +56,12 @@ class ConductorAPI(RpcClient):
         self._cast(context, TOPIC, "abort_move", version="1.2", instance_uuid=instance_uuid,
                    migration_uuid=migration_uuid)
 
-    def confirm_expired_resizes(self, context, *, host: str, window: int) -> None:
-        """Confirm the moves out of `host` that have waited longer than `window` seconds."""
-        self._cast(context, TOPIC, "confirm_expired_resizes", host=host, window=window)
+    def confirm_expired_resizes(self, context, *, host: str, window: int, action: str) -> None:
+        """Confirm or revert the moves out of `host` that have waited past their window: the
+        flavor's, else the project's, else `window` seconds (0: none), the cloud's as this
+        host has it; likewise for the action, else `action`."""
+        self._cast(context, TOPIC, "confirm_expired_resizes", host=host, window=window,
+                   action=action, version="1.3")
 
     # -- lifecycle ---------------------------------------------------------------------------
     def build_instance(self, context, *, instance_uuid: str,

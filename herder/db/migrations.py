@@ -68,13 +68,12 @@ def latest_finished(db: Database, instance_uuid: str) -> Migration | None:
             .order_by(Migration.id.desc())).first()
 
 
-def finished_before(db: Database, source_host: str, cutoff: datetime) -> list[Migration]:
-    """Finished moves out of `source_host` waiting for confirmation since before `cutoff`."""
+def finished_out_of(db: Database, source_host: str) -> list[Migration]:
+    """Finished moves out of `source_host`, waiting in VERIFY_RESIZE (since `updated_at`)."""
     with db.transaction() as session:
         return list(session.scalars(
             select(Migration).where(Migration.status == states.MIGRATION_FINISHED,
-                                    Migration.source_compute == source_host,
-                                    Migration.updated_at <= cutoff)))
+                                    Migration.source_compute == source_host)))
 
 
 def latest_for(db: Database, instance_uuid: str) -> Migration | None:

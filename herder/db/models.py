@@ -333,3 +333,13 @@ class ServiceSecret(Base):
     __tablename__ = "service_secrets"
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(String(255))
+
+
+class ProjectConfirmPolicy(Timestamps, Base):
+    """A project's confirm policy, set through herder's own API: how long its moves may wait in
+    VERIFY_RESIZE and what happens then (herder/confirm_policy.py). A column left null leaves
+    that setting to the cloud's option."""
+    __tablename__ = "project_confirm_policies"
+    project_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    window_seconds: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    action: Mapped[str | None] = mapped_column(String(16), nullable=True)

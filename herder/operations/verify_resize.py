@@ -20,9 +20,11 @@ _FINISHING = (states.MIGRATION_CONFIRMING, states.MIGRATION_CONFIRMED,
               states.MIGRATION_REVERTING, states.MIGRATION_REVERTED)
 
 
-def confirm_resize(svc: Services, context, instance: Instance) -> None:
-    """Keep the server where it moved; the source host's copy goes."""
-    migration = _finished_migration(svc, context, instance, _CONFIRM)
+def confirm_resize(svc: Services, context, instance: Instance,
+                   migration_uuid: str | None = None) -> None:
+    """Keep the server where it moved; the source host's copy goes. `migration_uuid`: only if
+    that is the move waiting (an automatic confirm decided on that move's age)."""
+    migration = _finished_migration(svc, context, instance, _CONFIRM, migration_uuid)
     check_service_up(svc, migration.source_compute)
     # a confirm changes only the migration: its request is recorded with that change
     handover = _take(svc, instance, migration, _CONFIRM, also=handing_over(
@@ -31,9 +33,11 @@ def confirm_resize(svc: Services, context, instance: Instance) -> None:
     send(svc, context, handover)
 
 
-def revert_resize(svc: Services, context, instance: Instance) -> None:
-    """Take the server back to its source host and its old flavor."""
-    migration = _finished_migration(svc, context, instance, _REVERT)
+def revert_resize(svc: Services, context, instance: Instance,
+                  migration_uuid: str | None = None) -> None:
+    """Take the server back to its source host and its old flavor. `migration_uuid`: as for
+    confirm_resize."""
+    migration = _finished_migration(svc, context, instance, _REVERT, migration_uuid)
     # the migration first: a revert that set resize_reverting before losing the migration
     # would break the confirm that won it
     _take(svc, instance, migration, _REVERT)
@@ -53,10 +57,14 @@ def revert_resize(svc: Services, context, instance: Instance) -> None:
 
 
 def _finished_migration(svc: Services, context, instance: Instance,
-                        accepted: states.Accepted) -> Migration:
+                        accepted: states.Accepted, migration_uuid: str | None) -> Migration:
     check_lock(context, instance)
     check_state(instance, accepted)
     migration = migrations.latest_finished(svc.db, instance.uuid)
+    if migration is not None and migration_uuid not in (None, migration.uuid):
+        # the move named was taken and a newer one finished since: that one has its own age
+        raise exception.Conflict(f"Cannot '{accepted.action}' instance {instance.uuid}: "
+                                 f"migration {migration_uuid} is no longer the one waiting")
     if migration is None:
         # a confirm or revert may have taken the move since our state check: a conflict
         check_state(visible(svc, context, instance.uuid), accepted)

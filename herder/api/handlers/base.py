@@ -106,6 +106,15 @@ class Handler:
         except exception.InstanceNotFound as error:
             raise errors.NotFound(str(error)) from None
 
+    def project_in_path(self, req: falcon.Request, project_id: str, rule: str) -> str:
+        """A project a path names, once the caller may `rule` on it. There is no identity
+        service to ask: refused is only what no project id can be (and what a database could
+        not even compare with its project_id column)."""
+        if len(project_id) > 255 or not project_id.isprintable():
+            raise errors.BadRequest(f"Project ID {project_id} is not a valid project.")
+        self.authorize(req, rule, {"project_id": project_id})
+        return project_id
+
     @staticmethod
     def target(instance: Instance) -> dict:
         return {"project_id": instance.project_id, "user_id": instance.user_id}

@@ -1,7 +1,8 @@
 """/flavors: list, detail, show, create, delete, and os-extra_specs.
 
 Microversions: 2.55 adds `description`, 2.86 validates extra specs as they are set
-(herder.api.extra_specs), 2.102 drops `rxtx_factor` from create.
+(herder.api.extra_specs; herder's own `herder:` keys at every microversion), 2.102 drops
+`rxtx_factor` from create.
 """
 import uuid
 
@@ -129,12 +130,13 @@ class FlavorExtraSpecs(Handler):
         self.authorize(req, "os_compute_api:os-flavor-extra-specs:create")
         specs = self.body(req, schemas.EXTRA_SPECS)["extra_specs"]
         self._flavor(req, flavor_id)
-        if self.version(req).at_least("2.86"):
-            try:
-                for key, value in specs.items():
+        validating = self.version(req).at_least("2.86")
+        try:
+            for key, value in specs.items():
+                if validating or extra_specs.checked_at_every_microversion(key):
                     extra_specs.validate(key, value)
-            except extra_specs.InvalidExtraSpec as error:
-                raise errors.BadRequest(str(error)) from None
+        except extra_specs.InvalidExtraSpec as error:
+            raise errors.BadRequest(str(error)) from None
         stored = flavors.set_extra_specs(self.db, flavor_id,
                                          {k: str(v) for k, v in specs.items()})
         resp.media = {"extra_specs": {k: stored[k] for k in specs}}

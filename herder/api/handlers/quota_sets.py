@@ -29,12 +29,7 @@ def _update_schema(version: Version) -> dict:
 class _QuotaSetHandler(Handler):
     def _project(self, req: falcon.Request, project_id: str, action: str) -> str:
         """The project named in the path, once the caller may `action` its quotas."""
-        # no identity service to ask; refuse only what no project id can be (and what a
-        # database could not even compare with its project_id column)
-        if len(project_id) > 255 or not project_id.isprintable():
-            raise errors.BadRequest(f"Project ID {project_id} is not a valid project.")
-        self.authorize(req, f"{_RULE}:{action}", {"project_id": project_id})
-        return project_id
+        return self.project_in_path(req, project_id, f"{_RULE}:{action}")
 
     @staticmethod
     def _no_user_quotas(query: Query) -> None:
