@@ -109,10 +109,13 @@ _compute_opts = [
                help="Seconds between ACPI power-off requests while a guest shuts down (a "
                     "request sent before the guest listens is lost)."),
     cfg.IntOpt("max_concurrent_migrations", default=8, min=1,
-               help="Sizes a compute host's pool of request workers (twice this value): "
-                    "the requests beyond it (steps of moves, power operations) wait in the "
-                    "host's queue. It does not yet limit, across the cloud, how many moves "
-                    "a host takes part in."),
+               help="How many moves (cold migrations and resizes) this host takes part in "
+                    "at once, as their source or their destination, across every conductor. "
+                    "The host reports it with its inventory; a move over the limit of one of "
+                    "its hosts waits in order (migration `queued`, task_state resize_queued) "
+                    "until both have room. The conductors use their own value for a host that "
+                    "has reported none. It also sizes the host's pool of request workers "
+                    "(twice this value)."),
     cfg.FloatOpt("fake_power_off_seconds", default=0.0, min=0.0,
                  help="How long the fake driver takes to power a guest off."),
     cfg.IntOpt("fake_vcpus", default=16, min=1, help="vCPUs each fake host reports."),

@@ -23,6 +23,9 @@ DELETED = "deleted"
 # task_state: what is being done to the server right now (None at rest).
 SCHEDULING = "scheduling"
 RESIZE_PREP = "resize_prep"
+# herder's own: the move is scheduled and waits for its source or destination host to have a
+# free move slot (`[compute] max_concurrent_migrations`); it goes on in resize_prep
+RESIZE_QUEUED = "resize_queued"
 RESIZE_MIGRATING = "resize_migrating"
 RESIZE_MIGRATED = "resize_migrated"
 RESIZE_FINISH = "resize_finish"
@@ -39,7 +42,7 @@ RESUMING = "resuming"
 REBOOTING = "rebooting"
 REBOOTING_HARD = "rebooting_hard"
 
-MOVE_TASK_STATES = (RESIZE_PREP, RESIZE_MIGRATING, RESIZE_MIGRATED, RESIZE_FINISH)
+MOVE_TASK_STATES = (RESIZE_PREP, RESIZE_QUEUED, RESIZE_MIGRATING, RESIZE_MIGRATED, RESIZE_FINISH)
 
 # power_state: what the hypervisor says (Nova's integer codes).
 NOSTATE = 0
@@ -51,6 +54,7 @@ SUSPENDED_POWER = 7
 
 # Migration record statuses, in the order a cold migration passes through them.
 MIGRATION_PRE_MIGRATING = "pre-migrating"
+MIGRATION_QUEUED = "queued"   # waiting for a move slot on its hosts (Nova's live-migration name)
 MIGRATION_MIGRATING = "migrating"
 MIGRATION_POST_MIGRATING = "post-migrating"
 MIGRATION_FINISHED = "finished"
@@ -61,11 +65,12 @@ MIGRATION_REVERTED = "reverted"
 MIGRATION_ERROR = "error"
 MIGRATION_CANCELLED = "cancelled"   # aborted by request, and rolled back
 
-MIGRATION_IN_PROGRESS = (MIGRATION_PRE_MIGRATING, MIGRATION_MIGRATING, MIGRATION_POST_MIGRATING,
-                         MIGRATION_FINISHED, MIGRATION_CONFIRMING, MIGRATION_REVERTING)
+MIGRATION_IN_PROGRESS = (MIGRATION_PRE_MIGRATING, MIGRATION_QUEUED, MIGRATION_MIGRATING,
+                         MIGRATION_POST_MIGRATING, MIGRATION_FINISHED, MIGRATION_CONFIRMING, MIGRATION_REVERTING)
 # Statuses of a move that an abort can still stop and roll back: from its record until the
 # destination has finished it (VERIFY_RESIZE). After that, a revert is the way back.
-MIGRATION_ABORTABLE = (MIGRATION_PRE_MIGRATING, MIGRATION_MIGRATING, MIGRATION_POST_MIGRATING)
+MIGRATION_ABORTABLE = (MIGRATION_PRE_MIGRATING, MIGRATION_QUEUED, MIGRATION_MIGRATING,
+                       MIGRATION_POST_MIGRATING)
 # Statuses of a move whose data path is over: the server waits in VERIFY_RESIZE, or went on.
 MIGRATION_AFTER_FINISH = (MIGRATION_FINISHED, MIGRATION_CONFIRMING, MIGRATION_CONFIRMED,
                           MIGRATION_REVERTING, MIGRATION_REVERTED)
@@ -85,6 +90,7 @@ _STATUS_BY_VM_STATE = {
 
 _STATUS_BY_TASK_STATE = {
     RESIZE_PREP: "RESIZE",
+    RESIZE_QUEUED: "RESIZE",
     RESIZE_MIGRATING: "RESIZE",
     RESIZE_MIGRATED: "RESIZE",
     RESIZE_FINISH: "RESIZE",

@@ -35,7 +35,8 @@ _CONFIRM_CHECK_SECONDS = 1.0
 
 def report_inventory(host: HostInventory, conf) -> dict:
     """What the host reports to placement: the driver's measure of the host, with the
-    operator's overcommit ratios and reservation (keys are compute node columns)."""
+    operator's overcommit ratios and reservation, and its move limit (keys are compute node
+    columns)."""
     c = conf.compute
     return {"vcpus": host.vcpus, "memory_mb": host.memory_mb, "local_gb": host.local_gb,
             "hypervisor_type": host.hypervisor_type,
@@ -43,7 +44,9 @@ def report_inventory(host: HostInventory, conf) -> dict:
             "cpu_allocation_ratio": c.cpu_allocation_ratio,
             "ram_allocation_ratio": c.ram_allocation_ratio,
             "disk_allocation_ratio": c.disk_allocation_ratio,
-            "reserved_host_memory_mb": c.reserved_host_memory_mb}
+            "reserved_host_memory_mb": c.reserved_host_memory_mb,
+            # not a resource: how many moves the host takes part in at once (db/move_slots.py)
+            "max_concurrent_migrations": c.max_concurrent_migrations}
 
 
 class ComputeService:

@@ -31,6 +31,9 @@ class ConductorServices:
     bus: Bus
     notifier: Notifier
     host: str
+    # told when a move gives its move slots back, so that waiting moves go on at once
+    # (conductor/move_queue.py); a conductor without a queue has nothing to tell
+    move_slots_freed: Callable[[], None] = lambda: None
 
 
 class MemoryField(property):

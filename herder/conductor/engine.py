@@ -14,6 +14,12 @@ being undone. Once a step marked `commits` has begun (the point after which goin
 lose more than going on), the remaining steps run again from the first one not done; before
 that, everything begun is compensated and the workflow rolled back, and each compensation
 copes with a step that ran fully, partly or not at all.
+
+A step marked `waits` may find that the workflow must wait for something outside it (a move
+waits for free move slots on its hosts): it raises `Parked`, and the workflow is journaled
+`parked`, with no conductor and no thread, until a conductor takes it up with `resume`, which
+runs the waiting step again. A crash while a workflow waits loses nothing: recovery runs the
+waiting step again too, instead of rolling the workflow back.
 """
 import contextlib
 import logging
@@ -41,6 +47,8 @@ class Step:
     # after a crash inside the step: whether the records show all its work done (its last
     # write committed), so that recovery counts it done instead of redoing or undoing it
     done_if: Callable[[], bool] | None = None
+    # the step may park the workflow (raise Parked); it must be safe to run again
+    waits: bool = False
 
 
 class Workflow(Protocol):
@@ -66,10 +74,15 @@ class Outcome:
     completed: bool
     error: BaseException | None = None
     compensation_errors: list[BaseException] = field(default_factory=list)
+    parked: bool = False   # neither completed nor rolled back: it waits (see Parked)
 
 
 class Interrupted(Exception):
     """The service running a workflow stopped in the middle of it."""
+
+
+class Parked(Exception):
+    """Raised by a step marked `waits`: the workflow cannot go on yet, and waits parked."""
 
 
 class Engine:
@@ -92,6 +105,9 @@ class Engine:
         self._in_flight_lock = threading.Lock()
         if self.fault_points.hold_dir:
             db.after_writes(self._after_write)
+        # called after a workflow parked, so that whoever takes parked workflows up looks
+        # again: what it waits for may have come while it was parking
+        self.when_parked: Callable[[], None] | None = None
 
     def runs(self, workflow_uuid: str) -> bool:
         """A thread of this process is running or recovering the workflow."""
@@ -132,12 +148,31 @@ class Engine:
         with self._flying(workflow_uuid):
             return self._recover(workflow_uuid, flow)
 
-    def _recover(self, workflow_uuid: str, flow: Workflow) -> Outcome:
+    def resume(self, workflow_uuid: str, flow: Workflow) -> Outcome:
+        """Go on with a workflow this conductor unparked: from its waiting step, run again."""
+        with self._flying(workflow_uuid):
+            latest, done = self._journaled(workflow_uuid, flow)
+            return self._run_from(workflow_uuid, flow, _first_not_done(latest), done)
+
+    def _journaled(self, workflow_uuid: str, flow: Workflow) -> tuple[dict, list]:
+        """The latest journal row of each step begun, by position, and the steps done."""
         steps = flow.steps()
         latest = {row.position: row for row in journal.steps(self.db, workflow_uuid)}
         self._count_finished_steps_done(flow, steps, latest)
-        done = [(latest[p].id, steps[p]) for p in sorted(latest)
-                if latest[p].state == journal.STEP_DONE]
+        return latest, [(latest[p].id, steps[p]) for p in sorted(latest)
+                        if latest[p].state == journal.STEP_DONE]
+
+    def _recover(self, workflow_uuid: str, flow: Workflow) -> Outcome:
+        steps = flow.steps()
+        latest, done = self._journaled(workflow_uuid, flow)
+        waiting = _first_not_done(latest)
+        if latest and waiting == max(latest) and steps[waiting].waits and \
+                len(done) == waiting and latest[waiting].state == journal.STEP_STARTED:
+            # interrupted in its waiting step, or unparked and not yet going: it waits again
+            # (or, if it was being rolled back, its stop is found again before the step)
+            LOG.warning("%s %s interrupted while waiting in step %s: waiting again",
+                        flow.log_prefix, flow.kind, steps[waiting].name)
+            return self._run_from(workflow_uuid, flow, waiting, done)
         if len(done) == len(steps):
             LOG.warning("%s %s interrupted after its last step's work: completing it",
                         flow.log_prefix, flow.kind)
@@ -145,8 +180,7 @@ class Engine:
         if any(steps[p].commits for p in latest):
             # a committing step was begun: re-run from the first step not done (steps are
             # idempotent), never undo
-            resume_at = next((p for p in sorted(latest)
-                              if latest[p].state != journal.STEP_DONE), max(latest) + 1)
+            resume_at = _first_not_done(latest)
             LOG.warning("%s %s interrupted after its point of no return: resuming at step %d",
                         flow.log_prefix, flow.kind, resume_at)
             return self._run_from(workflow_uuid, flow, resume_at, done)
@@ -217,6 +251,8 @@ class Engine:
                      step.service)
             try:
                 self._run_step(flow, step)
+            except Parked as waiting:
+                return self._park(workflow_uuid, flow, step, waiting)
             except Exception as error:  # any failure of a step leads to compensation
                 LOG.warning("%s %s step %s failed: %s", flow.log_prefix, flow.kind, step.name,
                             error)
@@ -235,6 +271,18 @@ class Engine:
         except journal.LostOwnership as lost:
             return self._lost(flow, "the end", lost)
         return Outcome(completed=True)
+
+    def _park(self, workflow_uuid: str, flow: Workflow, step: Step, waiting: Parked) -> Outcome:
+        if not step.waits:
+            raise TypeError(f"step {step.name} parked its workflow but is not marked `waits`")
+        try:
+            journal.park(self.db, workflow_uuid, self.owner)
+        except journal.LostOwnership as lost:
+            return self._lost(flow, step.name, lost)
+        LOG.info("%s %s parked in step %s: %s", flow.log_prefix, flow.kind, step.name, waiting)
+        if self.when_parked is not None:
+            self.when_parked()
+        return Outcome(completed=False, error=waiting, parked=True)
 
     @staticmethod
     def _lost(flow: Workflow, before: str, lost: journal.LostOwnership) -> Outcome:
@@ -268,6 +316,12 @@ class Engine:
         finally:
             journal.set_status(self.db, workflow_uuid, status)
         return Outcome(completed=False, error=error, compensation_errors=failures)
+
+
+def _first_not_done(latest: dict) -> int:
+    """The position of the first step whose latest journal row is not done."""
+    return next((p for p in sorted(latest) if latest[p].state != journal.STEP_DONE),
+                max(latest, default=-1) + 1)
 
 
 def _describe(error: BaseException) -> str:

@@ -5,6 +5,7 @@ from herder import confirm_policy, exception, states
 from herder.conductor import expired_resizes, recovery
 from herder.conductor.base import ConductorServices
 from herder.conductor.engine import Engine
+from herder.conductor.move_queue import MoveQueue
 from herder.conductor.workflows.confirm import ConfirmWorkflow
 from herder.conductor.workflows.lifecycle import (BuildWorkflow, DeleteWorkflow, PowerMemory,
                                                   PowerWorkflow)
@@ -36,6 +37,9 @@ class ConductorManager:
         self.incarnation = recovery.incarnation(svc.host)
         self.engine = Engine(svc.db, fault_injection.from_conf(svc.conf, "conductor"),
                              self.incarnation, svc.conf.workflow.lease_seconds)
+        # moves waiting for move slots: looked at again whenever a move parks or gives slots back
+        self.move_queue = MoveQueue(svc, self.engine, svc.conf.conductor.workers)
+        self.engine.when_parked = svc.move_slots_freed = self.move_queue.wake
 
     def recover(self, sole_conductor: bool = False, starting: bool = False) -> int:
         """Finish or undo what a stopped conductor (another one, or a previous run of this
@@ -74,6 +78,7 @@ class ConductorManager:
         """A move's abort was asked for (the migration records it). Whichever conductor runs
         the move rolls it back at its next step; a disk copy under way is stopped here, on
         the destination, so that the copy fails now instead of the abort waiting for its end."""
+        self.move_queue.wake()   # a move waiting in the queue is taken up, to roll it back
         migration = migrations.get(self.db, migration_uuid)
         if migration.status not in (states.MIGRATION_PRE_MIGRATING, states.MIGRATION_MIGRATING) \
                 or not migration.dest_compute:

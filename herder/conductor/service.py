@@ -64,6 +64,7 @@ class ConductorService:
                                       workers=self.conf.conductor.workers)
         self._reports = self.bus.serve(REPORTS_TOPIC, _Reports(self.manager),
                                        workers=self.conf.conductor.report_workers)
+        self.manager.move_queue.start()
         self._heartbeat.start()
 
     def recover(self, sole_conductor: bool = False, in_background: bool = False) -> None:
@@ -98,6 +99,7 @@ class ConductorService:
         they all did. A workflow still running is left in the journal for the next start."""
         self._heartbeat.stop()
         self._recovery.stop()
+        self.manager.move_queue.stop()
         if self._server is None:
             return True
         drained = self._server.stop(timeout)

@@ -6,7 +6,7 @@ was cut off from the database for longer than the lease) stops instead of runnin
 """
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import Select, func, insert, select, update
 
 from herder.db import accepted_requests
 from herder.db.models import Workflow, WorkflowStep
@@ -17,6 +17,9 @@ COMPLETED = "completed"
 ROLLING_BACK = "rolling_back"
 ROLLED_BACK = "rolled_back"
 FAILED = "failed"  # rolled back as far as possible, something still needs a human
+# waiting, with no conductor and no thread, for what one of its steps waits for (a move's
+# slots on its hosts): any conductor takes it up again when that comes (unpark)
+PARKED = "parked"
 
 STEP_STARTED = "started"
 STEP_DONE = "done"
@@ -167,11 +170,39 @@ def steps(db: Database, workflow_uuid: str) -> list[WorkflowStep]:
             WorkflowStep.workflow_uuid == workflow_uuid).order_by(WorkflowStep.id)))
 
 
+def park(db: Database, uuid: str, owner: str | None) -> None:
+    """The workflow waits: it leaves its conductor (and the lease) until `unpark`."""
+    with db.transaction() as session:
+        _check_owner(session, uuid, owner)
+        session.execute(update(Workflow).where(Workflow.uuid == uuid).values(
+            status=PARKED, owner=None, lease_until=None, updated_at=_now()))
+
+
+def unpark(db: Database, uuid: str, owner: str | None, lease_seconds: float) -> bool:
+    """Take a parked workflow up again; of several conductors trying, exactly one wins."""
+    with db.transaction() as session:
+        return session.execute(update(Workflow).where(
+            Workflow.uuid == uuid, Workflow.status == PARKED).values(
+            status=RUNNING, owner=owner, updated_at=_now(),
+            lease_until=_lease_end(lease_seconds) if owner else None)).rowcount == 1
+
+
+def parked(db: Database, unless_waiting_for: Select | None = None) -> list[Workflow]:
+    """Parked workflows, oldest first; with `unless_waiting_for` (a query of migration uuids),
+    only those of moves it does not list."""
+    query = select(Workflow).where(Workflow.status == PARKED)
+    if unless_waiting_for is not None:
+        query = query.where(Workflow.migration_uuid.not_in(unless_waiting_for))
+    with db.transaction() as session:
+        return list(session.scalars(query.order_by(Workflow.id)))
+
+
 def active_for(db: Database, instance_uuid: str) -> Workflow | None:
+    """The server's workflow under way (running, rolling back, or parked), if any."""
     with db.transaction() as session:
         return session.scalars(select(Workflow).where(
             Workflow.instance_uuid == instance_uuid,
-            Workflow.status.in_((RUNNING, ROLLING_BACK)))).first()
+            Workflow.status.in_((RUNNING, ROLLING_BACK, PARKED)))).first()
 
 
 def unfinished(db: Database) -> list[Workflow]:

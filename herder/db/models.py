@@ -227,6 +227,9 @@ class ComputeNode(Timestamps, Base):
     # the id its host reads in its instances directory: hosts with one id share the directory
     # (herder/compute/shared_storage.py, directory_id); None: not reported
     instances_dir_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    # how many moves the host takes part in at once, as its `[compute]
+    # max_concurrent_migrations` says (db/move_slots.py); None: not reported
+    max_concurrent_migrations: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class Allocation(Base):
@@ -255,6 +258,25 @@ class ProjectQuotaLock(Base):
     run, so that concurrent creates of one project cannot both pass (see db/quotas.py)."""
     __tablename__ = "project_quota_locks"
     project_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+
+
+class MoveSlot(Base):
+    """A move's place on one of its hosts (db/move_slots.py): `held` while the move works on
+    the host, `waiting` in the queue until the host has room. Ids give the queue's order."""
+    __tablename__ = "move_slots"
+    __table_args__ = (UniqueConstraint("migration_uuid", "host"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    migration_uuid: Mapped[str] = mapped_column(String(36), index=True)
+    host: Mapped[str] = mapped_column(String(255), index=True)
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    queued_at: Mapped[datetime] = mapped_column(Timestamp, default=datetime.utcnow)
+
+
+class MoveQueueLock(Base):
+    """One row, locked FOR UPDATE by whoever reads and changes the move slots, so that two
+    conductors cannot both give a host its last free slot (db/move_slots.py)."""
+    __tablename__ = "move_queue_lock"
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
 
 
 class Workflow(Timestamps, Base):

@@ -91,7 +91,7 @@ def moving(client, server: dict, patience: float = 10) -> dict:
             if move["status"] in MOVING:
                 return move
         task = client.server(server["id"]).get("OS-EXT-STS:task_state")
-        if task != "resize_prep" or time.monotonic() > deadline:
+        if task not in ("resize_prep", "resize_queued") or time.monotonic() > deadline:
             break
         time.sleep(POLL_SECONDS)
     if moves:

@@ -19,7 +19,7 @@ DEFAULT_API_VERSION = "1"
 API_VERSIONS = ("1",)
 
 # migration statuses of a move that can still be aborted (before VERIFY_RESIZE)
-MOVING = ("pre-migrating", "migrating", "post-migrating")
+MOVING = ("pre-migrating", "queued", "migrating", "post-migrating")
 
 
 def make_client(instance):

@@ -21,6 +21,8 @@ def phase(server: dict, move: dict | None) -> str:
     task = server.get("OS-EXT-STS:task_state")
     if task == "resize_prep":
         return "prep" if move and move.get("dest_compute") else "scheduling"
+    if task == "resize_queued":   # waiting for a move slot on its hosts
+        return "queued"
     if task == "resize_migrating":
         return "copy" if move and move.get("disk_total_bytes") else "power-off"
     if task in ("resize_migrated", "resize_finish"):

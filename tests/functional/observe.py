@@ -5,11 +5,12 @@ import threading
 import time
 
 from kombu import Consumer, Queue
+from sqlalchemy import select
 
 from herder import states
 from herder.bus.rpc import EXCHANGE, Bus
 from herder.db import instances, placement
-from herder.db.models import Instance, Migration
+from herder.db.models import Instance, Migration, MoveSlot
 from herder.db.placement import Resources
 
 
@@ -159,6 +160,17 @@ def assert_consistent(cloud) -> None:
         if move is not None:
             wanted[directory_of[move.source_compute]].add(instance.uuid + "_resize")
     assert instance_files(cloud) == wanted
+    assert stray_move_slots(cloud) == []
+
+
+def stray_move_slots(cloud) -> list[tuple[str, str, str]]:
+    """Move slots (db/move_slots.py) held or waited for by moves that are past their finish
+    or gone: (migration, host, state) of each."""
+    with cloud.db.transaction() as session:
+        return [(slot.migration_uuid, slot.host, slot.state) for slot, status in session.execute(
+            select(MoveSlot, Migration.status).outerjoin(
+                Migration, Migration.uuid == MoveSlot.migration_uuid))
+            if status not in states.MIGRATION_ABORTABLE]
 
 
 def instance_record(cloud, server_id: str) -> Instance:

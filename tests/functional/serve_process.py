@@ -17,11 +17,12 @@ def free_port() -> int:
 
 class ServeProcess:
     def __init__(self, state_dir: str, port: int, *extra_args: str,
-                 env: dict[str, str] | None = None):
+                 env: dict[str, str] | None = None, config_file: str | None = None):
         self.state_dir, self.port = state_dir, port
         self.endpoint = f"http://127.0.0.1:{port}"
+        config = ["--config-file", config_file] if config_file else []
         self.process = subprocess.Popen(
-            [os.path.join(BIN_DIR, "herder"), "serve", "--state-dir", state_dir, "--port",
+            [os.path.join(BIN_DIR, "herder"), *config, "serve", "--state-dir", state_dir, "--port",
              str(port), *extra_args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
             env=env)
         self.banner = self._read_banner()

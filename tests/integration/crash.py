@@ -16,7 +16,8 @@ from tests.functional.observe import (assert_consistent, create_server, instance
                                       migration_of, wait_for_status)
 from tests.integration.deployment import Deployment
 
-TRANSITIONAL_MIGRATION_STATUSES = (states.MIGRATION_PRE_MIGRATING, states.MIGRATION_MIGRATING,
+TRANSITIONAL_MIGRATION_STATUSES = (states.MIGRATION_PRE_MIGRATING, states.MIGRATION_QUEUED,
+                                   states.MIGRATION_MIGRATING,
                                    states.MIGRATION_POST_MIGRATING, states.MIGRATION_CONFIRMING,
                                    states.MIGRATION_REVERTING)
 # what each operation leaves when it completes (otherwise it rolled back)

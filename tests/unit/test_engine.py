@@ -4,7 +4,7 @@ import uuid
 import pytest
 from sqlalchemy import func, select
 
-from herder.conductor.engine import Engine, Step
+from herder.conductor.engine import Engine, Parked, Step
 from herder.db import journal
 from herder.db.models import Workflow
 from herder.fault_injection import FaultInjector
@@ -296,3 +296,73 @@ def test_a_fault_point_after_a_steps_last_write_fires_once_it_returned(db, tmp_p
     outcome = Engine(db, fault_points).run(flow)
     assert not outcome.completed and writes == ["written", "written"]
     assert flow.log == ["undo a", "rolled_back"]   # b never ran
+
+
+class WaitingFlow(ScriptedFlow):
+    """Steps a, wait, b: `wait` parks the workflow until `ready` is set."""
+
+    def __init__(self):
+        super().__init__(["a", "wait", "b"])
+        self.ready = False
+        self._steps[1] = Step("wait", "conductor", self._wait, waits=True)
+
+    def _wait(self):
+        self.log.append("run wait")
+        if not self.ready:
+            raise Parked("not yet")
+
+
+def test_a_waiting_step_parks_the_workflow_without_an_owner_until_resumed(db):
+    flow, parked = WaitingFlow(), []
+    engine = Engine(db, owner="conductor-1")
+    engine.when_parked = lambda: parked.append(True)
+    outcome = engine.run(flow)
+    assert outcome.parked and not outcome.completed and parked == [True]
+    row = workflow_row(db, flow)
+    assert (row.status, row.owner, row.lease_until) == (journal.PARKED, None, None)
+    assert journal.active_for(db, flow.instance_uuid) is not None   # busy, not lost
+    assert row.uuid not in {r.uuid for r in journal.unfinished(db)}  # no recovery takes it
+
+    flow.ready = True
+    assert journal.unpark(db, row.uuid, "conductor-2", 30)
+    assert not journal.unpark(db, row.uuid, "conductor-3", 30)   # one conductor wins
+    assert Engine(db, owner="conductor-2").resume(row.uuid, flow).completed
+    assert flow.log == ["run a", "run wait", "run wait", "run b"]
+    assert [state for *_, state in journal_of(db, flow)] == ["done", "started", "done", "done"]
+
+
+def test_a_workflow_interrupted_in_its_waiting_step_waits_again_instead_of_rolling_back(db):
+    flow = WaitingFlow()
+    assert Engine(db, owner="conductor-1").run(flow).parked
+    assert journal.unpark(db, workflow_row(db, flow).uuid, "conductor-1", 30)
+    # conductor-1 died before it went on: another one adopts the workflow and recovers it
+    row = workflow_row(db, flow)
+    assert journal.adopt(db, row, "conductor-2", 30, force=True)
+    outcome = Engine(db, owner="conductor-2").recover(row.uuid, flow)
+    assert outcome.parked
+    assert flow.log == ["run a", "run wait", "run wait"]
+    assert workflow_row(db, flow).status == journal.PARKED
+
+
+def test_a_parked_workflow_asked_to_stop_rolls_back_when_resumed(db):
+    flow = WaitingFlow()
+    engine = Engine(db)
+    assert engine.run(flow).parked
+    flow.stop_before = "wait"
+    row = workflow_row(db, flow)
+    assert journal.unpark(db, row.uuid, None, 0)
+    flow.log.remove("run wait")   # stop_requested counts the steps that ran
+    outcome = engine.resume(row.uuid, flow)
+    assert not outcome.completed and str(outcome.error) == "stop asked for"
+    assert flow.log[-2:] == ["undo a", "rolled_back"]
+    assert workflow_row(db, flow).status == journal.ROLLED_BACK
+
+
+def test_only_a_step_marked_waits_may_park(db):
+    flow = ScriptedFlow(["a"])
+
+    def parks():
+        raise Parked("not allowed here")
+    flow._steps[0].run = parks
+    with pytest.raises(TypeError):
+        Engine(db).run(flow)

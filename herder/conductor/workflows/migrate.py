@@ -3,6 +3,8 @@
     create_migration        conductor    migration record, `pre-migrating`
     move_source_allocation  conductor    the source allocation passes to the migration
     select_destinations     scheduler    ranked hosts; the first one's allocation claimed
+    take_move_slots         conductor    a move slot on both hosts, or `queued` until they
+                                         have room (herder's own: max_concurrent_migrations)
     prep_resize             destination  resize claim (reschedules to an alternate on failure)
     resize_instance         source       power off, keep `_resize`, copy disk; host := dest
     finish_resize           destination  define guest, power on if it was on -> VERIFY_RESIZE
@@ -18,12 +20,12 @@ from dataclasses import dataclass, field
 from herder import exception, states
 from herder.conductor.base import ServerWorkflow
 from herder.conductor.copy_watch import CopyWatch
-from herder.conductor.engine import Step
+from herder.conductor.engine import Parked, Step
 from herder.conductor.memory import WorkflowMemory
 from herder.conductor import pending_requests
 from herder.conductor.rpcapi import ConductorAPI
 from herder.db import (accepted_requests, disk_copies, instances, migrations, move_aborts,
-                       placement, server_groups)
+                       move_slots, placement, server_groups)
 from herder.db.models import Migration
 from herder.db.placement import Resources
 from herder.scheduler.move_request import hosts_to_leave, move_request
@@ -84,6 +86,9 @@ class MigrateWorkflow(ServerWorkflow):
                  self.return_source_allocation),
             Step("select_destinations", "scheduler", self.select_destinations,
                  self.release_destination_allocation),
+            # no compensation: the slots go when the move ends, either way (finish_resize,
+            # rolled_back)
+            Step("take_move_slots", "conductor", self.take_move_slots, waits=True),
             Step("prep_resize", "destination", self.prep_resize, self.discard_destination),
             Step("resize_instance", "source", self.resize_instance, self.restore_source),
             Step("finish_resize", "destination", self.finish_resize, self.discard_destination,
@@ -154,6 +159,36 @@ class MigrateWorkflow(ServerWorkflow):
 
     def release_destination_allocation(self) -> None:
         placement.remove(self.db, self.instance_uuid)
+
+    # -- herder's own: a host takes part in so many moves at once -------------------------------
+    def take_move_slots(self) -> None:
+        """A slot on the source and on the destination (db/move_slots.py), or the move waits
+        in the queue for them, parked (`queued`, resize_queued), until a conductor takes it
+        up again (conductor/move_queue.py) and this step runs again."""
+        hosts = [self.source_host, self.dest["host"]]
+        queued = self.migration().status == states.MIGRATION_QUEUED
+        if move_slots.take_or_queue(self.db, self.migration_uuid, hosts,
+                                    self.svc.conf.compute.max_concurrent_migrations):
+            if queued:
+                with self.together():
+                    self.update_migration(states.MIGRATION_QUEUED,
+                                          status=states.MIGRATION_PRE_MIGRATING)
+                    self.update_instance({"task_state": states.RESIZE_QUEUED},
+                                         task_state=states.RESIZE_PREP)
+                LOG.info("%s the move has its slots on %s now: going on", self.log_prefix,
+                         " and ".join(sorted(set(hosts))))
+            return
+        if not queued:
+            with self.together():
+                self.update_migration(states.MIGRATION_PRE_MIGRATING,
+                                      status=states.MIGRATION_QUEUED)
+                self.update_instance({"task_state": states.RESIZE_PREP},
+                                     task_state=states.RESIZE_QUEUED)
+        raise Parked(f"{' or '.join(sorted(set(hosts)))} takes part in as many moves as it "
+                     "may at once: the move waits in the queue")
+
+    def release_move_slots(self) -> None:
+        move_slots.release(self.db, self.migration_uuid)
 
     # -- 4: destination prep_resize, with reschedule to alternates -----------------------------
     def prep_resize(self) -> None:
@@ -290,6 +325,7 @@ class MigrateWorkflow(ServerWorkflow):
         def finished(power: int) -> None:
             # unless an abort got in first: then the move rolls back (see db/move_aborts.py)
             self._migration = move_aborts.finish_unless_aborted(self.db, self.migration_uuid)
+            self.release_move_slots()
             self.update_instance({"task_state": states.RESIZE_FINISH}, vm_state=states.RESIZED,
                                  task_state=None, power_state=power, flavor=self.new_flavor,
                                  old_flavor=self.old_flavor, new_flavor=self.new_flavor,
@@ -308,6 +344,7 @@ class MigrateWorkflow(ServerWorkflow):
                 migration=self.migration_wire(), new_flavor=self.new_flavor,
                 power_on=self.power_on_after),
             after=finished)
+        self.svc.move_slots_freed()
         self.scheduler.update_instance_info(self.context, host=self.dest["host"],
                                             instance_uuid=self.instance_uuid,
                                             previous_host=self.source_host)
@@ -318,6 +355,8 @@ class MigrateWorkflow(ServerWorkflow):
 
     # -- when a step fails ------------------------------------------------------------------------
     def rolled_back(self, error: BaseException, complete: bool) -> None:
+        self.release_move_slots()   # the hosts are done with it, whatever follows
+        self.svc.move_slots_freed()
         self.fail_open_events(error)
         if not self.source_host and not self._learn_from_migration_record():
             self._release_request(error)

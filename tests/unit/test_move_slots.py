@@ -1,0 +1,74 @@
+"""Move slots: each host in at most its limit of moves at once, the rest waiting in order."""
+from herder import states
+from herder.db import migrations, move_slots, placement
+from herder.db.models import Migration
+from tests.unit.conftest import inventory
+
+
+def host(db, name: str, limit: int | None) -> None:
+    placement.upsert_node(db, name, "127.0.1.1",
+                          {**inventory(), "max_concurrent_migrations": limit})
+
+
+def move(db, name: str, status: str = states.MIGRATION_PRE_MIGRATING) -> str:
+    migrations.create(db, Migration(uuid=name, instance_uuid=f"server-{name}",
+                                    status=status, migration_type="migration"))
+    return name
+
+
+def test_a_host_takes_its_limit_of_moves_and_the_next_waits(db):
+    host(db, "a", 2), host(db, "b", 5), host(db, "c", 5)
+    assert move_slots.take_or_queue(db, move(db, "m1"), ["a", "b"], default_limit=8)
+    assert move_slots.take_or_queue(db, move(db, "m2"), ["a", "c"], default_limit=8)
+    assert not move_slots.take_or_queue(db, move(db, "m3"), ["c", "a"], default_limit=8)
+    # asked again, it answers from what it wrote
+    assert not move_slots.take_or_queue(db, "m3", ["a", "c"], default_limit=8)
+    assert move_slots.by_host(db) == {"a": {"held": 2, "waiting": 1},
+                                      "b": {"held": 1, "waiting": 0},
+                                      "c": {"held": 1, "waiting": 1}}
+    assert move_slots.admit_waiting(db, default_limit=8) == []
+    move_slots.release(db, "m1")
+    assert move_slots.admit_waiting(db, default_limit=8) == ["m3"]
+    assert move_slots.take_or_queue(db, "m3", ["a", "c"], default_limit=8)
+
+
+def test_a_host_that_reported_no_limit_has_the_conductors(db):
+    host(db, "a", None), host(db, "b", None)
+    assert move_slots.take_or_queue(db, move(db, "m1"), ["a", "b"], default_limit=1)
+    assert not move_slots.take_or_queue(db, move(db, "m2"), ["b"], default_limit=1)
+
+
+def test_a_move_whose_hosts_nobody_waits_for_goes_past_the_queue(db):
+    for name in "abcd":
+        host(db, name, 1)
+    assert move_slots.take_or_queue(db, move(db, "busy"), ["a", "b"], default_limit=8)
+    assert not move_slots.take_or_queue(db, move(db, "m1"), ["a", "c"], default_limit=8)
+    # d is free and no earlier move waits for it
+    assert move_slots.take_or_queue(db, move(db, "m2"), ["d"], default_limit=8)
+    # b is busy, and c is promised to m1, which came first
+    assert not move_slots.take_or_queue(db, move(db, "m3"), ["b", "c"], default_limit=8)
+    move_slots.release(db, "busy")
+    assert move_slots.admit_waiting(db, default_limit=8) == ["m1"]
+    move_slots.release(db, "m1")
+    assert move_slots.admit_waiting(db, default_limit=8) == ["m3"]
+
+
+def test_a_later_move_does_not_jump_a_host_queue(db):
+    host(db, "a", 1), host(db, "b", 1), host(db, "c", 1)
+    assert move_slots.take_or_queue(db, move(db, "busy"), ["a"], default_limit=8)
+    assert not move_slots.take_or_queue(db, move(db, "first"), ["a", "b"], default_limit=8)
+    # b is free, but `first` waits for it too and came earlier
+    assert not move_slots.take_or_queue(db, move(db, "second"), ["b", "c"], default_limit=8)
+    move_slots.release(db, "busy")
+    assert move_slots.admit_waiting(db, default_limit=8) == ["first"]
+    move_slots.release(db, "first")
+    assert move_slots.admit_waiting(db, default_limit=8) == ["second"]
+
+
+def test_the_slots_of_moves_that_ended_without_a_release_are_swept(db):
+    host(db, "a", 1)
+    assert move_slots.take_or_queue(db, move(db, "m1"), ["a"], default_limit=8)
+    assert not move_slots.take_or_queue(db, move(db, "m2"), ["a"], default_limit=8)
+    migrations.update(db, "m1", states.MIGRATION_PRE_MIGRATING, status=states.MIGRATION_ERROR)
+    assert move_slots.release_stale(db) == 1
+    assert move_slots.admit_waiting(db, default_limit=8) == ["m2"]
