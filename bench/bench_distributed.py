@@ -83,7 +83,7 @@ def start(root: Path, hosts: int, args) -> Deployment:
         messaging={"rpc_timeout": args.timeout},
         compute={"fake_power_off_seconds": 0.0, "periodic_interval": args.periodic_interval,
                  "fake_vcpus": 4096, "fake_memory_mb": 4 * 1024 * 1024, "fake_disk_gb": BIG,
-                 "max_concurrent_migrations": 32},
+                 "max_concurrent_migrations": args.move_limit},
         quota={"instances": BIG, "cores": BIG, "ram": BIG * 1024},
         api={"max_limit": common.LIST_LIMIT},
         # each process that has the database holds up to pool + overflow connections; with
@@ -98,6 +98,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--moves", type=int, default=30)
     parser.add_argument("--concurrent", type=int, default=1000)
     parser.add_argument("--hosts", type=int, default=10)
+    parser.add_argument("--move-limit", type=int, default=32,
+                        help="[compute] max_concurrent_migrations of every host: the moves it "
+                             "takes part in at once (herder's default is 8)")
     parser.add_argument("--conductors", type=int, default=1,
                         help="conductor processes sharing the work (each has its own GIL)")
     parser.add_argument("--poll-interval", type=float, default=0.001)

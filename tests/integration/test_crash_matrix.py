@@ -34,7 +34,8 @@ def conductor_points(kind: str, steps: tuple[str, ...],
 
 MOVE_POINTS = [  # (who holds, fault point): the conductor's steps, then the services' own
     *conductor_points("migrate", ("create_migration", "move_source_allocation",
-                                  "select_destinations", "prep_resize", "resize_instance",
+                                  "select_destinations", "take_move_slots", "prep_resize",
+                                  "resize_instance",
                                   "finish_resize")),
     ("scheduler", "select_destinations"), ("*", "prep_resize"), ("*", "power_off"),
     ("*", "copy_disk"), ("*", "finish_migration"),
