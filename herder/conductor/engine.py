@@ -157,7 +157,16 @@ class Engine:
     def _journaled(self, workflow_uuid: str, flow: Workflow) -> tuple[dict, list]:
         """The latest journal row of each step begun, by position, and the steps done."""
         steps = flow.steps()
-        latest = {row.position: row for row in journal.steps(self.db, workflow_uuid)}
+        # by name, not by the position the row was written with: a herder with a step more
+        # or less (an upgrade in the middle of a workflow) reads an older journal right
+        position_of = {step.name: position for position, step in enumerate(steps)}
+        latest = {}
+        for row in journal.steps(self.db, workflow_uuid):
+            if row.name in position_of:
+                latest[position_of[row.name]] = row
+            else:
+                LOG.warning("%s %s: the journal names a step %s this herder does not have",
+                            flow.log_prefix, flow.kind, row.name)
         self._count_finished_steps_done(flow, steps, latest)
         return latest, [(latest[p].id, steps[p]) for p in sorted(latest)
                         if latest[p].state == journal.STEP_DONE]
