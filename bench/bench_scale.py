@@ -29,6 +29,7 @@ import argparse
 import datetime
 import logging
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -43,7 +44,7 @@ sys.path.insert(0, os.path.dirname(HERE))                 # the repository: test
 os.environ.setdefault("HERDER_TEST_DB", "postgresql")    # read by tests.databases on import
 
 import bench_embedded as common  # noqa: E402  (bench/ is this script's directory)
-from bench_distributed import BIG, DeploymentCPU  # noqa: E402
+from bench_distributed import BIG, DeploymentCPU, print_fault_summary  # noqa: E402
 from sqlalchemy import func, insert, select  # noqa: E402
 
 from herder.context import admin_context  # noqa: E402
@@ -67,10 +68,12 @@ def start(root: Path, args) -> Deployment:
                  "fake_vcpus": 4096, "fake_memory_mb": 4 * 1024 * 1024, "fake_disk_gb": BIG},
         quota={"instances": BIG, "cores": BIG, "ram": BIG * 1024},
         api={"max_limit": PAGE},
-        # seven processes hold database connections: small pools leave most of PostgreSQL's
-        # 100 to whatever else uses the server
-        database={"max_pool_size": 3, "max_overflow": 2})
-    deployment.start_all()
+        # five processes hold database connections: 5 x (8 + 8) stays under PostgreSQL's 100
+        database={"max_pool_size": 8, "max_overflow": 8})
+    for name in (*deployment.conductors, *deployment.schedulers, *deployment.hosts, "api"):
+        deployment.start(name)
+    # dozens of processes importing at once take a while on two cores
+    deployment.wait_ready(timeout=args.timeout)
     return deployment
 
 
@@ -285,6 +288,35 @@ def memory_after_moves(deployment: Deployment, clients: Clients, watcher: common
     return samples
 
 
+def run(root: Path, args, steps: list[int], result: dict) -> None:
+    deployment = start(root, args)
+    cpu = DeploymentCPU(deployment)
+    clients = Clients(deployment, args.client_threads)
+    watcher = common.Client("127.0.0.1", deployment.port, ADMIN_TOKEN)
+    try:
+        for size in steps:
+            grown = grow(deployment, clients, watcher, size, args.timeout)
+            seeded = seed_migrations(deployment, size * args.migrations_per_server)
+            print(f"{size} servers (created in {grown:.0f} s), {seeded} migration rows "
+                  "written", flush=True)
+            measured = measure_size(deployment, watcher, cpu, args.rounds, size)
+            result["sizes"][size] = {"create_s": round(grown, 1), "measured": measured,
+                                     "memory_mib": by_service(resident_memory(deployment))}
+            for label, numbers in measured.items():
+                print(f"  {label}: {numbers}", flush=True)
+        if args.memory_moves:
+            result["memory_after_moves"] = memory_after_moves(
+                deployment, clients, watcher, args.memory_moves, args.batch, args.timeout)
+    except common.BenchError:
+        print_fault_summary(deployment.db)
+        print(f"the services' logs are in {root}/logs")
+        raise
+    finally:
+        watcher.close()
+        clients.close()
+        deployment.close()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", default="1000,10000",
@@ -295,7 +327,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--memory-moves", type=int, default=10000)
     parser.add_argument("--batch", type=int, default=1000)
     parser.add_argument("--client-threads", type=int, default=32)
-    parser.add_argument("--timeout", type=float, default=1800.0)
+    parser.add_argument("--timeout", type=float, default=1800.0,
+                        help="seconds the deployment may take to come up, and each wait")
     parser.add_argument("--label", default="")
     parser.add_argument("--no-save", action="store_true")
     args = parser.parse_args(argv)
@@ -311,29 +344,9 @@ def main(argv: list[str] | None = None) -> int:
                          "processes": f"api, 2 conductors, 2 schedulers, {args.hosts} computes",
                          "migrations_per_server": args.migrations_per_server,
                          "rounds": args.rounds}, "sizes": {}}
-    with tempfile.TemporaryDirectory(prefix="herder-bench-scale-") as root:
-        deployment = start(Path(root), args)
-        cpu = DeploymentCPU(deployment)
-        clients = Clients(deployment, args.client_threads)
-        watcher = common.Client("127.0.0.1", deployment.port, ADMIN_TOKEN)
-        try:
-            for size in steps:
-                grown = grow(deployment, clients, watcher, size, args.timeout)
-                seeded = seed_migrations(deployment, size * args.migrations_per_server)
-                print(f"{size} servers (created in {grown:.0f} s), {seeded} migration rows "
-                      "written", flush=True)
-                measured = measure_size(deployment, watcher, cpu, args.rounds, size)
-                result["sizes"][size] = {"create_s": round(grown, 1), "measured": measured,
-                                         "memory_mib": by_service(resident_memory(deployment))}
-                for label, numbers in measured.items():
-                    print(f"  {label}: {numbers}", flush=True)
-            if args.memory_moves:
-                result["memory_after_moves"] = memory_after_moves(
-                    deployment, clients, watcher, args.memory_moves, args.batch, args.timeout)
-        finally:
-            watcher.close()
-            clients.close()
-            deployment.close()
+    root = tempfile.mkdtemp(prefix="herder-bench-scale-")   # kept when the run fails: its logs
+    run(Path(root), args, steps, result)
+    shutil.rmtree(root)
     result["loadavg_end"] = os.getloadavg()
     if not args.no_save:
         path = os.path.join(HERE, "results", f"scale-{today}.json")

@@ -41,16 +41,19 @@ class _Queue:
     limits: dict[str, int] = field(default_factory=dict)
 
     @classmethod
-    def read(cls, session, default_limit: int, also: list[str] = ()) -> "_Queue":
+    def read(cls, session, default_limit: int, only: list[str] | None = None) -> "_Queue":
+        """The whole queue, or with `only` what concerns those hosts (a move asking for them
+        needs no more)."""
         queue = cls(default_limit)
+        of_hosts = [] if only is None else [MoveSlot.host.in_(only)]
         queue.held.update(dict(session.execute(
-            select(MoveSlot.host, func.count(MoveSlot.id)).where(MoveSlot.state == HELD)
-            .group_by(MoveSlot.host)).all()))
+            select(MoveSlot.host, func.count(MoveSlot.id))
+            .where(MoveSlot.state == HELD, *of_hosts).group_by(MoveSlot.host)).all()))
         for migration_uuid, host in session.execute(
                 select(MoveSlot.migration_uuid, MoveSlot.host)
-                .where(MoveSlot.state == WAITING).order_by(MoveSlot.id)):
+                .where(MoveSlot.state == WAITING, *of_hosts).order_by(MoveSlot.id)):
             queue.waiting.setdefault(migration_uuid, []).append(host)
-        hosts = {*queue.held, *also, *(h for hosts in queue.waiting.values() for h in hosts)}
+        hosts = {*queue.held, *(only or ()), *(h for hs in queue.waiting.values() for h in hs)}
         queue.limits = {host: limit for host, limit in session.execute(
             select(ComputeNode.host, ComputeNode.max_concurrent_migrations)
             .where(ComputeNode.host.in_(hosts))) if limit}
@@ -95,7 +98,7 @@ def take_or_queue(db: Database, migration_uuid: str, hosts: list[str],
                                .where(MoveSlot.migration_uuid == migration_uuid)).all()
         if mine:
             return all(state == HELD for state in mine)
-        queue = _Queue.read(session, default_limit, also=hosts)
+        queue = _Queue.read(session, default_limit, only=hosts)
         # it comes after every move already waiting
         ahead = Counter(host for waiting in queue.waiting.values() for host in waiting)
         state = HELD if queue.has_room(hosts, ahead) else WAITING
