@@ -1,0 +1,206 @@
+"""The dashboard over HTTP (docs/dashboard.md): its login, what each caller sees, its actions
+through the API's checks, CSRF, escaping, a failed move's history, and that a page polling its
+live endpoint keeps one connection and costs the server nothing that grows."""
+import os
+import threading
+
+import pytest
+
+from tests.functional.api_reads import set_policy
+from tests.functional.browser import DashboardClient
+from tests.functional.observe import (create_server, instance_record, migrated, wait_for_status,
+                                      wait_until)
+
+MEMBER = "demo:demo:member,reader"
+
+
+@pytest.fixture
+def as_admin(cloud):
+    client = DashboardClient(cloud, cloud.conf.admin_token)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def as_member(cloud):
+    client = DashboardClient(cloud, MEMBER)
+    yield client
+    client.close()
+
+
+def test_a_caller_without_a_token_gets_the_login_page(cloud):
+    client = DashboardClient(cloud, "someone:somewhere")
+    client.cookies = {}
+    for path in ("/dashboard", "/dashboard/servers/x"):
+        response = client.request("GET", path)
+        assert response.status == 401
+        assert b'<form method="post" action="/dashboard/login">' in response.body
+    response = client.request("GET", "/dashboard/live", headers={"Accept": "application/json"})
+    assert response.status == 401 and b'"login": "/dashboard/login"' in response.body
+    # an API token in the header is not the dashboard's way in: only its cookie is
+    response = client.request("GET", "/dashboard",
+                              headers={"X-Auth-Token": cloud.conf.admin_token})
+    assert response.status == 401
+    client.close()
+
+
+def test_login_keeps_the_token_in_an_http_only_cookie_of_the_dashboard_path(cloud):
+    client = DashboardClient.__new__(DashboardClient)
+    client.__init__(cloud, cloud.conf.admin_token)
+    response = client.request("POST", "/dashboard/login", {"token": cloud.conf.admin_token})
+    set_cookies = [v for k, v in response.getheaders() if k.lower() == "set-cookie"]
+    assert len(set_cookies) == 2
+    for cookie in set_cookies:
+        assert "HttpOnly" in cookie and "Path=/dashboard" in cookie
+        assert "SameSite=Strict" in cookie
+    assert response.getheader("Location") == "/dashboard"
+    empty = client.request("POST", "/dashboard/login", {"token": " "})
+    assert empty.status == 400 and b"Enter a token." in empty.body
+    # the cookie authenticates the dashboard only, never the API
+    api = client.request("GET", "/v2.1/servers")
+    assert api.status == 401
+    client.close()
+
+
+def test_a_refused_token_is_sent_back_to_log_in(cloud):
+    client = DashboardClient(cloud, "not a valid token")
+    response = client.request("GET", "/dashboard")
+    assert response.status == 401
+    assert b"Your token was refused or has expired" in response.body
+    client.close()
+
+
+def test_the_admin_sees_hosts_moves_and_every_project(cloud, admin, demo, as_admin):
+    mine = create_server(admin, name="admins-vm")
+    theirs = create_server(demo, name="<img src=x onerror=alert(1)>")
+    page = as_admin.page()
+    for title in ("Hosts", "Moves in flight", "Waiting in VERIFY_RESIZE", "Drain jobs",
+                  "Recent moves", "Servers"):
+        assert f"<h2>{title}" in page
+    for host in cloud.computes:
+        assert f'data-host="{host}"' in page
+    assert f'data-server="{mine.id}"' in page and f'data-server="{theirs.id}"' in page
+    # a server's name is the user's input: shown, never interpreted
+    assert "&lt;img src=x onerror=alert(1)&gt;" in page
+    assert "<img src=x" not in page
+    assert ">Migrate</button>" in page
+
+
+def test_a_member_sees_their_project_only_and_no_admin_buttons(cloud, admin, demo,
+                                                               as_member):
+    create_server(admin, name="admins-vm")
+    theirs = create_server(demo, name="moving")
+    source = instance_record(cloud, theirs.id).host
+    admin.compute.migrate_server(theirs)
+    wait_for_status(demo, theirs.id, "VERIFY_RESIZE")
+    other = create_server(demo, name="resting")
+    page = as_member.page()
+    assert "admins-vm" not in page
+    assert f'data-server="{other.id}"' in page
+    assert "<h2>Hosts" not in page and "<h2>Drain jobs" not in page
+    assert "data-host=" not in page and "compute1" not in page   # no host names at all
+    assert ">Migrate</button>" not in page and ">Abort</button>" not in page
+    # a member may confirm or revert their own move, as the API lets them
+    assert ">Confirm</button>" in page and ">Revert</button>" in page
+    # and may not see another project's server page
+    hidden = create_server(admin, name="hidden")
+    response = as_member.request("GET", f"/dashboard/servers/{hidden.id}")
+    assert response.status == 404 and b"could not be found" in response.body
+    assert as_member.act(theirs.id, "confirm").status == 202
+    wait_for_status(demo, theirs.id, "ACTIVE")
+    assert instance_record(cloud, theirs.id).host != source
+
+
+def test_actions_pass_the_api_policy_and_pre_checks(cloud, admin, demo, as_member, as_admin):
+    server = create_server(demo)
+    refused = as_member.act(server.id, "migrate")
+    assert refused.status == 403
+    assert b"os_compute_api:os-migrate-server:migrate" in refused.body
+    assert as_member.act(server.id, "abort", migration_id="1").status == 403
+    # an operator's policy file that lets members migrate lets the dashboard's button too
+    set_policy(cloud, {"os_compute_api:os-migrate-server:migrate": "role:member"})
+    assert as_member.act(server.id, "migrate").status == 202
+    wait_for_status(demo, server.id, "VERIFY_RESIZE")
+    # the operation's own pre-checks answer as the API does
+    again = as_admin.act(server.id, "migrate")
+    assert again.status == 409 and b"vm_state resized" in again.body.replace(b"'", b"")
+    assert as_admin.act(server.id, "dance").status == 400
+    bad_id = as_admin.act(server.id, "abort", migration_id="1; drop")
+    assert bad_id.status == 400 and b"whole number" in bad_id.body
+    assert as_admin.act(server.id, "revert").status == 202
+    wait_for_status(demo, server.id, "ACTIVE")
+
+
+def test_state_changes_need_the_csrf_token_and_this_origin(cloud, admin, as_admin):
+    server, _, _ = migrated(cloud, admin)
+    path = f"/dashboard/servers/{server.id}/actions"
+    missing = as_admin.request("POST", path, {"action": "confirm"},
+                               {"Accept": "application/json"})
+    wrong = as_admin.request("POST", path, {"action": "confirm", "csrf": "guess"},
+                             {"Accept": "application/json"})
+    elsewhere = as_admin.request("POST", path, {"action": "confirm", "csrf": as_admin.csrf},
+                                 {"Accept": "application/json",
+                                  "Origin": "http://evil.example"})
+    for response in (missing, wrong, elsewhere):
+        assert response.status == 403, response.body
+    assert admin.compute.get_server(server.id).status == "VERIFY_RESIZE"
+    login_elsewhere = as_admin.request("POST", "/dashboard/login", {"token": "x:y"},
+                                       {"Origin": "http://evil.example"})
+    assert login_elsewhere.status == 403
+    logout = as_admin.request("POST", "/dashboard/logout", {"csrf": as_admin.csrf})
+    assert logout.status == 303
+    gone = [v for k, v in logout.getheaders() if k.lower() == "set-cookie"]
+    assert len(gone) == 2 and all('=""; expires=' in v for v in gone), gone
+
+
+def test_a_failed_move_shows_its_fault_and_what_was_rolled_back(cloud, admin, as_admin):
+    server = create_server(admin, name="unlucky")
+    cloud.computes[instance_record(cloud, server.id).host].driver.fault_points.arm("power_off")
+    admin.compute.migrate_server(server)
+    wait_for_status(admin, server.id, "ACTIVE")   # rolled back to where it was
+    page = wait_until(lambda: (p := as_admin.page(f"/dashboard/servers/{server.id}"))
+                      and "Rolled back:" in p and "Fault: " in p and p,
+                      message="the failed move in the server's history")
+    assert "Fault: " in page and "injected fault" in page
+    assert "<b>prep_resize</b>" in page and "compensated" in page
+    assert 'class="failed"><b>compute_resize_instance</b>' in page
+    assert "migration 1: error" in page
+    # the member of another project cannot see it at all; the events' hosts are the admin's
+    assert "compute_prep_resize</b> on compute" in page
+
+
+def test_recent_moves_show_outcome_durations_and_a_chart(cloud, admin, as_admin):
+    server, source, destination = migrated(cloud, admin)
+    admin.compute.confirm_server_resize(server)
+    wait_for_status(admin, server.id, "ACTIVE")
+    panel = wait_until(lambda: (p := as_admin.page()) and 'class="outcome confirmed"' in p and p,
+                       message="the confirmed move among the recent ones")
+    assert f"{source} → {destination}" in panel
+    assert '<svg class="chart"' in panel and 'class="p-copy"' in panel
+    assert 'class="p-boot"' in panel
+
+
+def _http_workers() -> int:
+    """The api's HTTP worker threads (cheroot names them so), busy or idle."""
+    return sum(1 for t in threading.enumerate() if t.name.startswith("CP Server"))
+
+
+def test_a_page_left_open_reuses_one_connection_and_grows_nothing(cloud, admin, as_admin):
+    """120 refreshes of the live endpoint, as a page open for two minutes makes: all on the
+    one kept-alive connection, and the api holds no more worker threads or sockets after them
+    (the cloud runs in this process: its file descriptors are counted here)."""
+    create_server(admin)
+    for _ in range(10):   # warm: the database pool and the worker threads are made
+        as_admin.page("/dashboard/live")
+    connection = as_admin.connection
+    socket_before = connection.sock
+    workers_before = _http_workers()
+    fds_before = len(os.listdir("/proc/self/fd"))
+    for _ in range(120):
+        response = as_admin.request("GET", "/dashboard/live",
+                                    headers={"Accept": "application/json"})
+        assert response.status == 200
+        assert (response.getheader("Connection") or "").lower() != "close"
+        assert connection.sock is socket_before   # never reconnected
+    assert _http_workers() == workers_before
+    assert len(os.listdir("/proc/self/fd")) <= fds_before + 2
