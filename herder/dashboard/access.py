@@ -1,7 +1,7 @@
 """What the dashboard's caller may see and do: the API's own policy rules, asked with the
 same targets the API asks them with, so that a page never shows what the API would refuse
 (a member sees their own project's servers and no admin buttons)."""
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from herder.context import RequestContext
 from herder.db.models import Instance
@@ -25,14 +25,21 @@ MIGRATE = "os_compute_api:os-migrate-server:migrate"
 
 @dataclass
 class Access:
+    """One request's caller. Answers are kept for the request: a page asks the same rules of
+    hundreds of servers, whose targets differ only by their project and user."""
     context: RequestContext
     enforcer: object   # oslo.policy Enforcer
+    _answers: dict = field(default_factory=dict, repr=False)
 
     def allowed(self, rule: str, target: dict | None = None) -> bool:
         """As the API's Handler.allowed: `authorize`, so an unregistered rule is a bug."""
         target = target or {"project_id": self.context.project_id,
                             "user_id": self.context.user_id}
-        return self.enforcer.authorize(rule, target, self.context.policy_creds())
+        key = (rule, target["project_id"], target["user_id"])
+        if key not in self._answers:
+            self._answers[key] = self.enforcer.authorize(rule, target,
+                                                         self.context.policy_creds())
+        return self._answers[key]
 
     def on_server(self, rule: str, server: Instance) -> bool:
         return self.allowed(rule, {"project_id": server.project_id, "user_id": server.user_id})
