@@ -17,6 +17,10 @@ from herder.db.models import Instance, Migration
 from herder.db.placement import Resources
 from herder.db.session import Database
 
+# a move in flight: from its record to its finish, and while a confirm or revert runs; not
+# while it waits in VERIFY_RESIZE (the waiting panel shows those), which holds no move slot
+IN_FLIGHT = tuple(status for status in states.MIGRATION_IN_PROGRESS
+                  if status != states.MIGRATION_FINISHED)
 # a page shows at most this many servers (the newest first): the page stays small, and so
 # does the work of each refresh, however large the cloud
 SERVER_ROWS = 200
@@ -114,7 +118,7 @@ def hosts(db: Database, conf) -> list[HostRow]:
     with db.transaction() as session:
         for source, destination in session.execute(
                 select(Migration.source_compute, Migration.dest_compute)
-                .where(Migration.status.in_(states.MIGRATION_IN_PROGRESS),
+                .where(Migration.status.in_(IN_FLIGHT),
                        Migration.deleted.is_(False))):
             moving_out[source] += 1
             if destination:
@@ -156,11 +160,11 @@ def _servers_of(session, uuids, project_id: str | None) -> dict[str, Instance]:
 
 
 def moves_in_flight(db: Database, access: Access) -> list[MoveRow]:
-    """The moves from their record to their finish (queued ones too), oldest first."""
+    """The moves in flight (queued ones too), oldest first."""
     project_id = access.project_scope()
     with db.transaction() as session:
         found = list(session.scalars(
-            select(Migration).where(Migration.status.in_(states.MIGRATION_IN_PROGRESS),
+            select(Migration).where(Migration.status.in_(IN_FLIGHT),
                                     Migration.deleted.is_(False)).order_by(Migration.id)))
         servers = _servers_of(session, [m.instance_uuid for m in found], project_id)
     show_hosts, now = access.sees_move_hosts(), _now()
@@ -175,9 +179,7 @@ def moves_in_flight(db: Database, access: Access) -> list[MoveRow]:
             migration.id, server.uuid, server.display_name, server.project_id,
             migration.migration_type, migration.source_compute if show_hosts else None,
             migration.dest_compute if show_hosts else None, migration.status,
-            move_progress.phase({"OS-EXT-STS:task_state": server.task_state, "status": status},
-                                {"dest_compute": migration.dest_compute,
-                                 "disk_total_bytes": migration.disk_total_bytes}),
+            _phase(server, status, migration),
             server.progress or 0, migration.disk_total_bytes if details else None,
             migration.disk_processed_bytes if details else None,
             (now - migration.created_at).total_seconds(),
@@ -185,6 +187,14 @@ def moves_in_flight(db: Database, access: Access) -> list[MoveRow]:
             access.on_server(access_rules.ABORT, server)
             and migration.status in states.MIGRATION_ABORTABLE))
     return rows
+
+
+def _phase(server: Instance, status: str, migration: Migration) -> str:
+    if migration.status in (states.MIGRATION_CONFIRMING, states.MIGRATION_REVERTING):
+        return migration.status   # past the seed's steps: its confirm or revert runs
+    return move_progress.phase({"OS-EXT-STS:task_state": server.task_state, "status": status},
+                               {"dest_compute": migration.dest_compute,
+                                "disk_total_bytes": migration.disk_total_bytes})
 
 
 def waiting_to_confirm(db: Database, conf, access: Access) -> list[WaitingRow]:

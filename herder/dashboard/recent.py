@@ -24,7 +24,9 @@ COPY_EVENT = "compute_resize_instance"
 BOOT_EVENT = "compute_finish_resize"
 # the move's other events, for when it ended
 OTHER_EVENTS = ("conductor_migrate_server", "cold_migrate", "compute_prep_resize")
-ENDED = (*states.MIGRATION_AFTER_FINISH, states.MIGRATION_ERROR, states.MIGRATION_CANCELLED)
+# no longer in flight: waiting in VERIFY_RESIZE, or over
+ENDED = (states.MIGRATION_FINISHED, states.MIGRATION_CONFIRMED, states.MIGRATION_REVERTED,
+         states.MIGRATION_ERROR, states.MIGRATION_CANCELLED)
 
 
 @dataclass

@@ -100,6 +100,8 @@ def test_a_member_sees_their_project_only_and_no_admin_buttons(cloud, admin, dem
     assert "<h2>Hosts" not in page and "<h2>Drain jobs" not in page
     assert "data-host=" not in page and "compute1" not in page   # no host names at all
     assert ">Migrate</button>" not in page and ">Abort</button>" not in page
+    # a move waiting in VERIFY_RESIZE is no longer in flight: it waits for its confirm
+    assert "No move in flight." in page
     # a member may confirm or revert their own move, as the API lets them
     assert ">Confirm</button>" in page and ">Revert</button>" in page
     # and may not see another project's server page
