@@ -206,3 +206,58 @@ def test_a_page_left_open_reuses_one_connection_and_grows_nothing(cloud, admin, 
         assert connection.sock is socket_before   # never reconnected
     assert _http_workers() == workers_before
     assert len(os.listdir("/proc/self/fd")) <= fds_before + 2
+
+
+def test_an_admin_aborts_a_move_from_the_dashboard(tmp_path):
+    """Abort, as DELETE /servers/{id}/migrations/{mid}: the move is rolled back and its
+    migration ends cancelled; a second abort is refused with the API's conflict."""
+    from tests.conftest import connect, make_cloud
+    cloud = make_cloud(tmp_path, compute__fake_power_off_seconds=3)   # time to abort in
+    client = DashboardClient(cloud, cloud.conf.admin_token)
+    try:
+        admin = connect(cloud, cloud.conf.admin_token)
+        server = create_server(admin)
+        source = instance_record(cloud, server.id).host
+        admin.compute.migrate_server(server)
+        page = wait_until(lambda: (p := client.page()) and ">Abort</button>" in p and p,
+                          message="the move's Abort button")
+        migration_id = page.split('name="migration_id" value="')[1].split('"')[0]
+        response = client.act(server.id, "abort", migration_id=migration_id)
+        assert response.status == 202, response.body
+        again = client.act(server.id, "abort", migration_id=migration_id)
+        assert again.status == 409 and b"being aborted already" in again.body
+        wait_for_status(admin, server.id, "ACTIVE", timeout=30)
+        history = wait_until(lambda: (p := client.page(f"/dashboard/servers/{server.id}"))
+                             and f"migration {migration_id}: cancelled" in p and p,
+                             message="the cancelled move in the history")
+        assert "migration_cancel" in history
+        assert instance_record(cloud, server.id).host == source
+    finally:
+        client.close()
+        cloud.stop()
+
+
+def test_moves_waiting_show_the_time_left_and_who_set_the_window(tmp_path):
+    from herder.db import confirm_policies
+    from tests.conftest import connect, make_cloud
+    cloud = make_cloud(tmp_path, resize_confirm_window=3600)
+    client = DashboardClient(cloud, cloud.conf.admin_token)
+    try:
+        admin = connect(cloud, cloud.conf.admin_token)
+        demo = connect(cloud, MEMBER)
+        migrated(cloud, admin)   # a move of the admin project: the cloud's window
+        confirm_policies.put(cloud.db, "demo", 600, "revert")
+        theirs = create_server(demo, name="demo-vm")
+        admin.compute.migrate_server(theirs)
+        wait_for_status(demo, theirs.id, "VERIFY_RESIZE")
+        page = client.page()
+        waiting = page.split('data-panel="waiting"')[1].split("</section>")[0]
+        rows = waiting.split("<tr>")[2:]
+        assert len(rows) == 2
+        assert "59 min" in rows[0] and "then confirm" in rows[0]
+        assert "from the cloud&#x27;s settings" in rows[0]
+        assert "9 min" in rows[1] and "then revert" in rows[1]
+        assert "project demo&#x27;s confirm policy" in rows[1]
+    finally:
+        client.close()
+        cloud.stop()
