@@ -15,7 +15,7 @@ import falcon
 from herder.api import errors
 from herder.api.handlers.base import ApiServices, Handler
 from herder.dashboard import PREFIX, actions, data, drains, history, recent, session, views
-from herder.dashboard.access import Access
+from herder.dashboard.access import SERVER_SHOW, Access
 from herder.dashboard.html import esc
 from herder.db.models import Instance
 
@@ -96,8 +96,12 @@ class _Dashboard(Handler):
         roles = ", ".join(context.roles)
         return f"{context.user_id} in project {context.project_id} ({roles})"
 
-    def lookup(self, req: falcon.Request, server_id: str) -> Instance:
-        return self.server(req, server_id)   # the API's: 404 unless the caller may see it
+    def shown_server(self, req: falcon.Request, server_id: str) -> Instance:
+        """As GET /servers/{id}: 404 unless the caller may see it, 403 unless the policy lets
+        them show it."""
+        server = self.server(req, server_id)
+        self.authorize(req, SERVER_SHOW, self.target(server))
+        return server
 
 
 def _panels(api: ApiServices, access: Access, csrf: str) -> dict[str, str]:
@@ -138,20 +142,20 @@ class OverviewLive(_Dashboard):
 
 def _server_panels(api: ApiServices, access: Access, server: Instance,
                    csrf: str) -> dict[str, str]:
-    rows = {row.server_id: row for row in data.servers(api.db, access, [server.uuid])}
+    row = next(iter(data.servers(api.db, access, [server.uuid])), None)
     moves = [m for m in data.moves_in_flight(api.db, access) if m.server_id == server.uuid]
     waiting = [w for w in data.waiting_to_confirm(api.db, api.conf, access)
                if w.server_id == server.uuid]
-    row = rows.get(server.uuid)
     return {"server": views.server_panel(row, moves, waiting, csrf) if row else
-            '<p class="empty">This server was deleted.</p>',
+            '<p class="empty">Not listed: deleted, or the policy does not let you list '
+            'servers.</p>',
             "history": views.history_panel(history.server_history(api.db, access, server))}
 
 
 class ServerPage(_Dashboard):
     def on_get(self, req: falcon.Request, resp: falcon.Response, server_id: str) -> None:
         access = self.access(req)
-        server = self.lookup(req, server_id)
+        server = self.shown_server(req, server_id)
         csrf = session.csrf_token(req)
         panels = _server_panels(self.api, access, server, csrf)
         body = (views.header(self.who(access), csrf)
@@ -165,7 +169,7 @@ class ServerPage(_Dashboard):
 class ServerLive(_Dashboard):
     def on_get(self, req: falcon.Request, resp: falcon.Response, server_id: str) -> None:
         access = self.access(req)
-        server = self.lookup(req, server_id)
+        server = self.shown_server(req, server_id)
         _json(resp, {"panels": _server_panels(self.api, access, server,
                                               session.csrf_token(req))})
 
@@ -175,7 +179,8 @@ class ServerActions(_Dashboard):
         access = self.access(req)
         form = _form(req)
         session.check_state_change(req, form)
-        note = actions.run(self.api, access, self.lookup(req, server_id), form)
+        # the action's own rule decides, as in the API, not the rule of showing the server
+        note = actions.run(self.api, access, self.server(req, server_id), form)
         if _wants_json(req):
             _json(resp, {"message": note}, 202)
         else:

@@ -110,6 +110,11 @@ def test_a_member_sees_their_project_only_and_no_admin_buttons(cloud, admin, dem
     assert as_member.act(theirs.id, "confirm").status == 202
     wait_for_status(demo, theirs.id, "ACTIVE")
     assert instance_record(cloud, theirs.id).host != source
+    assert as_member.page(f"/dashboard/servers/{other.id}")
+    # a server's page is what GET /servers/{id} shows: under its policy rule
+    set_policy(cloud, {"os_compute_api:servers:show": "role:admin"})
+    refused = as_member.request("GET", f"/dashboard/servers/{other.id}")
+    assert refused.status == 403 and b"os_compute_api:servers:show" in refused.body
 
 
 def test_actions_pass_the_api_policy_and_pre_checks(cloud, admin, demo, as_member, as_admin):
