@@ -12,6 +12,9 @@ from herder.api.handlers import (hypervisors, instance_actions, migrations, serv
 from herder.api.handlers import availability_zones, flavor_access, limits, quota_sets
 from herder.api.handlers import identity, image_upload, server_groups
 from herder.api.handlers import confirm_policies, herder_api, move_plans
+from herder import dashboard
+from herder.dashboard import handlers as dashboard_handlers
+from herder.dashboard import session as dashboard_session
 from herder.api.apidoc import describe
 from herder.api.handlers.base import ApiServices
 from herder.api.middleware import ReadTransactionMiddleware, RequestContextMiddleware
@@ -117,13 +120,22 @@ def make_app(api: ApiServices, public_url: str | None = None) -> keystone.WsgiAp
     app.add_error_handler(sqlalchemy.exc.TimeoutError, _database_unavailable)
     app.add_error_handler(falcon.HTTPError, _falcon_error)
     app.add_error_handler(errors.ApiError, _api_error)
+    dashboard_handlers.add_error_handlers(app)
     for template, resource in _routes(api):
         app.add_route(template, resource)
-    return keystone.protect(app, api.conf) if use_keystone else app
+    # the dashboard's pages are no part of the API (nor of its OpenAPI document)
+    for template, resource in dashboard_handlers.routes(api):
+        app.add_route(template, resource)
+    protected = keystone.protect(app, api.conf) if use_keystone else app
+    # outermost, so that keystonemiddleware too sees the dashboard's cookie as the token
+    return dashboard_session.token_from_cookie(protected)
 
 
 def _api_error(req, resp, error: errors.ApiError, params) -> None:
-    errors.render(resp, error.code, error.message)
+    if dashboard.is_dashboard_path(req.path):
+        dashboard_handlers.api_error(req, resp, error)
+    else:
+        errors.render(resp, error.code, error.message)
 
 
 def _falcon_error(req, resp, error: falcon.HTTPError, params) -> None:

@@ -5,7 +5,7 @@ import re
 
 import falcon
 
-from herder import image_urls
+from herder import dashboard, image_urls
 from herder.api import auth, errors, http_server, keystone, microversion
 from herder.context import new_request_id
 
@@ -46,6 +46,10 @@ class RequestContextMiddleware:
         else:
             context = auth.context_from_token(req.get_header("X-Auth-Token"),
                                               self.conf.admin_token, request_id)
+        if context is None and dashboard.is_dashboard_path(req.path):
+            # the dashboard sends a caller without a valid token to its login page
+            req.context.herder = None
+            return
         if context is None:
             signed_image_id = signed_download(req, self.conf, self.db)
             if signed_image_id is None:

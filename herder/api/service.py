@@ -4,11 +4,11 @@ Production may serve `herder.api.wsgi:application` with any WSGI server instead.
 import logging
 import threading
 
-import falcon
 
 from herder.api import auth
 from herder.api.app import make_app
 from herder.api.handlers.base import ApiServices
+from herder.api.keystone import WsgiApp
 from herder.api.http_server import GatedServer
 from herder.api.policies import make_enforcer
 from herder.bus.rpc import Bus
@@ -17,7 +17,7 @@ from herder.db.session import Database
 LOG = logging.getLogger(__name__)
 
 
-def build_app(conf, db: Database, bus: Bus) -> falcon.App:
+def build_app(conf, db: Database, bus: Bus) -> WsgiApp:
     return make_app(ApiServices(conf, db, bus, make_enforcer(conf)), conf.api.public_endpoint)
 
 

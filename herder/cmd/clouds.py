@@ -8,6 +8,8 @@ import os
 
 import yaml
 
+from herder.dashboard import PREFIX as DASHBOARD
+
 ADMIN_CLOUD = "herder"
 DEMO_CLOUD = "herder-demo"
 DEMO_TOKEN = "demo:demo:member,reader"
@@ -37,11 +39,14 @@ def keystone_instructions(endpoint: str, hosts: int) -> str:
     and find herder in its service catalog, so no clouds.yaml is written."""
     return (f"herder is serving the Compute API at {endpoint}/v2.1 with {hosts} compute hosts, "
             "behind Keystone ([api] auth_strategy = keystone): use the clouds.yaml of your "
-            "Keystone. Stop with Ctrl-C.")
+            f"Keystone.\nThe dashboard is at {endpoint}{DASHBOARD} (log in with a Keystone "
+            "token: openstack token issue -f value -c id). Stop with Ctrl-C.")
 
 
 def instructions(endpoint: str, clouds_file: str, hosts: int) -> str:
     return f"""herder is serving the Compute API at {endpoint}/v2.1 with {hosts} compute hosts.
+The dashboard is at {endpoint}{DASHBOARD} (log in with the token of cloud '{ADMIN_CLOUD}' in
+clouds.yaml, or '{DEMO_TOKEN}' as a member of project 'demo').
 
 Use the openstack CLI with it:
   export OS_CLIENT_CONFIG_FILE={clouds_file}

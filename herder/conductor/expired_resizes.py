@@ -52,17 +52,17 @@ def settle(svc: ConductorServices, context: RequestContext, host: str,
         server = servers.get(migration.instance_uuid)
         if server is None:
             continue   # deleted meanwhile: its delete confirmed the move
-        policy = confirm_policy.resolve(_flavor_layer(svc, migration, server),
-                                        _project_layer(projects.get(server.project_id)), cloud)
+        policy = confirm_policy.resolve(flavor_layer(svc.db, migration, server),
+                                        project_layer(projects.get(server.project_id)), cloud)
         if policy.expired(migration.updated_at or migration.created_at, now):
             _act(operations, context, server, migration, policy)
 
 
-def _flavor_layer(svc: ConductorServices, migration: Migration,
-                  server: Instance) -> confirm_policy.Layer:
+def flavor_layer(db, migration: Migration, server: Instance) -> confirm_policy.Layer:
     """The flavor the server moved to, as it is now (an operator's change applies to moves
-    already waiting); once deleted, the copy the server keeps of it."""
-    flavor = flavors.by_internal_id(svc.db, migration.new_instance_type_id) \
+    already waiting); once deleted, the copy the server keeps of it. (The dashboard shows a
+    waiting move's time left from this and project_layer too.)"""
+    flavor = flavors.by_internal_id(db, migration.new_instance_type_id) \
         if migration.new_instance_type_id is not None else None
     if flavor is not None:
         return confirm_policy.flavor_layer(flavor.name, flavor.extra_specs or {})
@@ -70,7 +70,7 @@ def _flavor_layer(svc: ConductorServices, migration: Migration,
     return confirm_policy.flavor_layer(kept.get("name", "?"), kept.get("extra_specs") or {})
 
 
-def _project_layer(row) -> confirm_policy.Layer:
+def project_layer(row) -> confirm_policy.Layer:
     if row is None:
         return confirm_policy.Layer("no project policy")
     return confirm_policy.Layer(f"project {row.project_id}'s confirm policy",

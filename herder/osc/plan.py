@@ -6,7 +6,7 @@ import json
 import yaml
 from osc_lib.command import command
 
-from herder.osc.progress import size
+from herder.move_progress import size
 
 CANDIDATE_COLUMNS = ("Rank", "Host", "Weight", "Disk copy", "Bytes to move", "Estimated time",
                      "Estimate basis")

@@ -9,34 +9,13 @@ import time
 from osc_lib import exceptions
 from osc_lib.command import command
 
+from herder.move_progress import phase, size
 from herder.osc.plugin import MOVING
 
 POLL_SECONDS = 0.5
 PLAIN_LINE_EVERY = 1.0
 AT_REST = ("VERIFY_RESIZE", "ACTIVE", "SHUTOFF", "ERROR")
 RATE_WINDOW = 5.0   # seconds of copy progress the rate is measured over
-
-
-def phase(server: dict, move: dict | None) -> str:
-    task = server.get("OS-EXT-STS:task_state")
-    if task == "resize_prep":
-        return "prep" if move and move.get("dest_compute") else "scheduling"
-    if task == "resize_queued":   # waiting for a move slot on its hosts
-        return "queued"
-    if task == "resize_migrating":
-        return "copy" if move and move.get("disk_total_bytes") else "power-off"
-    if task in ("resize_migrated", "resize_finish"):
-        return "finish"
-    return task or server["status"].lower()
-
-
-def size(count: float | None) -> str:
-    if count is None:
-        return "-"
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if count < 1024 or unit == "GiB":
-            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
-        count /= 1024
 
 
 class Watch:

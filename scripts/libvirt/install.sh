@@ -5,15 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-packages=(qemu-system-x86 qemu-utils e2fsprogs libvirt-daemon-system libvirt-dev pkg-config gcc)
-missing=()
-for package in "${packages[@]}"; do
-  dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
-done
-if ((${#missing[@]})); then
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
+./scripts/apt-install.sh qemu-system-x86 qemu-utils e2fsprogs libvirt-daemon-system libvirt-dev \
+    pkg-config gcc
 .venv/bin/pip install --quiet -e '.[libvirt]'
 
 # Without udev, /dev/kvm stays root-only and libvirt probes QEMU again on every domain it

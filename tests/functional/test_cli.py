@@ -6,6 +6,8 @@ in `server migration list`), confirm it and find it ACTIVE on another host; migr
 """
 import json
 import os
+import re
+import urllib.request
 
 import pytest
 
@@ -25,6 +27,12 @@ def served(tmp_path_factory):
 def test_serve_prints_how_to_use_the_openstack_cli(served):
     assert "export OS_CLIENT_CONFIG_FILE=" in served["banner"]
     assert "openstack --os-cloud herder server migrate" in served["banner"]
+
+
+def test_serve_prints_the_dashboards_address_next_to_the_apis(served):
+    address = re.search(r"The dashboard is at (http://\S+) ", served["banner"]).group(1)
+    with urllib.request.urlopen(f"{address}/login", timeout=10) as page:
+        assert page.status == 200 and b'<input id="token"' in page.read()
 
 
 def test_quickstart_migrate_confirm_revert_resize_with_the_openstack_cli(served):

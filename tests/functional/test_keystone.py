@@ -193,3 +193,20 @@ def test_the_openstack_cli_logs_in_with_a_password_and_moves_a_server(cloud, key
     assert moved["OS-EXT-SRV-ATTR:host"] not in (source, None)
     cli(served, "server", "delete", "--wait", "cli-vm", cloud="ks-member")
     assert_consistent(cloud)
+
+
+def test_the_dashboard_takes_keystone_tokens_and_their_roles(cloud, admin, member):
+    """The dashboard's login keeps a Keystone token, which keystonemiddleware validates on
+    every request as it does the API's; the token's roles decide what the page shows."""
+    from tests.functional.browser import DashboardClient
+    server = create_server(member, "on-the-dashboard")
+    as_member = DashboardClient(cloud, member.auth_token)
+    page = as_member.page()
+    assert f'data-server="{server.id}"' in page and "<h2>Hosts" not in page
+    as_admin = DashboardClient(cloud, admin.auth_token)
+    assert "<h2>Hosts" in as_admin.page() and f'data-server="{server.id}"' in as_admin.page()
+    forged = DashboardClient(cloud, "gAAAAABnot-a-keystone-token")
+    refused = forged.request("GET", "/dashboard")
+    assert refused.status == 401 and b"Your token was refused" in refused.body
+    for client in (as_member, as_admin, forged):
+        client.close()
