@@ -4,7 +4,6 @@ Production may serve `herder.api.wsgi:application` with any WSGI server instead.
 import logging
 import threading
 
-
 from herder.api import auth
 from herder.api.app import make_app
 from herder.api.handlers.base import ApiServices
