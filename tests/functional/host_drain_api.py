@@ -3,7 +3,6 @@ import time
 
 import requests
 
-from tests.functional.contract import set_compute_service
 from tests.functional.observe import wait_for_status
 
 ROUTE = "/herder/v1/host-drains"
@@ -42,12 +41,13 @@ def wait_finished(cloud, job_id: str, timeout: float = 60.0) -> dict:
         time.sleep(0.1)
 
 
-def servers_on(cloud, admin, host: str, count: int, stopped: int = 0) -> list[str]:
-    """`count` new m1.tiny servers, all on `host` (the other hosts are disabled while they are
-    built), the first `stopped` of them stopped."""
-    others = [h for h in cloud.computes if h != host]
-    for other in others:
-        set_compute_service(cloud, other, disabled=True)
+def servers_on(admin, host: str, count: int, stopped: int = 0) -> list[str]:
+    """`count` new m1.tiny servers, all on `host` (the other hosts' compute services are
+    disabled while they are built), the first `stopped` of them stopped."""
+    others = [s for s in admin.compute.services()
+              if s.binary == "nova-compute" and s.host != host and s.status == "enabled"]
+    for service in others:
+        admin.compute.disable_service(service, host=service.host, binary=service.binary)
     image = admin.image.find_image("herder-guest")
     flavor = admin.compute.find_flavor("m1.tiny")
     try:
@@ -57,8 +57,8 @@ def servers_on(cloud, admin, host: str, count: int, stopped: int = 0) -> list[st
         for server in made:
             wait_for_status(admin, server.id, "ACTIVE", timeout=60)
     finally:
-        for other in others:
-            set_compute_service(cloud, other, disabled=False)
+        for service in others:
+            admin.compute.enable_service(service, host=service.host, binary=service.binary)
     for server in made[:stopped]:
         admin.compute.stop_server(server)
     for server in made[:stopped]:

@@ -51,7 +51,7 @@ def most_at_once(cloud, migration_uuids: set[str], host_of) -> int:
 
 def test_a_drain_of_fifty_servers_keeps_its_limits_and_a_restore_brings_them_back(cloud,
                                                                                   admin):
-    servers = servers_on(cloud, admin, "compute1", 50, stopped=5)
+    servers = servers_on(admin, "compute1", 50, stopped=5)
     job = start(cloud, "compute1", reason="kernel upgrade", max_per_source=2,
                 max_per_destination=2, auto_confirm=True)
     assert (job["kind"], job["status"], job["servers_total"]) == ("drain", "running", 50)
@@ -105,12 +105,12 @@ def error(answer, code: int) -> str:
 def test_locked_error_and_mid_move_servers_are_skipped_with_their_reason(small_cloud):
     cloud = small_cloud
     admin = connect(cloud, cloud.conf.admin_token)
-    plain, locked, broken, arriving = servers_on(cloud, admin, "compute2", 4)
+    plain, locked, broken, arriving = servers_on(admin, "compute2", 4)
     admin.compute.lock_server(locked, locked_reason="license check")
     set_instance(cloud, broken, vm_state="error")
     admin.compute.migrate_server(arriving, host="compute1")   # to VERIFY_RESIZE on compute1
     wait_until(lambda: instance_record(cloud, arriving).vm_state == "resized")
-    (staying,) = servers_on(cloud, admin, "compute1", 1)
+    (staying,) = servers_on(admin, "compute1", 1)
 
     first = wait_finished(cloud, start(cloud, "compute1", auto_confirm=True)["id"])
     results = {s["server_id"]: s for s in first["servers"]}
@@ -142,7 +142,7 @@ def test_locked_error_and_mid_move_servers_are_skipped_with_their_reason(small_c
 def test_pause_stops_new_moves_resume_goes_on_and_a_deleted_server_is_reported(small_cloud):
     cloud = small_cloud
     admin = connect(cloud, cloud.conf.admin_token)
-    servers = servers_on(cloud, admin, "compute1", 4)
+    servers = servers_on(admin, "compute1", 4)
     job = start(cloud, "compute1", max_per_source=1, auto_confirm=True)
     paused = act(cloud, job["id"], "pause")
     assert paused.status_code == 202, paused.text
@@ -172,7 +172,7 @@ def test_pause_stops_new_moves_resume_goes_on_and_a_deleted_server_is_reported(s
 def test_cancel_drops_the_waiting_servers_and_lets_moves_under_way_end(small_cloud):
     cloud = small_cloud
     admin = connect(cloud, cloud.conf.admin_token)
-    servers_on(cloud, admin, "compute1", 4)
+    servers_on(admin, "compute1", 4)
     job = start(cloud, "compute1", max_per_source=1)
     wait_until(lambda: show(cloud, job["id"])["servers_by_state"]["moving"] == 1)
     cancelled = act(cloud, job["id"], "cancel")
@@ -199,7 +199,7 @@ def test_cancel_drops_the_waiting_servers_and_lets_moves_under_way_end(small_clo
 def test_a_member_is_refused_and_nothing_is_written(small_cloud):
     cloud = small_cloud
     admin = connect(cloud, cloud.conf.admin_token)
-    servers_on(cloud, admin, "compute1", 1)
+    servers_on(admin, "compute1", 1)
     assert error(call(cloud, "POST", body={"host_drain": {"host": "compute1"}}, token=MEMBER),
                  403) == "Policy doesn't allow herder:host_drains:create to be performed."
     assert error(call(cloud, "GET", token=MEMBER), 403) == \
@@ -220,7 +220,7 @@ def test_a_member_is_refused_and_nothing_is_written(small_cloud):
 def test_bad_requests_are_refused_in_the_compute_apis_format_and_leave_nothing(small_cloud):
     cloud = small_cloud
     admin = connect(cloud, cloud.conf.admin_token)
-    servers_on(cloud, admin, "compute1", 2)
+    servers_on(admin, "compute1", 2)
     for body in (None, {}, {"host_drain": {}}, {"host_drain": {"host": ""}},
                  {"host_drain": {"host": "compute1", "max_per_source": 0}},
                  {"host_drain": {"host": "compute1", "max_per_destination": "2"}},
