@@ -43,6 +43,9 @@ from herder.scheduler.rpcapi import SchedulerAPI
 
 LOG = logging.getLogger(__name__)
 
+# moves a job asks for one server at most (see HostDrainRunner._again)
+MOVE_ATTEMPTS = 3
+
 # refusals of the api's operations: the server changed since the job listed it
 _REFUSED = (exception.Conflict, exception.Invalid, exception.NotFound)
 
@@ -173,9 +176,27 @@ class HostDrainRunner:
             self._end(job, row, host_drains.FAILED,
                       f"aborted by someone: left on {migration.source_compute}")
         elif status == states.MIGRATION_ERROR:
-            self._end(job, row, host_drains.FAILED, _fault(self.db, server) or
-                      migration.error_reason or "the move failed")
+            fault = _fault(self.db, server) or migration.error_reason or "the move failed"
+            if not self._again(job, row, server, fault):
+                self._end(job, row, host_drains.FAILED, fault)
         # else: at work still (a confirm or revert included)
+
+    def _again(self, job: HostDrain, row: HostDrainServer, server: Instance,
+               fault: str) -> bool:
+        """A move that failed and was rolled back, leaving the server at rest where it was,
+        is tried again, up to MOVE_ATTEMPTS moves in all: what fails a move once is often
+        passing (a conductor or host restarted mid-move); what fails it every time is
+        reported."""
+        if row.attempts >= MOVE_ATTEMPTS or server.host != row.source_host or \
+                why_not_movable(server) is not None:
+            return False
+        if host_drains.update_server(self.db, row.id, host_drains.MOVING,
+                                     state=host_drains.WAITING, dest_host=None,
+                                     started_at=None, reason=f"trying again after: {fault}"):
+            LOG.info("host %s %s [instance: %s] move %d of %d failed (%s): trying again",
+                     job.kind, job.uuid, row.instance_uuid, row.attempts, MOVE_ATTEMPTS,
+                     fault)
+        return True
 
     def _confirm(self, job: HostDrain, server: Instance, migration: Migration) -> None:
         try:
@@ -258,7 +279,7 @@ class HostDrainRunner:
         leaves a server the next look follows, and finds it never asked for: failed)."""
         if not host_drains.update_server(
                 self.db, row.id, host_drains.WAITING, state=host_drains.MOVING,
-                dest_host=dest, started_at=datetime.utcnow(),
+                dest_host=dest, started_at=datetime.utcnow(), attempts=row.attempts + 1,
                 migrations_before=host_drains.newest_migration_id(self.db, server.uuid)):
             return False   # cancelled meanwhile
         try:

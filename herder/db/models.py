@@ -387,6 +387,8 @@ class HostDrainServer(Base):
     # none): the job's move is the server's first migration after it (the workflow records
     # the migration after the api call returns)
     migrations_before: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # moves asked for: a move rolled back (a host or conductor failed mid-move) is tried again
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
     reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     started_at: Mapped[datetime | None] = mapped_column(Timestamp, nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(Timestamp, nullable=True)

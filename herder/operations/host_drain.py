@@ -134,7 +134,7 @@ def _job(context, kind: str, host: str, reason: str | None, limits: Limits,
 def _drain_server(job_uuid: str, server: Instance) -> HostDrainServer:
     reason = why_not_movable(server)
     return HostDrainServer(drain_uuid=job_uuid, instance_uuid=server.uuid,
-                           source_host=server.host,
+                           source_host=server.host, attempts=0,
                            state=host_drains.SKIPPED if reason else host_drains.WAITING,
                            reason=reason)
 
@@ -142,7 +142,7 @@ def _drain_server(job_uuid: str, server: Instance) -> HostDrainServer:
 def _restore_server(job_uuid: str, host: str, moved: HostDrainServer,
                     server: Instance | None) -> HostDrainServer:
     row = HostDrainServer(drain_uuid=job_uuid, instance_uuid=moved.instance_uuid,
-                          source_host=moved.dest_host, dest_host=host,
+                          source_host=moved.dest_host, dest_host=host, attempts=0,
                           state=host_drains.WAITING)
     if server is None:
         row.state, row.reason = host_drains.DELETED, "deleted since the drain"

@@ -49,6 +49,7 @@ def upgrade() -> None:
         sa.Column('dest_host', sa.String(length=255), nullable=True),
         sa.Column('migration_uuid', sa.String(length=36), nullable=True),
         sa.Column('migrations_before', sa.Integer(), nullable=True),
+        sa.Column('attempts', sa.Integer(), nullable=False),
         sa.Column('reason', sa.Text(), nullable=True),
         sa.Column('started_at', _timestamp, nullable=True),
         sa.Column('finished_at', _timestamp, nullable=True),
