@@ -261,15 +261,7 @@ def main(argv: list[str] | None = None) -> int:
     print_table(result)
     if not args.no_save:
         path = os.path.join(HERE, "results", f"host-drain-{today}.json")
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        runs = []
-        if os.path.exists(path):
-            with open(path) as f:
-                runs = json.load(f)["runs"]
-        with open(path, "w") as f:
-            json.dump({"benchmark": "bench/bench_host_drain.py", "runs": [*runs, result]}, f,
-                      indent=2)
-            f.write("\n")
+        common.save(result, path, "bench/bench_host_drain.py")
         print(f"\nappended to {os.path.relpath(path)}")
     return 0 if result["drain"]["by_state"]["moved"] == args.servers else 1
 
