@@ -220,6 +220,10 @@ class HostDrainRunner:
         if not waiting:
             return
         load = _Load(self.db)
+        # servers in a row that found every host able to take them at its limit: past
+        # max_per_source of them the look stops asking the scheduler (the hosts are full of
+        # moves; the next look tries again), so a long queue costs a bounded number of calls
+        unplaced = 0
         for row in waiting:
             if job.kind == RESTORE and load.into[job.host] >= job.max_per_destination:
                 return   # every server of a restore goes to the one host
@@ -237,7 +241,11 @@ class HostDrainRunner:
                 continue
             dest = job.host if job.kind == RESTORE else self._destination(job, row, server, load)
             if dest is None:
+                unplaced += 1
+                if unplaced >= job.max_per_source:
+                    return
                 continue
+            unplaced = 0
             if self._start(job, row, server, dest):
                 load.add(server.host, dest)
 

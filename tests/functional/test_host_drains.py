@@ -139,7 +139,7 @@ def test_locked_error_and_mid_move_servers_are_skipped_with_their_reason(small_c
     assert instance_record(cloud, plain).host == "compute2"
 
 
-def test_pause_stops_new_moves_resume_goes_on_and_a_deleted_server_is_reported(small_cloud):
+def test_pause_stops_new_moves_and_servers_others_delete_or_move_are_reported(small_cloud):
     cloud = small_cloud
     admin = connect(cloud, cloud.conf.admin_token)
     servers = servers_on(admin, "compute1", 4)
@@ -155,6 +155,11 @@ def test_pause_stops_new_moves_resume_goes_on_and_a_deleted_server_is_reported(s
                if s["state"] == "waiting"]
     admin.compute.delete_server(waiting[0])
     wait_until(lambda: admin.compute.find_server(waiting[0]) is None)
+    # someone else moves another waiting server meanwhile
+    admin.compute.migrate_server(waiting[1], host="compute3")
+    wait_until(lambda: instance_record(cloud, waiting[1]).vm_state == "resized")
+    admin.compute.confirm_server_resize(waiting[1])
+    wait_until(lambda: instance_record(cloud, waiting[1]).task_state is None)
     assert show(cloud, job["id"])["servers_by_state"] == before
     assert error(act(cloud, job["id"], "pause"), 409) == \
         f"Cannot pause host drain {job['id']} while it is paused."
@@ -164,9 +169,10 @@ def test_pause_stops_new_moves_resume_goes_on_and_a_deleted_server_is_reported(s
     assert done["status"] == "completed"
     states = {s["server_id"]: (s["state"], s["reason"]) for s in done["servers"]}
     assert states.pop(waiting[0]) == ("deleted", "deleted before the job moved it")
+    assert states.pop(waiting[1]) == ("skipped", "moved by someone else: now on compute3")
     assert {state for state, _ in states.values()} == {"moved"}
     assert {instance_record(cloud, s).host for s in states} <= {"compute2", "compute3"}
-    assert set(states) | {waiting[0]} == set(servers)
+    assert set(states) | set(waiting[:2]) == set(servers)
 
 
 def test_cancel_drops_the_waiting_servers_and_lets_moves_under_way_end(small_cloud):
