@@ -403,7 +403,7 @@ def print_table(result: dict) -> None:
               f"{t['moved_to_another_host']}/{t['servers']}  all confirmed: {t['all_confirmed']}")
 
 
-def save(result: dict, path: str) -> None:
+def save(result: dict, path: str, benchmark: str = "bench/bench_embedded.py") -> None:
     """Append this run to the day's file, so the runs of one day sit side by side."""
     os.makedirs(os.path.dirname(path), exist_ok=True)
     runs = []
@@ -412,7 +412,7 @@ def save(result: dict, path: str) -> None:
             runs = json.load(f).get("runs", [])
     runs.append(result)
     with open(path + ".tmp", "w") as f:
-        json.dump({"benchmark": "bench/bench_embedded.py", "runs": runs}, f, indent=2)
+        json.dump({"benchmark": benchmark, "runs": runs}, f, indent=2)
         f.write("\n")
     os.replace(path + ".tmp", path)
 

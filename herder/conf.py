@@ -155,6 +155,12 @@ _conductor_opts = [
                help="Compute host reports (heartbeats, progress) one conductor handles at once, "
                     "apart from the requests above. At least one per host reporting in the "
                     "same second keeps heartbeats from queueing behind each other."),
+    cfg.FloatOpt("host_drain_interval", default=1.0, min=0.05,
+                 help="Seconds between two looks of a conductor at the host drain and restore "
+                      "jobs it drives: each look reads how their moves went, starts new ones "
+                      "within the jobs' limits and confirms finished ones if asked. A job is "
+                      "driven by one conductor at a time, for [workflow] lease_seconds after "
+                      "its last look; then another conductor takes it over."),
 ]
 
 _scheduler_opts = [

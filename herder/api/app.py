@@ -11,7 +11,7 @@ from herder.api.handlers import (hypervisors, instance_actions, migrations, serv
                                  services)
 from herder.api.handlers import availability_zones, flavor_access, limits, quota_sets
 from herder.api.handlers import identity, image_upload, server_groups
-from herder.api.handlers import confirm_policies, herder_api, move_plans
+from herder.api.handlers import confirm_policies, herder_api, host_drains, move_plans
 from herder import dashboard
 from herder.dashboard import handlers as dashboard_handlers
 from herder.dashboard import session as dashboard_session
@@ -88,6 +88,10 @@ def _routes(api: ApiServices) -> list[tuple[str, object]]:
         (herder_api.V1, herder_api.HerderV1()),
         (f"{herder_api.V1}/servers/{{server_id}}/move-plans", move_plans.MovePlans(api)),
         (confirm_policies.ROUTE, confirm_policies.ConfirmPolicy(api)),
+        (host_drains.ROUTE, host_drains.HostDrains(api)),
+        (f"{host_drains.ROUTE}/{{drain_id}}", host_drains.HostDrainItem(api)),
+        (f"{host_drains.ROUTE}/{{drain_id}}/action", host_drains.HostDrainAction(api)),
+        (f"{host_drains.ROUTE}/{{drain_id}}/restore", host_drains.HostDrainRestore(api)),
     ]
 
 

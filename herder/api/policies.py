@@ -209,6 +209,25 @@ RULES = [
     _rule("herder:projects:confirm_policy:delete", ADMIN,
           "Remove a project's confirm policy (the cloud's settings apply again).",
           [("DELETE", "/herder/v1/projects/{project_id}/confirm-policy")]),
+    # host drains move every server of a host, whoever's: an admin's call, like a migrate
+    _rule("herder:host_drains:index", ADMIN, "List host drain and restore jobs.",
+          [("GET", "/herder/v1/host-drains")]),
+    _rule("herder:host_drains:show", ADMIN,
+          "Show a host drain or restore job and what became of each of its servers.",
+          [("GET", "/herder/v1/host-drains/{drain_id}")]),
+    _rule("herder:host_drains:create", ADMIN,
+          "Drain a host: disable its compute service and move every server off it.",
+          [("POST", "/herder/v1/host-drains")]),
+    _rule("herder:host_drains:pause", ADMIN, "Pause a host drain or restore job.",
+          [("POST", "/herder/v1/host-drains/{drain_id}/action (pause)")]),
+    _rule("herder:host_drains:resume", ADMIN, "Resume a paused host drain or restore job.",
+          [("POST", "/herder/v1/host-drains/{drain_id}/action (resume)")]),
+    _rule("herder:host_drains:cancel", ADMIN,
+          "Cancel a host drain or restore job: no more of its servers start moving.",
+          [("POST", "/herder/v1/host-drains/{drain_id}/action (cancel)")]),
+    _rule("herder:host_drains:restore", ADMIN,
+          "Move a drain's servers back to its host, which is enabled again.",
+          [("POST", "/herder/v1/host-drains/{drain_id}/restore")]),
 ]
 
 

@@ -25,7 +25,7 @@ LOG = logging.getLogger(__name__)
 
 
 @dataclass
-class _OperationServices:
+class OperationServices:
     """What the api's operations use (operations.checks.Services), from the conductor's."""
     conf: object
     db: object
@@ -46,7 +46,7 @@ def settle(svc: ConductorServices, context: RequestContext, host: str,
         return
     servers = instances.placements(svc.db, [m.instance_uuid for m in waiting])
     projects = confirm_policies.of_projects(svc.db, {s.project_id for s in servers.values()})
-    operations = _OperationServices(svc.conf, svc.db, svc.bus)
+    operations = OperationServices(svc.conf, svc.db, svc.bus)
     now = datetime.utcnow()
     for migration in waiting:
         server = servers.get(migration.instance_uuid)
@@ -77,7 +77,7 @@ def project_layer(row) -> confirm_policy.Layer:
                                 window=row.window_seconds, action=row.action)
 
 
-def _act(operations: _OperationServices, context: RequestContext, server: Instance,
+def _act(operations: OperationServices, context: RequestContext, server: Instance,
          migration: Migration, policy: confirm_policy.ConfirmPolicy) -> None:
     reverting = policy.action.value == confirm_policy.REVERT
     try:

@@ -13,6 +13,7 @@ from herder.bus.notifier import Notifier
 from herder.bus.rpc import Bus
 from herder.conductor import REPORTS_TOPIC, rpcapi
 from herder.conductor.base import ConductorServices
+from herder.conductor.host_drains import HostDrainRunner
 from herder.conductor.manager import ConductorManager
 from herder.db import services
 from herder.db.session import Database
@@ -53,6 +54,10 @@ class ConductorService:
         self._heartbeat = Periodic(f"heartbeat-{BINARY}", conf.report_interval, self.heartbeat)
         self._recovery = Periodic("conductor-recovery", conf.workflow.recovery_interval,
                                   self._renew_and_recover)
+        # host drain and restore jobs: driven by whichever conductor holds a job's lease
+        self._host_drains = Periodic(
+            "conductor-host-drains", conf.conductor.host_drain_interval,
+            HostDrainRunner(self.manager.svc, self.manager.incarnation).look)
         self._server = self._reports = None
 
     def heartbeat(self) -> None:
@@ -66,6 +71,7 @@ class ConductorService:
                                        workers=self.conf.conductor.report_workers)
         self.manager.move_queue.start()
         self._heartbeat.start()
+        self._host_drains.start()
 
     def recover(self, sole_conductor: bool = False, in_background: bool = False) -> None:
         """Finish or undo what a previous run left half done, now and then periodically.
@@ -100,6 +106,7 @@ class ConductorService:
         self._heartbeat.stop()
         self._recovery.stop()
         self.manager.move_queue.stop()
+        self._host_drains.stop()
         if self._server is None:
             return True
         drained = self._server.stop(timeout)

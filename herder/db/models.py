@@ -365,3 +365,52 @@ class ProjectConfirmPolicy(Timestamps, Base):
     project_id: Mapped[str] = mapped_column(String(255), primary_key=True)
     window_seconds: Mapped[int | None] = mapped_column(Integer, nullable=True)
     action: Mapped[str | None] = mapped_column(String(16), nullable=True)
+
+
+class HostDrain(Timestamps, Base):
+    """A host drain or restore job (herder/conductor/host_drains.py): the servers of one host
+    moved off it (`kind` drain), or the servers a drain moved brought back (`kind` restore),
+    a few at a time. One conductor drives a job at a time (`owner`, while it renews
+    `lease_until`), so a job outlives the conductor that started it."""
+    __tablename__ = "host_drains"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    host: Mapped[str] = mapped_column(String(255), index=True)
+    # the host while the job is unfinished, null after: a unique column, so that two jobs on
+    # one host cannot both be unfinished, whichever api writes them
+    active_host: Mapped[str | None] = mapped_column(String(255), nullable=True, unique=True)
+    reason: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    max_per_source: Mapped[int] = mapped_column(Integer)
+    max_per_destination: Mapped[int] = mapped_column(Integer)
+    auto_confirm: Mapped[bool] = mapped_column(Boolean, default=False)
+    # a restore: the drain whose servers it brings back
+    drain_uuid: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    user_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    project_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    owner: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    lease_until: Mapped[datetime | None] = mapped_column(Timestamp, nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(Timestamp, nullable=True)
+
+
+class HostDrainServer(Base):
+    """One server of a host drain or restore job, and what became of it."""
+    __tablename__ = "host_drain_servers"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    drain_uuid: Mapped[str] = mapped_column(ForeignKey("host_drains.uuid", ondelete="CASCADE"),
+                                            index=True)
+    instance_uuid: Mapped[str] = mapped_column(String(36), index=True)
+    state: Mapped[str] = mapped_column(String(16))
+    source_host: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    dest_host: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    migration_uuid: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    # the id of the server's newest migration when the job asked for its move (0: it had
+    # none): the job's move is the server's first migration after it (the workflow records
+    # the migration after the api call returns)
+    migrations_before: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # moves asked for: a move rolled back (a host or conductor failed mid-move) is tried again
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    started_at: Mapped[datetime | None] = mapped_column(Timestamp, nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(Timestamp, nullable=True)

@@ -115,6 +115,29 @@ class Client:
         return self.request("POST", self.herder_url(f"servers/{server_id}/move-plans"),
                             json=body)["move_plan"]
 
+    # host drains and restores (herder/osc/drain.py)
+    def host_drains(self, host: str | None = None) -> list[dict]:
+        query = f"?{urllib.parse.urlencode({'host': host})}" if host else ""
+        return self.request("GET", self.herder_url(f"host-drains{query}"))["host_drains"]
+
+    def host_drain(self, job_id: str) -> dict:
+        return self.request("GET", self.herder_url(
+            f"host-drains/{urllib.parse.quote(job_id)}"))["host_drain"]
+
+    def start_drain(self, body: dict) -> dict:
+        return self.request("POST", self.herder_url("host-drains"),
+                            json={"host_drain": body})["host_drain"]
+
+    def host_drain_action(self, job_id: str, action: str) -> dict:
+        return self.request("POST", self.herder_url(
+            f"host-drains/{urllib.parse.quote(job_id)}/action"),
+            json={action: None})["host_drain"]
+
+    def restore_drain(self, job_id: str, limits: dict | None) -> dict:
+        return self.request("POST", self.herder_url(
+            f"host-drains/{urllib.parse.quote(job_id)}/restore"),
+            json={"restore": limits})["host_drain"]
+
 
 def _fault(response) -> str:
     try:

@@ -18,6 +18,37 @@ AT_REST = ("VERIFY_RESIZE", "ACTIVE", "SHUTOFF", "ERROR")
 RATE_WINDOW = 5.0   # seconds of copy progress the rate is measured over
 
 
+class ProgressLine:
+    """One line of progress on `stream`: redrawn in place on a terminal; otherwise (a log, a
+    pipe) printed as plain lines when it changes, at most once a second."""
+
+    def __init__(self, stream, clock=time.monotonic):
+        self.stream, self.clock = stream, clock
+        self.tty = stream.isatty()
+        self.last_line, self.last_printed = "", -PLAIN_LINE_EVERY
+
+    def show(self, line: str, last: bool = False) -> None:
+        """`last`: the final state, printed even within a second of the line before."""
+        if self.tty:
+            if line != self.last_line:
+                self.stream.write("\r\x1b[K" + line)
+                self.stream.flush()
+        elif line != self.last_line and (
+                last or self.clock() - self.last_printed >= PLAIN_LINE_EVERY):
+            self.stream.write(line + "\n")
+            self.stream.flush()
+            self.last_printed = self.clock()
+        else:
+            return
+        self.last_line = line
+
+    def end(self) -> None:
+        """Leave the terminal's cursor on a line of its own."""
+        if self.tty and self.last_line:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
 class Watch:
     """Polls one server until its move is over; `migration_id` None: the first move newer
     than `newer_than` (the request that starts it was just sent)."""
@@ -32,7 +63,7 @@ class Watch:
         self.move: dict | None = None   # the move's last sample
         self.listed = False   # whether the move is still in progress (listed)
         self.samples: collections.deque = collections.deque()
-        self.last_line, self.last_printed = "", -PLAIN_LINE_EVERY
+        self.line = ProgressLine(self.stream, clock)
 
     def run(self) -> dict:
         while True:
@@ -40,11 +71,9 @@ class Watch:
             self._follow(self.client.moves_in_progress(server["id"]))
             if self._at_rest(server):
                 break
-            self._show(self._line(server))
+            self.line.show(self._line(server))
             self.sleep(POLL_SECONDS)
-        if self.tty and self.last_line:
-            self.stream.write("\n")
-            self.stream.flush()
+        self.line.end()
         return summary(server, self.move, self._final_record())
 
     def _follow(self, moves: list[dict]) -> None:
@@ -89,19 +118,6 @@ class Watch:
                     f"{100 * done // total:3d}% {size(done)}/{size(total)} {speed} {eta}")
         return (f"{server['name']}: copy {done}/{total} bytes ({100 * done // total}%), "
                 f"{speed}, {eta}")
-
-    def _show(self, line: str) -> None:
-        if self.tty:
-            if line != self.last_line:
-                self.stream.write("\r\x1b[K" + line)
-                self.stream.flush()
-        elif line != self.last_line and self.clock() - self.last_printed >= PLAIN_LINE_EVERY:
-            self.stream.write(line + "\n")
-            self.stream.flush()
-            self.last_printed = self.clock()
-        else:
-            return
-        self.last_line = line
 
     def _final_record(self) -> dict | None:
         records = self.client.migrations(self.server["id"])
