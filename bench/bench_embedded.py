@@ -356,6 +356,8 @@ def cloud_settings(state_dir: str, args) -> dict:
         compute__fake_vcpus=4096, compute__fake_memory_mb=4 * 1024 * 1024,
         compute__fake_disk_gb=big, quota__instances=big, quota__cores=big, quota__ram=big * 1024,
         api__max_limit=LIST_LIMIT)
+    if args.move_limit is not None:
+        settings["compute__max_concurrent_migrations"] = args.move_limit
     if args.bus_polling_interval is not None:
         # only herder versions whose bus polls kombu's memory transport have this option
         settings["messaging__polling_interval"] = args.bus_polling_interval
@@ -424,6 +426,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrent", type=int, default=200,
                         help="servers migrated at once in the throughput phase (0 to skip)")
     parser.add_argument("--hosts", type=int, default=10)
+    parser.add_argument("--move-limit", type=int, default=None,
+                        help="[compute] max_concurrent_migrations of every host (default: "
+                             "herder's, 8; versions before the limit ignore it)")
     parser.add_argument("--poll-interval", type=float, default=0.001,
                         help="seconds between GETs while waiting for a status")
     parser.add_argument("--progress-poll-interval", type=float, default=0.1,

@@ -115,7 +115,7 @@ _compute_opts = [
                     "its hosts waits in order (migration `queued`, task_state resize_queued) "
                     "until both have room. The conductors use their own value for a host that "
                     "has reported none. It also sizes the host's pool of request workers "
-                    "(twice this value)."),
+                    "(twice this value, plus 8 for its other requests)."),
     cfg.FloatOpt("fake_power_off_seconds", default=0.0, min=0.0,
                  help="How long the fake driver takes to power a guest off."),
     cfg.IntOpt("fake_vcpus", default=16, min=1, help="vCPUs each fake host reports."),

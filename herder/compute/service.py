@@ -49,6 +49,18 @@ def report_inventory(host: HostInventory, conf) -> dict:
             "max_concurrent_migrations": c.max_concurrent_migrations}
 
 
+# requests a host serves at once besides its moves' steps: builds, power operations, deletes
+OTHER_REQUEST_WORKERS = 8
+
+
+def request_workers(conf) -> int:
+    """A move has at most two requests at work on a host at once (a step, and the transfer
+    grant the source asks the destination for meanwhile), and a host takes part in at most
+    max_concurrent_migrations moves: their requests never wait behind each other, nor do the
+    others' (a limit of 1 must not leave a host two workers for everything)."""
+    return conf.compute.max_concurrent_migrations * 2 + OTHER_REQUEST_WORKERS
+
+
 class ComputeService:
     def __init__(self, conf, bus: Bus, host: str, host_ip: str):
         self.conf = conf
@@ -93,7 +105,7 @@ class ComputeService:
         self.reconcile()
         self._server = self.bus.serve(rpcapi.topic(self.host),
                                       ExceptionNotifyingEndpoint(self.agent),
-                                      workers=self.conf.compute.max_concurrent_migrations * 2,
+                                      workers=request_workers(self.conf),
                                       # a step cut off by a crash runs again after the restart
                                       acknowledge_when_done=True,
                                       # and one done before the crash is answered, not redone

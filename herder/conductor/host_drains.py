@@ -285,11 +285,11 @@ class HostDrainRunner:
                dest: str) -> bool:
         """Mark the server moving, then ask for its move (so a kill -9 between the two
         leaves a server the next look follows, and finds it never asked for: failed)."""
-        if not host_drains.update_server(
-                self.db, row.id, host_drains.WAITING, state=host_drains.MOVING,
-                dest_host=dest, started_at=datetime.utcnow(), attempts=row.attempts + 1,
+        if not host_drains.start_moving(
+                self.db, row, dest_host=dest, started_at=datetime.utcnow(),
+                attempts=row.attempts + 1,
                 migrations_before=host_drains.newest_migration_id(self.db, server.uuid)):
-            return False   # cancelled meanwhile
+            return False   # paused or cancelled meanwhile
         try:
             move.migrate(self.ops, _context(job), server, dest)
         except _REFUSED as refused:

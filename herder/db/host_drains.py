@@ -156,6 +156,18 @@ def update_server(db: Database, row_id: int, expected_state: str, **values) -> b
             **values)).rowcount == 1
 
 
+def start_moving(db: Database, row: "HostDrainServer", **values) -> bool:
+    """Compare-and-swap of a waiting server's row to moving, only while its job runs: a pause
+    or a cancel that committed first wins, even over a look that read the job running."""
+    running = select(HostDrain.uuid).where(HostDrain.uuid == row.drain_uuid,
+                                           HostDrain.status == RUNNING)
+    with db.transaction() as session:
+        return session.execute(update(HostDrainServer).where(
+            HostDrainServer.id == row.id, HostDrainServer.state == WAITING,
+            HostDrainServer.drain_uuid.in_(running)).values(state=MOVING, **values)
+            .execution_options(synchronize_session=False)).rowcount == 1
+
+
 def drop_waiting(db: Database, uuid: str, reason: str) -> int:
     """The job's servers not yet moving will not be: cancelled, with `reason`."""
     with db.transaction() as session:
