@@ -137,6 +137,11 @@
       .then(function (response) {
         return response.json().then(function (answer) {
           say(answer.message || ("The server answered " + response.status + "."), !response.ok);
+          // a form filled in for one request (a drain) is emptied once it is accepted
+          if (response.ok && form.hasAttribute("data-keep")) {
+            form.reset();
+            if (form.parentElement.tagName === "DETAILS") { form.parentElement.open = false; }
+          }
         });
       })
       .catch(function (error) { say("The request failed: " + error.message, true); })
