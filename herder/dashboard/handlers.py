@@ -109,11 +109,13 @@ def _panels(api: ApiServices, access: Access, csrf: str) -> dict[str, str]:
     db, conf = api.db, api.conf
     panels = {}
     if access.sees_hosts():
-        panels["hosts"] = views.hosts_panel(data.hosts(db, conf))
+        form = (lambda host: drains.drain_form(host, csrf)) if drains.may_start(access) else None
+        panels["hosts"] = views.hosts_panel(data.hosts(db, conf), form)
     panels["moves"] = views.moves_panel(data.moves_in_flight(db, access), csrf)
     panels["waiting"] = views.waiting_panel(data.waiting_to_confirm(db, conf, access), csrf)
-    if access.sees_hosts():
-        panels["drains"] = drains.panel(drains.drain_jobs(api, access))
+    jobs = drains.drain_jobs(api, access)
+    if jobs is not None:
+        panels["drains"] = drains.panel(jobs, csrf)
     panels["recent"] = views.recent_panel(recent.recent_moves(db, access), recent.HOURS)
     panels["servers"] = views.servers_panel(data.servers(db, access), csrf)
     return panels
@@ -181,12 +183,36 @@ class ServerActions(_Dashboard):
         session.check_state_change(req, form)
         # the action's own rule decides, as in the API, not the rule of showing the server
         note = actions.run(self.api, access, self.server(req, server_id), form)
-        if _wants_json(req):
-            _json(resp, {"message": note}, 202)
-        else:
-            _html(resp, views.document("herder", f'<main><p>{esc(note)}</p>'
-                                       f'<p><a href="{PREFIX}/servers/{esc(server_id)}">'
-                                       'Back to the server</a></p></main>'), 202)
+        _accepted(req, resp, note, f"{PREFIX}/servers/{server_id}", "Back to the server")
+
+
+class DrainStart(_Dashboard):
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        access = self.access(req)
+        form = _form(req)
+        session.check_state_change(req, form)
+        _accepted(req, resp, drains.start(self.api, access, form), PREFIX,
+                  "Back to the dashboard")
+
+
+class DrainActions(_Dashboard):
+    def on_post(self, req: falcon.Request, resp: falcon.Response, drain_id: str) -> None:
+        access = self.access(req)
+        form = _form(req)
+        session.check_state_change(req, form)
+        _accepted(req, resp, drains.act(self.api, access, drain_id, form), PREFIX,
+                  "Back to the dashboard")
+
+
+def _accepted(req: falcon.Request, resp: falcon.Response, note: str, back: str,
+              back_label: str) -> None:
+    """A button's answer: JSON for the script, a page when the form was sent without it."""
+    if _wants_json(req):
+        _json(resp, {"message": note}, 202)
+    else:
+        _html(resp, views.document("herder", f'<main><p>{esc(note)}</p>'
+                                   f'<p><a href="{esc(back)}">{esc(back_label)}</a></p>'
+                                   '</main>'), 202)
 
 
 class Login(_Dashboard):
@@ -234,6 +260,8 @@ def routes(api: ApiServices) -> list[tuple[str, object]]:
             (f"{PREFIX}/servers/{{server_id}}", ServerPage(api)),
             (f"{PREFIX}/servers/{{server_id}}/live", ServerLive(api)),
             (f"{PREFIX}/servers/{{server_id}}/actions", ServerActions(api)),
+            (drains.START_URL, DrainStart(api)),
+            (f"{drains.START_URL}/{{drain_id}}/actions", DrainActions(api)),
             (f"{PREFIX}/static/{{name}}", Static())]
 
 

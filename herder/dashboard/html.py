@@ -3,6 +3,8 @@ through `esc` (server names, fault messages and project ids are other people's i
 import html
 from datetime import datetime
 
+from herder.dashboard import PREFIX
+
 
 def esc(value) -> str:
     return html.escape("" if value is None else str(value), quote=True)
@@ -54,3 +56,14 @@ def button_form(action_url: str, csrf: str, label: str, fields: dict[str, str],
     kind = "" if plain else ' class="act"'
     return (f'<form{kind} method="post" action="{esc(action_url)}"{ask}>{hidden}'
             f'<button type="submit" class="{esc(css)}">{esc(label)}</button></form>')
+
+
+def server_link(server_id: str, name: str) -> str:
+    return f'<a href="{PREFIX}/servers/{esc(server_id)}">{esc(name)}</a>'
+
+
+def route(source: str | None, destination: str | None) -> str:
+    """source → destination, '?' for a destination not chosen yet."""
+    if source is None:
+        return "-"
+    return f"{esc(source)} → {esc(destination or '?')}"

@@ -1,11 +1,14 @@
 """The dashboard's pages and panels as HTML. Each panel is a function of the rows it shows;
 a page is its panels in <section data-panel> elements, which the script refreshes in place
 from the live endpoint (the same functions render both)."""
+from collections.abc import Callable
+
 from herder.dashboard import PREFIX
 from herder.dashboard.chart import durations_chart
 from herder.dashboard.data import HostRow, MoveRow, ServerRow, Usage, WaitingRow
 from herder.dashboard.history import ActionRow
-from herder.dashboard.html import button_form, cells, duration, esc, moment, table
+from herder.dashboard.html import (button_form, cells, duration, esc, moment, route, server_link,
+                                   table)
 from herder.dashboard.recent import RecentMove
 from herder.move_progress import size
 
@@ -65,7 +68,8 @@ def _usage(label: str, usage: Usage, unit: str) -> str:
             f'{usage.percent}%</meter></div>')
 
 
-def hosts_panel(rows: list[HostRow]) -> str:
+def hosts_panel(rows: list[HostRow], drain_form: Callable[[str], str] | None = None) -> str:
+    """`drain_form`: a host's drain form, for a caller who may drain hosts."""
     body = []
     for host in rows:
         why = f'<br><small>{esc(host.why)}</small>' if host.why else ""
@@ -77,19 +81,10 @@ def hosts_panel(rows: list[HostRow]) -> str:
                     f'<th scope="row">{esc(host.name)}</th>'
                     f'<td><span class="state {esc(host.state)}">{esc(host.state)}</span>{why}</td>'
                     f'<td>{_usage("vCPU", host.vcpus, "")}{_usage("RAM", host.ram_mb, " MB")}'
-                    f'{_usage("disk", host.disk_gb, " GB")}</td><td>{moves}</td></tr>')
-    return table(["host", "service", "resources used", "moves"], body,
-                 "No compute host has reported yet.")
-
-
-def _server_link(server_id: str, name: str) -> str:
-    return f'<a href="{PREFIX}/servers/{esc(server_id)}">{esc(name)}</a>'
-
-
-def _route(source: str | None, destination: str | None) -> str:
-    if source is None:
-        return "-"
-    return f"{esc(source)} → {esc(destination or '?')}"
+                    f'{_usage("disk", host.disk_gb, " GB")}</td><td>{moves}</td>'
+                    f'{f"<td>{drain_form(host.name)}</td>" if drain_form else ""}</tr>')
+    return table(["host", "service", "resources used", "moves", *([""] if drain_form else [])],
+                 body, "No compute host has reported yet.")
 
 
 def _actions_url(server_id: str) -> str:
@@ -118,7 +113,7 @@ def moves_panel(rows: list[MoveRow], csrf: str) -> str:
             f'<tr data-migration="{move.migration_id}" data-done="{move.done_bytes or 0}" '
             f'data-total="{move.total_bytes or 0}">'
             + "".join(f"<td>{value}</td>" for value in (
-                _server_link(move.server_id, move.server_name), _route(move.source,
+                server_link(move.server_id, move.server_name), route(move.source,
                                                                         move.destination),
                 f'<span class="phase">{esc(move.phase)}</span><br>'
                 f'<small>{esc(move.kind)}, {esc(move.status)}</small>',
@@ -144,8 +139,8 @@ def waiting_panel(rows: list[WaitingRow], csrf: str) -> str:
             buttons += button_form(_actions_url(row.server_id), csrf, "Revert",
                                    {"action": "revert"}, css="quiet",
                                    confirm=f"Revert {row.server_name} to its source host?")
-        body.append(cells(_server_link(row.server_id, row.server_name),
-                          _route(row.source, row.destination),
+        body.append(cells(server_link(row.server_id, row.server_name),
+                          route(row.source, row.destination),
                           esc(duration(row.waited_seconds)), left, buttons))
     return table(["server", "from → to", "waiting", "time left", ""], body,
                  "No move waits in VERIFY_RESIZE.")
@@ -160,14 +155,14 @@ def servers_panel(rows: list[ServerRow], csrf: str) -> str:
                                   {"action": "migrate"}, css="quiet")
         body.append(f'<tr data-server="{esc(server.server_id)}">'
                     + "".join(f"<td>{value}</td>" for value in (
-                        _server_link(server.server_id, server.name), esc(server.project_id),
+                        server_link(server.server_id, server.name), esc(server.project_id),
                         f'<span class="status">{esc(server.status)}</span>',
                         esc(server.host or "-"), migrate)) + "</tr>")
     return table(["server", "project", "status", "host", ""], body, "No servers.")
 
 
 def recent_panel(rows: list[RecentMove], hours: int) -> str:
-    body = [cells(_server_link(m.server_id, m.server_name), _route(m.source, m.destination),
+    body = [cells(server_link(m.server_id, m.server_name), route(m.source, m.destination),
                   f'<span class="outcome {esc(m.status)}">{esc(m.status)}</span>',
                   moment(m.started), esc(duration(m.seconds)),
                   " / ".join(esc(duration(s)) for s in (m.power_off, m.copy, m.boot)))

@@ -66,10 +66,11 @@ def unfinished_on(db: Database, host: str) -> HostDrain | None:
         return session.scalars(select(HostDrain).where(HostDrain.active_host == host)).first()
 
 
-def list_all(db: Database, host: str | None = None) -> list[HostDrain]:
-    """Jobs newest first, all or those of `host`."""
+def list_all(db: Database, host: str | None = None,
+             limit: int | None = None) -> list[HostDrain]:
+    """Jobs newest first, all or those of `host`; the newest `limit` if given."""
     with db.transaction() as session:
-        query = select(HostDrain).order_by(HostDrain.id.desc())
+        query = select(HostDrain).order_by(HostDrain.id.desc()).limit(limit)
         if host is not None:
             query = query.where(HostDrain.host == host)
         return list(session.scalars(query))

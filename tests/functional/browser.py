@@ -102,5 +102,16 @@ class DashboardClient:
                             {"csrf": self.csrf, "action": action, **fields},
                             {"Accept": "application/json"})
 
+    def drain(self, host: str, **fields) -> http.client.HTTPResponse:
+        """The hosts panel's drain form, sent as the script sends it."""
+        return self.request("POST", "/dashboard/drains",
+                            {"csrf": self.csrf, "host": host, **fields},
+                            {"Accept": "application/json"})
+
+    def drain_action(self, job_id: str, action: str) -> http.client.HTTPResponse:
+        return self.request("POST", f"/dashboard/drains/{job_id}/actions",
+                            {"csrf": self.csrf, "action": action},
+                            {"Accept": "application/json"})
+
     def close(self) -> None:
         self.connection.close()

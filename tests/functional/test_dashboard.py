@@ -1,12 +1,15 @@
 """The dashboard over HTTP (docs/dashboard.md): its login, what each caller sees, its actions
 through the API's checks, CSRF, escaping, a failed move's history, and that a page polling its
 live endpoint keeps one connection and costs the server nothing that grows."""
+import json
 import threading
 
 import pytest
 
+from tests.conftest import connect, make_cloud
 from tests.functional.api_reads import set_policy
 from tests.functional.browser import DashboardClient
+from tests.functional.host_drain_api import call, servers_on, wait_finished
 from tests.functional.observe import (create_server, instance_record, migrated, wait_for_status,
                                       wait_until)
 
@@ -271,4 +274,93 @@ def test_moves_waiting_show_the_time_left_and_who_set_the_window(tmp_path):
         assert "project demo&#x27;s confirm policy" in rows[1]
     finally:
         client.close()
+        cloud.stop()
+
+
+def show_jobs(cloud) -> list[dict]:
+    return call(cloud, "GET").json()["host_drains"]
+
+
+def _live_drains(client) -> str:
+    response = client.request("GET", "/dashboard/live", headers={"Accept": "application/json"})
+    assert response.status == 200
+    return json.loads(response.body)["panels"]["drains"]
+
+
+def _message(response) -> str:
+    return json.loads(response.body)["message"]
+
+
+def test_an_admin_drains_pauses_resumes_and_restores_a_host_from_the_dashboard(tmp_path):
+    """Every button of the drain panel through the API's checks and the drain operations, and
+    the panel showing what GET /herder/v1/host-drains/{id} shows."""
+    cloud = make_cloud(tmp_path, conductor__host_drain_interval=0.1)
+    admin = connect(cloud, cloud.conf.admin_token)
+    as_admin, as_member = DashboardClient(cloud, cloud.conf.admin_token), DashboardClient(
+        cloud, MEMBER)
+    try:
+        servers = servers_on(admin, "compute1", 3)
+        # a member: no drain panel, no drain form, and the rule's refusal
+        page = as_member.page()
+        assert "Drain jobs" not in page and "/dashboard/drains" not in page
+        refused = as_member.drain("compute1")
+        assert refused.status == 403 and "herder:host_drains:create" in _message(refused)
+        # the admin: a drain form on each host; the API's own refusals, in its words
+        page = as_admin.page()
+        assert page.count('action="/dashboard/drains"') == len(cloud.computes)
+        assert "No drain jobs." in page
+        too_many = as_admin.drain("compute1", max_per_source="1001")
+        assert too_many.status == 400 and "max_per_source" in _message(too_many)
+        nowhere = as_admin.drain("nowhere")
+        assert nowhere.status == 404
+        assert _message(nowhere) == "Compute host nowhere could not be found."
+        stale = as_admin.request("POST", "/dashboard/drains",
+                                 {"csrf": "guess", "host": "compute1"},
+                                 {"Accept": "application/json"})
+        assert stale.status == 403 and show_jobs(cloud) == []
+
+        started = as_admin.drain("compute1", reason="<b>BIOS</b>", max_per_source="1",
+                                 auto_confirm="on")
+        assert started.status == 202, started.body
+        job_id = show_jobs(cloud)[0]["id"]
+        assert _message(started) == f"Draining compute1: job {job_id}."
+        assert as_admin.drain_action(job_id, "pause").status == 202
+        again = as_admin.drain("compute1")
+        assert again.status == 409 and job_id in _message(again)
+        paused = _live_drains(as_admin)
+        assert f'data-drain="{job_id}" data-status="paused"' in paused
+        assert ">Resume</button>" in paused and ">Pause</button>" not in paused
+        assert "&lt;b&gt;BIOS&lt;/b&gt;" in paused and "<b>BIOS" not in paused
+        refused = as_admin.drain_action(job_id, "pause")
+        assert refused.status == 409
+        assert _message(refused) == f"Cannot pause host drain {job_id} while it is paused."
+        assert as_admin.drain_action(job_id, "dance").status == 400
+        assert as_admin.drain_action("not-a-job", "resume").status == 404
+
+        assert as_admin.drain_action(job_id, "resume").status == 202
+        done = wait_finished(cloud, job_id)
+        assert done["status"] == "completed" and done["servers_by_state"]["moved"] == 3
+        panel = _live_drains(as_admin)
+        # what the API shows: every count, and each server's name, id, state, route, result
+        counts = done["servers_by_state"]
+        assert (f'<progress max="3" value="3"></progress> 3/3 servers · '
+                f'<span class="count" data-state="moved">{counts["moved"]} done</span>') in panel
+        for row in done["servers"]:
+            assert (f'<tr data-drain-server="{row["server_id"]}" data-state="moved">'
+                    in panel)
+            assert f'compute1 → {row["destination_host"]}' in panel
+            assert row["reason"] in panel
+        assert {row["server_id"] for row in done["servers"]} == set(servers)
+        assert all(f">vm{i}</a>" in panel for i in range(3))
+
+        restored = as_admin.drain_action(job_id, "restore")
+        assert restored.status == 202, restored.body
+        restore = show_jobs(cloud)[0]
+        assert restore["kind"] == "restore" and restore["drain_id"] == job_id
+        assert _message(restored) == f"Restoring host compute1: new restore job {restore['id']}."
+        assert wait_finished(cloud, restore["id"])["servers_by_state"]["moved"] == 3
+        assert ">Restore</button>" in _live_drains(as_admin)   # the drain's, again
+    finally:
+        as_admin.close()
+        as_member.close()
         cloud.stop()

@@ -4,6 +4,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
+from herder.api import errors
 from herder.dashboard import chart, drains, session, views
 from herder.dashboard.data import HostRow, MoveRow, ServerRow, Usage, WaitingRow
 from herder.dashboard.history import ActionRow, EventRow, StepRow
@@ -77,10 +78,10 @@ def test_every_panel_escapes_what_users_wrote():
                                                  "Error", HOSTILE)], 3, "error", HOSTILE,
                                        [StepRow("prep_resize", "destination", "compensated",
                                                 HOSTILE)])]),
-        drains.panel([{"kind": "drain", "host": HOSTILE, "status": "running",
-                       "servers_by_state": {"moved": 1},
-                       "servers": [{"server_id": HOSTILE, "state": "failed",
-                                    "reason": HOSTILE}]}]),
+        drains.panel([_drain_job(HOSTILE)], HOSTILE),
+        drains.drain_form(HOSTILE, HOSTILE),
+        views.hosts_panel([HostRow(HOSTILE, "up", None, usage, usage, usage, 0, 0, 0, 0, 8)],
+                          lambda host: drains.drain_form(host, "csrf")),
         views.login_page(HOSTILE, keystone=False),
     ]
     for page in pages:
@@ -103,9 +104,48 @@ def test_the_chart_stacks_each_moves_phases_at_its_time():
         now=NOW)
 
 
-def test_the_drain_panel_says_when_drains_are_not_available():
-    assert "not available in this release" in drains.panel(None)
-    assert "No drain jobs." in drains.panel([])
+def _drain_job(text: str, status: str = "running", buttons=("pause", "cancel")):
+    """A job in the API's shape (herder/api/handlers/host_drains.py `view`), with `text` in
+    every field a user or an operator wrote."""
+    counts = {"waiting": 2, "moving": 1, "moved": 3, "failed": 1, "skipped": 1,
+              "cancelled": 0, "deleted": 0}
+    servers = [{"server_id": f"id-{i}", "state": state, "source_host": text,
+                "destination_host": text if state == "moved" else None, "reason": text}
+               for i, state in enumerate(["moved", "failed", "skipped"])]
+    return drains.DrainJob(
+        {"id": text, "kind": "drain", "host": text, "status": status, "reason": text,
+         "max_per_source": 1, "max_per_destination": 2, "auto_confirm": True,
+         "drain_id": None, "user_id": text, "created_at": "2026-12-07T12:00:00.000000",
+         "servers_total": sum(counts.values()), "servers_by_state": counts,
+         "servers": servers},
+        {"id-0": text}, buttons)
+
+
+def test_a_drain_job_shows_its_progress_each_servers_result_and_its_buttons():
+    page = drains.panel([_drain_job("vm")], "csrf")
+    # 5 of 8 at rest (moved, failed, skipped); the first four counts always, others if any
+    assert '<progress max="8" value="5">' in page and "5/8 servers" in page
+    for state, shown in (("moved", "3 done"), ("moving", "1 moving"), ("waiting", "2 waiting"),
+                         ("failed", "1 failed"), ("skipped", "1 skipped")):
+        assert f'data-state="{state}">{shown}</span>' in page
+    assert 'data-state="deleted">' not in page
+    assert page.count("<tr data-drain-server=") == 3
+    assert '<a href="/dashboard/servers/id-0">vm</a>' in page   # a name where the server lives
+    assert ">Pause</button>" in page and ">Cancel</button>" in page
+    assert ">Resume</button>" not in page and ">Restore</button>" not in page
+    assert 'action="/dashboard/drains/vm/actions"' in page
+    assert "No drain jobs." in drains.panel([], "csrf")
+
+
+def test_the_drain_form_becomes_the_apis_body():
+    body = drains.drain_body({"host": "compute1", "reason": " BIOS ", "max_per_source": "3",
+                              "max_per_destination": "", "auto_confirm": "on"})
+    assert body == {"host_drain": {"host": "compute1", "reason": "BIOS", "max_per_source": 3,
+                                   "auto_confirm": True}}
+    assert drains.drain_body({"host": "c"})["host_drain"] == {"host": "c",
+                                                              "auto_confirm": False}
+    with pytest.raises(errors.ApiError, match="max_per_source"):
+        drains.drain_body({"host": "c", "max_per_source": "-1"})
 
 
 @pytest.mark.parametrize("seconds, shown", [(None, "-"), (0.25, "0.2 s"), (42.4, "42 s"),

@@ -40,13 +40,9 @@ class HostDrains(Handler):
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         body = self.body(req, schemas.CREATE)["host_drain"]
         self.authorize(req, f"{RULE}:create")
-        limits = host_drain.Limits(
-            body.get("max_per_source", DEFAULT_MAX_PER_SOURCE),
-            body.get("max_per_destination", DEFAULT_MAX_PER_DESTINATION),
-            body.get("auto_confirm", False))
         with errors.refusals_as_errors():
             job = host_drain.start_drain(self.api, self.context(req), body["host"],
-                                         body.get("reason"), limits)
+                                         body.get("reason"), drain_limits(body))
         _accepted(resp, job, self.db)
 
 
@@ -54,7 +50,7 @@ class HostDrainItem(Handler):
     @describe("Show a host drain or restore job (admin), with each server's state and result")
     def on_get(self, req: falcon.Request, resp: falcon.Response, drain_id: str) -> None:
         self.authorize(req, f"{RULE}:show")
-        job = _job(self.db, drain_id)
+        job = find_job(self.db, drain_id)
         servers = host_drains.servers_of(self.db, [job.uuid])[job.uuid]
         resp.media = {"host_drain": view(job, servers, with_servers=True)}
 
@@ -68,7 +64,7 @@ class HostDrainAction(Handler):
                                       "A host drain's action is pause, resume or cancel, "
                                       "not '{name}'")
         self.authorize(req, f"{RULE}:{action}")
-        _job(self.db, drain_id)
+        find_job(self.db, drain_id)
         with errors.refusals_as_errors():
             job = getattr(host_drain, action)(self.api, self.context(req), drain_id)
         _accepted(resp, job, self.db)
@@ -82,7 +78,7 @@ class HostDrainRestore(Handler):
     def on_post(self, req: falcon.Request, resp: falcon.Response, drain_id: str) -> None:
         body = self.body(req, schemas.RESTORE)["restore"]
         self.authorize(req, f"{RULE}:restore")
-        drain = _job(self.db, drain_id)
+        drain = find_job(self.db, drain_id)
         limits = None
         if body:
             limits = host_drain.Limits(
@@ -94,7 +90,16 @@ class HostDrainRestore(Handler):
         _accepted(resp, job, self.db)
 
 
-def _job(db, drain_id: str) -> HostDrain:
+def drain_limits(body: dict) -> host_drain.Limits:
+    """A validated drain body's limits, the defaults for those it leaves out (the dashboard's
+    drain form goes through this too)."""
+    return host_drain.Limits(body.get("max_per_source", DEFAULT_MAX_PER_SOURCE),
+                             body.get("max_per_destination", DEFAULT_MAX_PER_DESTINATION),
+                             body.get("auto_confirm", False))
+
+
+def find_job(db, drain_id: str) -> HostDrain:
+    """The job, or 404 in the API's words (also for an id that is no uuid)."""
     message = f"Host drain {drain_id} could not be found."
     if not is_uuid_like(drain_id):
         raise errors.NotFound(message)

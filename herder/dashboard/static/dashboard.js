@@ -53,11 +53,43 @@
     samples.forEach(function (_, id) { if (!seen.has(id)) { samples.delete(id); } });
   }
 
+  // a form being filled in (a host's drain form) sits in a panel that is replaced every time
+  // it changes: what was typed, which <details> were open and where the cursor was are put
+  // back into the new HTML, matched by the element's data-keep key and the field's name
+  function kept(element) {
+    var state = {open: {}, fields: {}, focus: null};
+    element.querySelectorAll("details[data-keep]").forEach(function (details) {
+      state.open[details.getAttribute("data-keep")] = details.open;
+    });
+    element.querySelectorAll("form[data-keep] input:not([type=hidden])").forEach(function (input) {
+      var key = input.form.getAttribute("data-keep") + "/" + input.name;
+      state.fields[key] = input.type === "checkbox" ? input.checked : input.value;
+      if (input === document.activeElement) { state.focus = key; }
+    });
+    return state;
+  }
+
+  function restore(element, state) {
+    element.querySelectorAll("details[data-keep]").forEach(function (details) {
+      var open = state.open[details.getAttribute("data-keep")];
+      if (open !== undefined) { details.open = open; }
+    });
+    element.querySelectorAll("form[data-keep] input:not([type=hidden])").forEach(function (input) {
+      var key = input.form.getAttribute("data-keep") + "/" + input.name;
+      if (!(key in state.fields)) { return; }
+      if (input.type === "checkbox") { input.checked = state.fields[key]; }
+      else { input.value = state.fields[key]; }
+      if (key === state.focus) { input.focus(); }
+    });
+  }
+
   function apply(panels) {
     Object.keys(panels).forEach(function (name) {
       var element = document.querySelector('[data-panel="' + name + '"]');
       if (element && shown.get(name) !== panels[name]) {
+        var state = kept(element);
         element.innerHTML = panels[name];
+        restore(element, state);
         shown.set(name, panels[name]);
       }
     });
@@ -105,6 +137,11 @@
       .then(function (response) {
         return response.json().then(function (answer) {
           say(answer.message || ("The server answered " + response.status + "."), !response.ok);
+          // a form filled in for one request (a drain) is emptied once it is accepted
+          if (response.ok && form.hasAttribute("data-keep")) {
+            form.reset();
+            if (form.parentElement.tagName === "DETAILS") { form.parentElement.open = false; }
+          }
         });
       })
       .catch(function (error) { say("The request failed: " + error.message, true); })
