@@ -62,6 +62,17 @@ def most_at_once(intervals: list[tuple[datetime, datetime]]) -> int:
     return most
 
 
+def moves_at_once_per_host(cloud, conn, servers) -> dict[str, int]:
+    """For each host, the most of the servers' finished moves that worked on it at once."""
+    intervals_by_host = defaultdict(list)
+    for server in servers:
+        _, start, end = at_work(conn, server.id)
+        move = migration_of(cloud, server.id)
+        for host in (move.source_compute, move.dest_compute):
+            intervals_by_host[host].append((start, end))
+    return {host: most_at_once(spans) for host, spans in intervals_by_host.items()}
+
+
 def test_moves_over_a_hosts_limit_wait_in_order_and_never_overlap(one_move_per_host):
     cloud = one_move_per_host
     admin = connect(cloud, cloud.conf.admin_token)
@@ -75,14 +86,8 @@ def test_moves_over_a_hosts_limit_wait_in_order_and_never_overlap(one_move_per_h
     for server in servers:
         wait_for_status(admin, server.id, "VERIFY_RESIZE", timeout=60)
 
-    intervals_by_host = defaultdict(list)
-    for server in servers:
-        _, start, end = at_work(admin, server.id)
-        move = migration_of(cloud, server.id)
-        for host in (move.source_compute, move.dest_compute):
-            intervals_by_host[host].append((start, end))
-    assert {host: most_at_once(spans) for host, spans in intervals_by_host.items()} == \
-        dict.fromkeys(intervals_by_host, 1)
+    at_once = moves_at_once_per_host(cloud, admin, servers)
+    assert at_once == dict.fromkeys(at_once, 1)
     for server in servers:
         admin.compute.confirm_server_resize(server)
     for server in servers:

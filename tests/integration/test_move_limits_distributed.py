@@ -1,15 +1,13 @@
 """Per-host move limits with two conductors on RabbitMQ: the limit holds across both. (kill -9 of
 `herder serve` with moves waiting: tests/functional/test_move_limits.py.)"""
-from collections import defaultdict
-
 import pytest
 from sqlalchemy import select
 
 from herder.db import journal
 from herder.db.models import Workflow
-from tests.functional.observe import (assert_consistent, create_server, migration_of,
-                                      wait_for_status, wait_until)
-from tests.functional.test_move_limits import at_work, most_at_once
+from tests.functional.observe import (assert_consistent, create_server, wait_for_status,
+                                      wait_until)
+from tests.functional.test_move_limits import moves_at_once_per_host
 from tests.integration.deployment import Deployment
 
 LIMIT = 1
@@ -42,11 +40,5 @@ def test_the_limit_holds_across_two_conductors(two_conductors):
     for server in servers:
         wait_for_status(admin, server.id, "VERIFY_RESIZE", timeout=120)
 
-    intervals_by_host = defaultdict(list)
-    for server in servers:
-        _, start, end = at_work(admin, server.id)
-        move = migration_of(deployment, server.id)
-        for host in (move.source_compute, move.dest_compute):
-            intervals_by_host[host].append((start, end))
-    assert max(most_at_once(spans) for spans in intervals_by_host.values()) == LIMIT
+    assert max(moves_at_once_per_host(deployment, admin, servers).values()) == LIMIT
     assert_consistent(deployment)
