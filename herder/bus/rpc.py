@@ -11,8 +11,10 @@ import socket
 import threading
 import time
 import uuid
+from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_for_futures
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from kombu import Connection, Consumer, Exchange, Producer, Queue
@@ -30,6 +32,7 @@ LOG = logging.getLogger(__name__)
 
 EXCHANGE = Exchange("herder", type="direct", durable=False)
 KeepWaiting = Callable[[], float | None]   # see Bus.call
+LineOf = Callable[[dict], str | None]      # see RpcServer
 # A broker that is down gets a few seconds of retries, then the publisher sees the error.
 PUBLISH_RETRY = {"max_retries": 5, "interval_start": 0.1, "interval_step": 0.5,
                  "interval_max": 2.0}
@@ -221,10 +224,10 @@ class Bus:
 
     # -- server side ------------------------------------------------------------------------
     def serve(self, topic: str, endpoint: object, workers: int = 16, fanout: bool = False,
-              acknowledge_when_done: bool = False,
-              replies: ReplyLog | None = None) -> "RpcServer":
+              acknowledge_when_done: bool = False, replies: ReplyLog | None = None,
+              one_at_a_time: LineOf | None = None) -> "RpcServer":
         server = RpcServer(self, topic, endpoint, workers, fanout, acknowledge_when_done,
-                           replies)
+                           replies, one_at_a_time)
         server.start()
         self._servers.append(server)
         return server
@@ -245,6 +248,15 @@ class Bus:
                 conn.channel().queue_delete(self._reply_queue_name)
         except Exception:  # best effort: the broker expires it anyway
             LOG.debug("could not delete reply queue %s", self._reply_queue_name)
+
+
+@dataclass
+class _Request:
+    """A request an RpcServer took, and the future its run sets when it ended."""
+    body: dict
+    reply_to: str | None
+    correlation_id: str | None
+    done: Future = field(default_factory=Future)
 
 
 def bus_from_conf(conf, namespace: str | None = None) -> Bus:
@@ -356,10 +368,16 @@ class RpcServer:
     method is idempotent (the compute agent's): the conductor's requests start workflows, which
     its journal recovers instead. Such a server answers a call handed to it again with the
     reply it sent (herder/bus/replies.py: `replies`, in memory unless a log on disk is given).
+
+    `one_at_a_time`, if given, names the line a request waits in (a key, or None for none):
+    the requests of one line run one after the other, in the order they came, so that a late
+    step and the request that undoes it never run side by side. A request waiting its turn
+    holds no worker thread.
     """
 
     def __init__(self, bus: Bus, topic: str, endpoint: object, workers: int, fanout: bool,
-                 acknowledge_when_done: bool = False, replies: ReplyLog | None = None):
+                 acknowledge_when_done: bool = False, replies: ReplyLog | None = None,
+                 one_at_a_time: LineOf | None = None):
         self.bus = bus
         self.topic = topic
         self.endpoint = endpoint
@@ -373,6 +391,9 @@ class RpcServer:
         # redeliveries (acknowledge_when_done servers only)
         self._replies = replies or ReplyLog()
         self._running_lock = threading.Lock()
+        self._line_of = one_at_a_time
+        # per line with a request at work: the requests waiting behind it, in order
+        self._lines: dict[str, deque[_Request]] = {}
         name = bus.qualified(topic)
         queues = [topic_queue(name)]
         if fanout:
@@ -407,9 +428,10 @@ class RpcServer:
             replied = self._replies.get(correlation_id) if correlation_id else None
             running = self._running_calls.get(correlation_id) if correlation_id else None
             if replied is None and running is None:
-                # submitted under the lock, so that it cannot finish before it is recorded
-                future = self.pool.submit(self._dispatch, body,
-                                          message.properties.get("reply_to"), correlation_id)
+                # taken under the lock, so that it cannot finish before it is recorded
+                request = _Request(body, message.properties.get("reply_to"), correlation_id)
+                future = request.done
+                self._take(request)
                 self._running.add(future)
                 if correlation_id:
                     self._running_calls[correlation_id] = future
@@ -431,6 +453,35 @@ class RpcServer:
             running.add_done_callback(lambda done: self._finished(done, message, None))
         else:
             future.add_done_callback(lambda done: self._finished(done, message, correlation_id))
+
+    def _take(self, request: "_Request") -> None:
+        """Run the request now, or after the requests of its line taken before it (called with
+        the running lock held)."""
+        line = self._line_of(request.body) if self._line_of is not None else None
+        if line is None:
+            self.pool.submit(self._run, request, None)
+        elif line in self._lines:
+            self._lines[line].append(request)
+        else:
+            self._lines[line] = deque()
+            self.pool.submit(self._run, request, line)
+
+    def _run(self, request: "_Request", line: str | None) -> None:
+        """A worker runs its request, then each request that waits in the same line."""
+        while request is not None:
+            try:
+                self._dispatch(request.body, request.reply_to, request.correlation_id)
+            except BaseException as error:   # _dispatch answers failures itself; not this
+                request.done.set_exception(error)
+            else:
+                request.done.set_result(None)
+            if line is None:
+                return
+            with self._running_lock:
+                waiting = self._lines[line]
+                request = waiting.popleft() if waiting else None
+                if request is None:
+                    del self._lines[line]
 
     def _finished(self, future: Future, message, correlation_id: str | None) -> None:
         with self._running_lock:

@@ -195,10 +195,10 @@ class ComputeAgent:
         self.tracker.drop(destination_claim(migration["uuid"]))
 
     def cancel_transfers(self, context, instance: dict, migration: dict) -> None:
-        """A move being aborted: every transfer into this host for the server stops now (its
-        grants go, its partial files too); the source's copy fails and the move rolls back."""
+        """A move being aborted or rolled back: every transfer into this host for the server
+        stops now (its grants go, its partial files too); a copy under way fails."""
         self._log(context, instance, "stopping the disk transfers of migration %s: the move "
-                  "is being aborted", migration["uuid"])
+                  "is being aborted or rolled back", migration["uuid"])
         self.transfers.cancel(instance["uuid"])
 
     # -- confirm (source) ------------------------------------------------------------------------
@@ -230,6 +230,25 @@ class ComputeAgent:
                      {**instance, "flavor": instance.get("old_flavor") or instance["flavor"],
                       "host": self.host, "node": self.host})
         return power
+
+
+# Requests that run at once even while a step of the same server is at work on the host: the
+# abort's stop of a disk copy (it is what ends that step), and reads that change nothing.
+RUN_BESIDE_STEPS = frozenset({"cancel_transfers", "arrived_digests", "get_console_output",
+                              "disk_usage"})
+
+
+def server_line(body: dict) -> str | None:
+    """The line a request waits in on its host (RpcServer's `one_at_a_time`): one per server.
+
+    A host runs a server's requests one at a time, in the order they came. A conductor that
+    took over a move from one that died rolls it back at once, while the host may still be at
+    work on the dead conductor's last step (a power-off, a disk copy): the undoing request then
+    waits for that step to end, instead of crossing it and leaving its late work behind."""
+    if body.get("method") in RUN_BESIDE_STEPS:
+        return None
+    instance = (body.get("args") or {}).get("instance")
+    return instance.get("uuid") if isinstance(instance, dict) else None
 
 
 class ExceptionNotifyingEndpoint:

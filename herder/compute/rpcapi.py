@@ -100,8 +100,9 @@ class ComputeAPI(RpcClient):
 
     def cancel_transfers(self, context, host: str, *, instance: dict, migration: dict) -> None:
         """Stop every disk transfer into the destination `host` for this server, now: a move
-        being aborted. The source's copy then fails within a moment, and the move's workflow
-        rolls the move back."""
+        being aborted (the source's copy then fails within a moment, and the move's workflow
+        rolls the move back) or rolled back. Runs even while the host works on another request
+        of the server."""
         self._cast(context, topic(host), "cancel_transfers", version="1.1", instance=instance,
                    migration=migration)
 

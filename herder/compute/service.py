@@ -15,7 +15,7 @@ from herder import exception, fault_injection
 from herder.bus.replies import DiskReplyLog
 from herder.bus.rpc import Bus
 from herder.compute import rpcapi, shared_storage
-from herder.compute.agent import ComputeAgent, ExceptionNotifyingEndpoint
+from herder.compute.agent import ComputeAgent, ExceptionNotifyingEndpoint, server_line
 from herder.compute.move_claims import MoveClaimRecords
 from herder.compute.resource_tracker import ResourceTracker
 from herder.compute.shared_storage import SharedStorageProbes
@@ -109,7 +109,9 @@ class ComputeService:
                                       # a step cut off by a crash runs again after the restart
                                       acknowledge_when_done=True,
                                       # and one done before the crash is answered, not redone
-                                      replies=DiskReplyLog(self._replies_dir))
+                                      replies=DiskReplyLog(self._replies_dir),
+                                      # and a server's requests never cross each other
+                                      one_at_a_time=server_line)
         try:
             self.report()
         except Exception:  # no conductor yet: the periodic task reports again

@@ -96,6 +96,28 @@ class Case:
             self.cloud.restart(victim)
         return victim, killed_at
 
+    def kill_conductor_while_a_host_works(self, point: str) -> float:
+        """Start the operation with a compute host held at `point` (inside a step it runs for
+        the conductor), kill -9 the conductor and start it again, and let the host go on only
+        once the restarted conductor is rolling the move back: its undoing requests meet a
+        step still at work on the host. time.monotonic() of the restart."""
+        self.cloud.clear_holds()
+        self.cloud.hold("*", point)
+        self.request = threading.Thread(target=self._request)
+        self.request.start()
+        host, _ = self.cloud.wait_reached(point)
+        self.cloud.kill("conductor")
+        self.cloud.restart("conductor")
+        restarted_at = time.monotonic()
+        deadline = restarted_at + 30
+        while (workflow := journal.active_for(self.cloud.db, self.server.id)) is None or \
+                workflow.status != journal.ROLLING_BACK:
+            assert time.monotonic() < deadline, f"no rollback began; logs in {self.cloud.logs}"
+            time.sleep(0.05)
+        time.sleep(1.0)   # the rollback's first undoing request reaches the held host
+        self.cloud.release(host, point)
+        return restarted_at
+
     def _request(self) -> None:
         try:
             start_operation(self.admin, self.server, self.operation)

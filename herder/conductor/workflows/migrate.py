@@ -315,9 +315,17 @@ class MigrateWorkflow(ServerWorkflow):
                  self.log_prefix, len(sent))
 
     def restore_source(self) -> None:
+        migration = migration_to_wire(self.migration())
+        if migration["dest_compute"]:
+            # The source may still be at work on resize_instance: a conductor that took this
+            # move over from one that died rolls it back at once. The source runs this undoing
+            # request only once that step ended (one request per server at a time); stopping
+            # the transfers into the destination ends a copy now instead of at its end.
+            self.computes.cancel_transfers(self.context, migration["dest_compute"],
+                                           instance=self.wire(), migration=migration)
         power = self.computes.revert_migrate_disk(
-            self.context, self.source_host, instance=self.wire(),
-            migration=migration_to_wire(self.migration()), power_on=self.power_on_after)
+            self.context, self.source_host, instance=self.wire(), migration=migration,
+            power_on=self.power_on_after)
         self.update_instance(host=self.source_host, node=self.source_node, power_state=power)
 
     # -- 6: destination finish_resize ---------------------------------------------------------------
