@@ -248,8 +248,9 @@ _workflow_opts = [
                       "renewal; after that, another conductor adopts and recovers them (a "
                       "conductor restarted under the same host name does so at once)."),
     cfg.FloatOpt("recovery_interval", default=10.0, min=0.1,
-                 help="Seconds between a conductor's lease renewals and its look for "
-                      "workflows and requests to recover."),
+                 help="Seconds between a conductor's looks for workflows and requests to "
+                      "recover. (It renews its leases three times per lease_seconds, on a "
+                      "thread and a database connection of their own.)"),
     cfg.FloatOpt("request_resend_after", default=10.0, min=0.1,
                  help="A request the api accepted (and recorded) that no conductor has taken "
                       "this many seconds later is sent to the conductors again: its first "

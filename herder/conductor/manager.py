@@ -49,11 +49,6 @@ class ConductorManager:
                                 0.0 if sole_conductor else workflow_conf.lost_request_timeout,
                                 starting)
 
-    def renew_leases(self) -> int:
-        """Keep the workflows this conductor runs its own (see journal.adopt)."""
-        return journal.renew_leases(self.db, self.incarnation,
-                                    self.svc.conf.workflow.lease_seconds)
-
     # -- moves -------------------------------------------------------------------------------
     # Each request from the api names the accepted request it carries out (`request_uuid`,
     # see db/accepted_requests.py): the workflow runs only if this conductor takes it. None:

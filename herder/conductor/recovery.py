@@ -18,6 +18,7 @@ Two kinds of leftovers exist after a crash:
 """
 import logging
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
 from herder import states
@@ -55,7 +56,7 @@ def recover(svc: ConductorServices, engine: Engine, sole_conductor: bool = False
     `starting`: the conductor has just started, so the workflows of earlier processes of its
     host name are adopted at once too.
     """
-    recovered = 0
+    adopted = []
     for row in journal.unfinished(svc.db):
         if row.owner == engine.owner and (engine.owner is None or engine.runs(row.uuid)):
             continue  # running here
@@ -66,21 +67,31 @@ def recover(svc: ConductorServices, engine: Engine, sole_conductor: bool = False
             (starting and incarnation_host(row.owner) == svc.host)
         if not journal.adopt(svc.db, row, engine.owner, engine.lease_seconds, force=force):
             continue  # its conductor is alive, or another one adopted it first
-        recovered += 1
-        try:
-            flow = WORKFLOWS[row.kind].restore(svc, row)
-            outcome = engine.recover(row.uuid, flow)
-            LOG.warning("%s recovered %s workflow %s: %s", flow.log_prefix, row.kind, row.uuid,
-                        "completed" if outcome.completed else "rolled back")
-        except Exception:  # one broken record must not keep the others stuck
-            LOG.exception("could not recover %s workflow %s", row.kind, row.uuid)
+        adopted.append(row)
+    if adopted:
+        # side by side: a rollback may wait for a host still at work on the step a dead
+        # conductor sent it (up to the step deadline), and the others need not wait behind it
+        with ThreadPoolExecutor(max_workers=min(len(adopted), svc.conf.conductor.workers),
+                                thread_name_prefix="recovery") as pool:
+            for row in adopted:
+                pool.submit(_recover_one, svc, engine, row)
     # the only conductor, starting: the requests recorded before it stopped went down with
     # its in-process queue, so they are sent again at once
     pending_requests.resend_overdue(svc, 0.0 if sole_conductor and starting
                                     else svc.conf.workflow.request_resend_after,
                                     give_up_after=svc.conf.workflow.lost_request_timeout)
     _sweep_lost_requests(svc, datetime.utcnow() - timedelta(seconds=lost_after))
-    return recovered
+    return len(adopted)
+
+
+def _recover_one(svc: ConductorServices, engine: Engine, row: journal.Workflow) -> None:
+    try:
+        flow = WORKFLOWS[row.kind].restore(svc, row)
+        outcome = engine.recover(row.uuid, flow)
+        LOG.warning("%s recovered %s workflow %s: %s", flow.log_prefix, row.kind, row.uuid,
+                    "completed" if outcome.completed else "rolled back")
+    except Exception:  # one broken record must not keep the others stuck
+        LOG.exception("could not recover %s workflow %s", row.kind, row.uuid)
 
 
 def incarnation(host: str) -> str:

@@ -3,8 +3,9 @@ compute hosts' heartbeats and progress), its own heartbeat, and recovery.
 
 Several conductors may run at once: they share the `conductor` queue, so each request is taken
 by exactly one of them, and each workflow belongs to the one running it for as long as that one
-renews its lease. Every `recovery_interval` a conductor renews its leases and adopts the
-workflows whose conductor stopped renewing (see recovery.py).
+renews its lease (leases.py, on a thread and a database connection of their own). Every
+`recovery_interval` a conductor adopts the workflows whose conductor stopped renewing (see
+recovery.py).
 """
 import logging
 import threading
@@ -14,6 +15,7 @@ from herder.bus.rpc import Bus
 from herder.conductor import REPORTS_TOPIC, rpcapi
 from herder.conductor.base import ConductorServices
 from herder.conductor.host_drains import HostDrainRunner
+from herder.conductor.leases import LeaseKeeper
 from herder.conductor.manager import ConductorManager
 from herder.db import services
 from herder.db.session import Database
@@ -52,8 +54,9 @@ class ConductorService:
         self.manager = ConductorManager(ConductorServices(
             conf, db, bus, Notifier(bus, f"{BINARY}:{host}"), host))
         self._heartbeat = Periodic(f"heartbeat-{BINARY}", conf.report_interval, self.heartbeat)
+        self._leases = LeaseKeeper(db, self.manager.incarnation, conf.workflow.lease_seconds)
         self._recovery = Periodic("conductor-recovery", conf.workflow.recovery_interval,
-                                  self._renew_and_recover)
+                                  self._recover)
         # host drain and restore jobs: driven by whichever conductor holds a job's lease
         self._host_drains = Periodic(
             "conductor-host-drains", conf.conductor.host_drain_interval,
@@ -70,6 +73,7 @@ class ConductorService:
         self._reports = self.bus.serve(REPORTS_TOPIC, _Reports(self.manager),
                                        workers=self.conf.conductor.report_workers)
         self.manager.move_queue.start()
+        self._leases.start()
         self._heartbeat.start()
         self._host_drains.start()
 
@@ -90,10 +94,6 @@ class ConductorService:
             self._recover(sole_conductor, True)
         self._recovery.start()
 
-    def _renew_and_recover(self) -> None:
-        self.manager.renew_leases()
-        self._recover()
-
     def _recover(self, sole_conductor: bool = False, starting: bool = False) -> None:
         try:
             self.manager.recover(sole_conductor, starting)
@@ -105,6 +105,7 @@ class ConductorService:
         they all did. A workflow still running is left in the journal for the next start."""
         self._heartbeat.stop()
         self._recovery.stop()
+        self._leases.stop()
         self.manager.move_queue.stop()
         self._host_drains.stop()
         if self._server is None:

@@ -64,12 +64,12 @@ def test_a_request_from_a_newer_api_is_refused_by_a_conductor_not_yet_upgraded(c
 
 
 def test_only_what_a_service_s_client_names_can_be_called_over_the_bus(cloud, demo):
-    """A conductor keeps public methods for its own service (recover, renew_leases) and a
-    compute host's agent public attributes (its tracker): a message naming one is refused
-    like an unknown method, and nothing runs."""
+    """A conductor keeps public methods and attributes for its own service (recover, its move
+    queue) and a compute host's agent public attributes (its tracker): a message naming one is
+    refused like an unknown method, and nothing runs."""
     server = create_server(demo)
     host = instance_record(cloud, server.id).host
-    refusals = [("conductor", "recover"), ("conductor", "renew_leases"),
+    refusals = [("conductor", "recover"), ("conductor", "move_queue"),
                 (f"compute.{host}", "tracker"), (f"compute.{host}", "_log"),
                 (f"compute.{host}", "no_such_step")]
     for topic, method in refusals:
