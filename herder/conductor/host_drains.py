@@ -119,8 +119,10 @@ class HostDrainRunner:
     def _send_notifications(self, job: HostDrain) -> None:
         """Send the job's notifications not yet sent, in order, each marked sent once the
         bus took it. The one a conductor dies between sending and marking is sent again by
-        whoever holds the lease next: the only duplicate, unavoidable without a transaction
-        spanning the bus and the database. One the bus refuses stops the sending (the next
+        whoever holds the lease next: unavoidable without a transaction spanning the bus and
+        the database. (So can one a conductor sends after its lease ran out mid-look, while
+        the next holder sends it too: as rare as a look outlasting the lease.) One the bus
+        refuses stops the sending (the next
         look goes on from it), so that none overtakes another."""
         for notification in host_drains.unsent_notifications(self.db, job.uuid):
             try:
