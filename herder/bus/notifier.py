@@ -24,17 +24,25 @@ class Notifier:
     def error(self, event_type: str, payload: dict) -> None:
         self._emit("ERROR", event_type, payload)
 
-    def _emit(self, priority: str, event_type: str, payload: dict) -> None:
+    def send(self, priority: str, event_type: str, payload: dict,
+             timestamp: datetime | None = None) -> None:
+        """Publish one notification, raising if the bus did not take it: for a caller that
+        keeps the notification until it was sent (herder/drain_notifications.py).
+        `timestamp` (UTC): when what it reports happened, if not now."""
         body = {
             "message_id": str(uuid.uuid4()),
             "publisher_id": self.publisher_id,
             "event_type": event_type,
             "priority": priority,
             "payload": payload,
-            "timestamp": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f"),
+            "timestamp": (timestamp or datetime.now(timezone.utc)).strftime(
+                "%Y-%m-%d %H:%M:%S.%f"),
         }
+        self.bus.publish(body, routing_key=self.bus.qualified(f"{TOPIC}.{priority.lower()}"),
+                         exchange=EXCHANGE)
+
+    def _emit(self, priority: str, event_type: str, payload: dict) -> None:
         try:
-            self.bus.publish(body, routing_key=self.bus.qualified(f"{TOPIC}.{priority.lower()}"),
-                             exchange=EXCHANGE)
+            self.send(priority, event_type, payload)
         except Exception:  # a notification must never break the operation it reports
             LOG.exception("could not emit notification %s", event_type)

@@ -19,7 +19,11 @@ One look at a job:
    by the job. A drain picks each server's destination itself, as the scheduler judges the
    hosts (evaluate_destinations, as move plans do), best first among those below their
    limit, and names it in the move; a restore names the drained host;
-3. ends the job (completed, or cancelled) once no server waits and none moves.
+3. ends the job (completed, or cancelled) once no server waits and none moves;
+4. sends the job's notifications not yet sent (herder/drain_notifications.py), in the order
+   they were written. They are written with the changes they report, by the api or by a
+   look; the conductor holding the lease sends them, a finished job's included: it keeps its
+   lease until they are sent, and another conductor takes it over for them if it dies first.
 
 Each move is an ordinary migrate, made through the api's own operation in the name of the
 job's creator as an admin (herder/operations/move.py): journaled, abortable, with its instance
@@ -29,6 +33,7 @@ import logging
 from collections import Counter
 from datetime import datetime
 
+from herder import drain_notifications as notices
 from herder import exception, states
 from herder.conductor.base import ConductorServices
 from herder.conductor.expired_resizes import OperationServices
@@ -37,7 +42,7 @@ from herder.context import RequestContext, new_request_id
 from herder.db import host_drains, instances
 from herder.db.models import HostDrain, HostDrainServer, Instance, Migration
 from herder.operations import move, verify_resize
-from herder.operations.host_drain import RESTORE, why_not_movable
+from herder.operations.host_drain import CANCELLED_REASON, RESTORE, why_not_movable
 from herder.scheduler.move_request import hosts_to_leave, move_request
 from herder.scheduler.rpcapi import SchedulerAPI
 
@@ -81,23 +86,53 @@ class HostDrainRunner:
         self.ops = OperationServices(svc.conf, svc.db, svc.bus)
 
     def look(self) -> None:
-        """The periodic task: drive every unfinished job this conductor holds or can take."""
-        lease = self.svc.conf.workflow.lease_seconds
+        """The periodic task: drive every unfinished job this conductor holds or can take,
+        and send what finished jobs have left of their notifications."""
         for job in host_drains.unfinished(self.db):
-            if job.owner == self.owner:
-                if not host_drains.renew_lease(self.db, job.uuid, self.owner, lease):
-                    continue   # another conductor took it over, or it just ended
-            elif host_drains.take_lease(self.db, job, self.owner, lease,
-                                        at_once=incarnation_host(job.owner) == self.svc.host):
-                LOG.info("host %s %s of %s: driven by %s from now on (was %s)", job.kind,
-                         job.uuid, job.host, self.owner, job.owner or "nobody")
-            else:
+            if not self._hold(job, host_drains.UNFINISHED):
                 continue
             try:
                 self._drive(host_drains.get(self.db, job.uuid))
             except Exception:
                 # the next look tries again; the others' jobs must not wait for this one
                 LOG.exception("host %s %s: look failed", job.kind, job.uuid)
+            self._send_notifications(job)
+        for job in host_drains.finished_with_unsent_notifications(self.db):
+            if self._hold(job, host_drains.FINISHED):
+                self._send_notifications(job)
+
+    def _hold(self, job: HostDrain, statuses: tuple[str, ...]) -> bool:
+        """Renew the job's lease, or take it; False if another conductor holds it (or the
+        job's status left `statuses` meanwhile)."""
+        lease = self.svc.conf.workflow.lease_seconds
+        if job.owner == self.owner:
+            # False: another conductor took it over, or it just ended
+            return host_drains.renew_lease(self.db, job.uuid, self.owner, lease, statuses)
+        if not host_drains.take_lease(self.db, job, self.owner, lease, statuses=statuses,
+                                      at_once=incarnation_host(job.owner) == self.svc.host):
+            return False
+        LOG.info("host %s %s of %s: %s by %s from now on (was %s)", job.kind, job.uuid,
+                 job.host, "driven" if statuses == host_drains.UNFINISHED else
+                 "its notifications sent", self.owner, job.owner or "nobody")
+        return True
+
+    def _send_notifications(self, job: HostDrain) -> None:
+        """Send the job's notifications not yet sent, in order, each marked sent once the
+        bus took it. The one a conductor dies between sending and marking is sent again by
+        whoever holds the lease next: unavoidable without a transaction spanning the bus and
+        the database. (So can one a conductor sends after its lease ran out mid-look, while
+        the next holder sends it too: as rare as a look outlasting the lease.) One the bus
+        refuses stops the sending (the next
+        look goes on from it), so that none overtakes another."""
+        for notification in host_drains.unsent_notifications(self.db, job.uuid):
+            try:
+                self.svc.notifier.send(notification.priority, notification.event_type,
+                                       notification.payload, notification.created_at)
+            except Exception:
+                LOG.exception("host %s %s: could not send notification %s: the next look "
+                              "tries again", job.kind, job.uuid, notification.event_type)
+                return
+            host_drains.mark_sent(self.db, notification.id)
 
     def _drive(self, job: HostDrain) -> None:
         rows = host_drains.servers_of(self.db, [job.uuid])[job.uuid]
@@ -108,7 +143,7 @@ class HostDrainRunner:
             self._start_moves(job, [r for r in rows if r.state == host_drains.WAITING])
         elif job.status == host_drains.CANCELLING:
             # a server the api's cancel could not drop (it was being started at that moment)
-            host_drains.drop_waiting(self.db, job.uuid, "the job was cancelled before it moved")
+            host_drains.drop_waiting(self.db, job.uuid, CANCELLED_REASON, notices.server_event)
         rows = host_drains.servers_of(self.db, [job.uuid])[job.uuid]
         if any(r.state in (host_drains.WAITING, host_drains.MOVING) for r in rows):
             return
@@ -116,7 +151,7 @@ class HostDrainRunner:
             else host_drains.COMPLETED
         if job.status == host_drains.PAUSED:
             return   # paused with nothing left: it ends when resumed, not behind the pause
-        if host_drains.finish(self.db, job.uuid, self.owner, ending):
+        if host_drains.finish(self.db, job.uuid, self.owner, ending, notices.job_event("end")):
             counts = Counter(r.state for r in rows)
             LOG.info("host %s %s of %s %s: %s", job.kind, job.uuid, job.host, ending,
                      ", ".join(f"{n} {state}" for state, n in sorted(counts.items())) or
@@ -210,8 +245,9 @@ class HostDrainRunner:
     def _end(self, job: HostDrain, row: HostDrainServer, state: str, reason: str,
              dest: str | None = None) -> None:
         values = {"dest_host": dest} if dest else {}
-        if host_drains.update_server(self.db, row.id, host_drains.MOVING, state=state,
-                                     reason=reason, finished_at=datetime.utcnow(), **values):
+        if host_drains.update_server(self.db, row.id, host_drains.MOVING,
+                                     notices.server_event, state=state, reason=reason,
+                                     finished_at=datetime.utcnow(), **values):
             LOG.info("host %s %s [instance: %s] %s: %s", job.kind, job.uuid,
                      row.instance_uuid, state, reason)
 
@@ -301,8 +337,9 @@ class HostDrainRunner:
 
     def _drop(self, job: HostDrain, row: HostDrainServer, state: str, reason: str) -> None:
         """A waiting server the job will not move."""
-        if host_drains.update_server(self.db, row.id, host_drains.WAITING, state=state,
-                                     reason=reason, finished_at=datetime.utcnow()):
+        if host_drains.update_server(self.db, row.id, host_drains.WAITING,
+                                     notices.server_event, state=state, reason=reason,
+                                     finished_at=datetime.utcnow()):
             LOG.info("host %s %s [instance: %s] %s: %s", job.kind, job.uuid,
                      row.instance_uuid, state, reason)
 

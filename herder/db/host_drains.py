@@ -1,14 +1,22 @@
 """Host drain and restore jobs (herder/host_drain.py says what they are): the job rows, their
-servers' rows, and the lease that lets one conductor at a time drive a job."""
+servers' rows, the lease that lets one conductor at a time drive a job, and the job's
+notifications, written in the transaction of each change they report
+(herder/drain_notifications.py)."""
+from collections import Counter
 from datetime import datetime, timedelta
+from typing import Callable
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from herder import exception, states
 from herder.db import services
-from herder.db.models import HostDrain, HostDrainServer, Migration, Service
+from herder.db.models import (HostDrain, HostDrainNotification, HostDrainServer, Migration,
+                               Service)
 from herder.db.session import Database
+
+# a job's kind
+DRAIN, RESTORE = "drain", "restore"
 
 # a job's status
 RUNNING = "running"          # moves are started within the limits
@@ -17,6 +25,7 @@ CANCELLING = "cancelling"    # cancelled: waiting servers are dropped, moves und
 COMPLETED = "completed"
 CANCELLED = "cancelled"
 UNFINISHED = (RUNNING, PAUSED, CANCELLING)
+FINISHED = (COMPLETED, CANCELLED)
 
 # a server's state in a job
 WAITING = "waiting"
@@ -27,25 +36,53 @@ SKIPPED = "skipped"
 SERVER_CANCELLED = "cancelled"
 DELETED = "deleted"
 SERVER_STATES = (WAITING, MOVING, MOVED, FAILED, SKIPPED, SERVER_CANCELLED, DELETED)
+SERVER_RESULTS = (MOVED, FAILED, SKIPPED, SERVER_CANCELLED, DELETED)
+
+# the notifications of a change, built in its transaction from the rows as it left them
+# (herder/drain_notifications.py): of a change to the job, given the job and its servers
+JobNotice = Callable[[HostDrain, list[HostDrainServer]], HostDrainNotification]
+# ... and of one server's result, given the job and that server
+ServerNotice = Callable[[HostDrain, HostDrainServer], HostDrainNotification]
 
 
 def _now() -> datetime:
     return datetime.utcnow()
 
 
+def count_by_state(servers: list[HostDrainServer]) -> dict[str, int]:
+    """How many of the servers are in each state, every state named (0 for none)."""
+    counts = Counter(row.state for row in servers)
+    return {state: counts[state] for state in SERVER_STATES}
+
+
+def service_disabled_reason(job: HostDrain) -> str | None:
+    """The disabled reason a job gives its host's compute service: a drain disables it, a
+    restore enables it again (None)."""
+    if job.kind != DRAIN:
+        return None
+    return job.reason or f"drained by host drain {job.uuid}"
+
+
 def create(db: Database, job: HostDrain, servers: list[HostDrainServer],
-           service_disabled: bool, disabled_reason: str | None) -> HostDrain:
-    """Write the job and its servers, and set the host's compute service `service_disabled`
-    (with `disabled_reason`), in one transaction: a job is there with its service switched,
-    or nothing is. Conflict if the host has an unfinished job already."""
+           notice: JobNotice, server_notice: ServerNotice) -> HostDrain:
+    """Write the job and its servers, disable the host's compute service for a drain (enable
+    it for a restore), and write the job's `notice` and a `server_notice` for each server
+    listed with its result already, in one transaction: a job is there with its service
+    switched and its notifications, or nothing is. Conflict if the host has an unfinished
+    job already."""
     try:
         with db.transaction() as session:
             session.add(job)
-            session.flush()   # the job's row first: its servers' rows refer to it
+            # the job's row first (its servers' rows refer to it), with its created_at
+            session.flush()
             session.add_all(servers)
             session.execute(update(Service).where(
                 Service.host == job.host, Service.binary == services.COMPUTE_BINARY).values(
-                disabled=service_disabled, disabled_reason=disabled_reason, updated_at=_now()))
+                disabled=job.kind == DRAIN, disabled_reason=service_disabled_reason(job),
+                updated_at=_now()))
+            session.add(notice(job, servers))
+            session.add_all(server_notice(job, row) for row in servers
+                            if row.state in SERVER_RESULTS)
     except IntegrityError:
         # the unique active_host: another job on this host was written first
         raise exception.Conflict(f"Host {job.host} has an unfinished drain or restore job "
@@ -103,31 +140,41 @@ def moving_anywhere(db: Database) -> list[HostDrainServer]:
             HostDrain.status.in_(UNFINISHED), HostDrainServer.state == MOVING)))
 
 
-def set_status(db: Database, uuid: str, expected: tuple[str, ...], status: str) -> bool:
-    """Compare-and-swap of the job's status; False if it was not one of `expected`."""
+def set_status(db: Database, uuid: str, expected: tuple[str, ...], status: str,
+               notice: JobNotice) -> bool:
+    """Compare-and-swap of the job's status, with its `notice`; False if it was not one of
+    `expected` (and no notice is written)."""
     with db.transaction() as session:
-        return session.execute(update(HostDrain).where(
+        won = session.execute(update(HostDrain).where(
             HostDrain.uuid == uuid, HostDrain.status.in_(expected)).values(
             status=status, updated_at=_now())).rowcount == 1
+        if won:
+            _add_job_notice(session, uuid, notice)
+        return won
 
 
-def finish(db: Database, uuid: str, owner: str, status: str) -> bool:
-    """The job is over (COMPLETED or CANCELLED): its host may get another job. Only by the
-    conductor that drives it."""
+def finish(db: Database, uuid: str, owner: str, status: str, notice: JobNotice) -> bool:
+    """The job is over (COMPLETED or CANCELLED), with its `notice`: its host may get another
+    job. Only by the conductor that drives it, which keeps the lease: it still has the job's
+    notifications to send (see unsent_notifications)."""
     with db.transaction() as session:
-        return session.execute(update(HostDrain).where(
+        won = session.execute(update(HostDrain).where(
             HostDrain.uuid == uuid, HostDrain.owner == owner,
             HostDrain.status.in_(UNFINISHED)).values(
-            status=status, active_host=None, finished_at=_now(), updated_at=_now(),
-            lease_until=None)).rowcount == 1
+            status=status, active_host=None, finished_at=_now(),
+            updated_at=_now())).rowcount == 1
+        if won:
+            _add_job_notice(session, uuid, notice)
+        return won
 
 
 def take_lease(db: Database, job: HostDrain, owner: str, lease_seconds: float,
-               at_once: bool = False) -> bool:
+               at_once: bool = False, statuses: tuple[str, ...] = UNFINISHED) -> bool:
     """Drive the job from now on, if nobody does (no owner, or a lease that ran out; any
     owner with `at_once`: an earlier process of this conductor, which is dead). A
-    compare-and-swap on the owner read, so of conductors trying at once one wins."""
-    condition = [HostDrain.uuid == job.uuid, HostDrain.status.in_(UNFINISHED)]
+    compare-and-swap on the owner read, so of conductors trying at once one wins. A finished
+    job (`statuses` FINISHED) is taken only to send the notifications it has left."""
+    condition = [HostDrain.uuid == job.uuid, HostDrain.status.in_(statuses)]
     if job.owner is None:
         condition.append(HostDrain.owner.is_(None))
     else:
@@ -139,22 +186,23 @@ def take_lease(db: Database, job: HostDrain, owner: str, lease_seconds: float,
             owner=owner, lease_until=_now() + timedelta(seconds=lease_seconds))).rowcount == 1
 
 
-def renew_lease(db: Database, uuid: str, owner: str, lease_seconds: float) -> bool:
+def renew_lease(db: Database, uuid: str, owner: str, lease_seconds: float,
+                statuses: tuple[str, ...] = UNFINISHED) -> bool:
     """Keep driving the job; False if another conductor took it (this one lost the database
     for longer than the lease), which must then leave it alone."""
     with db.transaction() as session:
         return session.execute(update(HostDrain).where(
             HostDrain.uuid == uuid, HostDrain.owner == owner,
-            HostDrain.status.in_(UNFINISHED)).values(
+            HostDrain.status.in_(statuses)).values(
             lease_until=_now() + timedelta(seconds=lease_seconds))).rowcount == 1
 
 
-def update_server(db: Database, row_id: int, expected_state: str, **values) -> bool:
-    """Compare-and-swap of one server's row from `expected_state`."""
+def update_server(db: Database, row_id: int, expected_state: str,
+                  notice: ServerNotice | None = None, **values) -> bool:
+    """Compare-and-swap of one server's row from `expected_state`, with its `notice` if the
+    change gives the server its result."""
     with db.transaction() as session:
-        return session.execute(update(HostDrainServer).where(
-            HostDrainServer.id == row_id, HostDrainServer.state == expected_state).values(
-            **values)).rowcount == 1
+        return _swap_server(session, row_id, expected_state, notice, **values)
 
 
 def start_moving(db: Database, row: "HostDrainServer", **values) -> bool:
@@ -169,12 +217,67 @@ def start_moving(db: Database, row: "HostDrainServer", **values) -> bool:
             .execution_options(synchronize_session=False)).rowcount == 1
 
 
-def drop_waiting(db: Database, uuid: str, reason: str) -> int:
-    """The job's servers not yet moving will not be: cancelled, with `reason`."""
+def drop_waiting(db: Database, uuid: str, reason: str, notice: ServerNotice) -> int:
+    """The job's servers not yet moving will not be: cancelled, with `reason`, each with its
+    `notice`. One compare-and-swap per server, so that each dropped one has its notice and
+    one a conductor started meanwhile has none."""
     with db.transaction() as session:
-        return session.execute(update(HostDrainServer).where(
-            HostDrainServer.drain_uuid == uuid, HostDrainServer.state == WAITING).values(
-            state=SERVER_CANCELLED, reason=reason, finished_at=_now())).rowcount
+        waiting = session.scalars(select(HostDrainServer.id).where(
+            HostDrainServer.drain_uuid == uuid, HostDrainServer.state == WAITING)).all()
+        return sum(_swap_server(session, row_id, WAITING, notice, state=SERVER_CANCELLED,
+                                reason=reason, finished_at=_now()) for row_id in waiting)
+
+
+def _swap_server(session, row_id: int, expected_state: str, notice: ServerNotice | None,
+                 **values) -> bool:
+    won = session.execute(update(HostDrainServer).where(
+        HostDrainServer.id == row_id, HostDrainServer.state == expected_state).values(
+        **values).execution_options(synchronize_session=False)).rowcount == 1
+    if won and notice is not None:
+        row = session.scalars(select(HostDrainServer).where(HostDrainServer.id == row_id)
+                              .execution_options(populate_existing=True)).one()
+        session.add(notice(_job_in(session, row.drain_uuid), row))
+    return won
+
+
+def _add_job_notice(session, uuid: str, notice: JobNotice) -> None:
+    servers = list(session.scalars(select(HostDrainServer).where(
+        HostDrainServer.drain_uuid == uuid).order_by(HostDrainServer.id)
+        .execution_options(populate_existing=True)))
+    session.add(notice(_job_in(session, uuid), servers))
+
+
+def _job_in(session, uuid: str) -> HostDrain:
+    """The job as the transaction sees it now (after its own writes)."""
+    return session.scalars(select(HostDrain).where(HostDrain.uuid == uuid)
+                           .execution_options(populate_existing=True)).one()
+
+
+# -- the jobs' notifications -----------------------------------------------------------------
+
+def unsent_notifications(db: Database, uuid: str) -> list[HostDrainNotification]:
+    """The job's notifications not yet sent, in the order they were written."""
+    with db.transaction() as session:
+        return list(session.scalars(select(HostDrainNotification).where(
+            HostDrainNotification.drain_uuid == uuid, HostDrainNotification.sent_at.is_(None))
+            .order_by(HostDrainNotification.id)))
+
+
+def mark_sent(db: Database, notification_id: int) -> None:
+    with db.transaction() as session:
+        session.execute(update(HostDrainNotification).where(
+            HostDrainNotification.id == notification_id).values(sent_at=_now()))
+
+
+def finished_with_unsent_notifications(db: Database) -> list[HostDrain]:
+    """Finished jobs whose conductor did not send all their notifications (it died, or the
+    bus was away): whoever takes their lease sends the rest."""
+    unsent = select(HostDrainNotification.drain_uuid).where(
+        HostDrainNotification.sent_at.is_(None))
+    with db.transaction() as session:
+        return list(session.scalars(select(HostDrain).where(
+            HostDrain.status.in_(FINISHED), HostDrain.uuid.in_(unsent))
+            .order_by(HostDrain.id)))
 
 
 # -- the moves the jobs make -----------------------------------------------------------------

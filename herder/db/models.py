@@ -414,3 +414,19 @@ class HostDrainServer(Base):
     reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     started_at: Mapped[datetime | None] = mapped_column(Timestamp, nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(Timestamp, nullable=True)
+
+
+class HostDrainNotification(Base):
+    """A versioned notification about a host drain or restore job, written in the transaction
+    of the change it reports and sent afterwards by the conductor holding the job's lease
+    (herder/drain_notifications.py): so a change that committed is reported even if the
+    process that made it dies before it could send it."""
+    __tablename__ = "host_drain_notifications"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    drain_uuid: Mapped[str] = mapped_column(ForeignKey("host_drains.uuid", ondelete="CASCADE"),
+                                            index=True)
+    priority: Mapped[str] = mapped_column(String(8))
+    event_type: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(Timestamp, default=datetime.utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(Timestamp, nullable=True, index=True)

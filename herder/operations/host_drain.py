@@ -11,15 +11,14 @@ import logging
 import uuid
 from dataclasses import dataclass
 
+from herder import drain_notifications as notices
 from herder import exception, states
 from herder.db import host_drains, instances, services
+from herder.db.host_drains import DRAIN, RESTORE
 from herder.db.models import HostDrain, HostDrainServer, Instance
 from herder.operations.checks import Services
 
 LOG = logging.getLogger(__name__)
-
-DRAIN, RESTORE = "drain", "restore"
-
 
 @dataclass(frozen=True)
 class Limits:
@@ -36,8 +35,7 @@ def start_drain(svc: Services, context, host: str, reason: str | None,
     _check_host(svc, host)
     job = _job(context, DRAIN, host, reason, limits)
     servers = [_drain_server(job.uuid, server) for server in instances.on_host(svc.db, host)]
-    host_drains.create(svc.db, job, servers, service_disabled=True,
-                       disabled_reason=reason or f"drained by host drain {job.uuid}")
+    _create(svc, context, job, servers)
     LOG.info("%s host drain %s of %s started: %d servers, %d skipped", context.log_prefix(),
              job.uuid, host, len(servers),
              sum(s.state == host_drains.SKIPPED for s in servers))
@@ -67,7 +65,7 @@ def start_restore(svc: Services, context, drain_uuid: str,
                for row in moved]
     # the scheduler takes no server to a disabled host, even one a move names: the host is
     # enabled again, with the job, so that its servers can come back
-    host_drains.create(svc.db, job, servers, service_disabled=False, disabled_reason=None)
+    _create(svc, context, job, servers)
     LOG.info("%s host restore %s of %s (drain %s) started: %d servers", context.log_prefix(),
              job.uuid, drain.host, drain_uuid, len(servers))
     return job
@@ -89,14 +87,25 @@ def cancel(svc: Services, context, job_uuid: str) -> HostDrain:
     migration abort`). The conductor ends the job, cancelled, once they have."""
     job = _switch(svc, context, job_uuid, "cancel", (host_drains.RUNNING, host_drains.PAUSED),
                   host_drains.CANCELLING)
-    host_drains.drop_waiting(svc.db, job_uuid, "the job was cancelled before it moved")
+    host_drains.drop_waiting(svc.db, job_uuid, CANCELLED_REASON, notices.server_event)
     return job
+
+
+# what a server a cancelled job never started moving is told
+CANCELLED_REASON = "the job was cancelled before it moved"
+
+
+def _create(svc: Services, context, job: HostDrain, servers: list[HostDrainServer]) -> None:
+    """Write the job, with its notification and those of the servers it will not move."""
+    host_drains.create(svc.db, job, servers, notices.job_event("start", context),
+                       notices.server_event)
 
 
 def _switch(svc: Services, context, job_uuid: str, action: str, expected: tuple[str, ...],
             status: str) -> HostDrain:
     job = host_drains.get(svc.db, job_uuid)
-    if not host_drains.set_status(svc.db, job_uuid, expected, status):
+    if not host_drains.set_status(svc.db, job_uuid, expected, status,
+                                  notices.job_event(action, context)):
         current = host_drains.get(svc.db, job_uuid).status
         raise exception.Conflict(f"Cannot {action} host {job.kind} {job_uuid} while it is "
                                  f"{current}.")

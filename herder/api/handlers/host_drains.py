@@ -115,9 +115,6 @@ def _accepted(resp: falcon.Response, job: HostDrain, db) -> None:
 
 
 def view(job: HostDrain, servers: list[HostDrainServer], with_servers: bool = False) -> dict:
-    counts = {state: 0 for state in host_drains.SERVER_STATES}
-    for row in servers:
-        counts[row.state] += 1
     shown = {
         "id": job.uuid, "kind": job.kind, "host": job.host, "status": job.status,
         "reason": job.reason, "max_per_source": job.max_per_source,
@@ -125,7 +122,8 @@ def view(job: HostDrain, servers: list[HostDrainServer], with_servers: bool = Fa
         "drain_id": job.drain_uuid, "user_id": job.user_id, "project_id": job.project_id,
         "created_at": iso_micro(job.created_at), "updated_at": iso_micro(job.updated_at),
         "finished_at": iso_micro(job.finished_at), "conductor": job.owner,
-        "servers_total": len(servers), "servers_by_state": counts}
+        "servers_total": len(servers),
+        "servers_by_state": host_drains.count_by_state(servers)}
     if with_servers:
         shown["servers"] = [_server_view(row) for row in servers]
     return shown
