@@ -12,6 +12,7 @@ waiting step, and runs that again (Engine.recover).
 """
 import logging
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 from herder.conductor.base import ConductorServices
@@ -23,8 +24,9 @@ from herder.log_budget import FailureStreak
 LOG = logging.getLogger(__name__)
 
 PASS_INTERVAL = 1.0   # seconds between two looks at the queue when nothing wakes it
-# a look that also sweeps the slots of moves that are over, but whose release was lost
-SWEEP_EVERY = 30
+# seconds between two sweeps for the slots of moves that are over, but whose release was lost
+# (by the clock: a busy queue is woken many times a second)
+SWEEP_INTERVAL = 30.0
 
 
 class MoveQueue:
@@ -50,16 +52,17 @@ class MoveQueue:
         self._wake.set()
 
     def _loop(self) -> None:
-        passes = 0
+        next_sweep = time.monotonic() + SWEEP_INTERVAL
         while not self._stop.is_set():
             self._wake.wait(PASS_INTERVAL)
             self._wake.clear()
             if self._stop.is_set():
                 return
-            passes += 1
             try:
-                if passes % SWEEP_EVERY == 0 and move_slots.release_stale(self.svc.db):
-                    LOG.warning("gave back the move slots of moves that were over")
+                if time.monotonic() >= next_sweep:
+                    next_sweep = time.monotonic() + SWEEP_INTERVAL
+                    if move_slots.release_stale(self.svc.db):
+                        LOG.warning("gave back the move slots of moves that were over")
                 self.take_up_waiting_moves()
             except Exception as error:   # the database is away: the next pass tries again
                 self._failures.failed(error)
@@ -69,6 +72,11 @@ class MoveQueue:
     def take_up_waiting_moves(self) -> int:
         """Give free slots to the queue, and go on with the parked moves that can; how many."""
         db, conf = self.svc.db, self.svc.conf
+        if not journal.any_parked(db):
+            # nothing to take up, so nothing to admit yet: a move that asked for slots and
+            # must wait parks, and its parking wakes this queue (the look that is the cost
+            # of a busy cloud without a queue is one indexed read, not the queue's lock)
+            return 0
         move_slots.admit_waiting(db, conf.compute.max_concurrent_migrations)
         taken = 0
         for row in journal.parked(db, unless_waiting_for=move_slots.still_waiting()):

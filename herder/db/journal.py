@@ -187,12 +187,18 @@ def unpark(db: Database, uuid: str, owner: str | None, lease_seconds: float) -> 
             lease_until=_lease_end(lease_seconds) if owner else None)).rowcount == 1
 
 
-def parked(db: Database, unless_waiting_for: Select | None = None) -> list[Workflow]:
-    """Parked workflows, oldest first; with `unless_waiting_for` (a query of migration uuids),
-    only those of moves it does not list."""
-    query = select(Workflow).where(Workflow.status == PARKED)
-    if unless_waiting_for is not None:
-        query = query.where(Workflow.migration_uuid.not_in(unless_waiting_for))
+def any_parked(db: Database) -> bool:
+    """Whether any workflow is parked (one indexed look, taking no lock)."""
+    with db.one_transaction(read_only=True), db.transaction() as session:
+        return session.scalar(select(Workflow.id).where(Workflow.status == PARKED).limit(1)) \
+            is not None
+
+
+def parked(db: Database, unless_waiting_for: Select) -> list[Workflow]:
+    """Parked workflows, oldest first, of the moves `unless_waiting_for` (a query of migration
+    uuids: the moves that still have to wait) does not list."""
+    query = select(Workflow).where(Workflow.status == PARKED,
+                                   Workflow.migration_uuid.not_in(unless_waiting_for))
     with db.transaction() as session:
         return list(session.scalars(query.order_by(Workflow.id)))
 

@@ -62,13 +62,20 @@ def call_in_background(client: Bus, method: str, server_uuid: str, tag: str, rep
     return thread
 
 
-def test_a_servers_requests_wait_for_its_running_step_and_keep_their_order(bus_pair):
+def host_at_work(bus_pair, workers: int):
+    """A served SlowHost with server s1's step at work on it: (host, its RpcServer, client,
+    replies, the callers' threads)."""
     server, client = bus_pair
     host = SlowHost()
-    server.serve("compute.c1", host, workers=4, one_at_a_time=server_line)
+    rpc_server = server.serve("compute.c1", host, workers=workers, one_at_a_time=server_line)
     replies: dict = {}
     threads = [call_in_background(client, "step", "s1", "step-1", replies)]
     assert host.started.wait(5)
+    return host, rpc_server, client, replies, threads
+
+
+def test_a_servers_requests_wait_for_its_running_step_and_keep_their_order(bus_pair):
+    host, _, client, replies, threads = host_at_work(bus_pair, workers=4)
     # queued behind the running step, in this order
     for n in range(3):
         threads.append(call_in_background(client, "undo", "s1", f"undo-{n}", replies))
@@ -95,12 +102,7 @@ def test_a_servers_requests_wait_for_its_running_step_and_keep_their_order(bus_p
 def test_a_request_waiting_its_turn_holds_no_worker(bus_pair):
     """With one worker busy on a server's step, the queued requests of that server wait without
     a thread, and the other servers' requests still get the remaining worker."""
-    server, client = bus_pair
-    host = SlowHost()
-    server.serve("compute.c1", host, workers=2, one_at_a_time=server_line)
-    replies: dict = {}
-    threads = [call_in_background(client, "step", "s1", "step-1", replies)]
-    assert host.started.wait(5)
+    host, _, client, replies, threads = host_at_work(bus_pair, workers=2)
     threads += [call_in_background(client, "undo", "s1", f"undo-{n}", replies) for n in range(5)]
     time.sleep(0.2)
     assert client.call("compute.c1", "undo", CONTEXT, timeout=5, instance={"uuid": "s2"},
@@ -112,12 +114,7 @@ def test_a_request_waiting_its_turn_holds_no_worker(bus_pair):
 
 
 def test_graceful_stop_lets_the_waiting_requests_of_a_line_run(bus_pair):
-    server, client = bus_pair
-    host = SlowHost()
-    rpc_server = server.serve("compute.c1", host, workers=2, one_at_a_time=server_line)
-    replies: dict = {}
-    threads = [call_in_background(client, "step", "s1", "step-1", replies)]
-    assert host.started.wait(5)
+    host, rpc_server, client, replies, threads = host_at_work(bus_pair, workers=2)
     threads.append(call_in_background(client, "undo", "s1", "undo-0", replies))
     time.sleep(0.2)
     threading.Timer(0.3, host.gate.set).start()
