@@ -106,15 +106,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--poll-interval", type=float, default=0.001)
     parser.add_argument("--progress-poll-interval", type=float, default=0.5)
     parser.add_argument("--baseline-gets", type=int, default=200)
-    parser.add_argument("--client-threads", type=int, default=32)
     parser.add_argument("--periodic-interval", type=float, default=1.0)
     parser.add_argument("--timeout", type=float, default=300.0)
-    parser.add_argument("--label", default="")
-    parser.add_argument("--no-save", action="store_true")
+    common.add_run_options(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
-    for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY"):
-        os.environ.pop(name, None)
+    common.loopback_only()
 
     today = datetime.date.today().isoformat()
     result = {"kind": "distributed", "date": today, "started": datetime.datetime.now().isoformat(timespec="seconds"),

@@ -419,6 +419,19 @@ def save(result: dict, path: str, benchmark: str = "bench/bench_embedded.py") ->
     os.replace(path + ".tmp", path)
 
 
+def add_run_options(parser: argparse.ArgumentParser) -> None:
+    """The options every bench script takes: its client threads, a note, and --no-save."""
+    parser.add_argument("--client-threads", type=int, default=32)
+    parser.add_argument("--label", default="", help="a note stored with the run")
+    parser.add_argument("--no-save", action="store_true")
+
+
+def loopback_only() -> None:
+    """The benches talk to loopback only: a proxy a shell exports must not get the requests."""
+    for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY"):
+        os.environ.pop(name, None)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--moves", type=int, default=50,
@@ -434,7 +447,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--progress-poll-interval", type=float, default=0.1,
                         help="seconds between progress polls in the throughput phase")
     parser.add_argument("--baseline-gets", type=int, default=200)
-    parser.add_argument("--client-threads", type=int, default=32)
     parser.add_argument("--periodic-interval", type=float, default=0.05,
                         help="compute periodic task interval (conf compute.periodic_interval)")
     parser.add_argument("--bus-polling-interval", type=float, default=None,
@@ -444,15 +456,13 @@ def main(argv: list[str] | None = None) -> int:
                         help="longest wait for any one status, in seconds")
     parser.add_argument("--output", default=None,
                         help="results file (default bench/results/embedded-<date>.json)")
-    parser.add_argument("--label", default="", help="a note stored with the run")
-    parser.add_argument("--no-save", action="store_true")
+    add_run_options(parser)
     args = parser.parse_args(argv)
     if args.hosts < 2:
         parser.error("--hosts must be at least 2 (a migration needs another host)")
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s %(message)s")
-    for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY"):
-        os.environ.pop(name, None)
+    loopback_only()
 
     today = datetime.date.today().isoformat()
     result = {"date": today, "started": datetime.datetime.now().isoformat(timespec="seconds"),

@@ -207,18 +207,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-per-destination", type=int, default=5)
     parser.add_argument("--drain-interval", type=float, default=0.2,
                         help="conf conductor.host_drain_interval")
-    parser.add_argument("--client-threads", type=int, default=32)
     parser.add_argument("--progress-poll-interval", type=float, default=0.5)
     parser.add_argument("--periodic-interval", type=float, default=0.05)
     parser.add_argument("--timeout", type=float, default=3600.0)
-    parser.add_argument("--label", default="")
-    parser.add_argument("--no-save", action="store_true")
+    common.add_run_options(parser)
     args = parser.parse_args(argv)
     args.bus_polling_interval = None   # what bench_embedded's cloud_settings reads
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s %(message)s")
-    for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY"):
-        os.environ.pop(name, None)
+    common.loopback_only()
     today = datetime.date.today().isoformat()
     result = {"date": today, "started": datetime.datetime.now().isoformat(timespec="seconds"),
               "label": args.label, "machine": common.machine(), "herder": common.provenance(),

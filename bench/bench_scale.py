@@ -326,15 +326,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--memory-moves", type=int, default=10000)
     parser.add_argument("--batch", type=int, default=1000)
-    parser.add_argument("--client-threads", type=int, default=32)
     parser.add_argument("--timeout", type=float, default=1800.0,
                         help="seconds the deployment may take to come up, and each wait")
-    parser.add_argument("--label", default="")
-    parser.add_argument("--no-save", action="store_true")
+    common.add_run_options(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
-    for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY"):
-        os.environ.pop(name, None)
+    common.loopback_only()
     steps = [int(step) for step in args.steps.split(",")]
 
     today = datetime.date.today().isoformat()

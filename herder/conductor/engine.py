@@ -151,12 +151,13 @@ class Engine:
     def resume(self, workflow_uuid: str, flow: Workflow) -> Outcome:
         """Go on with a workflow this conductor unparked: from its waiting step, run again."""
         with self._flying(workflow_uuid):
-            latest, done = self._journaled(workflow_uuid, flow)
+            latest, done = self._journaled(workflow_uuid, flow, flow.steps())
             return self._run_from(workflow_uuid, flow, _first_not_done(latest), done)
 
-    def _journaled(self, workflow_uuid: str, flow: Workflow) -> tuple[dict, list]:
-        """The latest journal row of each step begun, by position, and the steps done."""
-        steps = flow.steps()
+    def _journaled(self, workflow_uuid: str, flow: Workflow,
+                   steps: list[Step]) -> tuple[dict, list]:
+        """The latest journal row of each of `steps` begun (the flow's), by position, and the
+        steps done."""
         # by name, not by the position the row was written with: a herder with a step more
         # or less (an upgrade in the middle of a workflow) reads an older journal right
         position_of = {step.name: position for position, step in enumerate(steps)}
@@ -173,7 +174,7 @@ class Engine:
 
     def _recover(self, workflow_uuid: str, flow: Workflow) -> Outcome:
         steps = flow.steps()
-        latest, done = self._journaled(workflow_uuid, flow)
+        latest, done = self._journaled(workflow_uuid, flow, steps)
         waiting = _first_not_done(latest)
         if latest and waiting == max(latest) and steps[waiting].waits and \
                 len(done) == waiting and latest[waiting].state == journal.STEP_STARTED:
