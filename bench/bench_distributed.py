@@ -118,6 +118,7 @@ def main(argv: list[str] | None = None) -> int:
               "label": args.label, "machine": common.machine(), "herder": common.provenance(),
               "loadavg_start": os.getloadavg(),
               "config": {"hosts": args.hosts, "moves": args.moves, "concurrent": args.concurrent,
+                         "move_limit": args.move_limit,
                          "database": databases.KIND, "bus": "RabbitMQ (amqp://127.0.0.1)",
                          "processes": f"api, {args.conductors} conductor(s), scheduler, "
                                       f"{args.hosts} computes",

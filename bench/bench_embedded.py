@@ -21,6 +21,7 @@ import argparse
 import dataclasses
 import datetime
 import http.client
+import itertools
 import json
 import logging
 import os
@@ -40,7 +41,7 @@ from sqlalchemy import select
 import herder
 from herder import catalogue
 from herder.conf import build_conf
-from herder.db.models import Migration
+from herder.db.models import InstanceAction, InstanceActionEvent, Migration
 from herder.embedded import EmbeddedCloud
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -291,6 +292,7 @@ def throughput(cloud: Target, count: int, workers: int, progress_poll: float,
     with cloud.db.transaction() as session:
         migrations = list(session.scalars(select(Migration).where(
             Migration.instance_uuid.in_(ids))))
+    at_once = moves_at_once_per_host(cloud.db, migrations)
     statuses: dict[str, int] = {}
     for m in migrations:
         statuses[m.status] = statuses.get(m.status, 0) + 1
@@ -307,7 +309,40 @@ def throughput(cloud: Target, count: int, workers: int, progress_poll: float,
             "confirm_process_cpu_ms_per_move": round(cpu_confirm / count * 1000, 1),
             "migration_records": len(migrations), "migration_statuses": statuses,
             "moved_to_another_host": moved,
+            # from the moves' own instance action events: what the move limit allowed
+            "most_moves_at_once_on_a_host": max(at_once.values(), default=0),
             "all_confirmed": len(migrations) == count and statuses == {"confirmed": count}}
+
+
+def moves_at_once_per_host(db, migrations: list) -> dict[str, int]:
+    """Per host, the most of these moves that worked on it at once: each from its destination's
+    prep_resize start to its finish_resize end (the span its move slots cover), as its server's
+    migrate action events recorded them."""
+    spans: dict[str, list] = {}
+    with db.transaction() as session:
+        rows = session.execute(
+            select(InstanceAction.instance_uuid, InstanceActionEvent.event,
+                   InstanceActionEvent.start_time, InstanceActionEvent.finish_time)
+            .join(InstanceActionEvent, InstanceActionEvent.action_id == InstanceAction.id)
+            .where(InstanceAction.action == "migrate",
+                   InstanceAction.instance_uuid.in_([m.instance_uuid for m in migrations]),
+                   InstanceActionEvent.event.in_(("compute_prep_resize",
+                                                  "compute_finish_resize")))).all()
+    times = {(uuid, event): (start, finish) for uuid, event, start, finish in rows}
+    for m in migrations:
+        start = times.get((m.instance_uuid, "compute_prep_resize"), (None,))[0]
+        end = times.get((m.instance_uuid, "compute_finish_resize"), (None, None))[1]
+        if start and end:
+            for host in {m.source_compute, m.dest_compute}:
+                spans.setdefault(host, []).append((start, end))
+    return {host: most_at_once(host_spans) for host, host_spans in spans.items()}
+
+
+def most_at_once(spans: list) -> int:
+    # an end sorts before a start at the same instant: a move that ends as another begins
+    # is not counted with it
+    edges = sorted([(start, 1) for start, _ in spans] + [(end, -1) for _, end in spans])
+    return max(itertools.accumulate(change for _, change in edges), default=0)
 
 
 # -- the run ------------------------------------------------------------------------------------
@@ -403,6 +438,8 @@ def print_table(result: dict) -> None:
               f"({t['confirm_process_cpu_ms_per_move']:.0f} ms CPU per confirm)")
         print(f"  migrations: {t['migration_statuses']}  moved to another host: "
               f"{t['moved_to_another_host']}/{t['servers']}  all confirmed: {t['all_confirmed']}")
+        print(f"  most moves at once on one host: {t['most_moves_at_once_on_a_host']} "
+              f"(move limit {result['config'].get('move_limit') or 'herder default'})")
 
 
 def save(result: dict, path: str, benchmark: str = "bench/bench_embedded.py") -> None:
@@ -469,6 +506,7 @@ def main(argv: list[str] | None = None) -> int:
               "label": args.label, "machine": machine(), "herder": provenance(),
               "loadavg_start": os.getloadavg(),
               "config": {"hosts": args.hosts, "moves": args.moves, "concurrent": args.concurrent,
+                         "move_limit": args.move_limit,
                          "poll_interval_ms": args.poll_interval * 1000,
                          "periodic_interval_s": args.periodic_interval,
                          "bus_polling_interval_s": args.bus_polling_interval,
