@@ -174,7 +174,7 @@ def install(tracer: Tracer, cloud: EmbeddedCloud, db_callers: bool = False) -> N
     # workflow steps
     original_run = engine.Engine.run
 
-    def run(self, flow):
+    def run(self, flow, *args, **kwargs):
         original_steps = flow.steps
 
         def steps():
@@ -182,7 +182,7 @@ def install(tracer: Tracer, cloud: EmbeddedCloud, db_callers: bool = False) -> N
                                                         s.run))
                     for s in original_steps()]
         flow.steps = steps
-        return original_run(self, flow)
+        return original_run(self, flow, *args, **kwargs)
     engine.Engine.run = run
 
     # the WSGI app (the HTTP server takes api_service.app at start: wrap before starting)
@@ -240,6 +240,8 @@ def main() -> int:
     parser.add_argument("--poll-interval", type=float, default=0.001)
     parser.add_argument("--periodic-interval", type=float, default=0.05)
     parser.add_argument("--bus-polling-interval", type=float, default=None)
+    parser.add_argument("--move-limit", type=int, default=None,
+                        help="[compute] max_concurrent_migrations (default: herder's, 8)")
     parser.add_argument("--top", type=int, default=40)
     parser.add_argument("--db-callers", action="store_true",
                         help="name each transaction after the herder function that opened it")

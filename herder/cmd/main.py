@@ -3,7 +3,6 @@
 prints the API's OpenAPI document (docs/openapi.json)."""
 import argparse
 import gc
-import logging
 import os
 import signal
 import sys
@@ -24,8 +23,7 @@ def _serve(args) -> int:
     if args.compute_driver is not None:
         overrides["compute__compute_driver"] = args.compute_driver
     conf = herder_conf.build_conf([], args.config_file, **overrides)
-    logging.basicConfig(level=logging.DEBUG if args.debug else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    services.configure_logging(args.debug, "%(asctime)s %(levelname)s %(name)s %(message)s")
     from herder.embedded import EmbeddedCloud  # heavy imports only when serving
     try:
         cloud = EmbeddedCloud(conf, hosts=args.hosts)

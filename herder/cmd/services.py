@@ -25,9 +25,16 @@ def _conf(args, **overrides):
         settings["host"] = args.host
     settings.update({k: v for k, v in overrides.items() if v is not None})
     conf = herder_conf.build_conf([], args.config_file, **settings)
-    logging.basicConfig(level=logging.DEBUG if args.debug else logging.INFO,
-                        format=f"%(asctime)s %(process)d %(levelname)s %(name)s %(message)s")
+    configure_logging(args.debug, "%(asctime)s %(process)d %(levelname)s %(name)s %(message)s")
     return conf
+
+
+def configure_logging(debug: bool, line_format: str) -> None:
+    """herder's own INFO lines (or everything with --debug); not the lines alembic writes for
+    each of its plugins when the schema is upgraded at start, which tell an operator nothing."""
+    logging.basicConfig(level=logging.DEBUG if debug else logging.INFO, format=line_format)
+    if not debug:
+        logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 
 
 def _run_until_signalled(name: str, stop) -> int:

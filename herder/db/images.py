@@ -45,7 +45,7 @@ def list_visible(db: Database, project_id: str | None, visibility: str | None = 
     """The images `project_id` lists (None: an administrator), as glance's list: by default
     the public ones and the project's own (community images only to their owner);
     `visibility=all` adds every community image; another visibility lists just those the
-    project may see. `filters` are exact matches on columns."""
+    project may see. `filters` name, per column, the values it may hold."""
     with db.transaction() as session:
         order = (Image.created_at.desc(), Image.id.desc()) if newest_first else \
             (Image.created_at, Image.id)
@@ -55,8 +55,8 @@ def list_visible(db: Database, project_id: str | None, visibility: str | None = 
         if project_id is not None:
             shown = ("public",) if visibility is None else EVERYONE
             query = query.where(or_(Image.visibility.in_(shown), Image.owner == project_id))
-        for column, value in (filters or {}).items():
-            query = query.where(getattr(Image, column) == value)
+        for column, values in (filters or {}).items():
+            query = query.where(getattr(Image, column).in_(values))
         return list(session.scalars(query))
 
 

@@ -215,6 +215,12 @@ def test_members_see_public_images_and_their_projects_own(cloud):
     assert listed(cloud.conf.admin_token) == {"mine", "for-all", "admins", catalogue.IMAGE_NAME}
     assert listed(MEMBER, "?visibility=public") == {"for-all", catalogue.IMAGE_NAME}
     assert listed(MEMBER, "?name=mine") == {"mine"}
+    # glance's `in:` operator, as the openstack CLI's server list sends it
+    assert listed(MEMBER, f"?id=in:{mine['id']},{public['id']},{private['id']}") == \
+        {"mine", "for-all"}
+    comma = create(cloud, name="a,b")
+    assert listed(MEMBER, '?name=in:"a,b",mine,nothing') == {"a,b", "mine"}
+    assert listed(MEMBER, f"?id=in:{comma['id']}") == {"a,b"}
     assert show(cloud, public["id"], OTHER)["owner"] == "admin"
     for path in (f"/v2/images/{mine['id']}", f"/v2/images/{private['id']}"):
         assert_glance_error(call(cloud, "GET", path, OTHER), 404, "No image found with ID")
@@ -430,6 +436,9 @@ def test_the_openstack_cli_creates_saves_boots_from_and_deletes_an_image(served,
     server = cli_json(served, "server", "create", "--flavor", "m1.tiny", "--image",
                       "cli-image", "from-upload")
     assert server_with_status(served, server["id"], "ACTIVE").image["id"] == created["id"]
+    # the list names each server's image (it looks them up with glance's `id=in:` filter)
+    assert [s["Image"] for s in cli_json(served, "server", "list")
+            if s["ID"] == server["id"]] == ["cli-image"]
     openstack_cli(served, "server", "delete", "--wait", "from-upload")
 
     openstack_cli(served, "image", "delete", "cli-image")

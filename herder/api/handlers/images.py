@@ -3,6 +3,7 @@ glance serves it (/image/v2/images, also /v2/images): create, list, show, delete
 image's data (image_upload.py). glance's rules: an image is created `queued` in the caller's
 project, `shared` unless it says otherwise; only an administrator makes it public; a member
 sees public images and their own project's."""
+import csv
 import re
 import uuid
 from urllib.parse import urlencode
@@ -22,8 +23,18 @@ from herder.db.models import Image
 
 DEFAULT_LIMIT = 25   # glance's limit_param_default
 _INTEGER = re.compile(r"-?[0-9]{1,18}")
-# the list filters taken as exact matches (glance's `in:` and comparison operators are not)
+# the list filters: exact matches, or glance's `in:` operator (the comparison operators of
+# size and dates are not served)
 FILTERS = ("name", "status", "owner", "disk_format", "container_format", "id")
+
+
+def filter_values(raw: str) -> list[str]:
+    """The values a list filter matches: one, or with glance's `in:` operator any of a
+    comma-separated list, where a value holding a comma is given in double quotes
+    (`name=in:"a,b",c`). The openstack CLI's `server list` looks its servers' images up so."""
+    if raw.startswith("in:"):
+        return next(csv.reader([raw[len("in:"):]]))
+    return [raw]
 
 
 def _caller_project(handler: Handler, req: falcon.Request) -> str | None:
@@ -41,7 +52,7 @@ class ComputeImages(Handler):
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         name = req.get_param("name")
         found = images.list_visible(self.db, _caller_project(self, req), None,
-                                    {"name": name} if name is not None else {})
+                                    {"name": [name]} if name is not None else {})
         resp.media = {"images": [views.compute_image(i, self.base_url(req), self.detail)
                                  for i in found]}
 
@@ -67,7 +78,7 @@ class ImageV2Collection(ImageHandler):
         sort_dir = req.get_param("sort_dir", default="desc")
         if sort_dir not in ("asc", "desc"):
             raise errors.BadRequest(f"Invalid sort direction: {sort_dir}")
-        filters = {k: v for k in FILTERS if (v := req.get_param(k)) is not None}
+        filters = {k: filter_values(v) for k in FILTERS if (v := req.get_param(k)) is not None}
         found = images.list_visible(self.db, _caller_project(self, req), visibility, filters,
                                     newest_first=sort_dir == "desc")
         limit = self._limit(req)
