@@ -39,6 +39,10 @@ def _create(demo):
 
 
 def _builds(cloud, server_id: str) -> list[str]:
+    """The statuses of the server's builds, once none is under way: the server shows ACTIVE or
+    ERROR a moment before its build's last journal write."""
+    wait_until(lambda: journal.active_for(cloud.db, server_id) is None,
+               message="the build to have ended")
     with cloud.db.transaction() as session:
         return list(session.scalars(select(Workflow.status).where(
             Workflow.instance_uuid == server_id, Workflow.kind == "build")
