@@ -132,6 +132,9 @@ def test_a_build_caught_in_the_outage_is_built_again_and_goes_active(relayed):
         relay.restore()
 
     wait_for_status(admin, server.id, "ACTIVE", timeout=120)
+    # the server shows ACTIVE a moment before its build's last journal write
+    wait_until(lambda: journal.active_for(deployment.db, server.id) is None,
+               message="the build to have ended")
     with deployment.db.transaction() as session:
         builds = list(session.scalars(select(Workflow.status).where(
             Workflow.instance_uuid == server.id, Workflow.kind == "build")
