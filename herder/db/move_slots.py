@@ -17,7 +17,6 @@ two conductors never both give a host its last free slot. Giving slots back need
 reader that still counts them only waits a little longer.
 """
 from collections import Counter
-from dataclasses import dataclass, field
 
 from sqlalchemy import Select, delete, func, select, update
 
@@ -32,50 +31,30 @@ _LOCK_NAME = "move-slots"
 _STATUSES_WITH_SLOTS = states.MIGRATION_ABORTABLE
 
 
-@dataclass
-class _Queue:
-    """The slots held per host, the moves waiting in order, and each host's limit."""
-    default_limit: int
-    held: Counter = field(default_factory=Counter)
-    waiting: dict[str, list[str]] = field(default_factory=dict)   # migration -> its hosts
-    limits: dict[str, int] = field(default_factory=dict)
+def _counts(session, hosts: list[str] | None = None) -> tuple[Counter, Counter]:
+    """Per host (of `hosts`, or of every host): the slots held, and the moves waiting."""
+    held, waiting = Counter(), Counter()
+    query = select(MoveSlot.host, MoveSlot.state, func.count(MoveSlot.id)) \
+        .group_by(MoveSlot.host, MoveSlot.state)
+    if hosts is not None:
+        query = query.where(MoveSlot.host.in_(hosts))
+    for host, state, count in session.execute(query):
+        (held if state == HELD else waiting)[host] = count
+    return held, waiting
 
-    @classmethod
-    def read(cls, session, default_limit: int, only: list[str] | None = None) -> "_Queue":
-        """The whole queue, or with `only` what concerns those hosts (a move asking for them
-        needs no more)."""
-        queue = cls(default_limit)
-        of_hosts = [] if only is None else [MoveSlot.host.in_(only)]
-        queue.held.update(dict(session.execute(
-            select(MoveSlot.host, func.count(MoveSlot.id))
-            .where(MoveSlot.state == HELD, *of_hosts).group_by(MoveSlot.host)).all()))
-        for migration_uuid, host in session.execute(
-                select(MoveSlot.migration_uuid, MoveSlot.host)
-                .where(MoveSlot.state == WAITING, *of_hosts).order_by(MoveSlot.id)):
-            queue.waiting.setdefault(migration_uuid, []).append(host)
-        hosts = {*queue.held, *(only or ()), *(h for hs in queue.waiting.values() for h in hs)}
-        queue.limits = {host: limit for host, limit in session.execute(
-            select(ComputeNode.host, ComputeNode.max_concurrent_migrations)
-            .where(ComputeNode.host.in_(hosts))) if limit}
-        return queue
 
-    def limit(self, host: str) -> int:
-        return self.limits.get(host, self.default_limit)
+def _limits(session, hosts, default_limit: int) -> dict[str, int]:
+    """Each host's limit: the one it reported, or `default_limit`."""
+    reported = dict(session.execute(
+        select(ComputeNode.host, ComputeNode.max_concurrent_migrations)
+        .where(ComputeNode.host.in_(list(hosts)))).all())
+    return {host: reported.get(host) or default_limit for host in hosts}
 
-    def has_room(self, hosts: list[str], ahead: Counter) -> bool:
-        """Whether each of `hosts` has a slot free once the moves `ahead` of these have theirs."""
-        return all(self.held[host] + ahead[host] < self.limit(host) for host in hosts)
 
-    def admit(self) -> list[str]:
-        """The waiting moves that can have their slots now, first come first served."""
-        admitted, ahead = [], Counter()
-        for migration_uuid, hosts in self.waiting.items():
-            if self.has_room(hosts, ahead):
-                admitted.append(migration_uuid)
-                self.held.update(hosts)
-            else:
-                ahead.update(hosts)   # its place in the queue of each of its hosts
-        return admitted
+def _first_waiting(session, host: str, count: int) -> set[str]:
+    """The first `count` moves waiting in the host's queue."""
+    return set(session.scalars(select(MoveSlot.migration_uuid).where(
+        MoveSlot.host == host, MoveSlot.state == WAITING).order_by(MoveSlot.id).limit(count)))
 
 
 def _lock(session) -> None:
@@ -98,10 +77,11 @@ def take_or_queue(db: Database, migration_uuid: str, hosts: list[str],
                                .where(MoveSlot.migration_uuid == migration_uuid)).all()
         if mine:
             return all(state == HELD for state in mine)
-        queue = _Queue.read(session, default_limit, only=hosts)
-        # it comes after every move already waiting
-        ahead = Counter(host for waiting in queue.waiting.values() for host in waiting)
-        state = HELD if queue.has_room(hosts, ahead) else WAITING
+        held, waiting = _counts(session, hosts)
+        limits = _limits(session, hosts, default_limit)
+        # it comes after every move already waiting for either host
+        state = HELD if all(held[host] + waiting[host] < limits[host] for host in hosts) \
+            else WAITING
         session.add_all([MoveSlot(migration_uuid=migration_uuid, host=host, state=state)
                          for host in hosts])
         return state == HELD
@@ -109,10 +89,27 @@ def take_or_queue(db: Database, migration_uuid: str, hosts: list[str],
 
 def admit_waiting(db: Database, default_limit: int) -> list[str]:
     """Give their slots to the waiting moves that can have them now, in the queue's order;
-    the migrations admitted."""
+    the migrations admitted.
+
+    A waiting move can have its slots when, on each of its hosts, it is among the first
+    (limit - held) moves waiting there: every move before it on a host either has its slot
+    now or keeps its place. So a look reads only the heads of the hosts' queues, however
+    long the queues are (a thousand moves waiting for ten hosts are common)."""
     with db.transaction() as session:
         _lock(session)
-        admitted = _Queue.read(session, default_limit).admit()
+        held, waiting = _counts(session)
+        limits = _limits(session, waiting, default_limit)
+        heads = {host: _first_waiting(session, host, limits[host] - held[host])
+                 for host in waiting if limits[host] > held[host]}
+        candidates = set().union(*heads.values())
+        hosts_of: dict[str, list[str]] = {}
+        if candidates:
+            for migration_uuid, host in session.execute(
+                    select(MoveSlot.migration_uuid, MoveSlot.host).where(
+                        MoveSlot.migration_uuid.in_(candidates), MoveSlot.state == WAITING)):
+                hosts_of.setdefault(migration_uuid, []).append(host)
+        admitted = sorted(migration_uuid for migration_uuid, hosts in hosts_of.items()
+                          if all(migration_uuid in heads.get(host, ()) for host in hosts))
         if admitted:
             session.execute(update(MoveSlot).where(MoveSlot.migration_uuid.in_(admitted))
                             .values(state=HELD))

@@ -1,7 +1,13 @@
 """Move slots: each host in at most its limit of moves at once, the rest waiting in order."""
+import random
+from collections import Counter
+
+import pytest
+from sqlalchemy import select
+
 from herder import states
 from herder.db import migrations, move_slots, placement
-from herder.db.models import Migration
+from herder.db.models import Migration, MoveSlot
 from tests.unit.conftest import inventory
 
 
@@ -72,3 +78,42 @@ def test_the_slots_of_moves_that_ended_without_a_release_are_swept(db):
     migrations.update(db, "m1", states.MIGRATION_PRE_MIGRATING, status=states.MIGRATION_ERROR)
     assert move_slots.release_stale(db) == 1
     assert move_slots.admit_waiting(db, default_limit=8) == ["m2"]
+
+
+def first_come_first_served(db, limits: dict[str, int]) -> set[str]:
+    """What the queue's rule admits, worked out move by move from the whole queue: a waiting
+    move goes if each of its hosts has a slot free once every earlier waiting move there has
+    its own (the rule admit_waiting applies by reading only the heads of the queues)."""
+    with db.transaction() as session:
+        rows = session.execute(select(MoveSlot.migration_uuid, MoveSlot.host, MoveSlot.state)
+                               .order_by(MoveSlot.id)).all()
+    taken = Counter(host for _, host, state in rows if state == move_slots.HELD)
+    waiting: dict[str, list[str]] = {}
+    for migration_uuid, host, state in rows:
+        if state == move_slots.WAITING:
+            waiting.setdefault(migration_uuid, []).append(host)
+    admitted = set()
+    for migration_uuid, hosts in waiting.items():   # in the order they asked
+        if all(taken[host] < limits[host] for host in hosts):
+            admitted.add(migration_uuid)
+        taken.update(hosts)   # admitted, or keeping its place in each host's queue
+    return admitted
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_a_look_at_the_queue_admits_what_first_come_first_served_would(db, seed):
+    chance = random.Random(seed)
+    limits = {name: chance.randint(1, 3) for name in "abcde"}
+    for name, limit in limits.items():
+        host(db, name, limit)
+    live = []
+    for n in range(60):
+        name = move(db, f"m{n}")
+        move_slots.take_or_queue(db, name, chance.sample(sorted(limits), chance.randint(1, 2)),
+                                 default_limit=8)
+        live.append(name)
+        if chance.random() < 0.4:   # a move ends, and the queue is looked at
+            move_slots.release(db, live.pop(chance.randrange(len(live))))
+            expected = first_come_first_served(db, limits)
+            assert set(move_slots.admit_waiting(db, default_limit=8)) == expected
+    assert move_slots.by_host(db)   # the queue was long at the end, not trivially empty
