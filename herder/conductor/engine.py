@@ -198,8 +198,10 @@ class Engine:
                  if latest[p].state != journal.STEP_COMPENSATED]
         LOG.warning("%s %s interrupted: rolling back %s", flow.log_prefix, flow.kind,
                     [step.name for _, step in begun])
-        error = Interrupted(f"{flow.kind} was interrupted by a restart of the conductor "
-                            "and rolled back")
+        # its conductor died, or lost the database between two steps (so could not record
+        # how the step ended), or lost it to another conductor: this one takes it up again
+        error = Interrupted(f"{flow.kind} was interrupted (its conductor restarted or lost "
+                            "the database) and rolled back")
         return self._roll_back(workflow_uuid, flow, begun, error)
 
     def _count_finished_steps_done(self, flow: Workflow, steps: list[Step],
