@@ -46,28 +46,36 @@ def settle(svc: ConductorServices, context: RequestContext, host: str,
         return
     servers = instances.placements(svc.db, [m.instance_uuid for m in waiting])
     projects = confirm_policies.of_projects(svc.db, {s.project_id for s in servers.values()})
+    flavor_layers = FlavorLayers(svc.db, waiting)
     operations = OperationServices(svc.conf, svc.db, svc.bus)
     now = datetime.utcnow()
     for migration in waiting:
         server = servers.get(migration.instance_uuid)
         if server is None:
             continue   # deleted meanwhile: its delete confirmed the move
-        policy = confirm_policy.resolve(flavor_layer(svc.db, migration, server),
+        policy = confirm_policy.resolve(flavor_layers.of(migration, server),
                                         project_layer(projects.get(server.project_id)), cloud)
         if policy.expired(migration.updated_at or migration.created_at, now):
             _act(operations, context, server, migration, policy)
 
 
-def flavor_layer(db, migration: Migration, server: Instance) -> confirm_policy.Layer:
-    """The flavor the server moved to, as it is now (an operator's change applies to moves
-    already waiting); once deleted, the copy the server keeps of it. (The dashboard shows a
-    waiting move's time left from this and project_layer too.)"""
-    flavor = flavors.by_internal_id(db, migration.new_instance_type_id) \
-        if migration.new_instance_type_id is not None else None
-    if flavor is not None:
-        return confirm_policy.flavor_layer(flavor.name, flavor.extra_specs or {})
-    kept = server.new_flavor or server.flavor or {}
-    return confirm_policy.flavor_layer(kept.get("name", "?"), kept.get("extra_specs") or {})
+class FlavorLayers:
+    """The flavor layer of each of these moves' policies: the flavor the server moved to, as
+    it is now (an operator's change applies to moves already waiting); once deleted, the copy
+    the server keeps of it. The flavors are read once for all the moves: a host asks every
+    second, and a thousand moves may wait. (The dashboard shows a waiting move's time left
+    from these and project_layer too.)"""
+
+    def __init__(self, db, moves: list[Migration]):
+        self._flavors = flavors.by_internal_ids(
+            db, {m.new_instance_type_id for m in moves if m.new_instance_type_id is not None})
+
+    def of(self, migration: Migration, server: Instance) -> confirm_policy.Layer:
+        flavor = self._flavors.get(migration.new_instance_type_id)
+        if flavor is not None:
+            return confirm_policy.flavor_layer(flavor.name, flavor.extra_specs or {})
+        kept = server.new_flavor or server.flavor or {}
+        return confirm_policy.flavor_layer(kept.get("name", "?"), kept.get("extra_specs") or {})
 
 
 def project_layer(row) -> confirm_policy.Layer:

@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import select
 
 from herder import confirm_policy, move_progress, states
-from herder.conductor.expired_resizes import flavor_layer, project_layer
+from herder.conductor.expired_resizes import FlavorLayers, project_layer
 from herder.dashboard import access as access_rules
 from herder.dashboard.access import MOVE_DETAILS, SERVER_HOST, Access
 from herder.db import confirm_policies, move_slots, placement, services
@@ -211,12 +211,13 @@ def waiting_to_confirm(db: Database, conf, access: Access) -> list[WaitingRow]:
     cloud = confirm_policy.Layer("the cloud's settings", window=conf.resize_confirm_window,
                                  action=conf.resize_confirm_action)
     show_hosts, now = access.sees_move_hosts(), _now()
+    flavor_layers = FlavorLayers(db, found)
     rows = []
     for migration in found:
         server = servers.get(migration.instance_uuid)
         if server is None:
             continue
-        policy = confirm_policy.resolve(flavor_layer(db, migration, server),
+        policy = confirm_policy.resolve(flavor_layers.of(migration, server),
                                         project_layer(projects.get(server.project_id)), cloud)
         finished_at = migration.updated_at or migration.created_at
         rows.append(WaitingRow(

@@ -76,6 +76,15 @@ def by_internal_id(db: Database, internal_id: int) -> Flavor | None:
         return session.get(Flavor, internal_id)
 
 
+def by_internal_ids(db: Database, internal_ids: set[int]) -> dict[int, Flavor]:
+    """The flavors of these internal ids that still exist, in one query."""
+    if not internal_ids:
+        return {}
+    with db.transaction() as session:
+        return {flavor.id: flavor for flavor in session.scalars(
+            select(Flavor).where(Flavor.id.in_(internal_ids)))}
+
+
 def set_extra_specs(db: Database, flavorid: str, specs: dict) -> dict:
     with db.transaction() as session:
         flavor = session.scalars(select(Flavor).where(Flavor.flavorid == str(flavorid))).first()
