@@ -25,6 +25,7 @@ INFO, ERROR = "INFO", "ERROR"
 PREFIX = "host_drain"
 VERSION = "1.0"
 
+
 def job_event(action: str, context=None) -> host_drains.JobNotice:
     """The notification `host_drain.<action>` of a change to a job; `context`: the request
     that made it, if one did (a change the conductor makes on its own has none)."""

@@ -20,6 +20,7 @@ from herder.operations.checks import Services
 
 LOG = logging.getLogger(__name__)
 
+
 @dataclass(frozen=True)
 class Limits:
     """How many moves may run at once out of one host and into one host (every move herder
