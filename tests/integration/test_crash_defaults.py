@@ -16,6 +16,7 @@ import time
 
 import pytest
 
+from tests.functional.observe import wait_until
 from tests.integration.crash import Case, report
 from tests.integration.deployment import Deployment
 
@@ -64,7 +65,9 @@ def test_a_conductor_that_never_comes_back_has_its_move_adopted_after_the_lease(
     settled = case.wait_settled(LEASE_SECONDS + RECOVERY_INTERVAL + ROLLBACK_CALLS)
     seconds = time.monotonic() - killed_at
     survivor = next(name for name in cloud.conductors if name != victim)
-    assert "recovered migrate workflow" in cloud.log(survivor)
+    # logged once its recovery returned, a moment after the journal's last write
+    wait_until(lambda: "recovered migrate workflow" in cloud.log(survivor), timeout=10,
+               message="the survivor to log the recovery")
     cloud.restart(victim)   # back for the cases after this one
     report(case, point, victim, case.check_outcome(settled, victim), seconds, "defaults",
            "kill")

@@ -3,6 +3,7 @@ import threading
 import time
 
 from herder import states
+from herder.db import journal
 from tests.functional.observe import (assert_consistent, create_server, instance_record,
                                       migration_of, wait_for_status, wait_until)
 from tests.integration.deployment import Deployment
@@ -76,9 +77,14 @@ def test_a_conductor_that_dies_for_good_has_its_moves_finished_by_another(rabbit
         wait_until(lambda: migration_of(deployment, server.id).status == states.MIGRATION_ERROR,
                    timeout=30, message="the other conductor to roll the move back")
         server = wait_for_status(admin, server.id, "ACTIVE", timeout=10)
+        # the migration and the server show the rollback before its last writes are in
+        wait_until(lambda: journal.active_for(deployment.db, server.id) is None, timeout=10,
+                   message="the rollback to have ended")
         assert instance_record(deployment, server.id).host == source
         survivor = next(name for name in deployment.conductors if name != dead)
-        assert "recovered migrate workflow" in deployment.log(survivor)
+        # it says so once its recovery returned, a moment after the journal's last write
+        wait_until(lambda: "recovered migrate workflow" in deployment.log(survivor),
+                   timeout=10, message="the survivor to log the recovery")
         assert_consistent(deployment)
 
         admin.compute.migrate_server(server)   # and it goes on serving
