@@ -40,6 +40,10 @@ class MoveQueue:
         self._failures = FailureStreak(LOG, "the move queue")
 
     def start(self) -> None:
+        try:
+            move_slots.ensure_lock_row(self.svc.db)
+        except Exception as error:   # the database is away: a move's first look adds it
+            self._failures.failed(error)
         self._thread.start()
 
     def stop(self) -> None:

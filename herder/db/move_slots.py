@@ -19,6 +19,7 @@ reader that still counts them only waits a little longer.
 from collections import Counter
 
 from sqlalchemy import Select, delete, func, select, update
+from sqlalchemy.exc import IntegrityError
 
 from herder import states
 from herder.db.models import ComputeNode, Migration, MoveQueueLock, MoveSlot
@@ -57,10 +58,22 @@ def _first_waiting(session, host: str, count: int) -> set[str]:
         MoveSlot.host == host, MoveSlot.state == WAITING).order_by(MoveSlot.id).limit(count)))
 
 
+def ensure_lock_row(db: Database) -> None:
+    """Add the queue's lock row if it is missing. The migrations add it; a database whose
+    schema was made otherwise (a copy of the tables) gets it here when a conductor starts,
+    before any move asks for slots. Added while moves asked, the first of two would fail."""
+    try:
+        with db.transaction() as session:
+            if session.get(MoveQueueLock, _LOCK_NAME) is None:
+                session.add(MoveQueueLock(name=_LOCK_NAME))
+    except IntegrityError:
+        pass   # another conductor added it at the same moment
+
+
 def _lock(session) -> None:
     if session.scalars(select(MoveQueueLock).where(MoveQueueLock.name == _LOCK_NAME)
                        .with_for_update()).one_or_none() is None:
-        # a database whose schema was not made by the migrations (they add the row)
+        # a conductor that could not add it at its start (ensure_lock_row)
         session.add(MoveQueueLock(name=_LOCK_NAME))
         session.flush()
 
