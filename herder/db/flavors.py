@@ -71,11 +71,6 @@ def delete(db: Database, flavorid: str) -> None:
         session.delete(flavor)
 
 
-def by_internal_id(db: Database, internal_id: int) -> Flavor | None:
-    with db.transaction() as session:
-        return session.get(Flavor, internal_id)
-
-
 def by_internal_ids(db: Database, internal_ids: set[int]) -> dict[int, Flavor]:
     """The flavors of these internal ids that still exist, in one query."""
     if not internal_ids:
