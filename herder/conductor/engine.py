@@ -246,18 +246,15 @@ class Engine:
         # the transaction that starts the next step (or completes the workflow)
         finished: tuple[int, dict | None] | None = None
         for position, step in list(enumerate(flow.steps()))[start:]:
-            stop = flow.stop_requested()
+            try:
+                stop, step_id = self._stop_or_start(workflow_uuid, flow, finished,
+                                                    (position, step.name, step.service))
+            except journal.LostOwnership as lost:
+                return self._lost(flow, step.name, lost)
             if stop is not None:
                 LOG.warning("%s %s stopped before step %s: %s", flow.log_prefix, flow.kind,
                             step.name, stop)
-                if finished is not None:
-                    journal.step_done(self.db, workflow_uuid, finished)
                 return self._roll_back(workflow_uuid, flow, done, stop)
-            try:
-                step_id = journal.advance(self.db, workflow_uuid, finished,
-                                          (position, step.name, step.service), self.owner)
-            except journal.LostOwnership as lost:
-                return self._lost(flow, step.name, lost)
             finished = None
             LOG.info("%s %s step %s (%s) started", flow.log_prefix, flow.kind, step.name,
                      step.service)
@@ -283,6 +280,22 @@ class Engine:
         except journal.LostOwnership as lost:
             return self._lost(flow, "the end", lost)
         return Outcome(completed=True)
+
+    def _stop_or_start(self, workflow_uuid: str, flow: Workflow,
+                       finished: tuple[int, dict | None] | None,
+                       next_step: tuple[int, str, str]) -> tuple[BaseException | None, int | None]:
+        """Between two steps, in one transaction: the step that ran (`finished`, as for
+        journal.advance) is recorded done, and either the workflow must stop (the error to roll
+        it back with, and no step started) or the next step starts (its journal id). One
+        transaction, not two, because it runs between every two steps of every workflow."""
+        with self.db.one_transaction():
+            stop = flow.stop_requested()
+            if stop is None:
+                return None, journal.advance(self.db, workflow_uuid, finished, next_step,
+                                             self.owner)
+            if finished is not None:
+                journal.step_done(self.db, workflow_uuid, finished)
+            return stop, None
 
     def _park(self, workflow_uuid: str, flow: Workflow, step: Step, waiting: Parked) -> Outcome:
         if not step.waits:

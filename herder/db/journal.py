@@ -110,24 +110,33 @@ def advance(db: Database, workflow_uuid: str, done: tuple[int, dict | None] | No
     position, name, service), whose id is returned; after the last step (`next_step` None)
     the workflow is completed instead. LostOwnership, and nothing written, if another
     conductor adopted the workflow: its new owner finds the step begun, as after a crash."""
+    values: dict = {"updated_at": _now()}
+    if done is not None and done[1] is not None:
+        values["context"] = done[1]
+    if next_step is None:
+        values["status"] = COMPLETED
+        if migration_uuid is not None:
+            values["migration_uuid"] = migration_uuid
     with db.transaction() as session:
-        _check_owner(session, workflow_uuid, owner)
+        _update_as_owner(session, workflow_uuid, owner, values)
         if done is not None:
-            _set_step_state(session, done[0], STEP_DONE, context=done[1],
-                            workflow_uuid=workflow_uuid)
+            _set_step_state(session, done[0], STEP_DONE)
         if next_step is None:
-            _set_status(session, workflow_uuid, COMPLETED, migration_uuid=migration_uuid)
             return None
         return _start_step(session, workflow_uuid, *next_step)
 
 
-def _check_owner(session, workflow_uuid: str, owner: str | None) -> None:
-    if owner is None:
+def _update_as_owner(session, workflow_uuid: str, owner: str | None, values: dict) -> None:
+    """Write `values` on the workflow if `owner` still holds it (any owner for None), else
+    LostOwnership and nothing written. The check and the write are one statement, which
+    locks the row: an adopt waits for the transaction, and cannot slip in between."""
+    query = update(Workflow).where(Workflow.uuid == workflow_uuid)
+    if owner is not None:
+        query = query.where(Workflow.owner == owner)
+    if session.execute(query.values(**values)).rowcount == 1 or owner is None:
         return
-    current = session.scalar(select(Workflow.owner).where(
-        Workflow.uuid == workflow_uuid).with_for_update())  # adopt waits for us
-    if current != owner:
-        raise LostOwnership(f"workflow {workflow_uuid} now belongs to {current}")
+    current = session.scalar(select(Workflow.owner).where(Workflow.uuid == workflow_uuid))
+    raise LostOwnership(f"workflow {workflow_uuid} now belongs to {current}")
 
 
 def _start_step(session, workflow_uuid: str, position: int, name: str, service: str) -> int:
@@ -140,8 +149,10 @@ def step_done(db: Database, workflow_uuid: str, done: tuple[int, dict | None]) -
     """Record a step done (`done` as for `advance`) without starting another: the workflow
     stops there, to be rolled back."""
     with db.transaction() as session:
-        _set_step_state(session, done[0], STEP_DONE, context=done[1],
-                        workflow_uuid=workflow_uuid)
+        if done[1] is not None:
+            _update_as_owner(session, workflow_uuid, None,
+                             {"context": done[1], "updated_at": _now()})
+        _set_step_state(session, done[0], STEP_DONE)
 
 
 def step_state(db: Database, step_id: int, state: str, error: str | None = None) -> None:
@@ -151,17 +162,11 @@ def step_state(db: Database, step_id: int, state: str, error: str | None = None)
         _set_step_state(session, step_id, state, error)
 
 
-def _set_step_state(session, step_id: int, state: str, error: str | None = None,
-                    context: dict | None = None, workflow_uuid: str | None = None) -> None:
-    """With `context` (and the step's `workflow_uuid`): the workflow's state after the step,
-    so that a restarted conductor can pick the workflow up where it stood."""
+def _set_step_state(session, step_id: int, state: str, error: str | None = None) -> None:
     values: dict = {"state": state, "finished_at": _now()}
     if error is not None:
         values["error"] = error
     session.execute(update(WorkflowStep).where(WorkflowStep.id == step_id).values(**values))
-    if context is not None:
-        session.execute(update(Workflow).where(Workflow.uuid == workflow_uuid)
-                        .values(context=context, updated_at=_now()))
 
 
 def steps(db: Database, workflow_uuid: str) -> list[WorkflowStep]:
@@ -173,9 +178,8 @@ def steps(db: Database, workflow_uuid: str) -> list[WorkflowStep]:
 def park(db: Database, uuid: str, owner: str | None) -> None:
     """The workflow waits: it leaves its conductor (and the lease) until `unpark`."""
     with db.transaction() as session:
-        _check_owner(session, uuid, owner)
-        session.execute(update(Workflow).where(Workflow.uuid == uuid).values(
-            status=PARKED, owner=None, lease_until=None, updated_at=_now()))
+        _update_as_owner(session, uuid, owner, {"status": PARKED, "owner": None,
+                                                "lease_until": None, "updated_at": _now()})
 
 
 def unpark(db: Database, uuid: str, owner: str | None, lease_seconds: float) -> bool:
