@@ -17,7 +17,8 @@ from herder.dashboard import handlers as dashboard_handlers
 from herder.dashboard import session as dashboard_session
 from herder.api.apidoc import describe
 from herder.api.handlers.base import ApiServices
-from herder.api.middleware import ReadTransactionMiddleware, RequestContextMiddleware
+from herder.api.middleware import (PolicyRulesMiddleware, ReadTransactionMiddleware,
+                                   RequestContextMiddleware)
 from herder.log_budget import WarningBudget
 from herder.db.session import lost_the_database
 
@@ -115,6 +116,7 @@ def make_app(api: ApiServices, public_url: str | None = None) -> keystone.WsgiAp
     """The Compute API; in keystone mode behind keystonemiddleware's auth_token."""
     use_keystone = api.conf is not None and api.conf.api.auth_strategy == "keystone"
     app = falcon.App(middleware=[
+        PolicyRulesMiddleware(api.enforcer),
         RequestContextMiddleware(api.conf, public_url, use_keystone, api.db),
         ReadTransactionMiddleware(api.db)])
     app.req_options.strip_url_path_trailing_slash = True

@@ -130,6 +130,22 @@ def is_versioned(path: str) -> bool:
     return path == "/v2.1" or path.startswith("/v2.1/")
 
 
+class PolicyRulesMiddleware:
+    """The policy rules are brought up to date with the policy file once per request, not
+    before each of its checks (policies.Enforcer.begin_request)."""
+
+    def __init__(self, enforcer):
+        self.enforcer = enforcer
+
+    def process_request(self, req, resp) -> None:
+        if self.enforcer is not None:   # None: an app built only to describe its routes
+            self.enforcer.begin_request()
+
+    def process_response(self, req, resp, resource, req_succeeded) -> None:
+        if self.enforcer is not None:
+            self.enforcer.end_request()
+
+
 class ReadTransactionMiddleware:
     """A GET's queries run in one database transaction (Database.one_transaction): showing a
     server reads the server, its fault, its host's service, its groups and request spec."""

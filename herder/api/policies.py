@@ -247,12 +247,29 @@ class Enforcer(policy.Enforcer):
     def __init__(self, conf):
         super().__init__(conf)
         self._lock = threading.RLock()
+        # whether this thread's request brought the rules up to date already (begin_request)
+        self._in_request = threading.local()
 
     def enforce(self, *args, **kwargs):
         with self._lock:
             return super().enforce(*args, **kwargs)
 
+    def begin_request(self) -> None:
+        """Bring the rules up to date for the request this thread begins; its checks use them.
+        oslo.policy looks for the policy file before every check, which is one search of the
+        config directories each time while there is no file, and a request makes several
+        checks (showing a server asks about its host status, its extra specs, ...)."""
+        self._in_request.loaded = False
+        self.load_rules()
+        self._in_request.loaded = True
+
+    def end_request(self) -> None:
+        """After this thread's request: checks outside any request look for the file again."""
+        self._in_request.loaded = False
+
     def load_rules(self, force_reload: bool = False) -> None:
+        if not force_reload and getattr(self._in_request, "loaded", False):
+            return
         with self._lock:
             wanted = self.conf.oslo_policy.policy_file
             if wanted != self.policy_file:

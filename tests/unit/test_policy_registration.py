@@ -41,3 +41,32 @@ def test_checking_a_rule_nobody_registered_is_an_error_not_a_default(tmp_path):
     enforcer = make_enforcer(build_conf(state_dir=str(tmp_path)))
     with pytest.raises(policy.PolicyNotRegistered):
         enforcer.authorize("os_compute_api:not-a-rule", {}, {"roles": ["admin"]})
+
+
+def test_a_request_brings_the_rules_up_to_date_once_for_all_its_checks(tmp_path):
+    """oslo.policy looks for the policy file before every check; within a request herder
+    looks once, when the request begins, and a file written meanwhile counts from the next
+    request on (or at once outside requests)."""
+    conf = build_conf(state_dir=str(tmp_path))
+    policy_file = tmp_path / "policy.yaml"
+    conf.set_override("policy_file", str(policy_file), group="oslo_policy")
+    enforcer = make_enforcer(conf)
+    rule, member = "os_compute_api:os-migrate-server:migrate", {"roles": ["member"]}
+    looked_for = []
+    find = enforcer._get_policy_path
+    enforcer._get_policy_path = lambda path: looked_for.append(path) or find(path)
+
+    enforcer.begin_request()
+    searches_to_begin = len(looked_for)
+    assert searches_to_begin >= 1
+    policy_file.write_text(f'"{rule}": "role:member"\n')
+    assert not enforcer.authorize(rule, {}, member)   # the request began before the file
+    assert not enforcer.authorize(rule, {}, member)
+    assert len(looked_for) == searches_to_begin
+    enforcer.end_request()
+
+    enforcer.begin_request()
+    assert enforcer.authorize(rule, {}, member)
+    enforcer.end_request()
+    policy_file.unlink()
+    assert not enforcer.authorize(rule, {}, member)   # outside a request: looked for at once
