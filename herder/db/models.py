@@ -77,6 +77,8 @@ class Image(Timestamps, Base):
 
 class Instance(Timestamps, Base):
     __tablename__ = "instances"
+    # the order the list pages through, newest first (alembic 0018)
+    __table_args__ = (Index("ix_instances_created_at_id", "created_at", "id"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     uuid: Mapped[str] = mapped_column(String(36), unique=True)
     display_name: Mapped[str] = mapped_column(String(255))
@@ -132,6 +134,8 @@ class RequestSpec(Base):
 
 class Migration(Timestamps, Base):
     __tablename__ = "migrations"
+    # the order the list pages through, newest first (alembic 0018)
+    __table_args__ = (Index("ix_migrations_created_at_id", "created_at", "id"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     uuid: Mapped[str] = mapped_column(String(36), unique=True)
     instance_uuid: Mapped[str] = mapped_column(String(36), index=True)
