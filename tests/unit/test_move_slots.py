@@ -1,5 +1,7 @@
 """Move slots: each host in at most its limit of moves at once, the rest waiting in order."""
 import random
+import threading
+import time
 from collections import Counter
 
 import pytest
@@ -8,6 +10,8 @@ from sqlalchemy import select
 from herder import states
 from herder.db import migrations, move_slots, placement
 from herder.db.models import Migration, MoveSlot
+from herder.db.session import Database
+from tests import databases
 from tests.unit.conftest import inventory
 
 
@@ -117,3 +121,47 @@ def test_a_look_at_the_queue_admits_what_first_come_first_served_would(db, seed)
             expected = first_come_first_served(db, limits)
             assert set(move_slots.admit_waiting(db, default_limit=8)) == expected
     assert move_slots.by_host(db)   # the queue was long at the end, not trivially empty
+
+
+@pytest.mark.skipif(databases.SERVER is None,
+                    reason="SQLite has one writer: there a lock row is never waited for "
+                           "(HERDER_TEST_DB=postgresql)")
+def test_moves_waiting_for_the_queue_hold_one_connection_of_the_pool_between_them(db_url):
+    """Many moves of one conductor asking for slots while another conductor holds the queue's
+    lock: one of them waits for it on a database connection, the others wait for their turn
+    without one, so the rest of the conductor's work still gets connections."""
+    conductor_db = Database(db_url, pool_size=2, max_overflow=0)
+    other_db = Database(db_url)
+    move_slots.ensure_lock_row(conductor_db)
+    for name in ("a", "b"):
+        host(conductor_db, name, 8)
+    moves = [move(conductor_db, f"m{n}") for n in range(5)]
+    holding, release = threading.Event(), threading.Event()
+
+    def other_conductor_holds_the_queue():
+        with other_db.transaction() as session:
+            move_slots._lock(session)
+            holding.set()
+            release.wait(30)
+    other = threading.Thread(target=other_conductor_holds_the_queue)
+    other.start()
+    took = {}
+    askers = [threading.Thread(target=lambda m=m: took.update(
+        {m: move_slots.take_or_queue(conductor_db, m, ["a", "b"], default_limit=8)}))
+        for m in moves]
+    try:
+        assert holding.wait(5)
+        for asker in askers:
+            asker.start()
+        time.sleep(0.5)
+        assert conductor_db.engine.pool.checkedout() == 1
+        with conductor_db.transaction() as session:   # a step of another move goes on
+            assert session.scalar(select(Migration.status).where(Migration.uuid == "m0"))
+    finally:
+        release.set()
+        other.join(10)
+        for asker in askers:
+            asker.join(30)
+        conductor_db.dispose()
+        other_db.dispose()
+    assert took == dict.fromkeys(moves, True)
