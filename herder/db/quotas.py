@@ -4,7 +4,9 @@ A project's limit for a resource is its row in `quotas` if it has one, else the 
 default. Usage is counted from what exists (Nova's counting quotas), never kept as a running
 total that could drift.
 """
-from sqlalchemy import and_, case, delete, func, select
+import json
+
+from sqlalchemy import Text, cast, delete, func, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -47,28 +49,32 @@ def _usage(session: Session, project_id: str) -> dict[str, int]:
     groups. herder has no key pairs, floating IPs or security groups, so those are 0; members
     are limited per group, not per project, so a project's member usage is 0 (as in Nova).
 
-    Summed by the database, not in Python: a create holds the project's quota lock while it
-    counts, so reading every server's flavors would make each create cost more, and keep the
-    next one waiting longer, the more servers the project has."""
-    servers, cores, ram = session.execute(select(
-        func.count(Instance.id), func.coalesce(func.sum(_held("vcpus")), 0),
-        func.coalesce(func.sum(_held("memory_mb")), 0)).where(
-        Instance.project_id == project_id, Instance.deleted.is_(False))).one()
-    groups = session.scalar(select(func.count(ServerGroup.id)).where(
-        ServerGroup.project_id == project_id))
+    The servers are counted by their flavors, grouped by the database: a create holds the
+    project's quota lock while it counts, and reading every server's flavors into Python made
+    each create cost more, and the next one wait longer, the more servers the project had
+    (at 10,000 servers about 200 ms against 10 ms, bench/README.md "Scale")."""
+    flavors = [cast(column, Text) for column in
+               (Instance.flavor, Instance.old_flavor, Instance.new_flavor)]
     used = dict.fromkeys(RESOURCES, 0)
-    used.update(instances=servers, server_groups=groups, cores=int(cores), ram=int(ram))
+    for *texts, servers in session.execute(
+            select(*flavors, func.count(Instance.id)).where(
+                Instance.project_id == project_id, Instance.deleted.is_(False))
+            .group_by(*flavors)):
+        held = [json.loads(text) for text in texts if text is not None]
+        used["instances"] += servers
+        used["cores"] += servers * _held(held, "vcpus")
+        used["ram"] += servers * _held(held, "memory_mb")
+    used["server_groups"] = session.scalar(select(func.count(ServerGroup.id)).where(
+        ServerGroup.project_id == project_id))
     return used
 
 
-def _held(resource: str):
-    """SQL: what one server holds of `resource`, the most any of its flavors asks. A resize
-    holds its new flavor from the request (new_flavor, set with the quota check) and its old
-    one until it is confirmed, so neither finishing an upsize nor reverting a downsize can go
-    over quota after the check let it in."""
-    current, old, new = (func.coalesce(flavor[resource].as_integer(), 0)
-                         for flavor in (Instance.flavor, Instance.old_flavor, Instance.new_flavor))
-    return case((and_(current >= old, current >= new), current), (old >= new, old), else_=new)
+def _held(flavors, resource: str) -> int:
+    """What one server holds of `resource`: the most any of its flavors asks. A resize holds
+    its new flavor from the request (new_flavor, set with the quota check) and its old one until
+    it is confirmed, so neither finishing an upsize nor reverting a downsize can go over quota
+    after the check let it in."""
+    return max(flavor[resource] for flavor in flavors if flavor)
 
 
 def locked_usage(session: Session, conf, project_id: str) -> tuple[dict, dict]:
