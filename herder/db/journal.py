@@ -106,7 +106,8 @@ def advance(db: Database, workflow_uuid: str, done: tuple[int, dict | None] | No
             next_step: tuple[int, str, str] | None, owner: str | None = None,
             migration_uuid: str | None = None) -> int | None:
     """Between two steps, in one transaction: the step that just ran is done (`done`: its id
-    and the workflow's context if the step changed it) and the next one starts (`next_step`:
+    and the workflow's context if the step changed it, which is what a restarted conductor
+    picks the workflow up from) and the next one starts (`next_step`:
     position, name, service), whose id is returned; after the last step (`next_step` None)
     the workflow is completed instead. LostOwnership, and nothing written, if another
     conductor adopted the workflow: its new owner finds the step begun, as after a crash."""
