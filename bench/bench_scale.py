@@ -18,8 +18,10 @@ two conductors and two schedulers, each its own `herder` process, on RabbitMQ an
    and the schedulers' CPU per call.
 
 Last, with `--memory-moves` N, it migrates N servers and confirms them (in batches of
-`--batch`), and samples each service's resident memory (VmRSS) after each batch: the growth
-from batch to batch says whether memory levels off.
+`--batch`, going round the servers again if there are fewer than N), and samples each
+service's resident memory (VmRSS) after each batch: the growth from batch to batch says
+whether memory levels off. A move that rolls back instead of reaching VERIFY_RESIZE is counted
+in its batch's sample.
 
 CPU per request (from /proc) is what to compare between sizes: it does not depend on what else
 the machine runs, the round trips do. Prints the tables and appends the run to
@@ -208,7 +210,9 @@ def deep_marker(client: common.Client, path: str, key: str, depth: int) -> str |
     """The id of the item `depth` items into a list, read page by page."""
     marker, seen = None, 0
     while seen < depth:
-        query = f"{path}?limit={PAGE}" + (f"&marker={marker}" if marker else "")
+        # never read past `depth`: the marker is the item there, not the end of its page
+        query = f"{path}?limit={min(PAGE, depth - seen)}" + \
+            (f"&marker={marker}" if marker else "")
         items = client.expect("GET", query, None, (200,))[key]
         if not items:
             return marker
@@ -272,20 +276,37 @@ def server_ids(client: common.Client, count: int) -> list[str]:
 
 def memory_after_moves(deployment: Deployment, clients: Clients, watcher: common.Client,
                        moves: int, batch: int, timeout: float) -> list[dict]:
-    """Migrate and confirm `moves` servers, `batch` at a time; each service's memory after
-    each batch."""
+    """Migrate and confirm `moves` servers, `batch` at a time (going round the cloud's servers
+    again when it has fewer than `moves`); each service's memory after each batch, and the
+    moves that rolled back instead of reaching VERIFY_RESIZE (counted, not confirmed)."""
     samples = [{"moves": 0, **by_service(resident_memory(deployment))}]
-    ids = server_ids(watcher, moves)
-    for first in range(0, len(ids), batch):
-        chunk = ids[first:first + batch]
+    ids = server_ids(watcher, min(moves, 10 * PAGE))
+    done = 0
+    while done < moves:
+        chunk = [ids[(done + n) % len(ids)] for n in range(min(batch, moves - done))]
         clients.map(lambda client, s: client.action(s, {"migrate": None}), chunk)
         wait_until_none(watcher, "RESIZE", timeout)
-        clients.map(lambda client, s: client.action(s, {"confirmResize": None}), chunk)
+        waiting = set(ids_in_status(watcher, "VERIFY_RESIZE"))
+        rolled_back = [s for s in chunk if s not in waiting]
+        clients.map(lambda client, s: client.action(s, {"confirmResize": None}),
+                    [s for s in chunk if s in waiting])
         wait_until_none(watcher, "VERIFY_RESIZE", timeout)
-        samples.append({"moves": first + len(chunk),
+        done += len(chunk)
+        samples.append({"moves": done, "rolled_back": len(rolled_back),
                         **by_service(resident_memory(deployment))})
-        print(f"  memory after {first + len(chunk)} moves: {samples[-1]}", flush=True)
+        print(f"  memory after {done} moves: {samples[-1]}", flush=True)
     return samples
+
+
+def ids_in_status(client: common.Client, status: str) -> list[str]:
+    ids, marker = [], None
+    while True:
+        query = f"/servers?status={status}&limit={PAGE}" + (f"&marker={marker}" if marker else "")
+        page = client.expect("GET", query, None, (200,))["servers"]
+        if not page:
+            return ids
+        ids += [s["id"] for s in page]
+        marker = page[-1]["id"]
 
 
 def run(root: Path, args, steps: list[int], result: dict) -> None:

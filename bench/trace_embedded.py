@@ -9,7 +9,8 @@ with timing wrappers patched into the running process (herder's code is not chan
   rpc <topic>.<method>        an RPC handler on its worker thread (conductor, scheduler, compute)
   step <workflow>.<step>      one conductor workflow step
   call <topic>.<method>       an RPC call as the caller sees it (round trip)
-  db transaction              one `Database.transaction()` block (BEGIN IMMEDIATE .. COMMIT)
+  db transaction              one database transaction: a `Database.transaction()` block, or a
+                              `one_transaction()` block with the transactions inside it
   bus publish                 putting one message on the bus
 
 For each span it reports, per move, how many there were, their wall time and the CPU time their
@@ -110,16 +111,25 @@ def _db_caller() -> str:
 
 def install(tracer: Tracer, cloud: EmbeddedCloud, db_callers: bool = False) -> None:
     """Wrap the few seams every request and move goes through."""
-    # db transactions
+    # db transactions: a `transaction()` inside a `one_transaction()` block is part of the
+    # block's transaction, so only the outermost block of a thread counts as one
     original_transaction = db_session.Database.transaction
+    original_one_transaction = db_session.Database.one_transaction
 
-    @contextmanager
-    def transaction(self):
-        name = f"db transaction {_db_caller()}" if db_callers else "db transaction"
-        with tracer.span(name):
-            with original_transaction(self) as session:
-                yield session
-    db_session.Database.transaction = transaction
+    def traced(original):
+        @contextmanager
+        def wrapper(self, *args, **kwargs):
+            if getattr(self._shared, "session", None) is not None:
+                with original(self, *args, **kwargs) as inner:
+                    yield inner
+                return
+            name = f"db transaction {_db_caller()}" if db_callers else "db transaction"
+            with tracer.span(name):
+                with original(self, *args, **kwargs) as inner:
+                    yield inner
+        return wrapper
+    db_session.Database.transaction = traced(original_transaction)
+    db_session.Database.one_transaction = traced(original_one_transaction)
 
     # how long herder's BEGIN (IMMEDIATE, on SQLite) waits for the write lock: time its listener
     engine_ = cloud.db.engine
