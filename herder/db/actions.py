@@ -46,14 +46,17 @@ def find(db: Database, context, instance_uuid: str, action: str | None = None) -
 
 # Events are written with plain INSERT and UPDATE statements by id: a move records a dozen of
 # them, and loading the action and event rows into the ORM first cost more than the writes.
+# The statements name the tables, not the mapped classes, for the reason journal.py gives.
+_actions = InstanceAction.__table__
+_events = InstanceActionEvent.__table__
 
 def event_start(db: Database, action_id: int, event: str, host: str | None) -> int:
     """Open `event` under the action; its id, for `event_finish`."""
     now = _now()
     with db.transaction() as session:
-        event_id = session.execute(insert(InstanceActionEvent).values(
+        event_id = session.execute(insert(_events).values(
             action_id=action_id, event=event, start_time=now, host=host)).inserted_primary_key[0]
-        session.execute(update(InstanceAction).where(InstanceAction.id == action_id)
+        session.execute(update(_actions).where(_actions.c.id == action_id)
                         .values(updated_at=now))
     return event_id
 
@@ -68,17 +71,17 @@ def event_finish(db: Database, action_id: int, event_id: int,
         event_values.update(traceback=traceback or repr(error), details=str(error))
         action_values["message"] = "Error"
     with db.transaction() as session:
-        session.execute(update(InstanceActionEvent).where(InstanceActionEvent.id == event_id)
+        session.execute(update(_events).where(_events.c.id == event_id)
                         .values(**event_values))
-        session.execute(update(InstanceAction).where(InstanceAction.id == action_id)
+        session.execute(update(_actions).where(_actions.c.id == action_id)
                         .values(**action_values))
 
 
 def finish(db: Database, action_id: int) -> None:
     now = _now()
     with db.transaction() as session:
-        session.execute(update(InstanceAction).where(InstanceAction.id == action_id,
-                                                     InstanceAction.finish_time.is_(None))
+        session.execute(update(_actions).where(_actions.c.id == action_id,
+                                               _actions.c.finish_time.is_(None))
                         .values(finish_time=now, updated_at=now))
 
 
@@ -86,10 +89,9 @@ def unfinished_events(db: Database, action_id: int) -> list[tuple[int, str]]:
     """(id, name) of the action's events that started and never finished, newest first."""
     with db.transaction() as session:
         return [(row.id, row.event) for row in session.execute(
-            select(InstanceActionEvent.id, InstanceActionEvent.event).where(
-                InstanceActionEvent.action_id == action_id,
-                InstanceActionEvent.finish_time.is_(None))
-            .order_by(InstanceActionEvent.id.desc()))]
+            select(_events.c.id, _events.c.event).where(
+                _events.c.action_id == action_id, _events.c.finish_time.is_(None))
+            .order_by(_events.c.id.desc()))]
 
 
 def list_for(db: Database, instance_uuid: str) -> list[InstanceAction]:

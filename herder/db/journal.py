@@ -90,7 +90,12 @@ def set_status(db: Database, uuid: str, status: str, error: str | None = None,
 
 
 # The writes below run between every two steps of every workflow: plain UPDATE and INSERT
-# statements, without loading the rows into the ORM first.
+# statements, without loading the rows into the ORM first, and on the tables rather than the
+# mapped classes. A statement on a mapped class goes through the ORM's statement processing,
+# which on SQLite cost 0.3 ms of CPU per statement against 0.1 ms on the table (measured in one
+# transaction of five UPDATEs); nothing here needs what that processing gives.
+_workflows = Workflow.__table__
+_steps = WorkflowStep.__table__
 
 def _set_status(session, uuid: str, status: str, error: str | None = None,
                 migration_uuid: str | None = None) -> None:
@@ -99,7 +104,7 @@ def _set_status(session, uuid: str, status: str, error: str | None = None,
         values["error"] = error
     if migration_uuid is not None:
         values["migration_uuid"] = migration_uuid
-    session.execute(update(Workflow).where(Workflow.uuid == uuid).values(**values))
+    session.execute(update(_workflows).where(_workflows.c.uuid == uuid).values(**values))
 
 
 def advance(db: Database, workflow_uuid: str, done: tuple[int, dict | None] | None,
@@ -131,9 +136,9 @@ def _update_as_owner(session, workflow_uuid: str, owner: str | None, values: dic
     """Write `values` on the workflow if `owner` still holds it (any owner for None), else
     LostOwnership and nothing written. The check and the write are one statement, which
     locks the row: an adopt waits for the transaction, and cannot slip in between."""
-    query = update(Workflow).where(Workflow.uuid == workflow_uuid)
+    query = update(_workflows).where(_workflows.c.uuid == workflow_uuid)
     if owner is not None:
-        query = query.where(Workflow.owner == owner)
+        query = query.where(_workflows.c.owner == owner)
     if session.execute(query.values(**values)).rowcount == 1 or owner is None:
         return
     current = session.scalar(select(Workflow.owner).where(Workflow.uuid == workflow_uuid))
@@ -141,7 +146,7 @@ def _update_as_owner(session, workflow_uuid: str, owner: str | None, values: dic
 
 
 def _start_step(session, workflow_uuid: str, position: int, name: str, service: str) -> int:
-    return session.execute(insert(WorkflowStep).values(
+    return session.execute(insert(_steps).values(
         workflow_uuid=workflow_uuid, position=position, name=name, service=service,
         state=STEP_STARTED, started_at=_now())).inserted_primary_key[0]
 
@@ -167,7 +172,7 @@ def _set_step_state(session, step_id: int, state: str, error: str | None = None)
     values: dict = {"state": state, "finished_at": _now()}
     if error is not None:
         values["error"] = error
-    session.execute(update(WorkflowStep).where(WorkflowStep.id == step_id).values(**values))
+    session.execute(update(_steps).where(_steps.c.id == step_id).values(**values))
 
 
 def steps(db: Database, workflow_uuid: str) -> list[WorkflowStep]:

@@ -28,9 +28,11 @@ def request(db: Database, migration_uuid: str) -> Migration | None:
 
 def requested(db: Database, migration_uuid: str) -> bool:
     """Whether an abort of the move was asked for."""
+    # asked between every two steps of a move: on the table, for the reason journal.py gives
+    migrations = Migration.__table__
     with db.transaction() as session:
-        return session.scalar(select(Migration.abort_requested_at).where(
-            Migration.uuid == migration_uuid)) is not None
+        return session.scalar(select(migrations.c.abort_requested_at).where(
+            migrations.c.uuid == migration_uuid)) is not None
 
 
 def finish_unless_aborted(db: Database, migration_uuid: str) -> Migration:
