@@ -262,16 +262,20 @@ def by_service(memory: dict[str, float]) -> dict[str, float]:
     return found
 
 
-def server_ids(client: common.Client, count: int) -> list[str]:
+def server_ids(client: common.Client, count: int | None = None,
+               status: str | None = None) -> list[str]:
+    """The ids of the first `count` servers (all of them for None), of those in `status` if
+    given, page by page."""
     ids, marker = [], None
-    while len(ids) < count:
-        query = f"/servers?limit={PAGE}" + (f"&marker={marker}" if marker else "")
+    status_filter = f"&status={status}" if status else ""
+    while count is None or len(ids) < count:
+        query = f"/servers?limit={PAGE}{status_filter}" + (f"&marker={marker}" if marker else "")
         page = client.expect("GET", query, None, (200,))["servers"]
         if not page:
             break
         ids += [s["id"] for s in page]
         marker = page[-1]["id"]
-    return ids[:count]
+    return ids if count is None else ids[:count]
 
 
 def memory_after_moves(deployment: Deployment, clients: Clients, watcher: common.Client,
@@ -280,13 +284,13 @@ def memory_after_moves(deployment: Deployment, clients: Clients, watcher: common
     again when it has fewer than `moves`); each service's memory after each batch, and the
     moves that rolled back instead of reaching VERIFY_RESIZE (counted, not confirmed)."""
     samples = [{"moves": 0, **by_service(resident_memory(deployment))}]
-    ids = server_ids(watcher, min(moves, 10 * PAGE))
+    ids = server_ids(watcher, moves)
     done = 0
     while done < moves:
         chunk = [ids[(done + n) % len(ids)] for n in range(min(batch, moves - done))]
         clients.map(lambda client, s: client.action(s, {"migrate": None}), chunk)
         wait_until_none(watcher, "RESIZE", timeout)
-        waiting = set(ids_in_status(watcher, "VERIFY_RESIZE"))
+        waiting = set(server_ids(watcher, status="VERIFY_RESIZE"))
         rolled_back = [s for s in chunk if s not in waiting]
         clients.map(lambda client, s: client.action(s, {"confirmResize": None}),
                     [s for s in chunk if s in waiting])
@@ -296,17 +300,6 @@ def memory_after_moves(deployment: Deployment, clients: Clients, watcher: common
                         **by_service(resident_memory(deployment))})
         print(f"  memory after {done} moves: {samples[-1]}", flush=True)
     return samples
-
-
-def ids_in_status(client: common.Client, status: str) -> list[str]:
-    ids, marker = [], None
-    while True:
-        query = f"/servers?status={status}&limit={PAGE}" + (f"&marker={marker}" if marker else "")
-        page = client.expect("GET", query, None, (200,))["servers"]
-        if not page:
-            return ids
-        ids += [s["id"] for s in page]
-        marker = page[-1]["id"]
 
 
 def run(root: Path, args, steps: list[int], result: dict) -> None:

@@ -24,8 +24,12 @@ class Periodic:
         self._thread.start()
         return self
 
-    def stop(self) -> None:
+    def stop(self, wait: float = 0) -> None:
+        """No run after this; with `wait`, also wait up to that many seconds for a run under
+        way to end (for an owner that closes what the task uses)."""
         self._stop.set()
+        if wait and self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join(wait)
 
     def _loop(self) -> None:
         while not self._stop.wait(self.interval):

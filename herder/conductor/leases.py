@@ -38,6 +38,9 @@ class LeaseKeeper:
         self._periodic.start()
 
     def stop(self) -> None:
-        self._periodic.stop()
+        # a renewal under way ends before its engine is disposed: one still running after
+        # would open a new connection on the disposed engine and keep it. A renewal is one
+        # UPDATE; one that takes seconds meets a database that is away, and fails anyway.
+        self._periodic.stop(wait=5.0)
         if self._own_db:
             self.db.dispose()

@@ -104,7 +104,12 @@ def _set_status(session, uuid: str, status: str, error: str | None = None,
         values["error"] = error
     if migration_uuid is not None:
         values["migration_uuid"] = migration_uuid
-    session.execute(update(_workflows).where(_workflows.c.uuid == uuid).values(**values))
+    _write(session, uuid, values)
+
+
+def _write(session, workflow_uuid: str, values: dict) -> None:
+    session.execute(update(_workflows).where(_workflows.c.uuid == workflow_uuid)
+                    .values(**values))
 
 
 def advance(db: Database, workflow_uuid: str, done: tuple[int, dict | None] | None,
@@ -156,8 +161,7 @@ def step_done(db: Database, workflow_uuid: str, done: tuple[int, dict | None]) -
     stops there, to be rolled back."""
     with db.transaction() as session:
         if done[1] is not None:
-            _update_as_owner(session, workflow_uuid, None,
-                             {"context": done[1], "updated_at": _now()})
+            _write(session, workflow_uuid, {"context": done[1], "updated_at": _now()})
         _set_step_state(session, done[0], STEP_DONE)
 
 
