@@ -255,7 +255,10 @@ _workflow_opts = [
                  help="A request the api accepted (and recorded) that no conductor has taken "
                       "this many seconds later is sent to the conductors again: its first "
                       "cast was lost (the broker or a conductor died). Sent again at most "
-                      "once per this many seconds; the first conductor to take it runs it."),
+                      "once per this many seconds; the first conductor to take it runs it. "
+                      "A conductor holds the requests it has taken and not yet started for "
+                      "this long, renewing the hold three times as often: a held request is "
+                      "not sent again, however long it waits for a worker."),
     cfg.IntOpt("build_attempts", default=3, min=1,
                help="Times a server's build is started when one is cut short by something "
                     "that passes (the database away, a conductor restarted mid-build): the "

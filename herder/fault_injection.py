@@ -98,6 +98,9 @@ class Hold:
         self._reached = reached
         self._release = release
 
+    def is_reached(self) -> bool:
+        return self._reached.is_set()
+
     def wait_reached(self, timeout: float = 10.0) -> None:
         if not self._reached.wait(timeout):
             raise TimeoutError("the held step was never reached")

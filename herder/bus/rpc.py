@@ -385,7 +385,9 @@ class RpcServer:
         self.methods = versions.served_methods(endpoint)
         self.acknowledge_when_done = acknowledge_when_done
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"rpc-{topic}")
-        self._running: set[Future] = set()
+        # the requests taken and not finished (at work, or waiting for a worker or their
+        # line), with their bodies
+        self._running: dict[Future, dict] = {}
         self._running_calls: dict[str, Future] = {}   # by correlation id
         # the replies of the latest finished calls, by correlation id, for the broker's
         # redeliveries (acknowledge_when_done servers only)
@@ -420,6 +422,12 @@ class RpcServer:
         self._consumer.stop()  # after the last acknowledgements went out
         return not unfinished
 
+    def taken(self) -> list[dict]:
+        """The arguments of the requests this server has taken and not finished: at work, or
+        waiting for a worker or for the requests before them in their line."""
+        with self._running_lock:
+            return [body.get("args") or {} for body in self._running.values()]
+
     def _on_message(self, body: dict, message) -> None:
         if not self.acknowledge_when_done:
             message.ack()
@@ -432,7 +440,7 @@ class RpcServer:
                 request = _Request(body, message.properties.get("reply_to"), correlation_id)
                 future = request.done
                 self._take(request)
-                self._running.add(future)
+                self._running[future] = body
                 if correlation_id:
                     self._running_calls[correlation_id] = future
         # A call handed back by the broker (only acknowledge_when_done servers see that): the
@@ -485,7 +493,7 @@ class RpcServer:
 
     def _finished(self, future: Future, message, correlation_id: str | None) -> None:
         with self._running_lock:
-            self._running.discard(future)
+            self._running.pop(future, None)
             if correlation_id:
                 self._running_calls.pop(correlation_id, None)
         if self.acknowledge_when_done:

@@ -19,15 +19,20 @@ LOG = logging.getLogger(__name__)
 
 
 def resend_overdue(svc: ConductorServices, waited_seconds: float,
-                   give_up_after: float) -> int:
+                   give_up_after: float, holds_count: bool = True) -> int:
     """Cast again every request waiting longer than `waited_seconds`; how many were sent.
     One accepted more than `give_up_after` seconds ago is given up instead: no conductor will
     run it (it fails before its workflow is journaled, every time), and the server must not
-    wait for it forever. Without its record, the lost-request sweep puts the server back."""
+    wait for it forever. Without its record, the lost-request sweep puts the server back.
+
+    A request a conductor holds (it has it, waiting for a worker: see leases.py) is neither
+    sent again nor given up while the hold lasts, unless `holds_count` is False: for the only
+    conductor as it starts, when every hold is a dead process's."""
     sent = 0
     conductors = ConductorAPI(svc.bus, cast_patience=0.0)   # the next round is the retry
     now = datetime.utcnow()
-    overdue = accepted_requests.overdue(svc.db, now - timedelta(seconds=waited_seconds))
+    overdue = accepted_requests.overdue(svc.db, now - timedelta(seconds=waited_seconds),
+                                        held_after=now if holds_count else None)
     for request in overdue:
         context = RequestContext.from_dict(request.context)
         if journal.active_for(svc.db, request.instance_uuid) is not None:

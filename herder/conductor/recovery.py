@@ -77,9 +77,11 @@ def recover(svc: ConductorServices, engine: Engine, sole_conductor: bool = False
                 pool.submit(_recover_one, svc, engine, row)
     # the only conductor, starting: the requests recorded before it stopped went down with
     # its in-process queue, so they are sent again at once
-    pending_requests.resend_overdue(svc, 0.0 if sole_conductor and starting
+    starting_alone = sole_conductor and starting
+    pending_requests.resend_overdue(svc, 0.0 if starting_alone
                                     else svc.conf.workflow.request_resend_after,
-                                    give_up_after=svc.conf.workflow.lost_request_timeout)
+                                    give_up_after=svc.conf.workflow.lost_request_timeout,
+                                    holds_count=not starting_alone)
     _sweep_lost_requests(svc, datetime.utcnow() - timedelta(seconds=lost_after))
     return len(adopted)
 
@@ -105,9 +107,8 @@ def incarnation_host(owner: str | None) -> str | None:
 
 def _sweep_lost_requests(svc: ConductorServices, accepted_before: datetime) -> None:
     db = svc.db
-    for instance in instances.busy_or_resized(db):
-        if (instance.updated_at or instance.created_at) > accepted_before:
-            continue  # a conductor may be about to start on it (a new server: its build)
+    # one changed since may have a conductor about to start on it (a new server: its build)
+    for instance in instances.busy_or_resized(db, unchanged_since=accepted_before):
         # a confirm is accepted on the migration alone: the server's row stays as it was
         open_move = migrations.latest_in_progress(db, instance.uuid)
         if open_move is not None and open_move.updated_at is not None and \

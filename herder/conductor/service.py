@@ -54,7 +54,9 @@ class ConductorService:
         self.manager = ConductorManager(ConductorServices(
             conf, db, bus, Notifier(bus, f"{BINARY}:{host}"), host))
         self._heartbeat = Periodic(f"heartbeat-{BINARY}", conf.report_interval, self.heartbeat)
-        self._leases = LeaseKeeper(db, self.manager.incarnation, conf.workflow.lease_seconds)
+        self._leases = LeaseKeeper(db, self.manager.incarnation, conf.workflow.lease_seconds,
+                                   requests_taken=self._requests_taken,
+                                   request_hold_seconds=conf.workflow.request_resend_after)
         self._recovery = Periodic("conductor-recovery", conf.workflow.recovery_interval,
                                   self._recover)
         # host drain and restore jobs: driven by whichever conductor holds a job's lease
@@ -65,6 +67,14 @@ class ConductorService:
 
     def heartbeat(self) -> None:
         services.heartbeat(self.db, self.host, services.CONDUCTOR_BINARY, "conductor", "internal")
+
+    def _requests_taken(self) -> list[str]:
+        """The recorded requests (db/accepted_requests.py) this conductor has taken from its
+        queue and not finished."""
+        if self._server is None:
+            return []
+        return [args["request_uuid"] for args in self._server.taken()
+                if args.get("request_uuid")]
 
     def start(self) -> None:
         self.heartbeat()

@@ -39,15 +39,36 @@ def take(session, request_uuid: str) -> bool:
     return session.execute(delete(requests).where(requests.c.uuid == request_uuid)).rowcount == 1
 
 
-def overdue(db: Database, before: datetime) -> list[AcceptedRequest]:
-    """The requests accepted (or last sent again) before `before`, oldest first."""
+def overdue(db: Database, before: datetime, held_after: datetime | None) -> list[AcceptedRequest]:
+    """The requests accepted (or last sent again) before `before`, oldest first, but for those
+    a conductor holds beyond `held_after` (None: held or not)."""
+    query = select(AcceptedRequest).where(or_(
+        AcceptedRequest.resent_at < before,
+        (AcceptedRequest.resent_at.is_(None)) & (AcceptedRequest.accepted_at < before)))
+    if held_after is not None:
+        query = query.where(or_(AcceptedRequest.held_until.is_(None),
+                                AcceptedRequest.held_until <= held_after))
     with db.transaction() as session:
-        rows = session.scalars(select(AcceptedRequest).where(or_(
-            AcceptedRequest.resent_at < before,
-            (AcceptedRequest.resent_at.is_(None)) & (AcceptedRequest.accepted_at < before)))
-            .order_by(AcceptedRequest.id)).all()
+        rows = session.scalars(query.order_by(AcceptedRequest.id)).all()
         session.expunge_all()
         return list(rows)
+
+
+def hold(db: Database, request_uuids: list[str], until: datetime) -> None:
+    """Mark the requests as held until `until` by the conductor that has them (those still
+    recorded: a request whose workflow opened is gone)."""
+    if not request_uuids:
+        return
+    requests = AcceptedRequest.__table__
+    with db.transaction() as session:
+        for start in range(0, len(request_uuids), _HOLDS_PER_STATEMENT):
+            chunk = request_uuids[start:start + _HOLDS_PER_STATEMENT]
+            session.execute(update(requests).where(requests.c.uuid.in_(chunk))
+                            .values(held_until=until))
+
+
+# well under what any of the databases takes as the bound values of one statement
+_HOLDS_PER_STATEMENT = 500
 
 
 def mark_resent(db: Database, request_uuid: str) -> None:

@@ -314,6 +314,9 @@ class AcceptedRequest(Base):
     accepted_at: Mapped[datetime] = mapped_column(Timestamp, index=True)
     # when a conductor last sent it again (None: never), so that it is not sent every sweep
     resent_at: Mapped[datetime | None] = mapped_column(Timestamp, nullable=True)
+    # until when the conductor that has taken it from its queue, and not yet started it, holds
+    # it (None: none has said so): a held request is not lost, however long it waits
+    held_until: Mapped[datetime | None] = mapped_column(Timestamp, nullable=True)
 
 
 class WorkflowStep(Base):

@@ -8,12 +8,12 @@ lost request must start within about 20 s.
 import logging
 from datetime import datetime, timedelta
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from herder import states
 from herder.conductor.rpcapi import ConductorAPI
 from herder.context import RequestContext
-from herder.db import accepted_requests, instances
+from herder.db import accepted_requests, instances, journal
 from herder.db.models import AcceptedRequest, Instance
 from tests.functional.observe import (assert_consistent, create_server, instance_record,
                                       wait_for_status, wait_until)
@@ -111,3 +111,52 @@ def test_a_request_no_conductor_ever_takes_is_given_up_and_the_server_put_back(c
     assert "was interrupted by a restart before it started" in \
         instances.latest_fault(cloud.db, server.id).message
     assert_consistent(cloud)
+
+
+def test_a_request_waiting_in_a_busy_conductor_is_held_not_sent_again_nor_given_up(tmp_path):
+    """Under a burst, a cast waits in its conductor behind the requests taken before it, for
+    longer than request_resend_after (and, with enough of them, than lost_request_timeout).
+    Such a request is not lost: the conductor holds it, and it runs once, when its turn comes."""
+    from tests.conftest import connect, make_cloud
+    cloud = make_cloud(tmp_path, conductor__workers=1)
+    try:
+        admin = connect(cloud, cloud.conf.admin_token)
+        busy, waiting = create_server(admin), create_server(admin)
+        # the conductor's only worker runs the first move, held at the destination's prep
+        holds = [compute.driver.fault_points.hold("prep_resize")
+                 for compute in cloud.computes.values()]
+        admin.compute.migrate_server(busy)
+        wait_until(lambda: any(hold.is_reached() for hold in holds),
+                   message="the first move to reach its destination")
+        admin.compute.migrate_server(waiting)   # taken by the conductor, waits for the worker
+        [record] = [r for r in accepted_requests.overdue(cloud.db, datetime.utcnow(), None)
+                    if r.instance_uuid == waiting.id]
+        wait_until(lambda: _held_until(cloud, record.uuid) is not None,
+                   message="the conductor to hold the request it took")
+        # as if it had waited longer than lost_request_timeout
+        long_ago = datetime.utcnow() - timedelta(
+            seconds=cloud.conf.workflow.lost_request_timeout + 60)
+        with cloud.db.transaction() as session:
+            session.execute(update(AcceptedRequest).where(AcceptedRequest.uuid == record.uuid)
+                            .values(accepted_at=long_ago))
+        cloud.conductor.recover()
+
+        assert accepted_requests.pending_for(cloud.db, waiting.id)   # not given up
+        [still] = [r for r in accepted_requests.overdue(cloud.db, datetime.utcnow(), None)
+                   if r.uuid == record.uuid]
+        assert still.resent_at is None                                 # nor sent again
+        assert admin.compute.get_server(waiting.id).status == "RESIZE"
+        for hold in holds:
+            hold.release()
+        wait_for_status(admin, busy.id, "VERIFY_RESIZE")
+        wait_for_status(admin, waiting.id, "VERIFY_RESIZE")
+        assert journal.count_of_kind(cloud.db, waiting.id, "migrate") == 1
+        assert_consistent(cloud)
+    finally:
+        cloud.stop()
+
+
+def _held_until(cloud, request_uuid: str):
+    with cloud.db.transaction() as session:
+        return session.scalar(select(AcceptedRequest.held_until)
+                              .where(AcceptedRequest.uuid == request_uuid))

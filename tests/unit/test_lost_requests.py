@@ -8,6 +8,8 @@ cast still queued for the conductor.
 import uuid
 from datetime import datetime, timedelta
 
+from sqlalchemy import update
+
 from herder import states
 from herder.conductor import recovery
 from herder.conductor.base import ConductorServices
@@ -64,4 +66,17 @@ def test_the_sweep_looks_only_at_servers_a_request_can_be_waiting_on(db, add_ser
     instances.update(db, resized, vm_state=states.RESIZED)
     instances.update(db, migrating, task_state=states.RESIZE_PREP)
     instances.update(db, gone, task_state=states.DELETING)
-    assert {i.uuid for i in instances.busy_or_resized(db)} == {resized, migrating}
+    assert {i.uuid for i in instances.busy_or_resized(db, datetime.utcnow())} == \
+        {resized, migrating}
+
+
+def test_the_sweep_passes_by_the_servers_changed_lately_in_the_database(db, add_server):
+    """A burst of moves keeps every moving server changing: none of them is read."""
+    lately, long_ago = add_server("p", 1, 512), add_server("p", 1, 512)
+    instances.update(db, lately, task_state=states.RESIZE_PREP)
+    instances.update(db, long_ago, task_state=states.RESIZE_PREP)
+    with db.transaction() as session:
+        session.execute(update(Instance).where(Instance.uuid == long_ago).values(
+            updated_at=datetime.utcnow() - timedelta(seconds=LOST_AFTER + 60)))
+    cutoff = datetime.utcnow() - timedelta(seconds=LOST_AFTER)
+    assert [i.uuid for i in instances.busy_or_resized(db, cutoff)] == [long_ago]
