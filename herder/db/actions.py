@@ -50,6 +50,7 @@ def find(db: Database, context, instance_uuid: str, action: str | None = None) -
 _actions = InstanceAction.__table__
 _events = InstanceActionEvent.__table__
 
+
 def event_start(db: Database, action_id: int, event: str, host: str | None) -> int:
     """Open `event` under the action; its id, for `event_finish`."""
     now = _now()
